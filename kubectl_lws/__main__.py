@@ -1,0 +1,6 @@
+"""Allow ``python -m kubectl_lws``."""
+
+from kubectl_lws.cli import main
+
+if __name__ == "__main__":
+    main()
