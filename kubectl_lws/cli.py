@@ -1,0 +1,135 @@
+"""The ``kubectl lws`` root command: lazy subcommands, global flags, error and exit-code mapping.
+
+Start-up must stay light (``--help`` and ``version`` never import the kubernetes client), so
+subcommands are imported only when invoked and the root help lists them from a static table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import click
+
+from kubectl_lws import __version__, errors
+from kubectl_lws.options import app_context, attach_global_options, global_options
+
+# name -> (module, attribute, one-line help). Order is the help order.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "list": ("kubectl_lws.commands.list_cmd", "list_cmd", "List LeaderWorkerSets with group health."),
+    "status": ("kubectl_lws.commands.status", "status", "Show groups, pods, placement and health of one LWS."),
+    "logs": ("kubectl_lws.commands.logs", "logs", "Print or follow the logs of the groups' pods."),
+    "verify": ("kubectl_lws.commands.verify", "verify", "Check injected env and NCCL reachability per group."),
+    "rollout": ("kubectl_lws.commands.rollout", "rollout", "Canary, promote, pause, resume, status, history, undo."),
+    "restart": ("kubectl_lws.commands.restart", "restart", "Re-create one group, several, or all (rolling)."),
+    "scale": ("kubectl_lws.commands.scale", "scale", "Change the number of groups through /scale."),
+    "sandbox": ("kubectl_lws.commands.sandbox", "sandbox", "Run a simulated cluster with LWS to try everything."),
+    "completion": ("kubectl_lws.commands.completion", "completion", "Print or install shell completion."),
+    "version": ("kubectl_lws.commands.version", "version", "Print the plugin version (and the server's)."),
+}
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 error, 2 usage, 3 unhealthy/verification failed, 4 timed out, 130 interrupted.
+Connection flags (-n, --context, --kubeconfig, ...) work before or after the subcommand."""
+
+
+class RootGroup(click.Group):
+    """Loads subcommands lazily and maps every failure to one stderr line and an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (module, _, _) in COMMANDS.items() if importlib.util.find_spec(module)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None or not importlib.util.find_spec(entry[0]):
+            return None
+        command = getattr(importlib.import_module(entry[0]), entry[1])
+        return attach_global_options(command)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            close = [c for c in self.list_commands(ctx) if c.startswith(name[:2])]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise click.UsageError(f'unknown command "{name}" for "kubectl lws"{hint}', ctx)
+        return super().resolve_command(ctx, args)
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        code = run(self, args, prog_name or "kubectl lws", **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
+    """Invoke the CLI and return the exit code; the one place errors become messages."""
+    debug = "--debug" in (args if args is not None else sys.argv[1:])
+    try:
+        result = click.Group.main(group, args=args, prog_name=prog_name, standalone_mode=False, **extra)
+        if isinstance(result, int):
+            return result
+        return errors.EXIT_OK
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        return errors.EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return errors.EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+    except errors.LwsError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        return exc.exit_code
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped to head): not an error worth a message.
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        finally:
+            return errors.EXIT_OK
+    except Exception as exc:  # noqa: BLE001 — last line of defence: no tracebacks for users
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        return errors.EXIT_ERROR
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+             epilog=EPILOG)
+@click.version_option(__version__, "--version", message="kubectl-lws %(version)s")
+def cli() -> None:
+    """Operate LeaderWorkerSet (LWS) workloads: groups of one leader and N-1 workers.
+
+    \b
+    Examples:
+      kubectl lws list -A
+      kubectl lws status vllm --pods
+      kubectl lws logs vllm -f
+      kubectl lws verify nccl vllm
+      kubectl lws rollout canary vllm --groups 1
+    """
+    app_context()
+
+
+cli.params.extend(global_options())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``kubectl-lws``)."""
+    cli.main(args=argv, prog_name="kubectl lws")

@@ -1,0 +1,573 @@
+"""The only module that talks to the Kubernetes API.
+
+Why raw JSON: the generated client's model deserialisation is many times slower than
+``json.loads`` on large pod lists, and the model layer works on plain dicts anyway. Every request
+goes through ``Cluster.request`` so that errors are mapped in one place and ``-v 6`` logs (and
+tests/benchmarks count) every request. The kubernetes package is imported lazily so that
+``--help``, ``version`` and completion stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+from urllib.parse import urlencode
+
+from kubectl_lws import errors
+from kubectl_lws.kubeconfig import ConnectionSettings, ResolvedConfig, resolve
+from kubectl_lws.model.keys import LWS_GROUP, LWS_PLURAL, LWS_VERSION
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kubernetes.client import ApiClient
+
+FIELD_MANAGER = "kubectl-lws"
+PAGE_SIZE = 5000
+
+# kind -> (api prefix, plural, namespaced)
+RESOURCES: dict[str, tuple[str, str, bool]] = {
+    "leaderworkersets": (f"/apis/{LWS_GROUP}/{LWS_VERSION}", LWS_PLURAL, True),
+    "pods": ("/api/v1", "pods", True),
+    "nodes": ("/api/v1", "nodes", False),
+    "namespaces": ("/api/v1", "namespaces", False),
+    "services": ("/api/v1", "services", True),
+    "events": ("/api/v1", "events", True),
+    "statefulsets": ("/apis/apps/v1", "statefulsets", True),
+    "controllerrevisions": ("/apis/apps/v1", "controllerrevisions", True),
+    "deployments": ("/apis/apps/v1", "deployments", True),
+    "horizontalpodautoscalers": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
+    "customresourcedefinitions": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+}
+
+
+def resource_path(kind: str, namespace: str | None = None, name: str | None = None,
+                  subresource: str | None = None) -> str:
+    """URL path of a collection, object or subresource."""
+    prefix, plural, namespaced = RESOURCES[kind]
+    path = prefix
+    if namespaced and namespace:
+        path += f"/namespaces/{namespace}"
+    path += f"/{plural}"
+    if name:
+        path += f"/{name}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
+@dataclass
+class ExecResult:
+    """Outcome of a command run in a container."""
+
+    stdout: str
+    stderr: str
+    exit_code: int | None  # None: the command could not be started or did not finish
+    error: str = ""  # the failure message from the status channel when it was not an exit code
+
+
+class WatchExpired(Exception):
+    """The watch's resourceVersion is too old (410 Gone): the caller must list again."""
+
+
+class Cluster:
+    """A connection to one cluster, built from kubectl-style settings."""
+
+    def __init__(self, settings: ConnectionSettings, *, verbosity: int = 0,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.verbosity = verbosity
+        self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._resolved: ResolvedConfig | None = None
+        self._client: ApiClient | None = None
+        self._lock = threading.Lock()
+        self.request_count = 0
+
+    # ---- configuration -------------------------------------------------------------------
+    @property
+    def resolved(self) -> ResolvedConfig:
+        if self._resolved is None:
+            self._resolved = resolve(self.settings)
+        return self._resolved
+
+    @property
+    def namespace(self) -> str:
+        """The namespace commands act in: flag, context, in-cluster file, else ``default``."""
+        return self.resolved.namespace
+
+    @property
+    def client(self) -> "ApiClient":
+        with self._lock:
+            if self._client is None:
+                self._client = self._build_client()
+            return self._client
+
+    @property
+    def host(self) -> str:
+        return self.client.configuration.host
+
+    def _build_client(self) -> "ApiClient":
+        from kubernetes import client, config
+
+        resolved = self.resolved
+        s = self.settings
+        cfg = client.Configuration()
+        try:
+            if resolved.in_cluster:
+                config.load_incluster_config(client_configuration=cfg)
+            elif resolved.kubeconfig is not None:
+                config.load_kube_config_from_dict(resolved.kubeconfig, context=resolved.context_name,
+                                                  client_configuration=cfg, persist_config=False)
+        except config.ConfigException as exc:
+            raise errors.ConfigError(f"invalid kubeconfig: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            raise errors.ConfigError(f"invalid kubeconfig: {exc}") from exc
+        if s.server:
+            cfg.host = s.server.rstrip("/")
+        if s.token:
+            cfg.api_key = {"authorization": f"Bearer {s.token}"}
+            cfg.api_key_prefix = {}
+            cfg.refresh_api_key_hook = None
+        if s.certificate_authority:
+            cfg.ssl_ca_cert = s.certificate_authority
+        if s.client_certificate:
+            cfg.cert_file = s.client_certificate
+        if s.client_key:
+            cfg.key_file = s.client_key
+        if s.insecure_skip_tls_verify:
+            cfg.verify_ssl = False
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        if not cfg.host:
+            raise errors.ConfigError("no server found in the kubeconfig: pass --server")
+        api = client.ApiClient(cfg)
+        api.user_agent = f"kubectl-lws/{_version()} (python)"
+        if s.as_user:
+            api.set_default_header("Impersonate-User", s.as_user)
+        self._wrap_rest_client(api)
+        return api
+
+    def _wrap_rest_client(self, api: "ApiClient") -> None:
+        """Count and log every request; add repeated Impersonate-Group headers."""
+        rest = api.rest_client
+        inner = rest.request
+        groups = list(self.settings.as_groups)
+
+        def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            headers = kwargs.get("headers")
+            if groups:
+                from urllib3 import HTTPHeaderDict
+
+                merged = HTTPHeaderDict(headers or {})
+                for group in groups:
+                    merged.add("Impersonate-Group", group)
+                kwargs["headers"] = merged
+            started = time.perf_counter()
+            status: int | str = "ERR"
+            try:
+                response = inner(method, url, *args, **kwargs)
+                status = getattr(response, "status", "?")
+                return response
+            except Exception as exc:  # logged, then mapped by the caller
+                status = getattr(exc, "status", None) or type(exc).__name__
+                raise
+            finally:
+                self._note_request(method, url, status, started)
+
+        rest.request = request
+
+    def _note_request(self, method: str, url: str, status: int | str, started: float) -> None:
+        with self._lock:
+            self.request_count += 1
+        if self.verbosity >= 6:
+            ms = (time.perf_counter() - started) * 1000
+            path = url.split("://", 1)[-1]
+            path = path[path.find("/"):] if "/" in path else "/"
+            self._log(f"{method} {path} {status} {ms:.0f}ms")
+
+    # ---- the one request primitive ---------------------------------------------------------
+    def request(self, method: str, path: str, *, query: dict | list | None = None, body: Any = None,
+                content_type: str = "application/json", stream: bool = False,
+                timeout: float | None = None, accept: str = "application/json") -> Any:
+        """Send one request; returns parsed JSON (or the raw response when ``stream``)."""
+        client = self.client
+        params = _query_list(query)
+        headers = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        req_timeout = timeout if timeout is not None else self.settings.request_timeout
+        try:
+            method, url, headers, body, _ = client.param_serialize(
+                method, path, query_params=params, header_params=headers, body=body,
+                auth_settings=["BearerToken"])
+            resp = client.call_api(method, url, header_params=headers, body=body,
+                                   _request_timeout=req_timeout or None)
+        except Exception as exc:  # noqa: BLE001 — every transport failure is mapped here
+            raise self._map_error(exc, method, path) from exc
+        raw = resp.response
+        if not 200 <= resp.status <= 299:
+            try:
+                data = raw.data
+            finally:
+                raw.release_conn()
+            raise map_api_exception(resp.status, data, path)
+        if stream:
+            return raw
+        try:
+            data = raw.data
+        except Exception as exc:  # noqa: BLE001 — a read timeout or reset mid-body
+            raise self._map_error(exc, method, path) from exc
+        if not data:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data.decode("utf-8", "replace")
+
+    def _map_error(self, exc: Exception, method: str, path: str) -> errors.LwsError:
+        from kubernetes.client.exceptions import ApiException
+        import urllib3.exceptions as ux
+
+        if isinstance(exc, ApiException):
+            if not exc.status:  # the client's wrapper around SSL and WebSocket failures
+                return _status_zero_error(str(exc.reason or exc), self.host, path)
+            return map_api_exception(exc.status, exc.body, path)
+        if isinstance(exc, (ux.ReadTimeoutError, ux.TimeoutError)) or "timed out" in str(exc).lower():
+            return errors.RequestTimeout(f"request to {self.host} timed out ({method} {path}); "
+                                         "raise --request-timeout or check the server")
+        if isinstance(exc, ux.MaxRetryError):
+            reason = exc.reason
+            return errors.Unreachable(f"cannot reach the API server at {self.host}: {_reason_text(reason)}")
+        if isinstance(exc, (ux.HTTPError, OSError)):
+            return errors.Unreachable(f"cannot reach the API server at {self.host}: {_reason_text(exc)}")
+        if isinstance(exc, errors.LwsError):
+            return exc
+        return errors.LwsError(f"{method} {path} failed: {exc}")
+
+    # ---- reads ------------------------------------------------------------------------------
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict:
+        return self.request("GET", resource_path(kind, namespace, name))
+
+    def list(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
+             field_selector: str | None = None, all_namespaces: bool = False) -> tuple[list[dict], str]:
+        """All items (following continue tokens) and the list's resourceVersion."""
+        ns = None if all_namespaces else namespace
+        path = resource_path(kind, ns)
+        items: list[dict] = []
+        cont = None
+        while True:
+            query = {"labelSelector": label_selector, "fieldSelector": field_selector,
+                     "limit": PAGE_SIZE, "continue": cont}
+            data = self.request("GET", path, query=query)
+            items.extend(data.get("items") or [])
+            meta = data.get("metadata") or {}
+            cont = meta.get("continue")
+            if not cont:
+                return items, meta.get("resourceVersion", "")
+
+    def get_lws(self, name: str, namespace: str | None = None) -> dict:
+        """GET one LWS; a 404 becomes the standard not-found error with close names."""
+        ns = namespace or self.namespace
+        try:
+            return self.get("leaderworkersets", name, ns)
+        except errors.NotFound as exc:
+            if exc.status.get("kind") != "Status":
+                raise
+            try:
+                existing = [i["metadata"]["name"] for i in self.list("leaderworkersets", ns)[0]]
+            except errors.LwsError:
+                existing = []
+            raise errors.lws_not_found(name, ns, existing) from None
+
+    def list_lws(self, namespace: str | None = None, *, label_selector: str | None = None,
+                 all_namespaces: bool = False) -> list[dict]:
+        return self.list("leaderworkersets", namespace or self.namespace, label_selector=label_selector,
+                         all_namespaces=all_namespaces)[0]
+
+    def list_pods(self, namespace: str | None = None, *, label_selector: str | None = None,
+                  field_selector: str | None = None, all_namespaces: bool = False) -> list[dict]:
+        return self.list("pods", namespace or self.namespace, label_selector=label_selector,
+                         field_selector=field_selector, all_namespaces=all_namespaces)[0]
+
+    def list_nodes(self) -> list[dict]:
+        return self.list("nodes")[0]
+
+    def server_version(self) -> dict:
+        return self.request("GET", "/version")
+
+    # ---- writes -----------------------------------------------------------------------------
+    def patch(self, kind: str, name: str, patch: Any, *, namespace: str | None = None,
+              patch_type: str = "merge", subresource: str | None = None, dry_run: bool = False) -> dict:
+        """Merge patch (dict) or JSON patch (list); ``dry_run`` asks the server (dryRun=All)."""
+        content_type = {"merge": "application/merge-patch+json",
+                        "json": "application/json-patch+json",
+                        "strategic": "application/strategic-merge-patch+json"}[patch_type]
+        query = {"fieldManager": FIELD_MANAGER, "dryRun": "All" if dry_run else None}
+        return self.request("PATCH", resource_path(kind, namespace, name, subresource), query=query,
+                            body=patch, content_type=content_type)
+
+    def patch_lws(self, name: str, patch: Any, *, namespace: str | None = None,
+                  resource_version: str | None = None, patch_type: str = "merge",
+                  dry_run: bool = False) -> dict:
+        """Patch an LWS; ``resource_version`` makes it conditional (409 when the object moved on)."""
+        if resource_version is not None:
+            if patch_type == "merge":
+                patch = {**patch, "metadata": {**patch.get("metadata", {}),
+                                               "resourceVersion": resource_version}}
+            else:
+                patch = [{"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+                         *patch]
+        return self.patch("leaderworkersets", name, patch, namespace=namespace or self.namespace,
+                          patch_type=patch_type, dry_run=dry_run)
+
+    def get_scale(self, name: str, namespace: str | None = None) -> dict:
+        return self.request("GET", resource_path("leaderworkersets", namespace or self.namespace, name,
+                                                 "scale"))
+
+    def patch_scale(self, name: str, replicas: int, *, namespace: str | None = None,
+                    resource_version: str | None = None, dry_run: bool = False) -> dict:
+        patch: dict[str, Any] = {"spec": {"replicas": replicas}}
+        if resource_version is not None:
+            patch["metadata"] = {"resourceVersion": resource_version}
+        return self.patch("leaderworkersets", name, patch, namespace=namespace or self.namespace,
+                          subresource="scale", dry_run=dry_run)
+
+    def delete(self, kind: str, name: str, *, namespace: str | None = None,
+               propagation: str | None = None, grace_seconds: int | None = None,
+               uid: str | None = None, dry_run: bool = False) -> dict | None:
+        """Delete with a propagation policy; ``uid`` makes it a precondition (never the new incarnation)."""
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation:
+            body["propagationPolicy"] = propagation
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        if dry_run:
+            body["dryRun"] = ["All"]
+        return self.request("DELETE", resource_path(kind, namespace or self.namespace, name), body=body)
+
+    # ---- logs, watch, exec ------------------------------------------------------------------
+    def pod_log_stream(self, name: str, *, namespace: str | None = None, container: str | None = None,
+                       follow: bool = False, tail_lines: int | None = None, since_seconds: int | None = None,
+                       since_time: str | None = None, timestamps: bool = False, previous: bool = False,
+                       limit_bytes: int | None = None) -> Any:
+        """Open ``pods/log`` and return the raw streaming response (iterate with ``iter_lines``)."""
+        query = {"container": container, "follow": "true" if follow else None, "tailLines": tail_lines,
+                 "sinceSeconds": since_seconds, "sinceTime": since_time,
+                 "timestamps": "true" if timestamps else None, "previous": "true" if previous else None,
+                 "limitBytes": limit_bytes}
+        return self.request("GET", resource_path("pods", namespace or self.namespace, name, "log"),
+                            query=query, stream=True, accept="*/*",
+                            timeout=None if follow else self.settings.request_timeout)
+
+    def watch(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
+              field_selector: str | None = None, resource_version: str | None = None,
+              timeout_seconds: int = 300, all_namespaces: bool = False) -> Iterator[tuple[str, dict]]:
+        """Yield ``(type, object)`` watch events; raises ``WatchExpired`` on 410 Gone."""
+        path = resource_path(kind, None if all_namespaces else namespace)
+        query = {"watch": "true", "labelSelector": label_selector, "fieldSelector": field_selector,
+                 "resourceVersion": resource_version, "allowWatchBookmarks": "true",
+                 "timeoutSeconds": timeout_seconds}
+        resp = self.request("GET", path, query=query, stream=True, timeout=timeout_seconds + 30)
+        try:
+            for line in iter_lines(resp):
+                event = json.loads(line)
+                etype = event.get("type")
+                obj = event.get("object") or {}
+                if etype == "ERROR":
+                    if obj.get("code") == 410:
+                        raise WatchExpired(obj.get("message", "too old resource version"))
+                    raise map_api_exception(obj.get("code", 500), json.dumps(obj), path)
+                yield etype, obj
+        finally:
+            resp.release_conn()
+
+    def list_watch(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
+                   stop: threading.Event | None = None, all_namespaces: bool = False
+                   ) -> Iterator[tuple[str, Any]]:
+        """List, then watch from the list's version; on 410 or a broken stream, list again.
+
+        Yields ``("SYNC", items)`` after every (re)list, then ``(type, obj)`` events; BOOKMARKs are
+        consumed here. Callers rebuild their view on SYNC, so a reconnect never loses a change.
+        """
+        ns = namespace or self.namespace
+        while not (stop and stop.is_set()):
+            items, rv = self.list(kind, ns, label_selector=label_selector, all_namespaces=all_namespaces)
+            yield "SYNC", items
+            while not (stop and stop.is_set()):
+                try:
+                    for etype, obj in self.watch(kind, ns, label_selector=label_selector, resource_version=rv,
+                                                 timeout_seconds=240, all_namespaces=all_namespaces):
+                        rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                        if etype == "BOOKMARK":
+                            continue
+                        yield etype, obj
+                        if stop and stop.is_set():
+                            return
+                except WatchExpired:
+                    break  # relist
+                except errors.Unreachable:
+                    time.sleep(1)
+                    break
+
+    def exec(self, pod: str, argv: list[str], *, namespace: str | None = None, container: str | None = None,
+             stdin: str | None = None, timeout: float = 30.0) -> ExecResult:
+        """Run ``argv`` (no shell) in a container over the exec WebSocket and collect its output."""
+        from kubernetes.client import CoreV1Api
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.stream import stream
+
+        ns = namespace or self.namespace
+        api = CoreV1Api(self.client)
+        started = time.perf_counter()
+        status: int | str = 101
+        try:
+            ws = stream(api.connect_get_namespaced_pod_exec, pod, ns, command=argv, container=container,
+                        stderr=True, stdout=True, stdin=stdin is not None, tty=False, _preload_content=False,
+                        _request_timeout=timeout)
+        except ApiException as exc:
+            status = exc.status or "ERR"
+            if not exc.status:
+                raise _status_zero_error(str(exc.reason or exc), self.host,
+                                         resource_path("pods", ns, pod, "exec")) from exc
+            raise map_api_exception(exc.status, exc.body, resource_path("pods", ns, pod, "exec")) from exc
+        except Exception as exc:  # noqa: BLE001
+            status = "ERR"
+            raise self._map_error(exc, "GET", resource_path("pods", ns, pod, "exec")) from exc
+        finally:
+            self._note_request("GET", f"{self.host}{resource_path('pods', ns, pod, 'exec')}", status, started)
+        out: list[str] = []
+        err: list[str] = []
+        deadline = time.monotonic() + timeout
+        try:
+            if stdin is not None:
+                ws.write_stdin(stdin)
+                ws.close_channel(0)  # v5 delivers EOF to stdin; a no-op on v4
+            while ws.is_open() and time.monotonic() < deadline:
+                ws.update(timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+                if ws.peek_stdout():
+                    out.append(ws.read_stdout())
+                if ws.peek_stderr():
+                    err.append(ws.read_stderr())
+            timed_out = ws.is_open()
+            out.append(ws.read_stdout() if ws.peek_stdout() else "")
+            err.append(ws.read_stderr() if ws.peek_stderr() else "")
+            status_text = ws.read_channel(3)
+        finally:
+            ws.close()
+        if timed_out:
+            return ExecResult("".join(out), "".join(err), None, f"timed out after {timeout:g}s")
+        return ExecResult("".join(out), "".join(err), *_exec_status(status_text))
+
+
+def _exec_status(text: str) -> tuple[int | None, str]:
+    """Exit code and message from the exec status channel (kubelet's Status JSON)."""
+    if not text:
+        return 0, ""
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return None, text.strip()
+    if status.get("status") == "Success":
+        return 0, ""
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message", "")), ""
+            except ValueError:
+                break
+    return None, status.get("message", "command failed")
+
+
+def iter_lines(resp: Any) -> Iterator[str]:
+    """Whole lines from a streaming response (never half a line)."""
+    buffer = b""
+    for chunk in resp.stream(amt=None, decode_content=False):
+        buffer += chunk
+        while True:
+            cut = buffer.find(b"\n")
+            if cut < 0:
+                break
+            line, buffer = buffer[:cut], buffer[cut + 1:]
+            yield line.decode("utf-8", "replace")
+    if buffer:
+        yield buffer.decode("utf-8", "replace")
+
+
+def map_api_exception(code: int | None, body: Any, path: str) -> errors.LwsError:
+    """Turn an HTTP error (status code + body) into our error with the server's own words."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    status: dict = {}
+    if isinstance(body, str) and body.strip().startswith("{"):
+        try:
+            status = json.loads(body)
+        except ValueError:
+            status = {}
+    message = status.get("message") or (body.strip() if isinstance(body, str) else "") or f"HTTP {code}"
+    reason = status.get("reason", "")
+    code = code or 0
+    if code == 404 and status.get("kind") != "Status" and f"/apis/{LWS_GROUP}/" in path:
+        return errors.LwsApiMissing()
+    kwargs = {"code": code, "reason": reason, "status": status}
+    if code == 401:
+        return errors.Unauthorized("Unauthorized: the server rejected the credentials "
+                                   "(check --token, the kubeconfig user, or log in again)", **kwargs)
+    if code == 403:
+        return errors.Forbidden(message, **kwargs)
+    if code == 404:
+        return errors.NotFound(message, **kwargs)
+    if code == 409:
+        return errors.Conflict(message, **kwargs)
+    if code in (400, 415, 422):
+        causes = [c.get("message", "") for c in (status.get("details") or {}).get("causes") or []]
+        if causes and all(c and c not in message for c in causes):
+            message = f"{message}: {'; '.join(causes)}"
+        return errors.Invalid(message, **kwargs)
+    if code == 504 or reason == "Timeout":
+        return errors.RequestTimeout(message)
+    return errors.ApiError(f"{message} (HTTP {code})" if code else message, **kwargs)
+
+
+def _status_zero_error(text: str, host: str, path: str) -> errors.LwsError:
+    """Errors the client reports with status 0: failed WebSocket handshakes and SSL errors."""
+    match = re.search(r"Handshake status (\d+)", text)
+    if match:
+        body_match = re.search(r"(\{.*\})", text, re.S)
+        body = body_match.group(1).encode().decode("unicode_escape") if body_match else text
+        return map_api_exception(int(match.group(1)), body, path)
+    if "SSL" in text or "certificate" in text:
+        return errors.Unreachable(f"cannot reach the API server at {host}: TLS error: {text.splitlines()[-1][:200]}")
+    return errors.Unreachable(f"cannot reach the API server at {host}: {text[:200]}")
+
+
+def _query_list(query: dict | list | None) -> list[tuple[str, Any]]:
+    if not query:
+        return []
+    items = query.items() if isinstance(query, dict) else query
+    return [(k, v) for k, v in items if v is not None and v != ""]
+
+
+def _reason_text(reason: Any) -> str:
+    text = str(reason)
+    for marker in ("Connection refused", "Name or service not known", "certificate verify failed",
+                   "No route to host", "timed out", "Temporary failure in name resolution"):
+        if marker in text:
+            return marker.lower() if marker != "Connection refused" else "connection refused"
+    return text.split(": ", 1)[-1][:200]
+
+
+def _version() -> str:
+    from kubectl_lws import __version__
+
+    return __version__
+
+
+def encode_query(query: dict) -> str:
+    """Query string in the form the request log prints (for messages and tests)."""
+    return urlencode([(k, v) for k, v in query.items() if v is not None])

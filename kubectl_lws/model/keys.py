@@ -1,0 +1,56 @@
+"""LWS API identity, labels, annotations and env names (from ../shared/lws-reference.md §1, §5, §6).
+
+Never spell an LWS key anywhere else: import it from here.
+"""
+
+LWS_GROUP = "leaderworkerset.x-k8s.io"
+LWS_VERSION = "v1"
+LWS_PLURAL = "leaderworkersets"
+LWS_KIND = "LeaderWorkerSet"
+LWS_CRD_NAME = f"{LWS_PLURAL}.{LWS_GROUP}"
+
+_PREFIX = "leaderworkerset.sigs.k8s.io/"
+
+# Labels (§5)
+NAME_LABEL = _PREFIX + "name"
+GROUP_INDEX_LABEL = _PREFIX + "group-index"
+WORKER_INDEX_LABEL = _PREFIX + "worker-index"
+GROUP_KEY_LABEL = _PREFIX + "group-key"
+REVISION_LABEL = _PREFIX + "template-revision-hash"
+SUBGROUP_INDEX_LABEL = _PREFIX + "subgroup-index"
+SUBGROUP_KEY_LABEL = _PREFIX + "subgroup-key"
+
+# Annotations (§5)
+SIZE_ANNOTATION = _PREFIX + "size"
+REPLICAS_ANNOTATION = _PREFIX + "replicas"
+LEADER_NAME_ANNOTATION = _PREFIX + "leader-name"
+EXCLUSIVE_TOPOLOGY_ANNOTATION = _PREFIX + "exclusive-topology"
+SUBGROUP_EXCLUSIVE_TOPOLOGY_ANNOTATION = _PREFIX + "subgroup-exclusive-topology"
+SUBGROUP_SIZE_ANNOTATION = _PREFIX + "subgroup-size"
+SUBGROUP_POLICY_TYPE_ANNOTATION = _PREFIX + "subgroup-policy-type"
+SUBDOMAIN_POLICY_ANNOTATION = _PREFIX + "subdomainPolicy"
+
+# Env injected into every container and init container (§6)
+ENV_LEADER_ADDRESS = "LWS_LEADER_ADDRESS"
+ENV_GROUP_SIZE = "LWS_GROUP_SIZE"
+ENV_WORKER_INDEX = "LWS_WORKER_INDEX"
+LWS_ENV_ORDER = (ENV_LEADER_ADDRESS, ENV_GROUP_SIZE, ENV_WORKER_INDEX)
+
+# Kubernetes keys the plugin relies on
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
+ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
+STS_REVISION_HASH_LABEL = "controller.kubernetes.io/hash"
+
+# The plugin's own annotation domain (never LWS's)
+PAUSED_PARTITION_ANNOTATION = "lws.kubectl.dev/paused-from-partition"
+
+
+def selector_for(lws_name: str, **extra: str) -> str:
+    """Label selector for an LWS's pods, e.g. ``selector_for("basic", worker_index="0")``."""
+    parts = [f"{NAME_LABEL}={lws_name}"]
+    mapping = {"worker_index": WORKER_INDEX_LABEL, "group_index": GROUP_INDEX_LABEL}
+    for key, value in extra.items():
+        parts.append(f"{mapping[key]}={value}")
+    return ",".join(parts)

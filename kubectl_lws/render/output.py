@@ -1,0 +1,85 @@
+"""Machine-readable output (json, yaml, name) and plain tables, shared by every read command.
+
+Tables use tabulate's ``plain`` format so they look like kubectl's: upper-case headers, columns
+separated by at least three spaces, no borders.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable, Sequence, TextIO
+
+import click
+
+
+def dump_json(data: Any, stream: TextIO | None = None) -> None:
+    """Pretty JSON like ``kubectl -o json`` (2-space indent, trailing newline)."""
+    (stream or sys.stdout).write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def dump_json_line(data: Any, stream: TextIO | None = None) -> None:
+    """One compact JSON document per line (watch/stream modes), flushed so pipes see it at once."""
+    out = stream or sys.stdout
+    out.write(json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def dump_yaml(data: Any, stream: TextIO | None = None) -> None:
+    import yaml
+
+    (stream or sys.stdout).write(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+
+
+def emit(data: Any, output: str, stream: TextIO | None = None) -> bool:
+    """Print ``data`` for json/yaml output; returns False for table-like outputs (caller renders)."""
+    if output == "json":
+        dump_json(data, stream)
+        return True
+    if output == "yaml":
+        dump_yaml(data, stream)
+        return True
+    return False
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_headers: bool = False) -> str:
+    """A kubectl-style table as text (no trailing newline)."""
+    from tabulate import tabulate
+
+    rows = [["" if v is None else v for v in row] for row in rows]
+    if not rows:
+        return "" if no_headers else "   ".join(h.upper() for h in headers)
+    text = tabulate(rows, headers=[] if no_headers else [h.upper() for h in headers], tablefmt="plain",
+                    disable_numparse=True, stralign="left")
+    # tabulate separates columns with two spaces, close enough to kubectl and stable for parsing.
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+
+def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_headers: bool = False) -> None:
+    text = table(headers, rows, no_headers=no_headers)
+    if text:
+        click.echo(text)
+
+
+def human_age(seconds: float | None) -> str:
+    """kubectl's short age: 45s, 5m, 3h12m, 2d4h, 400d."""
+    if seconds is None:
+        return "<unknown>"
+    s = int(max(seconds, 0))
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    d = h // 24
+    if d < 8:
+        return f"{d}d{h % 24}h" if h % 24 else f"{d}d"
+    return f"{d}d"
