@@ -1,0 +1,48 @@
+"""Read the recorded exchanges in ../shared/golden (raw HTTP/1.1 captures) for tests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GOLDEN = Path(os.environ.get("LWS_GOLDEN_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "golden"))
+
+
+@dataclass
+class HttpExchange:
+    method: str
+    path: str  # with query
+    request_headers: dict[str, str]
+    request_body: str
+    status: int
+    response_headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+    @property
+    def route(self) -> str:
+        return self.path.split("?", 1)[0]
+
+
+def _headers(lines: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in lines:
+        if ":" in line:
+            key, _, value = line.partition(":")
+            out[key.strip().lower()] = value.strip()
+    return out
+
+
+def read_http(relpath: str) -> HttpExchange:
+    """Parse one ``*.http`` capture (see golden README "File formats")."""
+    text = (GOLDEN / relpath).read_text()
+    req_part = text.split("### REQUEST\n", 1)[1].split("### RESPONSE\n", 1)[0]
+    resp_part = text.split("### RESPONSE\n", 1)[1]
+    req_head, _, req_body = req_part.partition("\n\n")
+    req_lines = req_head.splitlines()
+    method, path, _ = req_lines[0].split(" ", 2)
+    resp_head, _, body = resp_part.partition("\n\n")
+    resp_lines = resp_head.splitlines()
+    status = int(resp_lines[0].split(" ", 2)[1])
+    return HttpExchange(method, path, _headers(req_lines[1:]), req_body.strip(), status,
+                        _headers(resp_lines[1:]), body.rstrip("\n"))
