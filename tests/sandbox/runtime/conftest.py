@@ -118,3 +118,9 @@ def harness():
 @pytest.fixture(scope="session")
 def pod_factory():
     return make_pod
+
+
+@pytest.fixture(scope="session")
+def harness_class():
+    """For modules that need their own harness (e.g. with real network namespaces)."""
+    return Harness
