@@ -304,15 +304,20 @@ def _delete_netns(name: str) -> None:
 
 
 def _clean_prefix(prefix: str) -> None:
+    """Delete our namespaces in one ``ip -batch`` (hundreds of pods: one process, not two per pod)."""
     names = set()
     for d in (NETNS_DIR, ETC_NETNS):
         try:
             names |= {n for n in os.listdir(d) if n.startswith(prefix)}
         except FileNotFoundError:
             pass
-    # pods first, the bridge netns last
-    for n in sorted(names, key=lambda n: n.endswith("-br")):
-        _delete_netns(n)
+    ordered = sorted(names, key=lambda n: n.endswith("-br"))  # pods first, the bridge netns last
+    if ordered:
+        subprocess.run([shutil.which("ip") or "ip", "-force", "-batch", "-"],
+                       input="".join(f"netns del {n}\n" for n in ordered if os.path.exists(os.path.join(NETNS_DIR, n))),
+                       capture_output=True, text=True, timeout=120)
+    for n in ordered:
+        shutil.rmtree(os.path.join(ETC_NETNS, n), ignore_errors=True)
 
 
 def _owner_alive(sid: str) -> bool:
