@@ -1,0 +1,132 @@
+"""Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the LWS controller, the StatefulSet
+controller, the LWS pod controller, the scheduler and the kubelet onto ``sandbox.loop`` and registers the
+faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env)."""
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+from .base import Manager
+from .gc import GarbageCollector
+from .kubelet import Kubelet, find_pod
+from .lws import LwsController
+from .lwspod import LwsPodController
+from .scheduler import Scheduler
+from .statefulset import StatefulSetController
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.lower() not in ("false", "0", "no", "off", "")
+    return bool(v)
+
+
+def _register_faults(sandbox: Any, mgr: Manager, kubelet: Kubelet) -> None:
+    store = sandbox.store
+
+    def crash(pod: str, container: str | None = None, once: Any = True, loop: Any = None, exit_code: int = 1,
+              namespace: str | None = None) -> dict:
+        """Crash a container once (restartCount+1) or into a CrashLoopBackOff loop (``once=False``/``loop``)."""
+        ns, name = find_pod(store, pod, namespace)
+        looping = _truthy(loop) if loop is not None else not _truthy(once)
+        if str(once).lower() == "loop":
+            looping = True
+        kubelet.crash(ns, name, container, int(exit_code), looping)
+        return {"pod": f"{ns}/{name}", "loop": looping}
+
+    def stop_crash(pod: str, container: str | None = None, namespace: str | None = None) -> dict:
+        ns, name = find_pod(store, pod, namespace)
+        kubelet.stop_crash_loop(ns, name, container)
+        return {"pod": f"{ns}/{name}"}
+
+    def fail_readiness(pod: str, on: Any = True, namespace: str | None = None) -> dict:
+        ns, name = find_pod(store, pod, namespace)
+        kubelet.set_readiness_failure(ns, name, _truthy(on))
+        return {"pod": f"{ns}/{name}", "on": _truthy(on)}
+
+    def node_not_ready(node: str, on: Any = True) -> dict:
+        kubelet.set_node_ready(node, not _truthy(on))
+        return {"node": node, "notReady": _truthy(on)}
+
+    def pause_controller(on: Any = True, controller: str = "lws") -> dict:
+        names = ["lws", "lwspod"] if controller == "lws" else [controller]
+        for n in names:
+            (mgr.paused.add if _truthy(on) else mgr.paused.discard)(n)
+        mgr.wake()
+        return {"paused": sorted(mgr.paused)}
+
+    def slow_controller(factor: Any = 10) -> dict:
+        mgr.slow_factor = max(1.0, float(factor))
+        return {"factor": mgr.slow_factor}
+
+    def set_env(pod: str, name: str, value: str, container: str | None = None,
+                namespace: str | None = None) -> dict:
+        """Tamper a pod's env in the store (e.g. a wrong LWS_WORKER_INDEX) to exercise the plugin's checks."""
+        ns, pname = find_pod(store, pod, namespace)
+        obj = store.get("pods", ns, pname)
+        if obj is None:
+            raise KeyError(f"pod {ns}/{pname} not found")
+        new = copy.deepcopy(obj)
+        hit = False
+        for c in new["spec"].get("containers") or []:
+            if container in (None, c["name"]):
+                env = c.setdefault("env", [])
+                for e in env:
+                    if e.get("name") == name:
+                        e.pop("valueFrom", None)
+                        e["value"] = str(value)
+                        break
+                else:
+                    env.append({"name": name, "value": str(value)})
+                hit = True
+        if not hit:
+            raise KeyError(f"container {container} not in pod {ns}/{pname}")
+        store.update("pods", new)
+        return {"pod": f"{ns}/{pname}", "env": {name: str(value)}}
+
+    for fname, fn in (("crash", crash), ("stop-crash", stop_crash), ("fail-readiness", fail_readiness),
+                      ("node-not-ready", node_not_ready), ("pause-controller", pause_controller),
+                      ("slow-controller", slow_controller), ("set-env", set_env)):
+        sandbox.register_fault(fname, fn)
+
+
+def install(sandbox: Any) -> Manager:
+    """Start every controller on ``sandbox.loop``; returns the manager (``sandbox.controllers`` too).
+
+    Safe to call from any thread: the start itself is scheduled on the loop when called off it.
+    """
+    mgr = Manager(sandbox)
+    kubelet = Kubelet(mgr)
+    lws = LwsController(mgr)
+    mgr.controllers = [GarbageCollector(mgr), lws, StatefulSetController(mgr), LwsPodController(mgr),
+                       Scheduler(mgr), kubelet]
+    mgr.kubelet = kubelet  # type: ignore[attr-defined]
+    if hasattr(sandbox, "register_fault"):
+        _register_faults(sandbox, mgr, kubelet)
+    if hasattr(sandbox, "settle_checks"):
+        sandbox.settle_checks.append(lambda: mgr.idle() and lws.settled())
+    if hasattr(sandbox, "on_stop"):
+        sandbox.on_stop(mgr.stop)
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is sandbox.loop:
+        mgr.start()
+    else:
+        done = __import__("concurrent.futures").futures.Future()
+
+        def _start() -> None:
+            try:
+                mgr.start()
+                done.set_result(None)
+            except Exception as e:  # noqa: BLE001
+                done.set_exception(e)
+        sandbox.loop.call_soon_threadsafe(_start)
+        done.result(timeout=30)
+    sandbox.controllers = mgr
+    return mgr
+
+
+__all__ = ["install", "Manager"]

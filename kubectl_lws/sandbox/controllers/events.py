@@ -1,0 +1,37 @@
+"""core/v1 Event objects shaped like the golden ones (events.k8s.io style: eventTime set, source {})."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+
+def _micro_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def involved(obj: dict) -> dict:
+    meta = obj["metadata"]
+    ref = {"kind": obj.get("kind"), "namespace": meta.get("namespace"), "name": meta["name"],
+           "uid": meta.get("uid"), "apiVersion": obj.get("apiVersion"),
+           "resourceVersion": meta.get("resourceVersion")}
+    return {k: v for k, v in ref.items() if v is not None}
+
+
+def emit(store: Any, obj: dict, reason: str, message: str, *, type_: str = "Normal", action: str = "",
+         component: str = "leaderworkerset", related: dict | None = None) -> dict | None:
+    """Record one Event about ``obj``; failures (namespace gone, ...) are ignored like a real recorder."""
+    meta = obj["metadata"]
+    ev: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": meta.get("namespace") or "default"},
+        "involvedObject": involved(obj), "reason": reason, "message": message, "source": {},
+        "firstTimestamp": None, "lastTimestamp": None, "type": type_, "eventTime": _micro_now(),
+        "action": action, "reportingComponent": component, "reportingInstance": f"{component}-sandbox",
+    }
+    if related is not None:
+        ev["related"] = involved(related)
+    try:
+        return store.create("events", ev)
+    except Exception:  # noqa: BLE001 - an event must never break a controller
+        return None

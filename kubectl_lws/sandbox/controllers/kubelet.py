@@ -1,0 +1,301 @@
+"""Kubelet status lifecycle: Pending -> Running -> Ready, container restarts and CrashLoopBackOff, readiness
+and node faults, and graceful removal of terminating pods. Delays are real-cluster-like and divided by the
+sandbox speed."""
+from __future__ import annotations
+
+import copy
+import ipaddress
+from typing import Any
+
+from ..store import now_iso
+from .base import Controller
+
+START_DELAY = 0.5          # bound -> Running (image pull + start), real seconds
+TERMINATE_DELAY = 0.2      # deletionTimestamp -> removed (kwok: instant; a real pod waits up to its grace)
+CRASH_RUN = 2.0            # a crash-looping container runs this long before it dies again
+BACKOFF_BASE, BACKOFF_MAX = 10.0, 300.0
+
+
+def _qos(pod: dict) -> str:
+    cs = (pod.get("spec") or {}).get("containers") or []
+    if not any((c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits") for c in cs):
+        return "BestEffort"
+    for c in cs:
+        r = c.get("resources") or {}
+        lim, req = r.get("limits") or {}, r.get("requests") or {}
+        if not lim or any(req.get(k, lim.get(k)) != lim.get(k) for k in ("cpu", "memory")) \
+                or not all(k in lim for k in ("cpu", "memory")):
+            return "Burstable"
+    return "Guaranteed"
+
+
+class Kubelet(Controller):
+    """Keys: (ns, name) of pods whose node-side state should be (re)computed."""
+    name = "kubelet"
+
+    def __init__(self, mgr):
+        super().__init__(mgr)
+        self.starting: set[str] = set()                  # pod uids with a start timer armed
+        self.terminating: set[str] = set()               # pod uids with a removal timer armed
+        self.readiness_fail: set[tuple[str, str]] = set()
+        self.crash_loops: dict[tuple[str, str, str], int] = {}   # (ns, pod, container) -> exit code
+        self.looping: set[tuple[str, str, str, str]] = set()     # (uid, container) cycles armed
+        self._next_ip = 2
+        self._own_ips: dict[str, str] = {}
+
+    # ----------------------------------------------------------------------------------------- feed
+    def on_event(self, type_, resource, obj, old):
+        meta = obj["metadata"]
+        if resource == "pods":
+            if type_ == "DELETED":
+                self._detach(obj)
+                return
+            if (obj.get("spec") or {}).get("nodeName"):
+                self.enqueue((meta.get("namespace"), meta["name"]))
+        elif resource == "nodes" and type_ == "MODIFIED":
+            if self._node_ready(obj) != self._node_ready(old or {}):
+                for p in self.store.list("pods", field_selector=f"spec.nodeName={meta['name']}"):
+                    self.enqueue((p["metadata"].get("namespace"), p["metadata"]["name"]))
+
+    @staticmethod
+    def _node_ready(node: dict) -> bool:
+        for c in (node.get("status") or {}).get("conditions") or []:
+            if c.get("type") == "Ready":
+                return c.get("status") == "True"
+        return True
+
+    # ---------------------------------------------------------------------------------------- network
+    def _attach(self, pod: dict) -> str:
+        net = getattr(self.mgr.sandbox, "network", None)
+        if net is not None:
+            return net.attach(pod)
+        uid = pod["metadata"]["uid"]
+        if uid not in self._own_ips:
+            n = self._next_ip
+            self._next_ip += 1
+            self._own_ips[uid] = str(ipaddress.IPv4Address("10.0.0.0") + n)
+        return self._own_ips[uid]
+
+    def _detach(self, pod: dict) -> None:
+        uid = pod["metadata"].get("uid")
+        self.starting.discard(uid)
+        self.terminating.discard(uid)
+        if self._own_ips.pop(uid, None) is not None:
+            return
+        net = getattr(self.mgr.sandbox, "network", None)
+        if net is not None and (pod.get("status") or {}).get("podIP"):
+            try:
+                net.detach(pod)
+            except Exception:  # noqa: BLE001
+                pass
+
+    # ---------------------------------------------------------------------------------------- reconcile
+    def reconcile(self, key):
+        ns, name = key
+        pod = self.store.get("pods", ns, name)
+        if pod is None:
+            return
+        meta = pod["metadata"]
+        uid = meta["uid"]
+        if meta.get("deletionTimestamp"):
+            if not meta.get("finalizers") and uid not in self.terminating:
+                self.terminating.add(uid)
+                self.mgr.later(self.mgr.delay(TERMINATE_DELAY), lambda: self._remove(ns, name, uid))
+            return
+        phase = (pod.get("status") or {}).get("phase", "Pending")
+        if phase == "Pending" and not (pod.get("status") or {}).get("containerStatuses"):
+            if uid not in self.starting:
+                self.starting.add(uid)
+                self.mgr.later(self.mgr.delay(START_DELAY), lambda: self._start(ns, name, uid))
+            return
+        if phase == "Running":
+            self._refresh_ready(pod)
+            for c in (pod.get("spec") or {}).get("containers") or []:
+                if (ns, name, c["name"]) in self.crash_loops and (uid, c["name"]) not in self.looping:
+                    self.looping.add((uid, c["name"]))
+                    self.mgr.later(self.mgr.delay(CRASH_RUN), lambda c=c["name"]: self._crash(ns, name, uid, c))
+
+    def _remove(self, ns: str, name: str, uid: str) -> None:
+        self.terminating.discard(uid)
+        pod = self.store.get("pods", ns, name)
+        if pod is not None and pod["metadata"]["uid"] == uid and not pod["metadata"].get("finalizers"):
+            self.store.remove("pods", ns, name)
+
+    def _live(self, ns: str, name: str, uid: str) -> dict | None:
+        pod = self.store.get("pods", ns, name)
+        if pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+            return None
+        return pod
+
+    def _node(self, pod: dict) -> dict | None:
+        return self.store.get("nodes", None, (pod.get("spec") or {}).get("nodeName") or "")
+
+    def _start(self, ns: str, name: str, uid: str) -> None:
+        self.starting.discard(uid)
+        pod = self._live(ns, name, uid)
+        if pod is None or not (pod.get("spec") or {}).get("nodeName"):
+            return
+        node = self._node(pod)
+        now = now_iso()
+        new = copy.deepcopy(pod)
+        st = new.setdefault("status", {})
+        host_ip = "127.0.0.1"
+        for a in ((node or {}).get("status") or {}).get("addresses") or []:
+            if a.get("type") == "InternalIP":
+                host_ip = a["address"]
+        pod_ip = self._attach(pod)
+        st["phase"] = "Running"
+        st["hostIP"], st["hostIPs"] = host_ip, [{"ip": host_ip}]
+        st["podIP"], st["podIPs"] = pod_ip, [{"ip": pod_ip}]
+        st["startTime"] = now
+        spec = pod.get("spec") or {}
+        if spec.get("initContainers"):
+            st["initContainerStatuses"] = [{
+                "name": c["name"], "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now,
+                                                            "finishedAt": now}},
+                "lastState": {}, "ready": True, "restartCount": 0, "image": c.get("image", ""), "imageID": "",
+                "started": False} for c in spec["initContainers"]]
+        st["containerStatuses"] = [{
+            "name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
+            "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
+            for c in spec.get("containers") or []]
+        st["qosClass"] = _qos(pod)
+        self._set_conditions(new, now)
+        self.store.update("pods", new, subresource="status")
+
+    def _pod_should_be_ready(self, pod: dict) -> bool:
+        key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
+        if key in self.readiness_fail:
+            return False
+        node = self._node(pod)
+        if node is not None and not self._node_ready(node):
+            return False
+        return all(cs.get("ready") for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+
+    def _set_conditions(self, pod: dict, now: str) -> None:
+        st = pod["status"]
+        key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
+        for cs in st.get("containerStatuses") or []:
+            if "running" in (cs.get("state") or {}):
+                cs["ready"] = key not in self.readiness_fail
+        ready = self._pod_should_be_ready(pod)
+        old = {c.get("type"): c for c in st.get("conditions") or []}
+        want = {"Initialized": True, "Ready": ready, "ContainersReady": ready, "PodScheduled": True}
+        conds = []
+        for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled"):
+            s = "True" if want[t] else "False"
+            prev = old.get(t)
+            if prev is not None and prev.get("status") == s:
+                conds.append(prev)
+                continue
+            c = {"type": t, "status": s, "lastProbeTime": None, "lastTransitionTime": now}
+            if t in ("Ready", "ContainersReady") and not want[t]:
+                c["reason"] = "ContainersNotReady"
+                bad = [cs["name"] for cs in st.get("containerStatuses") or [] if not cs.get("ready")]
+                c["message"] = f"containers with unready status: [{' '.join(bad)}]" if bad else \
+                    "the status of pod readiness gate is not \"True\""
+            conds.append(c)
+        st["conditions"] = conds
+
+    def _refresh_ready(self, pod: dict) -> None:
+        new = copy.deepcopy(pod)
+        self._set_conditions(new, now_iso())
+        if new["status"] != pod.get("status"):
+            self.store.update("pods", new, subresource="status")
+
+    # ------------------------------------------------------------------------------------------ faults
+    def crash(self, ns: str, name: str, container: str | None, exit_code: int, loop: bool) -> None:
+        pod = self.store.get("pods", ns, name)
+        if pod is None:
+            raise KeyError(f"pod {ns}/{name} not found")
+        cname = container or ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name")
+        if loop:
+            self.crash_loops[(ns, name, cname)] = exit_code
+        self._crash(ns, name, pod["metadata"]["uid"], cname, exit_code=exit_code, once=not loop)
+
+    def _crash(self, ns: str, name: str, uid: str, cname: str, exit_code: int | None = None,
+               once: bool = False) -> None:
+        self.looping.discard((uid, cname))
+        pod = self._live(ns, name, uid)
+        looping = (ns, name, cname) in self.crash_loops
+        if pod is None or (not once and not looping):
+            return
+        code = exit_code if exit_code is not None else self.crash_loops.get((ns, name, cname), 1)
+        now = now_iso()
+        new = copy.deepcopy(pod)
+        for cs in new.get("status", {}).get("containerStatuses") or []:
+            if cs["name"] != cname:
+                continue
+            started = (cs.get("state") or {}).get("running", {}).get("startedAt", now)
+            term = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "startedAt": started,
+                    "finishedAt": now}
+            cs["lastState"] = {"terminated": term}
+            cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
+            cs["ready"] = False
+            if looping:
+                backoff = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, cs["restartCount"] - 2))
+                cs["state"] = {"waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off {int(backoff)}s restarting failed container={cname} pod={name}_{ns}"
+                               f"({uid})"}}
+                self.looping.add((uid, cname))  # covers the back-off wait too
+                self.mgr.later(self.mgr.delay(backoff), lambda: self._restart(ns, name, uid, cname))
+            else:
+                cs["state"] = {"running": {"startedAt": now}}
+                cs["ready"] = True
+        self._set_conditions(new, now)
+        self.store.update("pods", new, subresource="status")
+
+    def _restart(self, ns: str, name: str, uid: str, cname: str) -> None:
+        self.looping.discard((uid, cname))
+        pod = self._live(ns, name, uid)
+        if pod is None:
+            return
+        now = now_iso()
+        new = copy.deepcopy(pod)
+        for cs in new.get("status", {}).get("containerStatuses") or []:
+            if cs["name"] == cname:
+                cs["state"] = {"running": {"startedAt": now}}
+                cs["ready"] = True
+        self._set_conditions(new, now)
+        self.store.update("pods", new, subresource="status")
+        if (ns, name, cname) in self.crash_loops and (uid, cname) not in self.looping:
+            self.looping.add((uid, cname))
+            self.mgr.later(self.mgr.delay(CRASH_RUN), lambda: self._crash(ns, name, uid, cname))
+
+    def stop_crash_loop(self, ns: str, name: str, container: str | None) -> None:
+        for k in [k for k in self.crash_loops if k[0] == ns and k[1] == name and (container in (None, k[2]))]:
+            del self.crash_loops[k]
+
+    def set_readiness_failure(self, ns: str, name: str, on: bool) -> None:
+        (self.readiness_fail.add if on else self.readiness_fail.discard)((ns, name))
+        self.enqueue((ns, name))
+
+    def set_node_ready(self, node_name: str, ready: bool) -> None:
+        node = self.store.get("nodes", None, node_name)
+        if node is None:
+            raise KeyError(f"node {node_name} not found")
+        new = copy.deepcopy(node)
+        st = new.setdefault("status", {})
+        conds = [c for c in st.get("conditions") or [] if c.get("type") != "Ready"]
+        conds.append({"type": "Ready", "status": "True" if ready else "False",
+                      "reason": "KubeletReady" if ready else "NodeStatusUnknown",
+                      "message": "kubelet is posting ready status" if ready else "Kubelet stopped posting node status.",
+                      "lastHeartbeatTime": now_iso(), "lastTransitionTime": now_iso()})
+        st["conditions"] = conds
+        self.store.update("nodes", new, subresource="status")
+
+    def pending_work(self) -> bool:
+        return bool(self.starting or self.terminating)
+
+
+def find_pod(store: Any, pod: str, namespace: str | None = None) -> tuple[str, str]:
+    """Resolve ``ns/name`` or a bare name (searched in ``namespace`` or every namespace)."""
+    if "/" in pod:
+        ns, name = pod.split("/", 1)
+        return ns, name
+    if namespace:
+        return namespace, pod
+    for p in store.list("pods", field_selector=f"metadata.name={pod}"):
+        return p["metadata"]["namespace"], pod
+    raise KeyError(f"pod {pod} not found")
