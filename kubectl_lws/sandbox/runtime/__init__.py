@@ -166,8 +166,13 @@ class Runtime:
                 ended = self._ended_instance(cur, container, inst)
                 if ended is not None:
                     # the container stopped: flush its last lines (the crash explanation), then end
-                    await self._write_lines(resp, ended, min(cursor, ended.total(math.inf)),
-                                            ended.total(math.inf), timestamps, budget)
+                    normal_end = ended.total(math.inf) - len(ended.spec.crash)
+                    if cursor < normal_end and not await self._write_lines(resp, ended, cursor, normal_end,
+                                                                           timestamps, budget):
+                        return
+                    # finishedAt has second precision, so lines already streamed may lie past it: the crash
+                    # lines still come last
+                    await self._write_lines(resp, ended, normal_end, ended.total(math.inf), timestamps, budget)
                     return
         finally:
             waiters = self._waiters.get(key)
