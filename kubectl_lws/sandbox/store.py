@@ -31,6 +31,15 @@ def now_iso(offset_seconds: float = 0) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _typed(rt: ResourceType, obj: dict) -> dict:
+    """``kind`` and ``apiVersion`` first, as kube serializes built-in objects (CRs are key-sorted anyway)."""
+    out = {"kind": obj.get("kind") or rt.kind, "apiVersion": obj.get("apiVersion") or rt.group_version}
+    for k, v in obj.items():
+        if k not in out:
+            out[k] = v
+    return out
+
+
 def resource_type(resource: str) -> ResourceType:
     rt = RESOURCES.get(resource)
     if rt is None:
@@ -148,8 +157,8 @@ class Store:
         name = meta["name"]
         if name in space:
             raise errors.already_exists(rt.plural, name, rt.group)
-        obj.setdefault("apiVersion", rt.group_version)
-        obj.setdefault("kind", rt.kind)
+        obj = _typed(rt, obj)
+        meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_iso()
         meta.pop("deletionTimestamp", None)
@@ -207,7 +216,8 @@ class Store:
             elif k not in old["metadata"]:
                 meta.pop(k, None)
         new.setdefault("apiVersion", old.get("apiVersion", rt.group_version))
-        new.setdefault("kind", rt.kind)
+        new = _typed(rt, new)
+        meta = new["metadata"]
         if rt.generation:
             gen = old["metadata"].get("generation", 1)
             if subresource is None and new.get("spec") != old.get("spec"):
@@ -277,6 +287,8 @@ class Store:
             if not already:
                 meta["deletionTimestamp"] = now_iso(grace)
                 meta["deletionGracePeriodSeconds"] = grace
+                if rt.generation and resource == "pods":
+                    meta["generation"] = int(meta.get("generation", 1)) + 1
             elif grace < int(meta.get("deletionGracePeriodSeconds", 0)):
                 meta["deletionGracePeriodSeconds"] = grace
             if dry_run or new == old:

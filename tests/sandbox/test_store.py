@@ -30,7 +30,7 @@ def test_create_sets_server_metadata(store: Store) -> None:
     p = store.create("pods", pod("a"))
     assert p["metadata"]["uid"] and p["metadata"]["creationTimestamp"].endswith("Z")
     assert int(p["metadata"]["resourceVersion"]) == store.resource_version
-    assert "generation" not in p["metadata"]
+    assert p["metadata"]["generation"] == 1  # pods carry generation since kube 1.34
     assert p["kind"] == "Pod" and p["apiVersion"] == "v1"
     assert store.create(LWS, lws("x"))["metadata"]["generation"] == 1
 

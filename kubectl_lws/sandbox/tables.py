@@ -1,0 +1,283 @@
+"""Server-side Table rendering (what ``kubectl get`` asks for), with kube's column definitions.
+
+The column descriptions are the API field docs kube-apiserver sends; kubectl only shows names, but tests
+compare the shape with the golden recordings.
+"""
+from __future__ import annotations
+
+POD_COLUMNS: list[dict] = [{'name': 'Name',
+  'type': 'string',
+  'format': 'name',
+  'description': 'Name must be unique within a namespace. Is required when creating resources, although some '
+                 'resources may allow a client to request the generation of an appropriate name automatically. '
+                 'Name is primarily intended for creation idempotence and configuration definition. Cannot be '
+                 'updated. More info: '
+                 'https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names',
+  'priority': 0},
+ {'name': 'Ready',
+  'type': 'string',
+  'format': '',
+  'description': 'The aggregate readiness state of this pod for accepting traffic.',
+  'priority': 0},
+ {'name': 'Status',
+  'type': 'string',
+  'format': '',
+  'description': 'The aggregate status of the containers in this pod.',
+  'priority': 0},
+ {'name': 'Restarts',
+  'type': 'string',
+  'format': '',
+  'description': 'The number of times the containers in this pod have been restarted and when the last container '
+                 'in this pod has restarted.',
+  'priority': 0},
+ {'name': 'Age',
+  'type': 'string',
+  'format': '',
+  'description': 'CreationTimestamp is a timestamp representing the server time when this object was created. It '
+                 'is not guaranteed to be set in happens-before order across separate operations. Clients may not '
+                 'set this value. It is represented in RFC3339 form and is in UTC.\n'
+                 '\n'
+                 'Populated by the system. Read-only. Null for lists. More info: '
+                 'https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata',
+  'priority': 0},
+ {'name': 'IP',
+  'type': 'string',
+  'format': '',
+  'description': 'podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet '
+                 'allocated.',
+  'priority': 1},
+ {'name': 'Node',
+  'type': 'string',
+  'format': '',
+  'description': 'NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for '
+                 'scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for '
+                 'this node becomes responsible for the lifecycle of this pod. This field should not be used to '
+                 'express a desire for the pod to be scheduled on a specific node. '
+                 'https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename',
+  'priority': 1},
+ {'name': 'Nominated Node',
+  'type': 'string',
+  'format': '',
+  'description': 'nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be '
+                 'scheduled right away as preemption victims receive their graceful termination periods. This '
+                 'field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to '
+                 'place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to '
+                 'give the resources on this node to a higher priority pod that is created after preemption. As a '
+                 'result, this field may be different than PodSpec.nodeName when the pod is scheduled.',
+  'priority': 1},
+ {'name': 'Readiness Gates',
+  'type': 'string',
+  'format': '',
+  'description': 'If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all '
+                 'its containers are ready AND all conditions specified in the readiness gates have status equal '
+                 'to "True" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates',
+  'priority': 1}]
+
+LWS_COLUMNS: list[dict] = [{'name': 'Name',
+  'type': 'string',
+  'format': 'name',
+  'description': 'Name must be unique within a namespace. Is required when creating resources, although some '
+                 'resources may allow a client to request the generation of an appropriate name automatically. '
+                 'Name is primarily intended for creation idempotence and configuration definition. Cannot be '
+                 'updated. More info: '
+                 'https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names',
+  'priority': 0},
+ {'name': 'Ready', 'type': 'integer', 'format': '', 'description': 'Number of ready replicas', 'priority': 0},
+ {'name': 'Desired', 'type': 'integer', 'format': '', 'description': 'Number of desired replicas', 'priority': 0},
+ {'name': 'Up-to-date',
+  'type': 'integer',
+  'format': '',
+  'description': 'Number of up-to-date replicas',
+  'priority': 0},
+ {'name': 'Age',
+  'type': 'date',
+  'format': '',
+  'description': 'Custom resource definition column (in JSONPath format): .metadata.creationTimestamp',
+  'priority': 0}]
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+_NAME_COLUMN = POD_COLUMNS[0]
+_AGE_COLUMN = {"name": "Age", "type": "string", "format": "",
+               "description": "CreationTimestamp is a timestamp representing the server time when this object was "
+                              "created.", "priority": 0}
+
+
+def parse_time(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        return datetime.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def human_duration(seconds: float) -> str:
+    """apimachinery's ``duration.HumanDuration``: the compact ages kubectl shows (``5m2s``, ``11m``, ``3d4h``)."""
+    s = int(seconds)
+    if s < 0:
+        s = 0
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = s // 3600
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    if h < 24 * 8:
+        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
+    if h < 24 * 365 * 2:
+        return f"{h // 24}d"
+    if h < 24 * 365 * 8:
+        y = h // (24 * 365)
+        d = (h // 24) % 365
+        return f"{y}y{d}d" if d else f"{y}y"
+    return f"{h // (24 * 365)}y"
+
+
+def age(ts: str | None, now: datetime | None = None) -> str:
+    t = parse_time(ts)
+    if t is None:
+        return "<unknown>"
+    return human_duration(((now or datetime.now(timezone.utc)) - t).total_seconds())
+
+
+def pod_cells(pod: dict, now: datetime | None = None) -> list[Any]:
+    """The cells kube's pod printer fills (Name Ready Status Restarts Age IP Node Nominated-Node Readiness-Gates)."""
+    meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
+    reason = status.get("reason") or status.get("phase") or ""
+    total = len(spec.get("containers") or [])
+    ready = 0
+    restarts = 0
+    last_restart: str | None = None
+
+    def note_restart(cs: dict) -> None:
+        nonlocal restarts, last_restart
+        restarts += int(cs.get("restartCount") or 0)
+        fin = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
+        if fin and (last_restart is None or fin > last_restart):
+            last_restart = fin
+
+    initializing = False
+    init_specs = spec.get("initContainers") or []
+    for i, cs in enumerate(status.get("initContainerStatuses") or []):
+        note_restart(cs)
+        state = cs.get("state") or {}
+        term, wait = state.get("terminated"), state.get("waiting")
+        if term and term.get("exitCode") == 0:
+            continue
+        initializing = True
+        if term:
+            reason = "Init:" + (term.get("reason") or f"ExitCode:{term.get('exitCode')}")
+        elif wait and wait.get("reason") and wait.get("reason") != "PodInitializing":
+            reason = "Init:" + wait["reason"]
+        else:
+            reason = f"Init:{i}/{len(init_specs)}"
+        break
+    if not initializing:
+        restarts, last_restart = 0, None
+        has_running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            note_restart(cs)
+            state = cs.get("state") or {}
+            wait, term, run = state.get("waiting"), state.get("terminated"), state.get("running")
+            if wait and wait.get("reason"):
+                reason = wait["reason"]
+            elif term and term.get("reason"):
+                reason = term["reason"]
+            elif term:
+                reason = f"ExitCode:{term.get('exitCode')}"
+            elif run is not None and cs.get("ready"):
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            ready_cond = any(c.get("type") == "Ready" and c.get("status") == "True"
+                             for c in status.get("conditions") or [])
+            reason = "Running" if ready_cond else "NotReady"
+    if meta.get("deletionTimestamp"):
+        reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
+    restarts_s = str(restarts)
+    if restarts and last_restart:
+        restarts_s = f"{restarts} ({age(last_restart, now)} ago)"
+    gates = spec.get("readinessGates") or []
+    gates_s = "<none>"
+    if gates:
+        conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+        ok = sum(1 for g in gates if conds.get(g.get("conditionType")) == "True")
+        gates_s = f"{ok}/{len(gates)}"
+    return [meta.get("name"), f"{ready}/{total}", reason, restarts_s, age(meta.get("creationTimestamp"), now),
+            status.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
+            status.get("nominatedNodeName") or "<none>", gates_s]
+
+
+def lws_cells(lws: dict, now: datetime | None = None) -> list[Any]:
+    """The CRD printer columns: .status.readyReplicas, .spec.replicas, .status.updatedReplicas, age."""
+    st, sp = lws.get("status") or {}, lws.get("spec") or {}
+    return [lws["metadata"].get("name"), st.get("readyReplicas"), sp.get("replicas"), st.get("updatedReplicas"),
+            age(lws["metadata"].get("creationTimestamp"), now)]
+
+
+def _generic_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    return [obj["metadata"].get("name"), age(obj["metadata"].get("creationTimestamp"), now)]
+
+
+def _sts_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    st = obj.get("status") or {}
+    return [obj["metadata"].get("name"), f"{st.get('readyReplicas', 0)}/{(obj.get('spec') or {}).get('replicas', 1)}",
+            age(obj["metadata"].get("creationTimestamp"), now)]
+
+
+def _node_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    conds = {c.get("type"): c.get("status") for c in (obj.get("status") or {}).get("conditions") or []}
+    status = "Ready" if conds.get("Ready") == "True" else "NotReady"
+    if (obj.get("spec") or {}).get("unschedulable"):
+        status += ",SchedulingDisabled"
+    version = ((obj.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
+    return [obj["metadata"].get("name"), status, "<none>", age(obj["metadata"].get("creationTimestamp"), now), version]
+
+
+def _col(name: str, description: str = "", priority: int = 0, type_: str = "string") -> dict:
+    return {"name": name, "type": type_, "format": "", "description": description, "priority": priority}
+
+
+_TABLES: dict[str, tuple[list[dict], Callable[..., list[Any]]]] = {
+    "pods": (POD_COLUMNS, pod_cells),
+    "leaderworkersets.leaderworkerset.x-k8s.io": (LWS_COLUMNS, lws_cells),
+    "statefulsets.apps": ([_NAME_COLUMN, _col("Ready", "Number of the pod with ready state"), _AGE_COLUMN],
+                          _sts_cells),
+    "nodes": ([_NAME_COLUMN, _col("Status", "The status of the node"), _col("Roles", "The roles of the node"),
+               _AGE_COLUMN, _col("Version", "Kubelet Version reported by the node.")], _node_cells),
+}
+
+
+def columns_for(resource: str) -> list[dict]:
+    return _TABLES.get(resource, ([_NAME_COLUMN, _AGE_COLUMN], _generic_cells))[0]
+
+
+def partial_metadata(obj: dict) -> dict:
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+
+
+def table(resource: str, objs: list[dict], list_meta: dict, *, include_object: str = "Metadata",
+          with_columns: bool = True) -> dict:
+    """A ``meta.k8s.io/v1`` Table. ``include_object``: Metadata (default), Object or None, as the query param."""
+    cols, cells = _TABLES.get(resource, ([_NAME_COLUMN, _AGE_COLUMN], _generic_cells))
+    now = datetime.now(timezone.utc)
+    rows = []
+    for o in objs:
+        row: dict[str, Any] = {"cells": cells(o, now)}
+        if include_object == "Object":
+            row["object"] = o
+        elif include_object != "None":
+            row["object"] = partial_metadata(o)
+        rows.append(row)
+    out: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta}
+    out["columnDefinitions"] = cols if with_columns else None
+    out["rows"] = rows
+    return out
