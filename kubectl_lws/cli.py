@@ -131,5 +131,15 @@ cli.params.extend(global_options())
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (``kubectl-lws``)."""
-    cli.main(args=argv, prog_name="kubectl lws")
+    """Console-script entry point (``kubectl-lws``).
+
+    ``kubectl-lws __complete WORDS...`` is the completion engine (the same as
+    ``kubectl_complete-lws``), so a single-file install (krew) can complete too.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["__complete"]:
+        from kubectl_lws.completion_entry import main as complete_main
+
+        complete_main(args[1:])
+        return
+    cli.main(args=args, prog_name="kubectl lws")
