@@ -23,7 +23,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import functools
 import math
+import string
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -131,8 +133,12 @@ def rfc3339nano(ts: float) -> str:
     nanos = int(round((ts - whole) * 1e6)) * 1000  # float epochs carry ~microseconds; don't print noise
     if nanos >= 1_000_000_000:
         whole, nanos = whole + 1, nanos - 1_000_000_000
-    d = _dt.datetime.fromtimestamp(whole, _dt.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+    return f"{_long_time(whole)}.{nanos:09d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _long_time(second: int) -> str:
+    return _dt.datetime.fromtimestamp(second, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @dataclass
@@ -239,27 +245,65 @@ class _Fmt(dict):
         return "{" + key + "}"
 
 
-def _render(tmpl: str, inst: Instance, i: int, n: int) -> str:
+_NOISY = ("tput", "loss", "kv")
+_TEMPLATE_FIELDS: dict[str, frozenset[str]] = {}
+
+
+def _fields(tmpl: str) -> frozenset[str]:
+    """Placeholder names used by a template (cached: fast writers render thousands of lines a second)."""
+    got = _TEMPLATE_FIELDS.get(tmpl)
+    if got is None:
+        try:
+            got = frozenset(f for _, f, _, _ in string.Formatter().parse(tmpl) if f)
+        except ValueError:
+            got = frozenset()
+        if len(_TEMPLATE_FIELDS) < 10000:
+            _TEMPLATE_FIELDS[tmpl] = got
+    return got
+
+
+def _base_values(inst: Instance) -> dict[str, Any]:
+    """Per-instance placeholder values, computed once per Instance."""
+    cached = inst.__dict__.get("_base")
+    if cached is not None:
+        return cached
     meta = inst.pod.get("metadata") or {}
     labels = meta.get("labels") or {}
     ann = meta.get("annotations") or {}
-    ts = inst.time_of(i)
-    r = _noise(inst, i)
     subdomain = (inst.pod.get("spec") or {}).get("subdomain") or ""
     leader = ann.get(LEADER_NAME_ANNOTATION) or meta.get("name", "")
-    values = _Fmt(
-        n=n, i=i, pod=meta.get("name", ""), namespace=meta.get("namespace", ""), container=inst.container,
+    base = dict(
+        pod=meta.get("name", ""), namespace=meta.get("namespace", ""), container=inst.container,
         restart=inst.number, ip=(inst.pod.get("status") or {}).get("podIP", "") or "0.0.0.0",
         node=(inst.pod.get("spec") or {}).get("nodeName", ""), rank=labels.get(WORKER_INDEX_LABEL, "0"),
         size=ann.get(SIZE_ANNOTATION, "1"),
         leader=f"{leader}.{subdomain}.{meta.get('namespace', '')}" if subdomain else leader,
         exit_code=inst.exit_code if inst.exit_code is not None else 1,
-        time=_dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%m-%d %H:%M:%S") if math.isfinite(ts) else "",
-        tput=f"{100 + r % 900}.{r % 10}", loss=f"{1 + (r % 9000) / 1000:.4f}", kv=f"{(r % 1000) / 10:.1f}",
     )
+    inst.__dict__["_base"] = base
+    return base
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_time(second: int) -> str:
+    return _dt.datetime.fromtimestamp(second, _dt.timezone.utc).strftime("%m-%d %H:%M:%S")
+
+
+def _render(tmpl: str, inst: Instance, i: int, n: int) -> str:
+    used = _fields(tmpl)
+    if not used:
+        return tmpl
+    values = _Fmt(_base_values(inst), n=n, i=i)
+    if "time" in used:
+        ts = inst.time_of(i)
+        values["time"] = _short_time(math.floor(ts)) if math.isfinite(ts) else ""
+    if not used.isdisjoint(_NOISY):
+        r = _noise(inst, i)
+        values.update(tput=f"{100 + r % 900}.{r % 10}", loss=f"{1 + (r % 9000) / 1000:.4f}",
+                      kv=f"{(r % 1000) / 10:.1f}")
     try:
         return tmpl.format_map(values)
-    except (ValueError, IndexError, AttributeError):
+    except (ValueError, IndexError, AttributeError, KeyError):
         return tmpl
 
 
