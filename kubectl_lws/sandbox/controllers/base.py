@@ -97,6 +97,7 @@ class Manager:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._timers: set[asyncio.TimerHandle] = set()
+        self._untracked: set[asyncio.TimerHandle] = set()
         self.errors: list[str] = []
         self.busy = False
 
@@ -104,13 +105,15 @@ class Manager:
         """A real-cluster delay shrunk by the sandbox speed factor."""
         return real_seconds / self.speed
 
-    def later(self, seconds: float, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the loop after ``seconds`` (already scaled); tracked so settle checks see it."""
+    def later(self, seconds: float, fn: Callable[[], None], track: bool = True) -> None:
+        """Run ``fn`` on the loop after ``seconds`` (already scaled). Tracked timers keep the sandbox
+        unsettled; perpetual ones (crash loops) pass ``track=False``."""
         loop = self.sandbox.loop
         handle: asyncio.TimerHandle | None = None
 
         def run() -> None:
             self._timers.discard(handle)  # type: ignore[arg-type]
+            self._untracked.discard(handle)  # type: ignore[arg-type]
             try:
                 fn()
             except Exception as e:  # noqa: BLE001
@@ -118,7 +121,7 @@ class Manager:
                 self.errors.append(repr(e))
             self.wake()
         handle = loop.call_later(max(0.0, seconds), run)
-        self._timers.add(handle)
+        (self._timers if track else self._untracked).add(handle)
 
     def wake(self) -> None:
         if self._wake is not None:
@@ -146,9 +149,10 @@ class Manager:
     def stop(self) -> None:
         if getattr(self, "_unsub", None):
             self._unsub()
-        for h in list(self._timers):
+        for h in list(self._timers) + list(self._untracked):
             h.cancel()
         self._timers.clear()
+        self._untracked.clear()
         if self._task is not None:
             self._task.cancel()
 

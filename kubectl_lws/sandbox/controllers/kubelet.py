@@ -113,7 +113,8 @@ class Kubelet(Controller):
             for c in (pod.get("spec") or {}).get("containers") or []:
                 if (ns, name, c["name"]) in self.crash_loops and (uid, c["name"]) not in self.looping:
                     self.looping.add((uid, c["name"]))
-                    self.mgr.later(self.mgr.delay(CRASH_RUN), lambda c=c["name"]: self._crash(ns, name, uid, c))
+                    self.mgr.later(self.mgr.delay(CRASH_RUN), lambda c=c["name"]: self._crash(ns, name, uid, c),
+                                   track=False)
 
     def _remove(self, ns: str, name: str, uid: str) -> None:
         self.terminating.discard(uid)
@@ -239,7 +240,7 @@ class Kubelet(Controller):
                     "message": f"back-off {int(backoff)}s restarting failed container={cname} pod={name}_{ns}"
                                f"({uid})"}}
                 self.looping.add((uid, cname))  # covers the back-off wait too
-                self.mgr.later(self.mgr.delay(backoff), lambda: self._restart(ns, name, uid, cname))
+                self.mgr.later(self.mgr.delay(backoff), lambda: self._restart(ns, name, uid, cname), track=False)
             else:
                 cs["state"] = {"running": {"startedAt": now}}
                 cs["ready"] = True
@@ -261,7 +262,7 @@ class Kubelet(Controller):
         self.store.update("pods", new, subresource="status")
         if (ns, name, cname) in self.crash_loops and (uid, cname) not in self.looping:
             self.looping.add((uid, cname))
-            self.mgr.later(self.mgr.delay(CRASH_RUN), lambda: self._crash(ns, name, uid, cname))
+            self.mgr.later(self.mgr.delay(CRASH_RUN), lambda: self._crash(ns, name, uid, cname), track=False)
 
     def stop_crash_loop(self, ns: str, name: str, container: str | None) -> None:
         for k in [k for k in self.crash_loops if k[0] == ns and k[1] == name and (container in (None, k[2]))]:

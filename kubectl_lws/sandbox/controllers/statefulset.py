@@ -45,7 +45,7 @@ class StatefulSetController(Controller):
         h = webhooks.safe_hash(template)
         name = f"{meta['name']}-{h}"
         if self.store.get(CR, meta["namespace"], name) is None:
-            existing = [self.store.get(*r[1:]) for r in self.mgr.index.dependents(meta["uid"]) if r[0] == CR]
+            existing = [self.store.get(r[0], r[1], r[2]) for r in self.mgr.index.dependents(meta["uid"]) if r[0] == CR]
             rev = max([c.get("revision", 0) for c in existing if c] or [0]) + 1
             labels = dict((template.get("metadata") or {}).get("labels") or {})
             labels["controller.kubernetes.io/hash"] = h
