@@ -1,0 +1,593 @@
+"""``kubectl lws rollout``: the partition as a first-class canary, plus status, history and undo.
+
+LWS's only canary tool is ``rolloutStrategy.rollingUpdateConfiguration.partition`` (groups with
+index >= partition get the new template, highest first, each group re-created whole; reference
+§8.2), and ``kubectl rollout`` does not know LWS at all. Operators think in groups, so ``canary``
+/ ``promote`` take group counts, ``pause`` / ``resume`` park the partition (keeping the old value
+in our own annotation), and ``status`` is partition-aware where StatefulSet's logic hangs or lies.
+The decisions live in ``kubectl_lws.model.rollout``; this module reads, asks, patches and waits.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import click
+
+from kubectl_lws import errors
+from kubectl_lws.options import AppContext, DurationType, app_context, dry_run_option, output_option, yes_option
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kubectl_lws.cluster import Cluster
+    from kubectl_lws.model.rollout import HealthFn, PartitionPlan, RolloutStatus
+
+KIND_PREFIX = "leaderworkerset.leaderworkerset.x-k8s.io"
+# A group being updated must look failing this long before `status` gives up on it (exit 3): a
+# group between its old leader's deletion and its new pods also looks "missing" for a moment.
+FAILING_GRACE_SECONDS = 3.0
+
+
+# ---- reading what a plan needs ----------------------------------------------------------------------
+
+@dataclass
+class Snapshot:
+    """One LWS and what its rollout depends on, read at one point in time."""
+
+    lws: dict
+    pods: list[dict]
+    leader_sts: dict | None
+    current_key: str | None
+    hpas: list[dict] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.lws["metadata"]["name"]
+
+
+def _leader_sts(cluster: "Cluster", name: str, namespace: str) -> dict | None:
+    try:
+        return cluster.get("statefulsets", name, namespace)
+    except errors.NotFound:
+        return None
+
+
+def _current_key(lws: dict, pods: list[dict], leader_sts: dict | None) -> str | None:
+    from kubectl_lws.model.groups import lws_view
+    from kubectl_lws.model.health import current_revision
+
+    return current_revision(lws_view(lws), pods, leader_sts=leader_sts)
+
+
+def _snapshot(cluster: "Cluster", lws: dict, hpas: list[dict] | None = None) -> Snapshot:
+    from kubectl_lws.model.keys import selector_for
+
+    meta = lws["metadata"]
+    pods = cluster.list_pods(meta["namespace"], label_selector=selector_for(meta["name"]))
+    sts = _leader_sts(cluster, meta["name"], meta["namespace"])
+    return Snapshot(lws, pods, sts, _current_key(lws, pods, sts), list(hpas or []))
+
+
+def _hpas(cluster: "Cluster", namespace: str) -> list[dict]:
+    """HPAs of the namespace; none when the API is absent or we may not list them (best effort)."""
+    try:
+        return cluster.list("horizontalpodautoscalers", namespace)[0]
+    except errors.LwsError:
+        return []
+
+
+def _health(lws: dict, current_key: str | None) -> "HealthFn":
+    """Adapter from the status developer's health model to the rollout model's (ready, problem)."""
+    from kubectl_lws.model.groups import lws_view
+    from kubectl_lws.model.health import group_health
+
+    view = lws_view(lws)
+
+    def assess(group: Any, size: int) -> tuple[bool, str | None]:
+        gh = group_health(view, group, current_revision=current_key)
+        return gh.group_ready, (gh.label if gh.failing else None)
+
+    return assess
+
+
+def _targets(app: AppContext, name: str | None, selector: str | None) -> list[dict]:
+    if bool(name) == bool(selector):
+        raise errors.UsageError("give a LeaderWorkerSet NAME or -l/--selector, not both and not neither")
+    cluster = app.cluster
+    if name:
+        return [cluster.get_lws(name)]
+    items = cluster.list_lws(label_selector=selector)
+    if not items:
+        raise errors.NotFound(f'no LeaderWorkerSet matches "{selector}" in namespace "{cluster.namespace}"',
+                              code=404, reason="NotFound")
+    return sorted(items, key=lambda o: o["metadata"]["name"])
+
+
+# ---- the partition commands (canary, promote, pause, resume) ----------------------------------------
+
+# lws -> (new partition, annotation patch, reason it is a no-op or None)
+Decide = Callable[[dict], "tuple[int, dict[str, str | None], str | None]"]
+
+
+def _plan(snap: Snapshot, action: str, decide: Decide) -> tuple["PartitionPlan", str | None]:
+    from kubectl_lws.model.rollout import plan_partition
+
+    new_partition, annotations, why_noop = decide(snap.lws)
+    plan = plan_partition(snap.lws, snap.pods, snap.current_key, new_partition, action=action,
+                          annotation_patch=annotations, health=_health(snap.lws, snap.current_key))
+    return plan, why_noop
+
+
+def _hpa_notes(snap: Snapshot, action: str) -> list[str]:
+    from kubectl_lws.model.rollout import hpa_note, hpas_targeting
+
+    return [hpa_note(h, action) for h in hpas_targeting(snap.hpas, snap.name)]
+
+
+def _run_partition_command(app: AppContext, name: str | None, selector: str | None, action: str,
+                           decide: Decide, *, yes: bool, dry_run: str, wait: bool = False,
+                           timeout: float = 0.0) -> int:
+    """Plan every target, show all plans, ask once, then patch each (conditional on its read)."""
+    from kubectl_lws.commands._mutation import apply_with_retry, consent, show_plan
+    from kubectl_lws.render.rollout import plan_lines, plan_title
+
+    cluster = app.cluster
+    targets = _targets(app, name, selector)
+    hpas = _hpas(cluster, cluster.namespace)
+    planned: list[tuple[Snapshot, "PartitionPlan"]] = []
+    for lws in targets:
+        snap = _snapshot(cluster, lws, hpas)
+        plan, why_noop = _plan(snap, action, decide)
+        if plan.noop:
+            app.info(f"{KIND_PREFIX}/{plan.name}: nothing to do: "
+                     f"{why_noop or f'partition is already {plan.new_partition}'}")
+            continue
+        show_plan(app, plan_title(plan), plan_lines(plan, _hpa_notes(snap, action)))
+        planned.append((snap, plan))
+    if not planned and not wait:
+        return errors.EXIT_OK
+    if planned and not consent(app, yes=yes, dry_run=dry_run):
+        return errors.EXIT_OK
+    if planned:
+        server_dry = dry_run == "server"
+        for snap, plan in planned:
+            def replan(snap: Snapshot = snap) -> tuple[tuple, "PartitionPlan"]:
+                fresh = _snapshot(cluster, cluster.get_lws(snap.name, snap.lws["metadata"]["namespace"]), hpas)
+                fresh_plan, _ = _plan(fresh, action, decide)
+                return fresh_plan.key(), fresh_plan
+
+            def send(p: "PartitionPlan") -> dict:
+                return cluster.patch_lws(p.name, p.patch(), namespace=p.namespace,
+                                         resource_version=p.resource_version, dry_run=server_dry)
+
+            def describe(old: tuple, new: tuple) -> str:
+                return (f"partition would now go to {new[0]} re-creating groups {list(new[1])} "
+                        f"(agreed: {old[0]}, groups {list(old[1])})")
+
+            apply_with_retry(plan.key(), plan, replan, send, describe_change=describe)
+            suffix = " (server dry run)" if server_dry else ""
+            click.echo(f"{KIND_PREFIX}/{plan.name} partition {plan.old_partition} -> {plan.new_partition}"
+                       f" ({_done_word(action)}){suffix}")
+    if wait and dry_run == "none":
+        deadline = time.monotonic() + timeout if timeout > 0 else None
+        for lws in targets:
+            left = 0.0 if deadline is None else max(0.001, deadline - time.monotonic())
+            _wait_status(app, lws["metadata"]["name"], lws["metadata"]["namespace"], left)
+    return errors.EXIT_OK
+
+
+def _done_word(action: str) -> str:
+    return {"canary": "canary set", "promote": "promoted", "pause": "paused", "resume": "resumed"}[action]
+
+
+def _selector_option() -> Callable:
+    return click.option("-l", "--selector", default=None, metavar="SELECTOR",
+                        help="Act on every LWS matching this label selector (one plan for all).")
+
+
+# ---- click ------------------------------------------------------------------------------------------
+
+@click.group("rollout")
+def rollout() -> None:
+    """Canary, promote, pause and resume the partition; rollout status, history and undo.
+
+    \b
+    The LWS partition is the canary: groups with index >= partition get the new template,
+    highest first, each group re-created whole; groups below it keep the old revision.
+    \b
+    Examples:
+      kubectl lws rollout canary vllm --groups 1      # next template change reaches 1 group
+      kubectl set image ... / kubectl apply ...        # the top group rolls
+      kubectl lws rollout status vllm                  # done when the canary group is Ready
+      kubectl lws rollout promote vllm --step 1 --wait
+      kubectl lws rollout promote vllm --full
+      kubectl lws rollout pause vllm ; kubectl lws rollout resume vllm
+      kubectl lws rollout history vllm ; kubectl lws rollout undo vllm
+    """
+
+
+@rollout.command("canary")
+@click.argument("name", required=False)
+@_selector_option()
+@click.option("--groups", type=int, default=None, metavar="K",
+              help="Put the current revision on the top K groups: partition = replicas - K.")
+@click.option("--partition", type=int, default=None, metavar="P", help="Set the partition to P exactly.")
+@yes_option()
+@dry_run_option()
+def canary(name: str | None, selector: str | None, groups: int | None, partition: int | None, yes: bool,
+           dry_run: str) -> int:
+    """Make the top K groups the canary (partition = replicas - K).
+
+    Groups >= the new partition run the current template; if a template change is pending they are
+    re-created now, highest first; otherwise the next template change reaches only them.
+    """
+    from kubectl_lws.model.groups import lws_view
+    from kubectl_lws.model.rollout import canary_partition, clear_pause
+
+    if (groups is None) == (partition is None):
+        raise errors.UsageError("give exactly one of --groups K or --partition P")
+    if groups is not None and groups < 0:
+        raise errors.UsageError(f"--groups must be 0 or more, got {groups}")
+    if partition is not None and partition < 0:
+        raise errors.UsageError(f"--partition must be 0 or more, got {partition}")
+
+    def decide(lws: dict) -> tuple[int, dict[str, str | None], str | None]:
+        view = lws_view(lws)
+        return canary_partition(view.replicas, groups=groups, partition=partition), clear_pause(lws), None
+
+    return _run_partition_command(app_context(), name, selector, "canary", decide, yes=yes, dry_run=dry_run)
+
+
+@rollout.command("promote")
+@click.argument("name", required=False)
+@_selector_option()
+@click.option("--step", type=int, default=None, metavar="K", help="Lower the partition by K groups (default 1).")
+@click.option("--full", is_flag=True, help="Set the partition to 0: every group gets the current revision.")
+@click.option("--wait", is_flag=True, help="Then wait like `rollout status` (exit 3 failing, 4 timeout).")
+@click.option("--timeout", type=DurationType(), default="0", help="With --wait: give up after this long "
+              "(0 = never).")
+@yes_option()
+@dry_run_option()
+def promote(name: str | None, selector: str | None, step: int | None, full: bool, wait: bool, timeout: float,
+            yes: bool, dry_run: str) -> int:
+    """Extend the canary by K groups (--step K) or to every group (--full)."""
+    from kubectl_lws.model.groups import lws_view
+    from kubectl_lws.model.rollout import clear_pause, promote_partition
+
+    if full and step is not None:
+        raise errors.UsageError("give --step K or --full, not both")
+    if step is not None and step < 1:
+        raise errors.UsageError(f"--step must be 1 or more, got {step}")
+
+    def decide(lws: dict) -> tuple[int, dict[str, str | None], str | None]:
+        view = lws_view(lws)
+        new = promote_partition(view.partition, view.replicas, step=step, full=full)
+        why = "already fully promoted (partition 0)" if new == view.partition == 0 else None
+        return new, clear_pause(lws), why
+
+    return _run_partition_command(app_context(), name, selector, "promote", decide, yes=yes, dry_run=dry_run,
+                                  wait=wait, timeout=timeout)
+
+
+@rollout.command("pause")
+@click.argument("name", required=False)
+@_selector_option()
+@yes_option()
+@dry_run_option()
+def pause(name: str | None, selector: str | None, yes: bool, dry_run: str) -> int:
+    """Hold every group where it is: partition = replicas (the old value is kept for resume)."""
+    from kubectl_lws.model.rollout import pause_target
+
+    return _run_partition_command(app_context(), name, selector, "pause", pause_target, yes=yes, dry_run=dry_run)
+
+
+@rollout.command("resume")
+@click.argument("name", required=False)
+@_selector_option()
+@yes_option()
+@dry_run_option()
+def resume(name: str | None, selector: str | None, yes: bool, dry_run: str) -> int:
+    """Restore the partition saved by `rollout pause`."""
+    from kubectl_lws.model.rollout import resume_target
+
+    return _run_partition_command(app_context(), name, selector, "resume", resume_target, yes=yes,
+                                  dry_run=dry_run)
+
+
+# ---- status -----------------------------------------------------------------------------------------
+
+def _evaluate(lws: dict, pods: list[dict], leader_sts: dict | None) -> "RolloutStatus":
+    from kubectl_lws.model.rollout import evaluate_status
+
+    key = _current_key(lws, pods, leader_sts)
+    return evaluate_status(lws, pods, key, health=_health(lws, key))
+
+
+class _Watcher:
+    """Three informers (the LWS, its StatefulSets, its pods) merged into one event queue."""
+
+    def __init__(self, cluster: "Cluster", name: str, namespace: str) -> None:
+        from kubectl_lws.model.keys import selector_for
+
+        self.cluster, self.name, self.namespace = cluster, name, namespace
+        self.stop = threading.Event()
+        self.events: queue.Queue = queue.Queue()
+        self.lws: dict | None = None
+        self.sts: dict[str, dict] = {}
+        self.pods: dict[str, dict] = {}
+        self.synced: set[str] = set()
+        selector = selector_for(name)
+        self._specs = [("leaderworkersets", None), ("statefulsets", selector), ("pods", selector)]
+
+    def start(self) -> None:
+        for kind, selector in self._specs:
+            threading.Thread(target=self._pump, args=(kind, selector), daemon=True,
+                             name=f"rollout-watch-{kind}").start()
+
+    def _pump(self, kind: str, selector: str | None) -> None:
+        try:
+            for etype, obj in self.cluster.list_watch(kind, self.namespace, label_selector=selector, stop=self.stop):
+                if self.stop.is_set():
+                    return
+                self.events.put((kind, etype, obj))
+        except Exception as exc:  # noqa: BLE001 — handed to the main thread, which maps it
+            self.events.put((kind, "ERROR", exc))
+
+    def apply(self, kind: str, etype: str, obj: Any) -> None:
+        if etype == "ERROR":
+            raise obj if isinstance(obj, errors.LwsError) else errors.LwsError(f"watching {kind} failed: {obj}")
+        if kind == "leaderworkersets":
+            items = obj if etype == "SYNC" else [obj]
+            for item in items:
+                if item["metadata"]["name"] != self.name:
+                    continue
+                if etype == "DELETED":
+                    raise errors.LwsError(f'leaderworkerset "{self.name}" was deleted while waiting')
+                self.lws = item
+            if etype == "SYNC" and not any(i["metadata"]["name"] == self.name for i in items):
+                raise errors.lws_not_found(self.name, self.namespace, [i["metadata"]["name"] for i in items])
+        else:
+            store = self.sts if kind == "statefulsets" else self.pods
+            if etype == "SYNC":
+                store.clear()
+                for item in obj:
+                    store[item["metadata"]["name"]] = item
+            elif etype == "DELETED":
+                store.pop(obj["metadata"]["name"], None)
+            else:
+                store[obj["metadata"]["name"]] = obj
+        if etype == "SYNC":
+            self.synced.add(kind)
+
+    @property
+    def ready(self) -> bool:
+        return len(self.synced) == len(self._specs) and self.lws is not None
+
+
+def _wait_status(app: AppContext, name: str, namespace: str, timeout: float) -> "RolloutStatus":
+    """Follow the rollout through watches until done (0), failing (3) or timed out (4)."""
+    watcher = _Watcher(app.cluster, name, namespace)
+    watcher.start()
+    deadline = time.monotonic() + timeout if timeout > 0 else None
+    last_message = None
+    failing_since: float | None = None
+    status = None
+    try:
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                msg = status.message if status else "no state seen yet"
+                raise errors.WaitTimeout(f"timed out after {timeout:g}s waiting for the rollout of {name}: {msg}")
+            try:
+                item = watcher.events.get(timeout=min(left, 1.0) if left is not None else 1.0)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                watcher.apply(*item)
+                while True:  # drain what is already queued before judging (one decision per burst)
+                    try:
+                        watcher.apply(*watcher.events.get_nowait())
+                    except queue.Empty:
+                        break
+            if not watcher.ready:
+                continue
+            sts = watcher.sts.get(name)
+            status = _evaluate(watcher.lws, list(watcher.pods.values()), sts)  # type: ignore[arg-type]
+            if status.message != last_message:
+                click.echo(status.message)
+                last_message = status.message
+            if status.done:
+                return status
+            if status.failing:
+                now = time.monotonic()
+                failing_since = failing_since if failing_since is not None else now
+                if now - failing_since >= FAILING_GRACE_SECONDS:
+                    raise errors.UnhealthyError(_failing_text(name, status))
+            else:
+                failing_since = None
+    finally:
+        watcher.stop.set()
+
+
+def _failing_text(name: str, status: "RolloutStatus") -> str:
+    parts = [f"group {i}: {reason}" for i, reason in status.failing]
+    return f"rollout of {name} is failing: " + "; ".join(parts)
+
+
+class _StatusCommand(click.Command):
+    """kubectl's bool flags take ``--watch=false`` (never ``--watch false``, which would eat NAME):
+    rewrite that form into a hidden option and keep ``-w``/``--watch`` a plain flag."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rewritten: list[str] = []
+        for arg in args:
+            if arg.startswith("--watch=") or arg.startswith("-w="):
+                rewritten += ["--watch-value", arg.split("=", 1)[1]]
+            else:
+                rewritten.append(arg)
+        return super().parse_args(ctx, rewritten)
+
+
+def _bool_text(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("true", "1", "t", "yes", ""):
+        return True
+    if text in ("false", "0", "f", "no"):
+        return False
+    raise errors.UsageError(f"--watch takes true or false, got {value!r}")
+
+
+@rollout.command("status", cls=_StatusCommand)
+@click.argument("name")
+@click.option("-w", "--watch", "watch_flag", is_flag=True,
+              help="Wait until the rollout is done (the default); --watch=false prints the state once.")
+@click.option("--watch-value", "watch_value", default=None, hidden=True)
+@click.option("--timeout", type=DurationType(), default="0", help="Give up after this long (exit 4); "
+              "0 = never.")
+@output_option(("text", "json"), default="text")
+def status(name: str, watch_flag: bool, watch_value: str | None, timeout: float, output: str) -> int:
+    """Follow the partition-aware rollout of NAME until it is done.
+
+    \b
+    Exit codes: 0 done (a finished canary with partition > 0 is done), 3 a group being updated is
+    failing (crash loop, unschedulable...) or, with --watch=false, not done yet, 4 timed out.
+    """
+    from kubectl_lws.render.output import dump_json
+
+    watch = True if watch_value is None else _bool_text(watch_value)
+    app = app_context()
+    cluster = app.cluster
+    namespace = cluster.namespace
+    if not watch:
+        lws = cluster.get_lws(name)
+        snap = _snapshot(cluster, lws)
+        result = _evaluate(lws, snap.pods, snap.leader_sts)
+        if output == "json":
+            dump_json(result.to_dict())
+        else:
+            click.echo(result.message)
+        if result.failing:
+            app.info(_failing_text(name, result))
+        return errors.EXIT_OK if result.done else errors.EXIT_UNHEALTHY
+    cluster.get_lws(name)  # a clear not-found (with close names) before starting watches
+    result = _wait_status(app, name, namespace, timeout)
+    if output == "json":
+        dump_json(result.to_dict())
+    return errors.EXIT_OK
+
+
+# ---- history and undo -------------------------------------------------------------------------------
+
+def _revisions(cluster: "Cluster", lws: dict) -> list[dict]:
+    from kubectl_lws.model.keys import NAME_LABEL
+
+    meta = lws["metadata"]
+    return cluster.list("controllerrevisions", meta["namespace"], label_selector=f"{NAME_LABEL}={meta['name']}")[0]
+
+
+@rollout.command("history")
+@click.argument("name")
+@click.option("--revision", "revision_number", type=int, default=None, metavar="N",
+              help="Show revision N in detail (images, groups, the stored template).")
+@output_option(("table", "json", "yaml"), default="table")
+def history(name: str, revision_number: int | None, output: str) -> int:
+    """List the ControllerRevisions of NAME: hash, age, images, which groups run each now."""
+    from kubectl_lws.model import rollout as model
+    from kubectl_lws.model.keys import selector_for
+    from kubectl_lws.render.output import dump_yaml, emit
+    from kubectl_lws.render.rollout import history_footer, history_table
+
+    app = app_context()
+    cluster = app.cluster
+    lws = cluster.get_lws(name)
+    namespace = lws["metadata"]["namespace"]
+    revisions = _revisions(cluster, lws)
+    leaders = cluster.list_pods(namespace, label_selector=selector_for(name, worker_index="0"))
+    sts = _leader_sts(cluster, name, namespace)
+    key = _current_key(lws, leaders, sts) or None
+    entries = model.history(revisions, leaders, key, lws["metadata"].get("uid"))
+    if revision_number is not None:
+        chosen = [e for e in entries if e.revision == revision_number]
+        if not chosen:
+            existing = ", ".join(str(e.revision) for e in entries) or "none"
+            raise errors.LwsError(f"revision {revision_number} of {name} not found (existing: {existing}); "
+                                  + model.HISTORY_NOTE)
+        entry = chosen[0]
+        raw = next(r for r in model.lws_revisions(revisions, lws["metadata"].get("uid"))
+                   if int(r.get("revision") or 0) == revision_number)
+        detail = {**entry.to_dict(), "spec": model.revision_spec(raw)}
+        if emit(detail, output):
+            return errors.EXIT_OK
+        click.echo(f"LeaderWorkerSet {namespace}/{name} revision {entry.revision}"
+                   f"{' (current)' if entry.current else ''}")
+        click.echo(f"  hash:          {entry.key}")
+        click.echo(f"  created:       {entry.created}")
+        click.echo(f"  leader images: {', '.join(entry.leader_images) or '-'}")
+        click.echo(f"  worker images: {', '.join(entry.worker_images) or '-'}")
+        click.echo(f"  groups now:    {model.spans(entry.groups) if entry.groups else 'none'}")
+        click.echo("  stored spec (leaderWorkerTemplate, networkConfig):")
+        import io
+
+        buf = io.StringIO()
+        dump_yaml(detail["spec"], buf)
+        for line in buf.getvalue().splitlines():
+            click.echo(f"    {line}")
+        return errors.EXIT_OK
+    if emit({"name": name, "namespace": namespace, "currentRevision": key,
+             "revisions": [e.to_dict() for e in entries], "note": model.HISTORY_NOTE}, output):
+        return errors.EXIT_OK
+    click.echo(history_table(entries))
+    for line in history_footer(entries):
+        app.info(line)
+    return errors.EXIT_OK
+
+
+@rollout.command("undo")
+@click.argument("name")
+@click.option("--to-revision", type=int, default=None, metavar="N",
+              help="Revision to go back to (default: the newest one before the current).")
+@yes_option()
+@dry_run_option()
+def undo(name: str, to_revision: int | None, yes: bool, dry_run: str) -> int:
+    """Put back the leaderWorkerTemplate (and networkConfig) stored in an existing revision."""
+    from kubectl_lws.commands._mutation import apply_with_retry, consent, show_plan
+    from kubectl_lws.model.rollout import UndoPlan, plan_undo
+    from kubectl_lws.render.rollout import undo_lines, undo_title
+
+    app = app_context()
+    cluster = app.cluster
+
+    def make_plan() -> tuple[UndoPlan, dict]:
+        lws = cluster.get_lws(name)
+        snap = _snapshot(cluster, lws)
+        return plan_undo(lws, _revisions(cluster, lws), snap.pods, snap.current_key, to_revision), lws
+
+    plan, lws = make_plan()
+    if plan.noop:
+        app.info(f"{KIND_PREFIX}/{name}: nothing to do: the current revision is already revision "
+                 f"{plan.to_revision} ({plan.to_key})")
+        return errors.EXIT_OK
+    notes = []
+    if plan.partition > 0:
+        notes.append(f"partition {plan.partition} stays: groups below it keep what they run")
+    show_plan(app, undo_title(plan), undo_lines(plan, notes))
+    if not consent(app, yes=yes, dry_run=dry_run):
+        return errors.EXIT_OK
+    state = {"lws": lws}
+
+    def replan() -> tuple[tuple, UndoPlan]:
+        fresh, fresh_lws = make_plan()
+        state["lws"] = fresh_lws
+        return fresh.key(), fresh
+
+    def send(p: UndoPlan) -> dict:
+        return cluster.patch_lws(name, p.json_patch(state["lws"]), namespace=p.namespace, patch_type="json",
+                                 resource_version=p.resource_version, dry_run=dry_run == "server")
+
+    apply_with_retry(plan.key(), plan, replan, send)
+    suffix = " (server dry run)" if dry_run == "server" else ""
+    click.echo(f"{KIND_PREFIX}/{name} rolled back to revision {plan.to_revision} ({plan.to_key}){suffix}")
+    return errors.EXIT_OK
