@@ -5,7 +5,8 @@ Format::
     nodes:      [{name, labels: {...}, capacity: {cpu, memory, nvidia.com/gpu, pods}, ready: true}, ...]
                 (a full Node object with ``metadata`` is taken as is)
     namespaces: [demo, ...]
-    objects:    [<any manifest: LeaderWorkerSet, HorizontalPodAutoscaler, ...>]
+    objects:    [<any manifest: LeaderWorkerSet, HorizontalPodAutoscaler, ...>, {settle: true}, ...]
+                ({settle: true} waits for the sandbox to settle before creating the next objects)
     updates:    [{kind: LeaderWorkerSet, namespace, name, patch: {<merge patch>}}]  # after the first settle
     faults:     [{name: crash, pod: demo/x-1-2, loop: true}, ...]   # applied once the sandbox settles again
 
@@ -96,7 +97,25 @@ def load(sandbox: Any, data: dict) -> None:
             store.create("nodes", node)
     for ns in data.get("namespaces") or []:
         _ensure_namespace(store, ns if isinstance(ns, str) else ns["name"])
-    for obj in data.get("objects") or []:
+    objects = list(data.get("objects") or [])
+    cut = next((i for i, o in enumerate(objects) if isinstance(o, dict) and o.get("settle")), len(objects))
+    _create_objects(sandbox, objects[:cut])
+    later = objects[cut + 1:]
+    faults = list(data.get("faults") or [])
+    updates = list(data.get("updates") or [])
+    if faults or updates or later:
+        sandbox.scenario_pending = True
+        if not getattr(sandbox, "_scenario_check", None):
+            # wait_settled() must also wait for the post-settle objects, updates and faults
+            sandbox._scenario_check = lambda: not getattr(sandbox, "scenario_pending", False)
+            sandbox.settle_checks.append(sandbox._scenario_check)
+        asyncio.ensure_future(_after_settle(sandbox, later, updates, faults,
+                                            float(data.get("settle_timeout", 60))))
+
+
+def _create_objects(sandbox: Any, objects: list[dict]) -> None:
+    store = sandbox.store
+    for obj in objects:
         obj = copy.deepcopy(obj)
         resource = resource_for(obj)
         if RESOURCES[resource].namespaced:
@@ -104,15 +123,6 @@ def load(sandbox: Any, data: dict) -> None:
             _ensure_namespace(store, obj["metadata"]["namespace"])
         obj = webhooks.admit(sandbox, "CREATE", resource, obj, None)
         store.create(resource, obj)
-    faults = list(data.get("faults") or [])
-    updates = list(data.get("updates") or [])
-    if faults or updates:
-        sandbox.scenario_pending = True
-        if not getattr(sandbox, "_scenario_check", None):
-            # wait_settled() must also wait for the post-settle updates and faults
-            sandbox._scenario_check = lambda: not getattr(sandbox, "scenario_pending", False)
-            sandbox.settle_checks.append(sandbox._scenario_check)
-        asyncio.ensure_future(_after_settle(sandbox, updates, faults, float(data.get("settle_timeout", 60))))
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -138,9 +148,16 @@ async def _settle(sandbox: Any, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _after_settle(sandbox: Any, updates: list[dict], faults: list[dict], timeout: float) -> None:
+async def _after_settle(sandbox: Any, objects: list[dict], updates: list[dict], faults: list[dict],
+                       timeout: float) -> None:
     try:
         await _settle(sandbox, timeout)
+        while objects:
+            cut = next((i for i, o in enumerate(objects) if isinstance(o, dict) and o.get("settle")), len(objects))
+            _create_objects(sandbox, objects[:cut])
+            objects = objects[cut + 1:]
+            await asyncio.sleep(0.05)
+            await _settle(sandbox, timeout)
         store = sandbox.store
         for u in updates:
             resource = resource_for({"apiVersion": u.get("apiVersion", "leaderworkerset.x-k8s.io/v1"),

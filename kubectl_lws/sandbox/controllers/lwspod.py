@@ -152,7 +152,7 @@ class LwsPodController(Controller):
         service = leader_name if network.get("subdomainPolicy") == "UniquePerReplica" else lws_name
         sts = {"apiVersion": "apps/v1", "kind": "StatefulSet",
                "metadata": {"name": leader_name, "namespace": ns, "labels": sts_labels,
-                            "annotations": dict(ann), "ownerReferences": [owner_ref(leader)]},
+                            "ownerReferences": [owner_ref(leader)]},
                "spec": {"replicas": size - 1,
                         "selector": {"matchLabels": {wh.GROUP_INDEX: str(i), wh.GROUP_KEY: gkey, wh.NAME: lws_name}},
                         "template": {"metadata": {"labels": labels, "annotations": tann}, "spec": pspec},
@@ -161,6 +161,8 @@ class LwsPodController(Controller):
                         "revisionHistoryLimit": 10,
                         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
                         "ordinals": {"start": 1}}}
+        if ann:
+            sts["metadata"]["annotations"] = dict(ann)
         try:
             self.store.create(STS, sts)
         except Exception:  # noqa: BLE001 - the old incarnation's STS is still being deleted; its DELETED requeues us
