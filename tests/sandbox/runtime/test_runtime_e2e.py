@@ -121,3 +121,40 @@ def test_pod_dns_inside_netns(sb, kubeconfig):
     ip = sb.call(sb.store.get, "pods", "golden", "basic-0")["status"]["podIP"]
     r = kubectl(kubeconfig, "exec", "basic-0-1", "--", "getent", "hosts", "basic-0.basic.golden.svc.cluster.local")
     assert r.returncode == 0 and r.stdout.split()[0] == ip, r.stderr
+
+
+LISTEN = ("import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+          "s.bind(('0.0.0.0',7000));s.listen(16);print('listening',flush=True)\n"
+          "while True:\n  c,_=s.accept();c.sendall(b'hi');c.close()\n")
+CONNECT = ("import socket,sys\ntry:\n  c=socket.create_connection((sys.argv[1],7000),timeout=1.0);print(c.recv(2).decode())\n"
+           "except Exception as e:\n  print(type(e).__name__)\n")
+
+
+def test_tcp_between_pods_and_cut_faults_through_kubectl(sb, kubeconfig):
+    assert {"cut-network", "cut-pair"} <= set(sb.faults)
+    if not sb.network.real:
+        pytest.skip(f"no real pod network here: {sb.network.why_not_real}")
+    server = subprocess.Popen([KUBECTL, "--kubeconfig", kubeconfig, "-n", "golden", "exec", "basic-0", "--",
+                               "python3", "-c", LISTEN], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "listening"
+
+        def probe() -> str:
+            r = kubectl(kubeconfig, "exec", "basic-0-1", "--", "python3", "-c", CONNECT, "basic-0.basic.golden")
+            return r.stdout.strip()
+        assert probe() == "hi"
+        sb.fault("cut-network", pod="basic-0", namespace="golden", on=True)
+        assert probe() == "TimeoutError"
+        sb.fault("cut-network", pod="basic-0", namespace="golden", on=False)
+        sb.fault("cut-pair", pod_a="golden/basic-0", pod_b="golden/basic-0-1", on=True)
+        assert probe() == "TimeoutError"
+        sb.fault("cut-pair", pod_a="golden/basic-0", pod_b="golden/basic-0-1", on=False)
+        assert probe() == "hi"
+    finally:
+        server.kill()
+        server.wait(5)
+    # closing kubectl's WebSocket killed the listener inside the pod
+    deadline = time.time() + 5
+    while sb.runtime._procs and time.time() < deadline:
+        time.sleep(0.05)
+    assert not sb.runtime._procs

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
+import sys
 import threading
 import urllib.parse
 
@@ -149,3 +151,25 @@ def test_stale_leftovers_of_a_killed_run_are_removed():
         new.close()
         old._closed = True
         old._pool.shutdown(wait=True)
+
+
+def test_ctrl_c_removes_everything(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, time\n"
+        "from kubectl_lws.sandbox.runtime.netns import Network\n"
+        "n = Network('auto')\n"
+        "p = {'metadata': {'uid': 'c1', 'name': 'x', 'namespace': 'd'}, 'spec': {}}\n"
+        "n.attach(p); n.netns_of(p)\n"
+        "print(n.sid, flush=True)\n"
+        "time.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        sid = proc.stdout.readline().strip()
+        assert sid and _netns_names(f"kls-{sid}-")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _netns_names(f"kls-{sid}-") == set()
