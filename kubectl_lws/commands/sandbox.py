@@ -1,0 +1,322 @@
+"""``kubectl lws sandbox``: run a simulated cluster with LWS so every command can be tried without one.
+
+``up`` serves it (foreground, or ``--detach`` into a background process with a pid file next to the
+kubeconfig), ``down`` stops a detached one, ``fault`` applies a fault through the sandbox's admin API,
+and ``demo`` runs the demo scenario in-process and prints what ``list``/``status`` show.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+DEFAULT_KUBECONFIG = "~/.kube/kubectl-lws-sandbox.yaml"
+EXIT_INTERRUPTED = 130
+
+
+def _kubeconfig_path(value: str | None) -> Path:
+    return Path(value or DEFAULT_KUBECONFIG).expanduser()
+
+
+def _pid_path(kubeconfig: Path) -> Path:
+    return kubeconfig.with_name(kubeconfig.name + ".pid")
+
+
+def _log_path(kubeconfig: Path) -> Path:
+    return kubeconfig.with_name(kubeconfig.name + ".log")
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _export_line(path: Path) -> str:
+    return f"export KUBECONFIG={path}"
+
+
+def _start(port: int, speed: float, scenario: str | None) -> Any:
+    from kubectl_lws.sandbox.sandbox import Sandbox
+    sb = Sandbox(port=port, speed=speed).start()
+    try:
+        if scenario:
+            _say(f"loading scenario {scenario} ...")
+            sb.load_scenario(scenario)
+    except BaseException:
+        sb.stop()
+        raise
+    return sb
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@click.group("sandbox")
+def sandbox() -> None:
+    """Run a simulated Kubernetes cluster with the LWS controller (no real cluster needed).
+
+    \b
+    Examples:
+      kubectl lws sandbox demo
+      kubectl lws sandbox up --scenario demo --detach && export KUBECONFIG=~/.kube/kubectl-lws-sandbox.yaml
+      kubectl lws sandbox fault crash-container pod=demo-basic-1-2
+      kubectl lws sandbox down
+    """
+
+
+@sandbox.command("up")
+@click.option("--scenario", metavar="demo|FILE", default=None, help="Scenario to load (built-in name or YAML).")
+@click.option("--port", type=int, default=0, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--speed", type=float, default=1.0, show_default=True, help="Time factor for controller delays.")
+@click.option("--kubeconfig", "kubeconfig", metavar="PATH", default=None,
+              help=f"Where to write the kubeconfig (default {DEFAULT_KUBECONFIG}).")
+@click.option("--detach", is_flag=True, help="Run in a background process (stop it with `sandbox down`).")
+def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, detach: bool) -> None:
+    """Start the sandbox, write a kubeconfig and print the `export KUBECONFIG=...` line."""
+    path = _kubeconfig_path(kubeconfig)
+    pid_file = _pid_path(path)
+    if pid_file.exists():
+        try:
+            old = int(pid_file.read_text().strip())
+        except ValueError:
+            old = 0
+        if old and old != os.getpid() and _pid_alive(old):
+            raise click.ClickException(f"a detached sandbox (pid {old}) already uses {path}; run "
+                                       f"`kubectl lws sandbox down --kubeconfig {path}` first")
+        if old != os.getpid():
+            pid_file.unlink(missing_ok=True)
+    if detach:
+        _up_detached(path, scenario, port, speed)
+        return
+    sb = _start(port, speed, scenario)
+    stop_reason = {"signal": None}
+
+    def on_term(signum: int, _frame: Any) -> None:
+        stop_reason["signal"] = signum
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        sb.write_kubeconfig(path)
+        _say(f"sandbox API server at {sb.url} (speed x{speed}); kubeconfig {path}")
+        click.echo(_export_line(path))
+        sys.stdout.flush()
+        _say("press Ctrl-C to stop")
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        _say("stopping sandbox ...")
+        sb.stop()
+        if stop_reason["signal"] == signal.SIGTERM:
+            return
+        raise
+    finally:
+        sb.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _up_detached(path: Path, scenario: str | None, port: int, speed: float) -> None:
+    """Start ``up`` in a new session and return once its kubeconfig answers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    args = [sys.executable, "-m", "kubectl_lws.sandbox", "up", "--kubeconfig", str(path), "--port", str(port),
+            "--speed", str(speed)]
+    if scenario:
+        args += ["--scenario", scenario]
+    log = open(_log_path(path), "wb")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    log.close()
+    _pid_path(path).write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            _pid_path(path).unlink(missing_ok=True)
+            raise click.ClickException(f"the sandbox exited with code {proc.returncode}; see {_log_path(path)}")
+        if path.exists():
+            try:
+                server, _token = _server_and_token(path)
+                with urllib.request.urlopen(server + "/version", timeout=2):
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+        time.sleep(0.1)
+    else:
+        proc.terminate()
+        _pid_path(path).unlink(missing_ok=True)
+        raise click.ClickException(f"the sandbox did not come up within 60s; see {_log_path(path)}")
+    _say(f"sandbox running in the background (pid {proc.pid}); log {_log_path(path)}")
+    click.echo(_export_line(path))
+
+
+@sandbox.command("down")
+@click.option("--kubeconfig", "kubeconfig", metavar="PATH", default=None,
+              help=f"The detached sandbox's kubeconfig (default {DEFAULT_KUBECONFIG}).")
+def down(kubeconfig: str | None) -> None:
+    """Stop a sandbox started with `up --detach` and remove its kubeconfig."""
+    path = _kubeconfig_path(kubeconfig)
+    pid_file = _pid_path(path)
+    if not pid_file.exists():
+        raise click.ClickException(f"no detached sandbox found (no {pid_file})")
+    try:
+        pid = int(pid_file.read_text().strip())
+    except ValueError:
+        pid = 0
+    if pid and _pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            _say(f"sandbox pid {pid} did not stop in 20s; killed")
+    pid_file.unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
+    _say(f"sandbox stopped (pid {pid})")
+
+
+def _server_and_token(path: Path) -> tuple[str, str]:
+    import yaml
+    cfg = yaml.safe_load(path.read_text()) or {}
+    ctx_name = cfg.get("current-context")
+    ctx = next(c["context"] for c in cfg.get("contexts", []) if c["name"] == ctx_name)
+    cluster = next(c["cluster"] for c in cfg.get("clusters", []) if c["name"] == ctx["cluster"])
+    user = next(u["user"] for u in cfg.get("users", []) if u["name"] == ctx["user"])
+    return cluster["server"], user.get("token", "")
+
+
+def _coerce(value: str) -> Any:
+    """KEY=VALUE values: JSON when it parses (numbers, true/false, lists), else the string."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+@sandbox.command("fault")
+@click.argument("name")
+@click.argument("params", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--kubeconfig", "kubeconfig", metavar="PATH", default=None,
+              help=f"The running sandbox's kubeconfig (default {DEFAULT_KUBECONFIG}).")
+def fault(name: str, params: tuple[str, ...], kubeconfig: str | None) -> None:
+    """Apply a fault to a running sandbox (e.g. `fail-requests path=/api/v1 status=500 count=3`)."""
+    path = _kubeconfig_path(kubeconfig)
+    if not path.exists():
+        raise click.ClickException(f"no sandbox kubeconfig at {path}; start one with `kubectl lws sandbox up`")
+    body: dict[str, Any] = {}
+    for p in params:
+        if "=" not in p:
+            raise click.UsageError(f"fault parameter {p!r} is not KEY=VALUE")
+        k, v = p.split("=", 1)
+        body[k.replace("-", "_")] = _coerce(v)
+    server, token = _server_and_token(path)
+    req = urllib.request.Request(f"{server}/sandbox/v1/faults/{name}", data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json",
+                                                         "Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            result = json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        try:
+            msg = json.loads(e.read()).get("message", "")
+        except ValueError:
+            msg = ""
+        raise click.ClickException(f"fault {name} failed: HTTP {e.code} {msg}".rstrip()) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot reach the sandbox at {server}: {e}") from None
+    click.echo(json.dumps(result.get("result"), sort_keys=True))
+
+
+@sandbox.command("demo")
+@click.option("--keep", is_flag=True, help="Stay up afterwards and print the `export KUBECONFIG=...` line.")
+@click.option("--speed", type=float, default=10.0, show_default=True, help="Time factor for controller delays.")
+@click.option("--kubeconfig", "kubeconfig", metavar="PATH", default=None,
+              help=f"Where to write the kubeconfig with --keep (default {DEFAULT_KUBECONFIG}).")
+def demo(keep: bool, speed: float, kubeconfig: str | None) -> None:
+    """Start the demo scenario in-process, wait until it settles, show `list -A` and `status` of each LWS."""
+    import tempfile
+    _say("starting the sandbox with the demo scenario ...")
+    sb = _start(0, speed, "demo")
+    tmpdir = tempfile.mkdtemp(prefix="kubectl-lws-demo-")
+    try:
+        try:
+            sb.wait_settled(timeout=120)
+        except TimeoutError:
+            _say("warning: the demo did not fully settle in 120s; showing the current state")
+        kc = sb.write_kubeconfig(_kubeconfig_path(kubeconfig) if keep else Path(tmpdir) / "kubeconfig")
+        names = sb.call(lambda: [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in
+                                 sb.store.list("leaderworkersets.leaderworkerset.x-k8s.io")])
+        _show(kc, names, sb)
+        if keep:
+            _say(f"sandbox API server at {sb.url}; press Ctrl-C to stop")
+            click.echo(_export_line(Path(kc)))
+            sys.stdout.flush()
+            while True:
+                time.sleep(0.5)
+    finally:
+        sb.stop()
+        import shutil
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _show(kc: str, names: list[tuple[str, str]], sb: Any) -> None:
+    """Print `kubectl lws list -A` and `kubectl lws status` through the real root CLI when available."""
+    import importlib.util
+
+    from kubectl_lws import cli as root
+    have = {c for c in ("list", "status") if c in root.COMMANDS and importlib.util.find_spec(root.COMMANDS[c][0])}
+    env_backup = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = kc
+    try:
+        click.echo("$ kubectl lws list -A")
+        if "list" in have:
+            _run_root(root, ["list", "-A", "--kubeconfig", kc])
+        else:
+            _fallback_list(sb)
+        for ns, name in names:
+            click.echo("")
+            click.echo(f"$ kubectl lws status {name} -n {ns}")
+            if "status" in have:
+                _run_root(root, ["status", name, "-n", ns, "--kubeconfig", kc])
+            else:
+                click.echo("(the status command is not available in this build)")
+    finally:
+        if env_backup is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = env_backup
+
+
+def _run_root(root: Any, args: list[str]) -> int:
+    sys.stdout.flush()
+    code = root.run(root.cli, args, "kubectl lws")
+    sys.stdout.flush()
+    return code
+
+
+def _fallback_list(sb: Any) -> None:
+    rows = sb.call(lambda: [(o["metadata"]["namespace"], o["metadata"]["name"],
+                             (o.get("status") or {}).get("readyReplicas", 0), (o.get("spec") or {}).get("replicas"),
+                             (o.get("spec") or {}).get("leaderWorkerTemplate", {}).get("size", 1))
+                            for o in sb.store.list("leaderworkersets.leaderworkerset.x-k8s.io")])
+    click.echo(f"{'NAMESPACE':<12} {'NAME':<24} {'READY':>5} {'DESIRED':>7} {'SIZE':>4}")
+    for ns, name, ready, desired, size in rows:
+        click.echo(f"{ns:<12} {name:<24} {ready:>5} {desired:>7} {size:>4}")
