@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import urlencode
@@ -85,6 +86,10 @@ class Cluster:
         self._client: ApiClient | None = None
         self._lock = threading.Lock()
         self.request_count = 0
+        # Connections kept per host; raise before the first request when many streams run at once
+        # (urllib3 otherwise discards and warns about every connection beyond the pool size).
+        self.max_connections = 16
+        self._streams: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
     # ---- configuration -------------------------------------------------------------------
     @property
@@ -144,6 +149,7 @@ class Cluster:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         if not cfg.host:
             raise errors.ConfigError("no server found in the kubeconfig: pass --server")
+        cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, self.max_connections)
         api = client.ApiClient(cfg)
         api.user_agent = f"kubectl-lws/{_version()} (python)"
         if s.as_user:
@@ -216,6 +222,8 @@ class Cluster:
                 raw.release_conn()
             raise map_api_exception(resp.status, data, path)
         if stream:
+            with self._lock:
+                self._streams.add(raw)
             return raw
         try:
             data = raw.data
@@ -387,9 +395,23 @@ class Cluster:
         finally:
             resp.release_conn()
 
+    def close_streams(self) -> None:
+        """Unblock every open streaming response (watches, followed logs) from any thread.
+
+        Used on Ctrl-C or when a follow ends: a thread blocked reading a quiet stream returns at
+        once instead of lingering until the server's timeout.
+        """
+        with self._lock:
+            streams = list(self._streams)
+        for resp in streams:
+            try:
+                resp.shutdown()
+            except Exception:  # noqa: BLE001 — already closed or not a socket-backed response
+                pass
+
     def list_watch(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
-                   stop: threading.Event | None = None, all_namespaces: bool = False
-                   ) -> Iterator[tuple[str, Any]]:
+                   stop: threading.Event | None = None, all_namespaces: bool = False,
+                   field_selector: str | None = None) -> Iterator[tuple[str, Any]]:
         """List, then watch from the list's version; on 410 or a broken stream, list again.
 
         Yields ``("SYNC", items)`` after every (re)list, then ``(type, obj)`` events; BOOKMARKs are
@@ -397,11 +419,13 @@ class Cluster:
         """
         ns = namespace or self.namespace
         while not (stop and stop.is_set()):
-            items, rv = self.list(kind, ns, label_selector=label_selector, all_namespaces=all_namespaces)
+            items, rv = self.list(kind, ns, label_selector=label_selector, field_selector=field_selector,
+                                  all_namespaces=all_namespaces)
             yield "SYNC", items
             while not (stop and stop.is_set()):
                 try:
-                    for etype, obj in self.watch(kind, ns, label_selector=label_selector, resource_version=rv,
+                    for etype, obj in self.watch(kind, ns, label_selector=label_selector,
+                                                 field_selector=field_selector, resource_version=rv,
                                                  timeout_seconds=240, all_namespaces=all_namespaces):
                         rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
                         if etype == "BOOKMARK":
@@ -463,6 +487,102 @@ class Cluster:
         if timed_out:
             return ExecResult("".join(out), "".join(err), None, f"timed out after {timeout:g}s")
         return ExecResult("".join(out), "".join(err), *_exec_status(status_text))
+
+
+    def exec_session(self, pod: str, argv: list[str], *, namespace: str | None = None,
+                     container: str | None = None, stdin: bool = False, timeout: float = 30.0) -> "ExecSession":
+        """Start ``argv`` (no shell) and return a live session: read stdout lines as they come, write stdin.
+
+        For probes that must report something (a listening port) before they finish; ``exec`` is the
+        simple collect-everything form. Always ``close()`` the session (closing the WebSocket ends the
+        command on kubelets that honour it).
+        """
+        from kubernetes.client import CoreV1Api
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.stream import stream
+
+        ns = namespace or self.namespace
+        path = resource_path("pods", ns, pod, "exec")
+        started = time.perf_counter()
+        status: int | str = 101
+        try:
+            ws = stream(CoreV1Api(self.client).connect_get_namespaced_pod_exec, pod, ns, command=argv,
+                        container=container, stderr=True, stdout=True, stdin=stdin, tty=False,
+                        _preload_content=False, _request_timeout=timeout)
+        except ApiException as exc:
+            status = exc.status or "ERR"
+            if not exc.status:
+                raise _status_zero_error(str(exc.reason or exc), self.host, path) from exc
+            raise map_api_exception(exc.status, exc.body, path) from exc
+        except Exception as exc:  # noqa: BLE001
+            status = "ERR"
+            raise self._map_error(exc, "GET", path) from exc
+        finally:
+            self._note_request("GET", f"{self.host}{path}", status, started)
+        return ExecSession(ws, timeout)
+
+
+class ExecSession:
+    """A running exec: ``readline`` (stdout), ``write``/``close_stdin``, ``finish`` -> ExecResult, ``close``."""
+
+    def __init__(self, ws: Any, timeout: float) -> None:
+        self._ws = ws
+        self._deadline = time.monotonic() + timeout
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def readline(self, timeout: float) -> str | None:
+        """The next stdout line, or None when none arrived in ``timeout`` or the command ended."""
+        end = min(time.monotonic() + timeout, self._deadline)
+        ws = self._ws
+        while not self._closed:
+            if ws.peek_channel(1):  # a whole line may already be buffered
+                data = ws._channels.get(1, "")
+                cut = data.find("\n")
+                if cut >= 0:
+                    ws._channels[1] = data[cut + 1:]
+                    return data[:cut]
+            left = end - time.monotonic()
+            if left <= 0 or not ws.is_open():
+                return None
+            ws.update(timeout=min(left, 0.5))
+        return None
+
+    def write(self, text: str) -> None:
+        self._ws.write_stdin(text)
+
+    def close_stdin(self) -> None:
+        try:
+            self._ws.close_channel(0)
+        except Exception:  # noqa: BLE001 — v4 has no close signal; the command then sees no EOF
+            pass
+
+    def finish(self, timeout: float | None = None) -> ExecResult:
+        """Wait for the command to end (at most ``timeout``) and return everything not read yet."""
+        ws = self._ws
+        end = min(self._deadline, time.monotonic() + timeout) if timeout is not None else self._deadline
+        try:
+            while ws.is_open() and time.monotonic() < end and not self._closed:
+                ws.update(timeout=min(0.5, max(0.05, end - time.monotonic())))
+            timed_out = ws.is_open()
+            out = ws.read_channel(1) if ws.peek_channel(1) else ""
+            err = ws.read_channel(2) if ws.peek_channel(2) else ""
+            status_text = ws.read_channel(3) if ws.peek_channel(3) else ""
+        finally:
+            self.close()
+        if timed_out:
+            return ExecResult(out, err, None, "timed out")
+        return ExecResult(out, err, *_exec_status(status_text))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self._ws.close()
+        except Exception:  # noqa: BLE001 — already gone
+            pass
 
 
 def _exec_status(text: str) -> tuple[int | None, str]:

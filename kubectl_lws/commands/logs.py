@@ -1,0 +1,531 @@
+"""``kubectl lws logs``: the logs of many groups at once, prefixed and coloured by group.
+
+Structure (the stern shape, adapted to groups): one thread per log stream reads chunks, cuts them
+at the last newline and hands whole-line blocks to one queue; the main thread is the only writer.
+With ``-f`` a pod watch (``Cluster.list_watch``) feeds the same queue, and the main thread
+re-selects the streams after each change (``model.logsel``), attaching to every new pod UID or
+container restart of the selected groups. A second watch on the LWS ends the command when the
+LWS is deleted. Every thread is a daemon and every response is shut down on exit, so Ctrl-C
+leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import queue
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import click
+
+from kubectl_lws.options import DurationType
+
+CHUNK = 64 * 1024
+QUEUE_BLOCKS = 512  # bounded: a slow stdout slows the readers (TCP back-pressure), memory stays flat
+JOIN_SECONDS = 2.0
+TRANSIENT_WAITING = frozenset({"Pending", "ContainerCreating", "PodInitializing"})
+
+
+@click.command("logs")
+@click.argument("name")
+@click.option("-g", "--group", "groups", type=click.IntRange(min=0), multiple=True, metavar="N",
+              help="Only these groups (repeatable). Default: every group.")
+@click.option("--workers", is_flag=True, help="Also the workers of each group (not only the leader).")
+@click.option("--all-pods", is_flag=True,
+              help="Every pod of the LWS, with surge groups and pods still terminating.")
+@click.option("--worker", "worker_indexes", type=click.IntRange(min=0), multiple=True, metavar="M",
+              help="Only these worker indexes (0 = leader; repeatable).")
+@click.option("-c", "--container", metavar="NAME",
+              help="Container (default: the default-container annotation, else the first).")
+@click.option("--all-containers", is_flag=True, help="Every container of each pod.")
+@click.option("-f", "--follow", is_flag=True,
+              help="Stream new lines; follows the groups across re-creation, scale-up and restarts.")
+@click.option("--since", type=DurationType(), metavar="DURATION", help="Only lines newer than this (5s, 2m, 3h).")
+@click.option("--since-time", metavar="TIME", help="Only lines after this RFC 3339 time.")
+@click.option("--tail", type=int, default=-1, show_default=True,
+              help="Lines of recent log per stream (-1: all).")
+@click.option("--timestamps", is_flag=True, help="Start each line with the kubelet's RFC 3339 timestamp.")
+@click.option("-p", "--previous", is_flag=True, help="The previous (crashed) container instance.")
+@click.option("--no-prefix", is_flag=True, help="Do not prefix lines with g<group>/w<worker>.")
+@click.option("--max-streams", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Concurrent log streams; more pods queue (or, with -f, are listed as not followed).")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text, or json: one object per line {time, group, worker, pod, container, line}.")
+def logs(name: str, groups: tuple[int, ...], workers: bool, all_pods: bool, worker_indexes: tuple[int, ...],
+         container: str | None, all_containers: bool, follow: bool, since: float | None,
+         since_time: str | None, tail: int, timestamps: bool, previous: bool, no_prefix: bool,
+         max_streams: int, output: str) -> int:
+    """Print or follow the logs of the groups' pods (default: every group's leader).
+
+    \b
+    Examples:
+      kubectl lws logs vllm                     # every leader, one block per pod, groups in order
+      kubectl lws logs vllm -f                  # follow all leaders, even across group re-creation
+      kubectl lws logs vllm -g 2 --workers -f   # the whole of group 2
+      kubectl lws logs vllm --previous          # why did the leaders crash?
+      kubectl lws logs vllm -o json --tail 20   # one JSON object per line
+    """
+    from kubectl_lws import errors
+    from kubectl_lws.model import keys
+    from kubectl_lws.model.groups import lws_view
+    from kubectl_lws.model.timeutil import parse_time
+    from kubectl_lws.options import app_context
+
+    if workers and all_pods:
+        raise errors.UsageError("--workers and --all-pods cannot be combined (--all-pods includes the workers)")
+    if worker_indexes and (workers or all_pods):
+        raise errors.UsageError("--worker picks worker indexes; do not combine it with --workers or --all-pods")
+    if container and all_containers:
+        raise errors.UsageError("-c/--container and --all-containers cannot be combined")
+    if since is not None and since_time:
+        raise errors.UsageError("--since and --since-time cannot be combined")
+    if since_time and parse_time(since_time) is None:
+        raise errors.UsageError(f'--since-time "{since_time}" is not an RFC 3339 time (e.g. 2026-11-22T10:26:00Z)')
+    if previous and follow:
+        raise errors.UsageError("--previous shows a finished container instance; it cannot be combined with -f")
+    if tail < -1:
+        raise errors.UsageError("--tail must be -1 (all) or a number of lines >= 0")
+
+    app = app_context()
+    cluster = app.cluster
+    cluster.max_connections = max(cluster.max_connections, max_streams + 8)
+    namespace = cluster.namespace
+    lws = cluster.get_lws(name, namespace)
+    view = lws_view(lws)
+    json_out = output == "json"
+    request = LogRequest(
+        tail_lines=None if tail < 0 else tail,
+        since_seconds=None if since is None else max(1, math.ceil(since)),
+        since_time=since_time, timestamps=timestamps or json_out, previous=previous)
+    spec = RunSpec(
+        name=name, namespace=namespace, lws_uid=view.uid, replicas=view.replicas, size=view.size,
+        selector=keys.selector_for(name),
+        select_args=dict(groups=groups, worker_indexes=worker_indexes, workers=workers, all_pods=all_pods,
+                         container=container, all_containers=all_containers),
+        request=request, json_out=json_out, prefix=not no_prefix,
+        color=(not json_out) and app.use_color(sys.stdout), err_color=app.use_color(sys.stderr),
+        max_streams=max_streams)
+    if follow:
+        return Follower(cluster, spec).run()
+    return dump(cluster, spec)
+
+
+# ---- plumbing shared by both modes ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LogRequest:
+    """The pods/log query for a stream."""
+
+    tail_lines: int | None = None
+    since_seconds: int | None = None
+    since_time: str | None = None
+    timestamps: bool = False
+    previous: bool = False
+
+    def query(self, *, follow: bool, fresh: bool = False) -> dict[str, Any]:
+        """Keyword arguments for ``Cluster.pod_log_stream``; ``fresh`` = a new instance, from its start."""
+        return dict(follow=follow, tail_lines=None if fresh else self.tail_lines,
+                    since_seconds=self.since_seconds, since_time=self.since_time,
+                    timestamps=self.timestamps, previous=self.previous)
+
+
+@dataclass
+class RunSpec:
+    name: str
+    namespace: str
+    lws_uid: str
+    replicas: int
+    size: int
+    selector: str
+    select_args: dict[str, Any]
+    request: LogRequest
+    json_out: bool
+    prefix: bool
+    color: bool
+    err_color: bool
+    max_streams: int
+    width: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate_and_select(self, pods: list[dict]) -> Any:
+        """Validate -g/--worker/-c against the pods that exist, then select the streams."""
+        from kubectl_lws.model import logsel
+
+        logsel.validate_request(pods, replicas=self.replicas, size=self.size, lws_name=self.name,
+                                groups=self.select_args["groups"],
+                                worker_indexes=self.select_args["worker_indexes"])
+        selection = logsel.select_targets(pods, **self.select_args)
+        if self.select_args["container"]:
+            logsel.check_container(pods, self.select_args["container"], selection)
+        labels = [t.prefix for t in selection.targets] + [w.label for w in selection.waiting]
+        self.width = max((len(x) for x in labels), default=0)
+        return selection
+
+    def formatter(self, target: Any) -> Callable[[bytes], bytes]:
+        """Block formatter for one target: prefixed text or JSON lines."""
+        from kubectl_lws.render import logs as render
+
+        if self.json_out:
+            fields = {"group": target.group, "worker": target.worker, "pod": target.pod,
+                      "container": target.container}
+            stamps = self.request.timestamps
+            return lambda block: render.json_block(fields, block, timestamps=stamps)
+        prefix = render.prefix_bytes(target.prefix, target.color if self.color else None, width=self.width,
+                                     enabled=self.prefix)
+        return lambda block: render.text_block(prefix, block)
+
+    def marker_color(self, target: Any) -> str | None:
+        return target.color if self.err_color else None
+
+
+def pump(cluster: Any, namespace: str, target: Any, query: dict[str, Any], fmt: Callable[[bytes], bytes],
+         put: Callable[[tuple], bool], stop: threading.Event) -> None:
+    """Read one log stream to its end, handing over formatted whole-line blocks; never raises."""
+    from kubectl_lws.render.logs import LineSplitter
+
+    resp = None
+    try:
+        resp = cluster.pod_log_stream(target.pod, namespace=namespace, container=target.container, **query)
+        splitter = LineSplitter()
+        for chunk in resp.stream(CHUNK, decode_content=False):
+            block = splitter.feed(chunk)
+            if block and not put(("out", fmt(block))):
+                return
+            if stop.is_set():
+                return
+        block = splitter.flush()
+        if block:
+            put(("out", fmt(block)))
+    except Exception as exc:  # noqa: BLE001 — reported by the writer; a shut-down stream is not an error
+        if not stop.is_set():
+            put(("fail", target, exc))
+    finally:
+        if resp is not None:
+            try:
+                resp.release_conn()
+            except Exception:  # noqa: BLE001
+                pass
+        put(("end", target))
+
+
+def describe_failure(target: Any, exc: BaseException) -> tuple[bool, str]:
+    """``(is_error, message)``: missing previous instances and vanished pods are notes, not errors."""
+    from kubectl_lws import errors
+
+    where = f"{target.label} (pod {target.pod}, container {target.container})"
+    if isinstance(exc, errors.Invalid):
+        text = exc.message
+        if "previous terminated container" in text or "previous" in text and "not found" in text:
+            return False, f"note: {where}: no previous instance to show"
+        if "waiting to start" in text:
+            return False, f"note: {where}: {text}"
+        return True, f"error: {where}: {text}"
+    if isinstance(exc, errors.NotFound):
+        return False, f"note: {where}: the pod no longer exists"
+    if isinstance(exc, errors.LwsError):
+        return True, f"error: {where}: {exc.message}"
+    return True, f"error: {where}: {type(exc).__name__}: {exc}"
+
+
+def _stop_all(cluster: Any, stop: threading.Event, threads: list[threading.Thread]) -> None:
+    """Stop every reader: flag, shut the sockets down, and wait (bounded) for the threads."""
+    stop.set()
+    cluster.close_streams()
+    deadline = JOIN_SECONDS
+    for thread in threads:
+        thread.join(timeout=deadline)
+    # a reader that opened its response after close_streams ran: shut it down too
+    if any(t.is_alive() for t in threads):
+        cluster.close_streams()
+        for thread in threads:
+            thread.join(timeout=deadline)
+
+
+# ---- without -f: blocks in group order -------------------------------------------------------------
+
+def dump(cluster: Any, spec: RunSpec) -> int:
+    """Each stream in one block, groups in order; at most ``max_streams`` requests in flight."""
+    from kubectl_lws.model import logsel
+    from kubectl_lws.render.logs import BlockWriter
+
+    pods = cluster.list_pods(spec.namespace, label_selector=spec.selector)
+    selection = spec.validate_and_select(pods)
+    writer = BlockWriter()
+    for note in selection.notes:
+        writer.err(f"note: {note}")
+    items: list[Any] = sorted(
+        [*selection.targets, *selection.waiting],
+        key=lambda x: (logsel._sort_key(x.group, x.worker), x.container))
+    targets = [x for x in items if isinstance(x, logsel.Target)]
+    if not items:
+        writer.err(f'note: leaderworkerset "{spec.name}" has no pods to show')
+        return 0
+    queues: dict[int, queue.SimpleQueue] = {id(t): queue.SimpleQueue() for t in targets}
+    stop = threading.Event()
+    counter = itertools.count()
+    lock = threading.Lock()
+    query = spec.request.query(follow=False)
+
+    def work() -> None:
+        while not stop.is_set():
+            with lock:
+                index = next(counter)
+            if index >= len(targets):
+                return
+            target = targets[index]
+            q = queues[id(target)]
+            pump(cluster, spec.namespace, target, query, spec.formatter(target), _simple_put(q), stop)
+
+    threads = [threading.Thread(target=work, name=f"lws-logs-{i}", daemon=True)
+               for i in range(min(spec.max_streams, len(targets)))]
+    for thread in threads:
+        thread.start()
+    failed = False
+    try:
+        for item in items:
+            if isinstance(item, logsel.Waiting):
+                writer.err(f"note: {item.label}: pod {item.pod} is {item.reason}; no logs yet")
+                continue
+            q = queues[id(item)]
+            while True:
+                try:
+                    msg = q.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                kind = msg[0]
+                if kind == "out":
+                    writer.out(msg[1])
+                elif kind == "fail":
+                    is_error, text = describe_failure(msg[1], msg[2])
+                    failed = failed or is_error
+                    writer.err(text)
+                else:
+                    break
+    finally:
+        _stop_all(cluster, stop, threads)
+    return 1 if failed else 0
+
+
+def _simple_put(q: queue.SimpleQueue) -> Callable[[tuple], bool]:
+    def put(item: tuple) -> bool:
+        q.put(item)
+        return True
+    return put
+
+
+# ---- with -f: merged, following the groups -----------------------------------------------------------
+
+class Follower:
+    """State of a follow: the pods seen, the instances attached, the streams running.
+
+    Only the main thread touches this state; the watch and stream threads just post messages.
+    """
+
+    def __init__(self, cluster: Any, spec: RunSpec) -> None:
+        from kubectl_lws.render.logs import BlockWriter
+
+        self.cluster = cluster
+        self.spec = spec
+        self.writer = BlockWriter()
+        self.q: queue.Queue = queue.Queue(maxsize=QUEUE_BLOCKS)
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.pods: dict[str, dict] = {}  # uid -> pod
+        self.attached: set[tuple] = set()  # instances ever attached
+        self.active: dict[tuple, Any] = {}  # instance -> target, streams running now
+        self.slot_uid: dict[tuple, str] = {}  # slot -> pod uid last attached
+        self.shown_uids: dict[str, Any] = {}  # pod uid -> a target/waiting shown for it (for "-" markers)
+        self.initial: set[tuple] = set()  # instances present at the first list (they get --tail)
+        self.noted_waiting: set[tuple] = set()
+        self.not_followed: set[tuple] = set()
+        self.synced = False
+
+    # -- threads -------------------------------------------------------------------------------------
+    def put(self, item: tuple) -> bool:
+        """Post to the writer, waiting while it is behind; False once stopping."""
+        while not self.stop.is_set():
+            try:
+                self.q.put(item, timeout=0.25)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _spawn(self, fn: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=fn, name=name, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _watch_pods(self) -> None:
+        try:
+            for etype, obj in self.cluster.list_watch("pods", self.spec.namespace,
+                                                      label_selector=self.spec.selector, stop=self.stop):
+                if not self.put(("pods", etype, obj)):
+                    return
+        except Exception as exc:  # noqa: BLE001
+            if not self.stop.is_set():
+                self.put(("fatal", exc))
+
+    def _watch_lws(self) -> None:
+        try:
+            for etype, obj in self.cluster.list_watch("leaderworkersets", self.spec.namespace, stop=self.stop,
+                                                      field_selector=f"metadata.name={self.spec.name}"):
+                if etype == "SYNC":
+                    gone = not any((o.get("metadata") or {}).get("uid") == self.spec.lws_uid for o in obj)
+                else:
+                    gone = etype == "DELETED" and (obj.get("metadata") or {}).get("uid") == self.spec.lws_uid
+                if gone:
+                    self.put(("lws-gone",))
+                    return
+        except Exception as exc:  # noqa: BLE001
+            if not self.stop.is_set():
+                self.put(("fatal", exc))
+
+    # -- main loop -------------------------------------------------------------------------------------
+    def run(self) -> int:
+        self._spawn(self._watch_pods, "lws-logs-watch-pods")
+        self._spawn(self._watch_lws, "lws-logs-watch-lws")
+        try:
+            return self._loop()
+        finally:
+            _stop_all(self.cluster, self.stop, self.threads)
+
+    def _loop(self) -> int:
+        while True:
+            try:
+                item = self.q.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            kind = item[0]
+            if kind == "out":
+                chunks = [item[1]]
+                # drain what is already queued into one write (output blocks only, in order)
+                while len(chunks) < 64:
+                    try:
+                        nxt = self.q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt[0] != "out":
+                        self.writer.out(b"".join(chunks))
+                        chunks = []
+                        result = self._handle(nxt)
+                        if result is not None:
+                            return result
+                        break
+                    chunks.append(nxt[1])
+                if chunks:
+                    self.writer.out(b"".join(chunks))
+                continue
+            result = self._handle(item)
+            if result is not None:
+                return result
+
+    def _handle(self, item: tuple) -> int | None:
+        kind = item[0]
+        if kind == "pods":
+            self._on_pod_event(item[1], item[2])
+        elif kind == "end":
+            target = item[1]
+            self.active.pop(target.instance, None)
+            if self.not_followed:
+                self._reconcile()
+        elif kind == "fail":
+            target, exc = item[1], item[2]
+            _, text = describe_failure(target, exc)
+            self.writer.err(text)
+            from kubectl_lws import errors
+
+            if isinstance(exc, errors.Invalid):  # e.g. not started yet: try again on the next pod change
+                self.attached.discard(target.instance)
+        elif kind == "lws-gone":
+            self.writer.err(f'leaderworkerset "{self.spec.name}" was deleted; stopping')
+            return 0
+        elif kind == "fatal":
+            raise item[1]
+        return None
+
+    def _on_pod_event(self, etype: str, obj: Any) -> None:
+        if etype == "SYNC":
+            fresh = {(p.get("metadata") or {}).get("uid", ""): p for p in obj}
+            first = not self.synced
+            if first:
+                selection = self.spec.validate_and_select(list(fresh.values()))
+                self.initial = {t.instance for t in selection.targets}
+                for note in selection.notes:
+                    self.writer.err(f"note: {note}")
+            for uid in set(self.pods) - set(fresh):
+                self._removed(uid)
+            self.pods = fresh
+            self.synced = True
+            self._reconcile(initial=first)
+            return
+        uid = (obj.get("metadata") or {}).get("uid", "")
+        if etype == "DELETED":
+            self.pods.pop(uid, None)
+            self._removed(uid)
+        else:
+            self.pods[uid] = obj
+        self._reconcile()
+
+    def _removed(self, uid: str) -> None:
+        from kubectl_lws.render.logs import marker_removed
+
+        shown = self.shown_uids.pop(uid, None)
+        if shown is not None:
+            self.writer.err(marker_removed(shown.label, color=self.spec.marker_color(shown)))
+
+    def _reconcile(self, *, initial: bool = False) -> None:
+        """Attach every selected instance not attached yet, within --max-streams."""
+        from kubectl_lws.model import logsel
+        from kubectl_lws.render.logs import marker_added
+
+        selection = logsel.select_targets(list(self.pods.values()), **self.spec.select_args)
+        for waiting in selection.waiting:
+            key = (waiting.uid, waiting.container, waiting.reason)
+            self.shown_uids.setdefault(waiting.uid, waiting)
+            # A re-created or new pod is briefly Pending/ContainerCreating: only say so for pods that
+            # were already waiting at start, or that wait for a reason worth reading (Unschedulable...).
+            transient = waiting.reason in TRANSIENT_WAITING
+            if (initial or not transient) and key not in self.noted_waiting:
+                self.noted_waiting.add(key)
+                self.writer.err(f"note: {waiting.label}: pod {waiting.pod} is {waiting.reason}; "
+                                "attaching when it starts")
+        newly_skipped: list[Any] = []
+        for target in selection.targets:
+            if target.instance in self.attached:
+                continue
+            if len(self.active) >= self.spec.max_streams:
+                if target.instance not in self.not_followed:
+                    self.not_followed.add(target.instance)
+                    newly_skipped.append(target)
+                continue
+            self.not_followed.discard(target.instance)
+            previous_uid = self.slot_uid.get(target.slot)
+            if initial or (target.instance in self.initial and previous_uid is None):
+                detail = None
+            elif previous_uid == target.uid:
+                detail = f"restart {target.restarts}"
+            else:
+                detail = "new"
+            self.attached.add(target.instance)
+            self.active[target.instance] = target
+            self.slot_uid[target.slot] = target.uid
+            self.shown_uids[target.uid] = target
+            self.writer.err(marker_added(target.label if not self.spec.select_args["all_containers"]
+                                         else target.prefix, target.pod, detail,
+                                         color=self.spec.marker_color(target)))
+            query = self.spec.request.query(follow=True, fresh=target.instance not in self.initial)
+            fmt = self.spec.formatter(target)
+            self._spawn(lambda t=target, q=query, f=fmt: pump(self.cluster, self.spec.namespace, t, q, f,
+                                                               self.put, self.stop),
+                        f"lws-logs-{target.prefix}")
+        if newly_skipped:
+            shown = ", ".join(f"{t.prefix} (pod {t.pod})" for t in newly_skipped[:10])
+            more = f" and {len(newly_skipped) - 10} more" if len(newly_skipped) > 10 else ""
+            self.writer.err(f"warning: not following {shown}{more}: --max-streams {self.spec.max_streams} "
+                            "reached (they are attached when a stream ends; raise --max-streams to follow all)")
+        # forget finished threads so a long follow does not accumulate them
+        self.threads = [t for t in self.threads if t.is_alive()]
