@@ -106,6 +106,7 @@ class RestartPlan:
     max_unavailable: int = 1
     min_serving: int = 0  # fewest Ready groups outside the groups being restarted, at the worst moment
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    size: int = 1  # pods per group
 
     def target(self, index: int) -> GroupTarget:
         return next(t for t in self.targets if t.index == index)
@@ -142,15 +143,23 @@ def plan_restart_groups(view: LwsView, pods: Sequence[dict], indexes: Sequence[i
     targets = tuple(by_index[i] for i in wanted)
     serving = sum(1 for i, t in by_index.items() if t.ready and i not in wanted and i < view.replicas)
     return RestartPlan(view.name, view.namespace, "groups", view.replicas, targets, (tuple(wanted),),
-                       len(wanted), serving, tuple(_restart_warnings(view, by_index, targets)))
+                       len(wanted), serving, tuple(_restart_warnings(view, by_index, targets)), view.size)
 
 
-def plan_rolling_restart(view: LwsView, pods: Sequence[dict], max_unavailable: int) -> RestartPlan:
-    """Every group, highest index first, in batches of ``max_unavailable`` (at least 1)."""
+def plan_rolling_restart(view: LwsView, pods: Sequence[dict], max_unavailable: int,
+                         indexes: Sequence[int] | None = None) -> RestartPlan:
+    """Every group (or ``indexes``), highest index first, in batches of ``max_unavailable`` (>= 1)."""
     if max_unavailable < 1:
         raise ValueError("--max-unavailable must be at least 1")
     by_index = targets_by_index(view, pods)
-    order = sorted((i for i in by_index if i < view.replicas), reverse=True)
+    if indexes is not None:
+        bad = sorted(set(indexes) - set(by_index))
+        if bad:
+            raise ValueError(f"group {', '.join(map(str, bad))} does not exist: "
+                             f"{view.name} has groups {_range_text(sorted(by_index))}")
+        order = sorted(set(indexes), reverse=True)
+    else:
+        order = sorted((i for i in by_index if i < view.replicas), reverse=True)
     batches = tuple(tuple(order[k:k + max_unavailable]) for k in range(0, len(order), max_unavailable))
     ready = {i for i, t in by_index.items() if t.ready and i < view.replicas}
     serving = min((len(ready - set(b)) for b in batches), default=len(ready))
@@ -161,7 +170,7 @@ def plan_rolling_restart(view: LwsView, pods: Sequence[dict], max_unavailable: i
         warnings.append(f"group(s) {_range_text(down)} are not Ready now: they count against capacity "
                         "until they come back")
     return RestartPlan(view.name, view.namespace, "rolling", view.replicas, targets, batches,
-                       max_unavailable, serving, tuple(warnings))
+                       max_unavailable, serving, tuple(warnings), view.size)
 
 
 def plan_template_restart(view: LwsView, pods: Sequence[dict]) -> RestartPlan:
@@ -181,7 +190,7 @@ def plan_template_restart(view: LwsView, pods: Sequence[dict]) -> RestartPlan:
         warnings.append(f"maxSurge {view.max_surge}: the controller adds up to {view.max_surge_count} extra "
                         "group(s) while it rolls")
     return RestartPlan(view.name, view.namespace, "template", view.replicas, targets, (), step, serving,
-                       tuple(warnings))
+                       tuple(warnings), view.size)
 
 
 def template_restart_patch(view: LwsView, timestamp: str) -> dict:

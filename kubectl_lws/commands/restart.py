@@ -1,0 +1,293 @@
+"""``kubectl lws restart``: re-create one group, several, all at once by template, or all rolling.
+
+Restarting group *i* deletes leader ``L-<i>`` with Foreground propagation and the leader's UID as a
+precondition (reference §8.5): it works under every restart policy and version, the workers go
+first, and a group that was already re-created is never hit twice. Worker pods are never deleted
+(that races in LWS <= v0.10). ``--all`` without ``--rolling`` is ``kubectl rollout restart``'s
+template annotation (§8.3), so the controller rolls by its own strategy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import click
+
+from kubectl_lws import errors
+from kubectl_lws.commands._mutation import consent, show_plan
+from kubectl_lws.options import AppContext, DurationType, app_context, dry_run_option, yes_option
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kubectl_lws.model.plans import GroupTarget, RestartPlan
+
+KIND_PREFIX = "leaderworkerset.leaderworkerset.x-k8s.io"
+DEFAULT_TIMEOUT = "10m"
+
+
+def parse_groups(values: Sequence[str]) -> list[int]:
+    """``-g 1 -g 2`` and ``-g 1,2`` both work; anything but a non-negative integer is a usage error."""
+    out: list[int] = []
+    for value in values:
+        for part in str(value).split(","):
+            part = part.strip()
+            if not part.isdigit():
+                raise errors.UsageError(f"-g/--group takes group indexes (0, 1, ...), got {part!r}")
+            out.append(int(part))
+    return sorted(set(out))
+
+
+@click.command("restart")
+@click.argument("name")
+@click.option("-g", "--group", "groups", multiple=True, metavar="N[,N...]",
+              help="Group index to re-create (repeatable, or comma-separated).")
+@click.option("--all", "all_groups", is_flag=True, help="All groups: a template restart, or with --rolling "
+              "group by group.")
+@click.option("--rolling", is_flag=True, help="Re-create groups batch by batch, highest index first, waiting "
+              "until each batch is Ready again.")
+@click.option("--max-unavailable", type=int, default=None, metavar="K",
+              help="With --rolling: groups re-created at the same time (default 1).")
+@click.option("--wait", is_flag=True, help="Wait until the re-created groups are Ready (new pod UIDs).")
+@click.option("--timeout", type=DurationType(), default=DEFAULT_TIMEOUT, show_default=True,
+              help="How long to wait for each group (or batch) to come back; 0 waits forever.")
+@click.option("--save-logs", "save_logs", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="DIR", help="Before deleting, save current and previous logs of every container of "
+              "the targeted groups, one file per container.")
+@yes_option()
+@dry_run_option()
+def restart(name: str, groups: tuple[str, ...], all_groups: bool, rolling: bool, max_unavailable: int | None,
+            wait: bool, timeout: float, save_logs: Path | None, yes: bool, dry_run: str) -> int:
+    """Re-create groups of LeaderWorkerSet NAME (every pod gets a new UID).
+
+    \b
+    Examples:
+      kubectl lws restart vllm -g 2                  # re-create group 2 now
+      kubectl lws restart vllm -g 0,2 --wait         # two groups, wait until Ready
+      kubectl lws restart vllm --all --rolling       # one group at a time, highest first
+      kubectl lws restart vllm --all                 # template restart (controller's strategy)
+      kubectl lws restart vllm -g 1 --save-logs ./logs -y
+    """
+    from kubectl_lws.model import plans
+    from kubectl_lws.model.groups import lws_view
+    from kubectl_lws.model.keys import selector_for
+
+    indexes = parse_groups(groups)
+    if bool(indexes) == all_groups:
+        raise errors.UsageError("give the groups to restart with -g N, or --all")
+    if max_unavailable is not None and not rolling:
+        raise errors.UsageError("--max-unavailable goes with --rolling")
+    if max_unavailable is not None and max_unavailable < 1:
+        raise errors.UsageError("--max-unavailable must be at least 1")
+    app = app_context()
+    cluster = app.cluster
+    ns = cluster.namespace
+    view = lws_view(cluster.get_lws(name, ns))
+    pods = cluster.list_pods(ns, label_selector=selector_for(name))
+    try:
+        if rolling:
+            plan = plans.plan_rolling_restart(view, pods, max_unavailable or 1, indexes or None)
+        elif all_groups:
+            plan = plans.plan_template_restart(view, pods)
+        else:
+            plan = plans.plan_restart_groups(view, pods, indexes)
+    except ValueError as exc:
+        raise errors.UsageError(str(exc)) from None
+
+    title = {"groups": f"Restart {_groups_text(plan)} of {ns}/{name}:",
+             "rolling": f"Rolling restart of {_groups_text(plan)} of {ns}/{name}:",
+             "template": f"Template restart of {ns}/{name}:"}[plan.mode]
+    show_plan(app, title, plan.lines())
+    for warning in plan.warnings:
+        app.warn(warning)
+    if save_logs is not None:
+        _check_log_dir(save_logs, plan.targets)
+    if not consent(app, yes=yes, dry_run=dry_run):
+        return errors.EXIT_OK
+    server_dry = dry_run == "server"
+    suffix = " (server dry run)" if server_dry else ""
+    if save_logs is not None and server_dry:
+        app.info("dry run (server): logs were not saved")
+        save_logs = None
+
+    if plan.mode == "template":
+        return _template_restart(app, plan, view, save_logs, wait, timeout, server_dry, suffix)
+    if plan.mode == "rolling":
+        return _rolling_restart(app, plan, view, save_logs, timeout, server_dry, suffix)
+    return _restart_groups(app, plan, save_logs, wait, timeout, server_dry, suffix)
+
+
+# ---- the three modes --------------------------------------------------------------------------------
+
+def _restart_groups(app: AppContext, plan: "RestartPlan", save_logs: Path | None, wait: bool, timeout: float,
+                    server_dry: bool, suffix: str) -> int:
+    from kubectl_lws.waiting import GroupGoal, PodWatcher, wait_for_groups
+
+    cluster = app.cluster
+    watcher = PodWatcher(cluster, plan.lws, plan.namespace).start() if wait and not server_dry else None
+    try:
+        if save_logs is not None:
+            _save_logs(app, save_logs, plan.targets)
+        goals = []
+        for target in plan.targets:
+            if _delete_leader(app, plan, target, server_dry, suffix):
+                goals.append(GroupGoal(target.index, target.pod_uids))
+        if watcher is not None and goals:
+            wait_for_groups(watcher, goals, size=plan.size, timeout=timeout, progress=app.info)
+            app.info(f"{_plural(len(goals))} Ready again")
+    finally:
+        if watcher is not None:
+            watcher.close()
+    return errors.EXIT_OK
+
+
+def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path | None,  # noqa: ANN001
+                     timeout: float, server_dry: bool, suffix: str) -> int:
+    from kubectl_lws.model.plans import targets_by_index
+    from kubectl_lws.waiting import GroupGoal, PodWatcher, wait_for_groups
+
+    cluster = app.cluster
+    if server_dry:  # nothing will happen, so there is nothing to wait for: validate every delete
+        for target in plan.targets:
+            _delete_leader(app, plan, target, True, suffix)
+        return errors.EXIT_OK
+    size = plan.size
+    done: list[int] = []
+    with PodWatcher(cluster, plan.lws, plan.namespace) as watcher:
+        for number, batch in enumerate(plan.batches, 1):
+            # Re-read the groups from the live view: the UIDs to delete are this moment's incarnation.
+            current = targets_by_index(view, watcher.pods())
+            targets = [current.get(i) or plan.target(i) for i in batch]
+            app.info(f"batch {number}/{len(plan.batches)}: group(s) {','.join(map(str, batch))}")
+            if save_logs is not None:
+                _save_logs(app, save_logs, targets)
+            goals = [GroupGoal(t.index, t.pod_uids) for t in targets if _delete_leader(app, plan, t, False, suffix)]
+            try:
+                wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=app.info)
+            except errors.WaitTimeout as exc:
+                untouched = [i for b in plan.batches[number:] for i in b]
+                raise errors.WaitTimeout(
+                    f"{exc.message}; stopped: restarted and Ready: {_list_or_none(done)}; not Ready: "
+                    f"{','.join(map(str, batch))}; untouched: {_list_or_none(untouched)}",
+                    hint=f"see: kubectl lws status {plan.lws} -n {plan.namespace}") from None
+            done.extend(batch)
+    app.info(f"rolling restart complete: {_plural(len(done))} re-created")
+    return errors.EXIT_OK
+
+
+def _template_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path | None,  # noqa: ANN001
+                      wait: bool, timeout: float, server_dry: bool, suffix: str) -> int:
+    from kubectl_lws.model.plans import template_restart_patch
+    from kubectl_lws.waiting import GroupGoal, PodWatcher, wait_for_groups
+
+    cluster = app.cluster
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    watcher = PodWatcher(cluster, plan.lws, plan.namespace).start() if wait and not server_dry else None
+    try:
+        if save_logs is not None:
+            _save_logs(app, save_logs, plan.targets)
+        cluster.patch_lws(plan.lws, template_restart_patch(view, stamp), namespace=plan.namespace,
+                          dry_run=server_dry)
+        click.echo(f"{KIND_PREFIX}/{plan.lws} restarted{suffix}")
+        if watcher is not None and plan.targets:
+            goals = [GroupGoal(t.index, t.pod_uids) for t in plan.targets]
+            wait_for_groups(watcher, goals, size=view.size, timeout=timeout, progress=app.info)
+            app.info(f"{_plural(len(goals))} Ready again")
+    finally:
+        if watcher is not None:
+            watcher.close()
+    return errors.EXIT_OK
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def _delete_leader(app: AppContext, plan: "RestartPlan", target: "GroupTarget", server_dry: bool,
+                   suffix: str) -> bool:
+    """Delete one group's leader (Foreground, UID precondition). False when there was nothing to delete."""
+    if target.leader is None or target.leader_uid is None:
+        app.warn(f"group {target.index}: no live leader pod, skipped")
+        return False
+    try:
+        app.cluster.delete("pods", target.leader, namespace=plan.namespace, propagation="Foreground",
+                           uid=target.leader_uid, dry_run=server_dry)
+    except errors.NotFound:
+        app.warn(f"group {target.index}: leader {target.leader} is already gone (being re-created)")
+        return True
+    except errors.Conflict:
+        # The UID precondition failed: this group was re-created since the plan; never delete the new one.
+        app.warn(f"group {target.index}: leader {target.leader} was already re-created; left alone")
+        return True
+    click.echo(f"{KIND_PREFIX}/{plan.lws} group {target.index} restarted (leader {target.leader} "
+               f"deleted){suffix}")
+    return True
+
+
+def _log_files(directory: Path, pod: str, container: str) -> tuple[Path, Path]:
+    return directory / f"{pod}_{container}.log", directory / f"{pod}_{container}.previous.log"
+
+
+def _check_log_dir(directory: Path, targets: Sequence["GroupTarget"]) -> None:
+    """Refuse before anything changes if saving would overwrite earlier saved logs."""
+    if directory.exists() and not directory.is_dir():
+        raise errors.UsageError(f"--save-logs: {directory} is not a directory")
+    if not directory.exists():
+        return
+    taken = {p.name.split("_", 1)[0] for p in directory.glob("*.log")}
+    clash = sorted(set(p for t in targets for p in t.pods) & taken)
+    if clash:
+        raise errors.UsageError(f"--save-logs: {directory} already holds logs of {', '.join(clash[:3])}; "
+                                "use an empty directory so nothing is overwritten")
+
+
+def _save_logs(app: AppContext, directory: Path, targets: Sequence["GroupTarget"]) -> None:
+    """Current and previous logs of every container (init containers too) of the targets' pods.
+
+    The pods are re-read so the files come from the incarnation about to be deleted. A missing
+    previous log (400/404) is normal and skipped; any other failure stops before anything is deleted.
+    """
+    from kubectl_lws.model.plans import containers_of
+
+    cluster = app.cluster
+    directory.mkdir(parents=True, exist_ok=True)
+    saved = 0
+    for target in targets:
+        for pod_name in target.pods:
+            try:
+                pod = cluster.get("pods", pod_name, cluster.namespace)
+            except errors.NotFound:
+                app.warn(f"--save-logs: pod {pod_name} is gone; no logs saved for it")
+                continue
+            for container in containers_of(pod):
+                current, previous = _log_files(directory, pod_name, container)
+                for path, prev in ((current, False), (previous, True)):
+                    try:
+                        resp = cluster.pod_log_stream(pod_name, namespace=cluster.namespace,
+                                                      container=container, previous=prev)
+                    except (errors.Invalid, errors.NotFound) as exc:
+                        if not prev:
+                            app.warn(f"--save-logs: no log for {pod_name}/{container}: {exc.message}")
+                        continue
+                    except errors.LwsError as exc:
+                        raise errors.LwsError(f"could not save the logs of {pod_name}/{container}: "
+                                              f"{exc.message}; group {target.index} was not restarted") from None
+                    try:
+                        with open(path, "wb") as out:
+                            for chunk in resp.stream(amt=65536, decode_content=False):
+                                out.write(chunk)
+                    finally:
+                        resp.release_conn()
+                    saved += 1
+    app.info(f"saved {saved} log file(s) to {directory}")
+
+
+def _groups_text(plan: "RestartPlan") -> str:
+    indexes = sorted(t.index for t in plan.targets)
+    return ("group " if len(indexes) == 1 else "groups ") + ",".join(map(str, indexes))
+
+
+def _plural(n: int) -> str:
+    return f"{n} group" + ("" if n == 1 else "s")
+
+
+def _list_or_none(indexes: Sequence[int]) -> str:
+    return ",".join(map(str, indexes)) if indexes else "none"

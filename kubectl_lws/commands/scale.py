@@ -1,0 +1,139 @@
+"""``kubectl lws scale``: change the number of groups through the ``/scale`` subresource.
+
+Why /scale rather than patching spec.replicas: it is what ``kubectl scale`` and an HPA use, it
+carries its own resourceVersion (so ``--current-replicas`` and the plan the user saw are one
+precondition), and the webhook does not run on it (golden B.1). Scale-down always removes the
+highest indexes (reference §8.4), so the plan names those groups before anything is asked.
+"""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from kubectl_lws import errors
+from kubectl_lws.commands._mutation import apply_with_retry, consent, show_plan
+from kubectl_lws.options import DurationType, app_context, dry_run_option, yes_option
+
+KIND_PREFIX = "leaderworkerset.leaderworkerset.x-k8s.io"
+
+
+def parse_replicas(value: str | None, flag: str) -> int | None:
+    """A non-negative integer, or a usage error (``-1``, ``1.5`` and ``two`` are all refused)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not re.fullmatch(r"\d+", text):
+        raise errors.UsageError(f"{flag} must be a non-negative integer, got {value!r}")
+    return int(text)
+
+
+@click.command("scale")
+@click.argument("name")
+@click.option("--replicas", required=True, metavar="N", help="The new number of groups.")
+@click.option("--current-replicas", metavar="M", default=None,
+              help="Precondition: only scale if the LWS has M replicas now.")
+@click.option("--wait", is_flag=True, help="Wait until new groups are Ready (or removed groups are gone).")
+@click.option("--timeout", type=DurationType(), default="10m", show_default=True,
+              help="How long --wait waits; 0 waits forever.")
+@yes_option()
+@dry_run_option()
+def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, timeout: float, yes: bool,
+          dry_run: str) -> int:
+    """Set the number of groups of LeaderWorkerSet NAME (through /scale).
+
+    \b
+    Scale-down removes the highest group indexes; the plan names them first.
+    Examples:
+      kubectl lws scale vllm --replicas 4
+      kubectl lws scale vllm --replicas 2 --current-replicas 3 -y
+      kubectl lws scale vllm --replicas 5 --wait --timeout 15m
+    """
+    from kubectl_lws.model.groups import lws_view
+    from kubectl_lws.model.keys import selector_for
+    from kubectl_lws.model.plans import hpas_targeting, plan_scale
+
+    target = parse_replicas(replicas, "--replicas")
+    expected = parse_replicas(current_replicas, "--current-replicas")
+    assert target is not None
+    app = app_context()
+    cluster = app.cluster
+    ns = cluster.namespace
+    view = lws_view(cluster.get_lws(name, ns))
+    scale_obj = cluster.get_scale(name, ns)
+    current = int((scale_obj.get("spec") or {}).get("replicas") or 0)
+    if expected is not None and expected != current:
+        raise errors.LwsError(f"expected {expected} replicas but {ns}/{name} has {current} "
+                              "(--current-replicas precondition failed); nothing was changed")
+    hpas = _hpas(app, ns, name, hpas_targeting)
+    pods = cluster.list_pods(ns, label_selector=selector_for(name)) if target != current else []
+    plan = plan_scale(view, pods, current, target, hpas)
+    for hpa in hpas:
+        app.warn(f"HorizontalPodAutoscaler {hpa} targets {name}: it will undo a manual scale; change its "
+                 "minReplicas/maxReplicas instead")
+    if plan.direction == "none":
+        app.info(f"{ns}/{name} already has {current} replicas: nothing to do")
+        click.echo(f"{KIND_PREFIX}/{name} unchanged")
+        return errors.EXIT_OK
+    show_plan(app, f"Scale {ns}/{name} {plan.direction}:", plan.lines())
+    if not consent(app, yes=yes, dry_run=dry_run):
+        return errors.EXIT_OK
+    server_dry = dry_run == "server"
+
+    agreed = (plan.current, plan.target)
+
+    def replan() -> tuple[tuple[int, int], str]:
+        fresh = cluster.get_scale(name, ns)
+        now = int((fresh.get("spec") or {}).get("replicas") or 0)
+        return (now, target), (fresh.get("metadata") or {}).get("resourceVersion")
+
+    def send(resource_version: str | None) -> dict:
+        return cluster.patch_scale(name, target, namespace=ns, resource_version=resource_version,
+                                   dry_run=server_dry)
+
+    watcher = None
+    if wait and not server_dry:
+        from kubectl_lws.waiting import PodWatcher
+
+        watcher = PodWatcher(cluster, name, ns).start()
+    try:
+        apply_with_retry(agreed, (scale_obj.get("metadata") or {}).get("resourceVersion"), replan, send,
+                         describe_change=lambda a, f: f"replicas went from {a[0]} to {f[0]}")
+        click.echo(f"{KIND_PREFIX}/{name} scaled{' (server dry run)' if server_dry else ''}")
+        if watcher is not None:
+            _wait(app, watcher, plan, timeout)
+    finally:
+        if watcher is not None:
+            watcher.close()
+    return errors.EXIT_OK
+
+
+def _hpas(app, ns: str, name: str, match) -> list[str]:  # noqa: ANN001
+    """HPAs that target this LWS; a cluster without autoscaling/v2 (or no list rights) has none we can see."""
+    try:
+        items, _ = app.cluster.list("horizontalpodautoscalers", ns)
+    except errors.LwsError as exc:
+        if app.verbosity >= 1 or app.debug:
+            app.info(f"could not check for HorizontalPodAutoscalers: {exc.message}")
+        return []
+    return match(items, name)
+
+
+def _wait(app, watcher, plan, timeout: float) -> None:  # noqa: ANN001
+    from kubectl_lws.waiting import GroupGoal, wait_for_groups
+
+    if plan.direction == "up":
+        old = {uid for p in watcher.pods() for uid in [(p.get("metadata") or {}).get("uid")]
+               if uid and _index(p) in plan.added}
+        goals = [GroupGoal(i, frozenset(old)) for i in plan.added]
+    else:
+        goals = [GroupGoal(t.index, gone=True) for t in plan.removed]
+    wait_for_groups(watcher, goals, size=plan.size, timeout=timeout, progress=app.info)
+    app.info("scale complete")
+
+
+def _index(pod: dict) -> int | None:
+    from kubectl_lws.model.groups import group_index
+
+    return group_index(pod)
