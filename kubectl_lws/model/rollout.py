@@ -137,6 +137,7 @@ class GroupState:
     ready: bool  # leader Running+Ready and all workers Ready (or the health model's verdict)
     surge: bool
     problem: str | None = None  # why the group is failing (crash loop, unschedulable...), if it is
+    live_pods: int = 0  # pods without a deletionTimestamp (a surge group is gone when this is 0)
 
     def to_dict(self) -> dict:
         return {"index": self.index, "present": self.present, "revision": self.revision,
@@ -169,7 +170,8 @@ def group_states(view: LwsView, pods: Iterable[dict], current_key: str | None,
             updated = all(revision(p) == current_key for p in group.workers) and all(
                 w in present_workers for w in range(1, view.size))
         ready, problem = health(group, view.size)
-        out.append(GroupState(group.index, leader is not None, rev, updated, bool(ready), group.surge, problem))
+        out.append(GroupState(group.index, leader is not None, rev, updated, bool(ready), group.surge, problem,
+                              len(group.pods)))
     return out
 
 
@@ -277,7 +279,7 @@ def plan_partition(lws: dict, pods: Iterable[dict], current_key: str | None, new
     view = lws_view(lws)
     states = group_states(view, pods, current_key, health)
     regular = [s for s in states if not s.surge]
-    surge = tuple(s.index for s in states if s.surge and s.present)
+    surge = tuple(s.index for s in states if s.surge and s.live_pods)
     recreate = tuple(s.index for s in regular if s.index >= new_partition and not s.updated)
     already = tuple(s.index for s in regular if s.index >= new_partition and s.updated)
     held = tuple(s.index for s in regular if s.index < new_partition)
@@ -395,7 +397,9 @@ def evaluate_status(lws: dict, pods: Iterable[dict], current_key: str | None, *,
     eff = min(max(view.partition, 0), view.replicas)
     states = tuple(group_states(view, pods, current_key, health))
     regular = [s for s in states if not s.surge]
-    surge = tuple(s.index for s in states if s.surge and (s.present or s.revision))
+    # A surge group is gone once none of its pods is left alive: the leader goes first and the
+    # workers follow through garbage collection, so a leaderless surge group still counts.
+    surge = tuple(s.index for s in states if s.surge and s.live_pods)
     target = tuple(s.index for s in regular if s.index >= eff)
     target_done = tuple(s.index for s in regular if s.index >= eff and s.updated and s.ready)
     held = tuple(s.index for s in regular if s.index < eff)

@@ -1,0 +1,330 @@
+"""`kubectl lws rollout` end to end: the real CLI against the sandbox over real HTTP.
+
+Every test uses its own small LWS (2-4 groups of 2 pods) in the module's sandbox, so tests do not
+depend on each other's state. Template changes (what `kubectl set image` would do) go through the
+API server with a plain HTTP merge patch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import urllib.request
+
+import pytest
+
+from cliutil import run_cli
+from kubectl_lws.model import keys
+
+NS = "ro"
+LWS_PATH = f"/apis/leaderworkerset.x-k8s.io/v1/namespaces/{NS}/leaderworkersets"
+OLD_IMAGE = "ghcr.io/example/inference:1.0"
+NEW_IMAGE = "ghcr.io/example/inference:1.1"
+
+NODES = [{"name": f"node-{i}", "labels": {"topology.kubernetes.io/zone": "z1"},
+          "capacity": {"cpu": "64", "memory": "512Gi", "nvidia.com/gpu": "8", "pods": "110"}} for i in range(4)]
+
+
+def http(sb, method: str, path: str, body: object | None = None,
+         content_type: str = "application/merge-patch+json") -> dict:
+    """Test setup only (the product goes through Cluster): a plain admin request."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(sb.url + path, data=data, method=method,
+                                 headers={"Content-Type": content_type, "Authorization": f"Bearer {sb.admin_token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def lws_manifest(name: str, *, replicas: int = 4, partition: int = 0, max_surge: int = 0,
+                 labels: dict | None = None) -> dict:
+    return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+            "metadata": {"name": name, "namespace": NS, "labels": labels or {}},
+            "spec": {"replicas": replicas,
+                     "rolloutStrategy": {"type": "RollingUpdate", "rollingUpdateConfiguration": {
+                         "partition": partition, "maxSurge": max_surge, "maxUnavailable": 1}},
+                     "leaderWorkerTemplate": {"size": 2, "workerTemplate": {"spec": {"containers": [
+                         {"name": "main", "image": OLD_IMAGE, "resources": {"requests": {"cpu": "100m"}}}]}}}}}
+
+
+@pytest.fixture(scope="module")
+def env(sandbox, tmp_path_factory):
+    sandbox.load_scenario({"nodes": NODES, "namespaces": [NS]})
+    path = sandbox.write_kubeconfig(tmp_path_factory.mktemp("ro") / "kubeconfig", namespace=NS)
+    return sandbox, path
+
+
+class Cli:
+    def __init__(self, sb, kubeconfig: str) -> None:
+        self.sb, self.kubeconfig = sb, kubeconfig
+
+    def __call__(self, *args: str, input: str | None = None):
+        return run_cli(list(args), kubeconfig=self.kubeconfig, input=input)
+
+    # ---- object access ----
+    def create(self, manifest: dict) -> None:
+        http(self.sb, "POST", LWS_PATH, manifest, "application/json")
+        self.settle(manifest["metadata"]["name"])
+
+    def lws(self, name: str) -> dict:
+        return http(self.sb, "GET", f"{LWS_PATH}/{name}")
+
+    def partition(self, name: str) -> int:
+        return self.lws(name)["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["partition"]
+
+    def set_image(self, name: str, image: str, *, gpus: int | None = None) -> None:
+        container = {"name": "main", "image": image, "resources": {"requests": {"cpu": "100m"}}}
+        if gpus:
+            container["resources"] = {"requests": {"nvidia.com/gpu": str(gpus)}, "limits": {"nvidia.com/gpu": str(gpus)}}
+        http(self.sb, "PATCH", f"{LWS_PATH}/{name}",
+             {"spec": {"leaderWorkerTemplate": {"workerTemplate": {"spec": {"containers": [container]}}}}})
+
+    def pods(self, name: str) -> list[dict]:
+        sel = f"{keys.NAME_LABEL}={name}"
+        return self.sb.call(lambda: copy.deepcopy(self.sb.store.list("pods", NS, sel)))
+
+    def images_by_group(self, name: str) -> dict[int, set[str]]:
+        out: dict[int, set[str]] = {}
+        for pod in self.pods(name):
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            gi = int(pod["metadata"]["labels"][keys.GROUP_INDEX_LABEL])
+            out.setdefault(gi, set()).update(c["image"] for c in pod["spec"]["containers"])
+        return out
+
+    def settle(self, name: str, timeout: float = 20) -> None:
+        """Wait (bounded) until the LWS's status says every group is ready and observed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            obj = self.lws(name)
+            st = obj.get("status") or {}
+            if st.get("observedGeneration") == obj["metadata"]["generation"] and \
+                    st.get("readyReplicas") == obj["spec"]["replicas"]:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{name} did not settle")
+
+
+@pytest.fixture
+def cli(env) -> Cli:
+    return Cli(*env)
+
+
+# ---- canary, status, promote, history, undo ---------------------------------------------------------
+
+def test_canary_one_group_then_promote_by_step_and_full(cli):
+    cli.create(lws_manifest("c1"))
+    res = cli("rollout", "canary", "c1", "--groups", "1", "-y")
+    assert res.exit_code == 0, res.stderr
+    assert "partition 0 -> 3" in res.stderr and "next template change updates groups >= 3 only" in res.stderr
+    assert "c1 partition 0 -> 3" in res.stdout
+    assert cli.partition("c1") == 3
+
+    cli.set_image("c1", NEW_IMAGE)
+    res = cli("rollout", "status", "c1", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "1 of 1 canary group updated (groups >= 3)" in res.stdout
+    assert "3 held at the old revision" in res.stdout
+    assert cli.images_by_group("c1") == {0: {OLD_IMAGE}, 1: {OLD_IMAGE}, 2: {OLD_IMAGE}, 3: {NEW_IMAGE}}
+
+    res = cli("rollout", "history", "c1")
+    assert res.exit_code == 0, res.stderr
+    rows = [line.split() for line in res.stdout.splitlines()[1:]]
+    assert [r[0] for r in rows] == ["1", "2", "*"] or [r[0] for r in rows[:2]] == ["1", "2"]
+    assert "deleted" in res.stderr
+    hist = json.loads(cli("rollout", "history", "c1", "-o", "json").stdout)
+    assert [(r["revision"], r["groups"], r["current"]) for r in hist["revisions"]] == [
+        (1, [0, 1, 2], False), (2, [3], True)]
+
+    res = cli("rollout", "promote", "c1", "--step", "2", "-y", "--wait", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "re-created now: groups 1-2" in res.stderr
+    assert cli.partition("c1") == 1
+    assert cli.images_by_group("c1") == {0: {OLD_IMAGE}, 1: {NEW_IMAGE}, 2: {NEW_IMAGE}, 3: {NEW_IMAGE}}
+
+    res = cli("rollout", "promote", "c1", "--full", "-y", "--wait", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert cli.images_by_group("c1") == {i: {NEW_IMAGE} for i in range(4)}
+    assert "complete" in res.stdout
+
+    # LWS deleted the old revision once the rollout completed with partition 0: undo refuses clearly
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        hist = json.loads(cli("rollout", "history", "c1", "-o", "json").stdout)
+        if len(hist["revisions"]) == 1:
+            break
+        time.sleep(0.1)
+    assert [r["revision"] for r in hist["revisions"]] == [2]
+    res = cli("rollout", "undo", "c1", "-y")
+    assert res.exit_code == 1
+    assert "no earlier revision" in res.stderr and "deleted" in res.stderr
+    res = cli("rollout", "undo", "c1", "--to-revision", "1", "-y")
+    assert res.exit_code == 1 and "revision 1 of c1 no longer exists" in res.stderr
+    res = cli("rollout", "promote", "c1", "--full", "-y")
+    assert res.exit_code == 0 and "already fully promoted" in res.stderr
+
+
+def test_undo_while_the_old_revision_exists(cli):
+    cli.create(lws_manifest("u1", replicas=3))
+    assert cli("rollout", "canary", "u1", "--groups", "1", "-y").exit_code == 0
+    cli.set_image("u1", NEW_IMAGE)
+    assert cli("rollout", "status", "u1", "--timeout", "30s").exit_code == 0
+    assert cli.images_by_group("u1")[2] == {NEW_IMAGE}
+    res = cli("rollout", "undo", "u1", "-y")
+    assert res.exit_code == 0, res.stderr
+    assert "re-created: group 2" in res.stderr and "rolled back to revision 1" in res.stdout
+    res = cli("rollout", "status", "u1", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert cli.images_by_group("u1") == {i: {OLD_IMAGE} for i in range(3)}
+    spec = cli.lws("u1")["spec"]["leaderWorkerTemplate"]
+    assert spec["workerTemplate"]["spec"]["containers"][0]["image"] == OLD_IMAGE
+
+
+# ---- pause / resume -------------------------------------------------------------------------------
+
+def test_pause_resume_round_trip_and_idempotence(cli):
+    cli.create(lws_manifest("p1", replicas=3, partition=2))
+    res = cli("rollout", "pause", "p1", "-y")
+    assert res.exit_code == 0, res.stderr
+    obj = cli.lws("p1")
+    assert cli.partition("p1") == 3
+    assert obj["metadata"]["annotations"][keys.PAUSED_PARTITION_ANNOTATION] == "2"
+    rv = obj["metadata"]["resourceVersion"]
+
+    res = cli("rollout", "pause", "p1", "-y")
+    assert res.exit_code == 0 and "already paused" in res.stderr
+    assert cli.lws("p1")["metadata"]["resourceVersion"] == rv
+
+    status = cli("rollout", "status", "p1", "--watch=false")
+    assert status.exit_code == 0 and "paused, resume restores partition 2" in status.stdout
+
+    res = cli("rollout", "resume", "p1", "-y")
+    assert res.exit_code == 0, res.stderr
+    obj = cli.lws("p1")
+    assert cli.partition("p1") == 2
+    assert keys.PAUSED_PARTITION_ANNOTATION not in (obj["metadata"].get("annotations") or {})
+    res = cli("rollout", "resume", "p1", "-y")
+    assert res.exit_code == 0 and "not paused" in res.stderr
+
+
+# ---- consent, dry run, refusals ----------------------------------------------------------------------
+
+def test_refusal_without_tty_and_dry_runs_change_nothing(cli):
+    cli.create(lws_manifest("d1", replicas=3))
+    rv = cli.lws("d1")["metadata"]["resourceVersion"]
+    res = cli("rollout", "canary", "d1", "--groups", "1")
+    assert res.exit_code == 2 and "refusing" in res.stderr
+    assert "partition 0 -> 2" in res.stderr  # the plan came first
+    res = cli("rollout", "canary", "d1", "--groups", "1", "--dry-run")
+    assert res.exit_code == 0 and "dry run (client)" in res.stderr
+    res = cli("rollout", "canary", "d1", "--groups", "1", "--dry-run=server")
+    assert res.exit_code == 0 and "(server dry run)" in res.stdout
+    res = cli("rollout", "pause", "d1", "--dry-run=server")
+    assert res.exit_code == 0
+    obj = cli.lws("d1")
+    assert obj["metadata"]["resourceVersion"] == rv and cli.partition("d1") == 0
+    assert keys.PAUSED_PARTITION_ANNOTATION not in (obj["metadata"].get("annotations") or {})
+
+
+def test_canary_argument_refusals(cli):
+    cli.create(lws_manifest("r1", replicas=2))
+    res = cli("rollout", "canary", "r1", "--groups", "3", "-y")
+    assert res.exit_code == 2 and "more than the 2 groups" in res.stderr
+    res = cli("rollout", "canary", "r1", "--groups", "-1", "-y")
+    assert res.exit_code == 2
+    res = cli("rollout", "canary", "r1", "--partition", "-1", "-y")
+    assert res.exit_code == 2
+    res = cli("rollout", "canary", "r1", "-y")
+    assert res.exit_code == 2
+    res = cli("rollout", "canary", "nope", "--groups", "1", "-y")
+    assert res.exit_code == 1 and "not found" in res.stderr
+    assert cli.partition("r1") == 0
+
+
+def test_conflict_is_retried_with_a_fresh_read(cli):
+    cli.create(lws_manifest("k1", replicas=2))
+    cli.sb.fault("fail-requests", path=f"{LWS_PATH}/k1", status=409, count=1, method="PATCH")
+    res = cli("rollout", "canary", "k1", "--groups", "1", "-y")
+    assert res.exit_code == 0, res.stderr
+    assert cli.partition("k1") == 1
+    cli.sb.fault("fail-requests", path=f"{LWS_PATH}/k1", status=409, count=4, method="PATCH")
+    res = cli("rollout", "canary", "k1", "--groups", "2", "-y")
+    assert res.exit_code == 1  # 1 try + 3 retries, then the conflict is reported
+    assert cli.partition("k1") == 1
+
+
+def test_selector_plans_all_then_patches_each(cli):
+    cli.create(lws_manifest("pd-prefill", replicas=2, labels={"pair": "pd"}))
+    cli.create(lws_manifest("pd-decode", replicas=3, labels={"pair": "pd"}))
+    res = cli("rollout", "canary", "-l", "pair=pd", "--groups", "1", "-y")
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr.index("pd-decode") < res.stderr.index("pd-prefill")
+    assert cli.partition("pd-prefill") == 1 and cli.partition("pd-decode") == 2
+    res = cli("rollout", "promote", "-l", "pair=pd", "--full", "-y")
+    assert res.exit_code == 0 and cli.partition("pd-prefill") == 0 and cli.partition("pd-decode") == 0
+    res = cli("rollout", "pause", "pd-decode", "-l", "pair=pd", "-y")
+    assert res.exit_code == 2
+
+
+def test_hpa_is_mentioned(cli):
+    cli.create(lws_manifest("h1", replicas=2))
+    http(cli.sb, "POST", f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers",
+         {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h1"},
+          "spec": {"scaleTargetRef": {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+                                      "name": "h1"}, "minReplicas": 2, "maxReplicas": 5}}, "application/json")
+    res = cli("rollout", "pause", "h1", "--dry-run")
+    assert res.exit_code == 0 and "HPA h1 scales this LWS (2-5 groups)" in res.stderr
+
+
+# ---- status exit codes --------------------------------------------------------------------------------
+
+def test_status_partition_above_replicas_is_done(cli):
+    cli.create(lws_manifest("a1", replicas=2))
+    assert cli("rollout", "canary", "a1", "--partition", "5", "-y").exit_code == 0
+    cli.set_image("a1", NEW_IMAGE)
+    res = cli("rollout", "status", "a1", "--timeout", "20s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "Rollout held" in res.stdout and "partition 5 >= replicas 2" in res.stdout
+    assert cli.images_by_group("a1") == {0: {OLD_IMAGE}, 1: {OLD_IMAGE}}
+
+
+def test_status_failing_canary_exits_3(cli):
+    cli.create(lws_manifest("f1", replicas=2))
+    assert cli("rollout", "canary", "f1", "--groups", "1", "-y").exit_code == 0
+    cli.set_image("f1", NEW_IMAGE, gpus=64)  # no node has 64 GPUs: the canary group cannot be scheduled
+    res = cli("rollout", "status", "f1", "--timeout", "30s")
+    assert res.exit_code == 3, res.stdout + res.stderr
+    assert "group 1" in res.stderr and "unschedulable" in res.stderr
+    once = cli("rollout", "status", "f1", "--watch=false")
+    assert once.exit_code == 3 and "Waiting for partitioned rollout: 0 of 1" in once.stdout
+
+
+def test_status_timeout_exits_4(cli):
+    cli.create(lws_manifest("t1", replicas=2))
+    cli.sb.fault("pause-controller", on=True)
+    try:
+        cli.set_image("t1", NEW_IMAGE)
+        res = cli("rollout", "status", "t1", "--timeout", "1s")
+        assert res.exit_code == 4, res.stdout + res.stderr
+        assert "timed out" in res.stderr and "observe generation" in res.stderr
+    finally:
+        cli.sb.fault("pause-controller", on=False)
+    res = cli("rollout", "status", "t1", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+
+
+def test_max_surge_full_rollout_and_canary(cli):
+    cli.create(lws_manifest("s1", replicas=3, max_surge=1))
+    cli.set_image("s1", NEW_IMAGE)
+    res = cli("rollout", "status", "s1", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert cli.images_by_group("s1") == {i: {NEW_IMAGE} for i in range(3)}  # surge group 3 is gone
+
+    cli.create(lws_manifest("s2", replicas=3, max_surge=1, partition=2))
+    cli.set_image("s2", NEW_IMAGE)
+    res = cli("rollout", "status", "s2", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "canary done" in res.stdout
+    res = cli("rollout", "promote", "s2", "--full", "-y", "--wait", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert cli.images_by_group("s2") == {i: {NEW_IMAGE} for i in range(3)}
