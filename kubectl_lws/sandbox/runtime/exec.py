@@ -13,11 +13,14 @@ of symlinks to only those host binaries. Without it PATH is the standard contain
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import re
 import shutil
 import signal
+import struct
+import termios
 from typing import Any, Callable
 
 from aiohttp import WSMsgType, web
@@ -197,6 +200,7 @@ async def serve_exec(request: web.Request, argv: list[str], env: dict[str, str],
     want_stdin = q.get("stdin", "false").lower() in ("true", "1")
     want_stdout = q.get("stdout", "true").lower() in ("true", "1")
     want_stderr = q.get("stderr", "true").lower() in ("true", "1")
+    want_tty = q.get("tty", "false").lower() in ("true", "1")
     ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), autoping=True, max_msg_size=0)
     await ws.prepare(request)
     await ws.send_bytes(_frame(1, b""))
@@ -213,19 +217,30 @@ async def serve_exec(request: web.Request, argv: list[str], env: dict[str, str],
         await send_status(not_found_status(protocol, argv or [""]))
         await ws.close(code=1000)
         return ws
+    pty: _Pty | None = None
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *wrap([resolved, *argv[1:]]), env=env, cwd=cwd, start_new_session=True,
-            stdin=asyncio.subprocess.PIPE if want_stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        if want_tty:  # a terminal: one merged output stream, resize on channel 4 (kubectl exec -it)
+            pty = _Pty(asyncio.get_running_loop())
+            env = {**env, "TERM": env.get("TERM", "xterm")}
+            proc = await asyncio.create_subprocess_exec(
+                *wrap([resolved, *argv[1:]]), env=env, cwd=cwd, start_new_session=True, preexec_fn=_take_ctty,
+                stdin=pty.slave, stdout=pty.slave, stderr=pty.slave)
+            pty.close_slave()
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                *wrap([resolved, *argv[1:]]), env=env, cwd=cwd, start_new_session=True,
+                stdin=asyncio.subprocess.PIPE if want_stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     except OSError as e:
+        if pty is not None:
+            pty.close()
         await send_status(failure_status(protocol, f"Internal error occurred: error executing command in "
                                                    f"container: {e}", causes=[{"message": str(e)}]))
         await ws.close(code=1000)
         return ws
     on_process(proc)
 
-    async def pump(stream: asyncio.StreamReader | None, channel: int, forward: bool) -> None:
+    async def pump(stream: Any, channel: int, forward: bool) -> None:
         while stream is not None:
             chunk = await stream.read(32768)
             if not chunk:
@@ -241,7 +256,14 @@ async def serve_exec(request: web.Request, argv: list[str], env: dict[str, str],
             if msg.type != WSMsgType.BINARY or not msg.data:
                 continue
             ch, data = msg.data[0], msg.data[1:]
-            if ch == 0 and proc.stdin is not None and not proc.stdin.is_closing():
+            if pty is not None:
+                if ch == 0:
+                    pty.write(data)
+                elif ch == 4:
+                    pty.resize(data)
+                elif ch == 255 and data[:1] == b"\x00":
+                    pty.write(b"\x04")  # EOF on a terminal is ^D
+            elif ch == 0 and proc.stdin is not None and not proc.stdin.is_closing():
                 try:
                     proc.stdin.write(data)
                     await proc.stdin.drain()
@@ -252,7 +274,10 @@ async def serve_exec(request: web.Request, argv: list[str], env: dict[str, str],
         _kill(proc)  # the client went away: don't leave the command running
 
     reader = asyncio.ensure_future(read_client())
-    pumps = asyncio.gather(pump(proc.stdout, 1, want_stdout), pump(proc.stderr, 2, want_stderr))
+    if pty is not None:
+        pumps = asyncio.gather(pump(pty, 1, want_stdout))
+    else:
+        pumps = asyncio.gather(pump(proc.stdout, 1, want_stdout), pump(proc.stderr, 2, want_stderr))
     timed_out = False
     try:
         await asyncio.wait_for(asyncio.shield(pumps), timeout)
@@ -267,6 +292,8 @@ async def serve_exec(request: web.Request, argv: list[str], env: dict[str, str],
         raise
     finally:
         on_process(None)
+        if pty is not None:
+            pty.close()
     if not ws.closed:
         if timed_out:
             await send_status(failure_status(protocol, f"Internal error occurred: error executing command in "
@@ -286,3 +313,64 @@ def _kill(proc: asyncio.subprocess.Process) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _take_ctty() -> None:
+    """In the child, after setsid: make the pty (fd 0) the controlling terminal, so job control works."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class _Pty:
+    """A pseudo-terminal whose master side is read through the event loop (no thread per exec)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.master, self.slave = os.openpty()
+        os.set_blocking(self.master, False)
+        self._set_size(80, 24)
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._open = True
+        loop.add_reader(self.master, self._on_readable)
+
+    def close_slave(self) -> None:
+        if self.slave >= 0:
+            os.close(self.slave)
+            self.slave = -1
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self.master, 32768)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: every slave end is closed (the process exited)
+            data = b""
+        if not data:
+            self.loop.remove_reader(self.master)
+        self._queue.put_nowait(data)
+
+    async def read(self, _n: int) -> bytes:
+        return await self._queue.get()
+
+    def write(self, data: bytes) -> None:
+        try:
+            os.write(self.master, data)
+        except OSError:
+            pass
+
+    def _set_size(self, width: int, height: int) -> None:
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    def resize(self, payload: bytes) -> None:
+        """Channel 4 carries ``{"Width": w, "Height": h}``."""
+        try:
+            size = json.loads(payload)
+            self._set_size(int(size.get("Width", 80)), int(size.get("Height", 24)))
+        except (ValueError, TypeError, AttributeError, OSError):
+            pass
+
+    def close(self) -> None:
+        self.close_slave()
+        if self._open:
+            self._open = False
+            self.loop.remove_reader(self.master)
+            os.close(self.master)

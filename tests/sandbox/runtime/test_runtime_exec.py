@@ -159,3 +159,13 @@ def test_kubernetes_client_stream(h):
                   _preload_content=False)
     resp.run_forever(timeout=10)
     assert resp.returncode == 4
+
+
+def test_tty_exec_with_resize(h):
+    # kubectl exec -it: one merged stream on channel 1, window size on channel 4, a controlling terminal
+    _, frames = exec_ws(h, "basic-0", "command=sh&container=leader&stdin=true&stdout=true&tty=true",
+                        send=[b'\x04{"Width":100,"Height":30}', b"\x00stty size; tty -s && echo is-a-tty; exit 0\n"])
+    out = "".join(f[2] for f in frames if f[1] == 1)
+    assert "30 100" in out and "is-a-tty" in out
+    assert not [f for f in frames if f[1] == 2]
+    assert frames[-2] == (2, 3, '{"metadata":{},"status":"Success"}', None)
