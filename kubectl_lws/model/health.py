@@ -402,7 +402,9 @@ def _classify(view: LwsView, group: Group, health: GroupHealth, infos: list[PodI
         names = ",".join(worker_label(w) for w in ws[:4]) + (f",+{len(ws) - 4}" if len(ws) > 4 else "")
         return RECREATING, f"{names} deleted{_ago(_deleted_at(first), now)}", False
     if leader is None:
-        return MISSING, "leader", True
+        # The worker STS is owned by the leader pod: without a leader, GC removes the workers and the
+        # leader STS re-creates the leader at once (golden b1). Transitional, not a failure.
+        return RECREATING, "leader gone, old workers being removed", False
     problems = [(i.worker_index, i.problem) for i in infos if i.problem is not None]
     # A node gone NotReady takes its pods with it: name the node.
     bad_nodes = sorted({p.reason for _, p in problems if p.state == NODE_NOT_READY})
@@ -461,7 +463,8 @@ def _lws_state(view: LwsView, healths: Sequence[GroupHealth], current: str | Non
     ready = sum(1 for h in base if h.group_ready)
     not_ready = [h for h in base if not h.group_ready and not (scaling_up and h in unborn)]
     failing = [h for h in base + surge if h.failing and not (scaling_up and h in unborn)]
-    outdated = [h for h in base if h.index >= view.partition and not h.updated and h.leader]
+    # Outdated is about revisions only (a group whose workers are being rebuilt is not "outdated").
+    outdated = [h for h in base if h.index >= view.partition and h.leader and h.revision != current]
     updated_base = sum(1 for h in base if h.updated)
     update_cond = view.condition("UpdateInProgress")
     rolling = bool(outdated) or bool(update_cond and update_cond.get("status") == "True")

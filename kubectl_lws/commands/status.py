@@ -1,0 +1,293 @@
+"""``kubectl lws status NAME``: groups, pods, placement and health of one LWS.
+
+Request budget (checked by tests and ``bench/status``): one GET of the LWS, one LIST of its pods,
+and one LIST of nodes only when placement is shown — constant whatever the number of groups.
+``--watch`` keeps that shape: list+watch streams on the LWS, its pods (and nodes), no polling.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Sequence
+
+import click
+
+from kubectl_lws.options import DurationType, app_context, output_option
+
+
+@click.command("status")
+@click.argument("name", required=False, metavar="NAME")
+@click.option("-g", "--group", "group_filter", type=int, multiple=True, metavar="N",
+              help="Only show group N (repeatable).")
+@click.option("--pods", is_flag=True, help="Show every pod under its group (leader first).")
+@click.option("--topology-key", "topology_keys", multiple=True, metavar="KEY",
+              help="Also show the domains of this node label per group (repeatable).")
+@click.option("--placement/--no-placement", default=True, show_default=True,
+              help="Read nodes to show topology domains, NotReady nodes and violations (one node LIST).")
+@click.option("-w", "--watch", is_flag=True, help="Keep watching and redraw (TTY) or print a line per change.")
+@click.option("--timeout", type=DurationType(), default=None, metavar="DURATION",
+              help="With --watch: stop after this long (exit code as without --watch).")
+@click.option("--exit-code", is_flag=True, help="Exit 3 when any group is not healthy.")
+@output_option(("table", "wide", "json", "yaml"), default="table")
+def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_keys: Sequence[str],
+           placement: bool, watch: bool, timeout: float | None, exit_code: bool, output: str) -> int:
+    """Show the groups of one LeaderWorkerSet: readiness, revision, leader, placement and state.
+
+    \b
+    Group states: Ready, Degraded, Pending, Recreating, Missing, NodeNotReady, Updating.
+    LWS states: Healthy, Degraded, Progressing, Canary, Paused, Unavailable, Scaling.
+
+    \b
+    Examples:
+      kubectl lws status vllm
+      kubectl lws status vllm --pods -g 2
+      kubectl lws status vllm --topology-key cloud.google.com/gke-nodepool -o wide
+      kubectl lws status vllm -w
+      kubectl lws status vllm --exit-code -o json > status.json
+    """
+    from kubectl_lws import errors
+
+    if not name:
+        raise errors.UsageError("NAME is required: kubectl lws status NAME",
+                                hint="list them with: kubectl lws list")
+    app = app_context()
+    cluster = app.cluster
+    if watch:
+        return _watch(app, name, list(group_filter) or None, pods=pods, extra_keys=topology_keys,
+                      placement=placement, timeout=timeout, exit_code=exit_code, output=output)
+    obj = cluster.get_lws(name)
+    pod_list = cluster.list_pods(obj["metadata"]["namespace"], label_selector=_selector(name))
+    nodes = _nodes(app) if placement else None
+    a, place = _build(obj, pod_list, nodes, topology_keys)
+    groups = _check_groups(a, list(group_filter) or None)
+    _print(app, a, place, groups, pods=pods, output=output)
+    return _code(a, groups, exit_code)
+
+
+def _selector(name: str) -> str:
+    from kubectl_lws.model.keys import selector_for
+
+    return selector_for(name)
+
+
+def _nodes(app: Any) -> list[dict] | None:
+    """Node LIST; nodes are cluster-scoped and often not readable by namespace users: degrade."""
+    from kubectl_lws import errors
+
+    try:
+        return app.cluster.list_nodes()
+    except errors.Forbidden:
+        app.warn("cannot list nodes (forbidden): placement shows node names only; "
+                 "NotReady nodes are not detected (use --no-placement to skip)")
+        return None
+
+
+def _build(obj: dict, pod_list: list[dict], nodes: list[dict] | dict | None, extra_keys: Sequence[str]) -> tuple:
+    from kubectl_lws.model.groups import group_pods, lws_view
+    from kubectl_lws.model.health import assess, nodes_by_name
+    from kubectl_lws.model.topology import placement
+    from kubectl_lws.model.timeutil import utc_now
+
+    view = lws_view(obj)
+    node_map = nodes_by_name(nodes)
+    now = utc_now()
+    a = assess(view, pod_list, nodes=node_map, now=now)
+    place = placement(view, [g.group for g in a.groups if g.group is not None] or group_pods([], view.replicas),
+                      node_map, extra_keys)
+    return a, place
+
+
+def _check_groups(a: Any, wanted: list[int] | None) -> list[int] | None:
+    from kubectl_lws import errors
+
+    if wanted is None:
+        return None
+    existing = [g.index for g in a.groups]
+    bad = [i for i in wanted if i not in existing]
+    if bad:
+        if existing:
+            have = f"groups 0-{a.desired - 1}" if a.desired else "no groups"
+            surge = [i for i in existing if i >= a.desired]
+            if surge:
+                have += f" and surge {','.join(str(i) for i in surge)}"
+        else:
+            have = "no groups"
+        raise errors.UsageError(f"group {', '.join(str(i) for i in bad)} does not exist: "
+                                f"{a.view.name} has {have}")
+    return wanted
+
+
+def _code(a: Any, groups: list[int] | None, exit_code: bool) -> int:
+    if not exit_code:
+        return 0
+    shown = [g for g in a.groups if groups is None or g.index in groups]
+    return 3 if any(not g.healthy for g in shown) or (groups is None and a.state not in ("Healthy", "Canary")) else 0
+
+
+def _print(app: Any, a: Any, place: Any, groups: list[int] | None, *, pods: bool, output: str) -> None:
+    from kubectl_lws.render.output import emit
+    from kubectl_lws.render.status import render_status, status_doc
+
+    if emit(status_doc(a, place, groups=groups), output) if output in ("json", "yaml") else False:
+        return
+    click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide",
+                             color=app.use_color()))
+
+
+# ---- watch ------------------------------------------------------------------------------------------
+
+def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_keys: Sequence[str],
+           placement: bool, timeout: float | None, exit_code: bool, output: str) -> int:
+    """Feed list+watch streams into one queue; redraw / print whenever the derived view changes."""
+    import queue
+    import shutil
+    import threading
+
+    from kubectl_lws import errors
+    from kubectl_lws.model.keys import NAME_LABEL
+    from kubectl_lws.model.timeutil import utc_now
+    from kubectl_lws.render.output import dump_json_line
+    from kubectl_lws.render.status import change_lines, render_screen, render_status, status_doc
+
+    cluster = app.cluster
+    obj = cluster.get_lws(name)  # fail fast (with close names) before opening streams
+    ns = obj["metadata"]["namespace"]
+    events: "queue.Queue[tuple[str, str, Any]]" = queue.Queue()
+    stop = threading.Event()
+    sources = {"lws": dict(kind="leaderworkersets", namespace=ns),
+               "pods": dict(kind="pods", namespace=ns, label_selector=f"{NAME_LABEL}={name}")}
+    if placement:
+        sources["nodes"] = dict(kind="nodes")
+
+    def pump(source: str, spec: dict) -> None:
+        try:
+            kind = spec.pop("kind")
+            for etype, payload in cluster.list_watch(kind, stop=stop, **spec):
+                if stop.is_set():
+                    return
+                events.put((source, etype, payload))
+        except errors.Forbidden as exc:
+            # nodes are cluster-scoped and often not readable by namespace users: degrade
+            events.put((source, "FORBIDDEN" if source == "nodes" else "FAILED", exc))
+        except BaseException as exc:  # noqa: BLE001 — handed to the main thread
+            events.put((source, "FAILED", exc))
+
+    threads = [threading.Thread(target=pump, args=(src, dict(spec)), daemon=True, name=f"watch-{src}")
+               for src, spec in sources.items()]
+    for t in threads:
+        t.start()
+
+    state: dict[str, dict[str, dict]] = {src: {} for src in sources}
+    synced: set[str] = set()
+    tty = sys.stdout.isatty() and output in ("table", "wide")
+    color = app.use_color()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    prev = None
+    last_a = None
+    last_draw = 0.0
+    dirty = False
+
+    def key_of(src: str, o: dict) -> str:
+        meta = o.get("metadata") or {}
+        return meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}"
+
+    def apply(src: str, etype: str, payload: Any) -> None:
+        if etype == "FAILED":
+            raise payload
+        if etype == "FORBIDDEN":
+            app.warn("cannot list nodes (forbidden): placement shows node names only; "
+                     "NotReady nodes are not detected (use --no-placement to skip)")
+            sources.pop(src, None)
+            state.pop(src, None)
+            return
+        bucket = state[src]
+        if etype == "SYNC":
+            bucket.clear()
+            for o in payload:
+                bucket[key_of(src, o)] = o
+            synced.add(src)
+            return
+        if src == "lws" and (payload.get("metadata") or {}).get("name") != name:
+            return
+        if etype == "DELETED":
+            bucket.pop(key_of(src, payload), None)
+        else:
+            bucket[key_of(src, payload)] = payload
+
+    if tty:
+        sys.stdout.write("\x1b[?1049h\x1b[?25l")  # alternate screen, hide cursor
+        sys.stdout.flush()
+    try:
+        while True:
+            wait = 0.25
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            try:
+                src, etype, payload = events.get(timeout=wait)
+                apply(src, etype, payload)
+                dirty = True
+                # drain whatever else arrived together: one redraw per burst
+                while True:
+                    try:
+                        src, etype, payload = events.get_nowait()
+                    except queue.Empty:
+                        break
+                    apply(src, etype, payload)
+            except queue.Empty:
+                pass
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if synced != set(sources):
+                continue
+            mine = [o for o in state["lws"].values() if (o.get("metadata") or {}).get("name") == name]
+            if not mine:
+                raise errors.LwsError(f'leaderworkerset "{name}" was deleted')
+            refresh = tty and time.monotonic() - last_draw >= 1.0  # ages tick on screen
+            if not dirty and not refresh:
+                continue
+            dirty = False
+            a, place = _build(mine[0], list(state["pods"].values()),
+                              list(state["nodes"].values()) if "nodes" in state else None, extra_keys)
+            last_a = a
+            now = utc_now()
+            if output in ("json", "yaml"):
+                doc = status_doc(a, place, groups=groups)
+                if prev is None or _doc_key(doc) != _doc_key(prev):
+                    dump_json_line(doc)
+                prev = doc
+            elif tty:
+                size = shutil.get_terminal_size((120, 40))
+                screen = render_screen(a, place, height=size.lines, width=size.columns, groups=groups,
+                                       color=color, now=now)
+                sys.stdout.write("\x1b[H\x1b[2J" + screen + "\n")
+                sys.stdout.flush()
+                last_draw = time.monotonic()
+            else:
+                if prev is None:
+                    click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide",
+                                             color=color))
+                    click.echo("")
+                for line in change_lines(prev, a, now):
+                    click.echo(line)
+                sys.stdout.flush()
+                prev = a
+    finally:
+        stop.set()
+        if tty:
+            sys.stdout.write("\x1b[?25h\x1b[?1049l")
+            sys.stdout.flush()
+    return _code(last_a, groups, exit_code) if last_a is not None else 0
+
+
+def _doc_key(doc: dict) -> str:
+    """A JSON doc without ages: a new line only when something other than time changed."""
+    import json
+    import re
+
+    slim = {k: v for k, v in doc.items()}
+    slim["groups"] = [{k: v for k, v in g.items() if k not in ("age", "pods")} |
+                      {"pods": [{k: v for k, v in p.items() if k != "age"} for p in g.get("pods", [])]}
+                      for g in doc.get("groups", [])]
+    text = json.dumps(slim, sort_keys=True)
+    return re.sub(r"\b\d+(?:[smhd]\d*)+[smhd]? (ago|old)\b", "", text)

@@ -1,0 +1,268 @@
+"""``kubectl lws list`` / ``status`` end to end: the real CLI against the sandbox over HTTP.
+
+The ``demo`` scenario gives one LWS per state (healthy, crash loop, canary, leader-only, an
+unschedulable exclusive group); tests that change things use their own small LWS and namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from cliutil import run_cli
+
+LWS_API = "/apis/leaderworkerset.x-k8s.io/v1"
+
+
+def http(sb, method: str, path: str, body: object | None = None,
+         content_type: str = "application/json") -> dict:
+    """Test setup only (the product goes through Cluster)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(sb.url + path, data=data, method=method,
+                                 headers={"Content-Type": content_type,
+                                          "Authorization": f"Bearer {sb.admin_token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def small_lws(name: str, ns: str, replicas: int = 2, size: int = 2, **spec) -> dict:
+    return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": replicas, "leaderWorkerTemplate": {"size": size, "workerTemplate": {"spec": {
+                "containers": [{"name": "main", "image": "ghcr.io/example/app:1",
+                                "resources": {"requests": {"cpu": "100m"}}}]}}}, **spec}}
+
+
+@pytest.fixture(scope="module")
+def demo(sandbox, tmp_path_factory):
+    sandbox.load_scenario("demo")
+    sandbox.wait_settled(60)
+    path = tmp_path_factory.mktemp("kc") / "kubeconfig.yaml"
+    return sandbox.write_kubeconfig(path, namespace="demo")
+
+
+def requests(sb, fn):
+    sb.request_log.clear()
+    result = fn()
+    return result, [(m, p, q) for m, p, q, *_ in sb.request_log.entries]
+
+
+def wait_for(predicate, timeout: float = 20.0, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")
+
+
+def state_of(kc: str, name: str, *extra: str) -> dict:
+    r = run_cli(["status", name, "-o", "json", *extra], kubeconfig=kc)
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+# ---- list ------------------------------------------------------------------------------------------
+
+def test_list_states_with_two_requests(sandbox, demo):
+    r, reqs = requests(sandbox, lambda: run_cli(["list"], kubeconfig=demo))
+    assert r.exit_code == 0, r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
+    assert r.stdout.splitlines()[0].split()[:3] == ["NAME", "GROUPS", "SIZE"]
+    assert rows["healthy"][1] == "3/3" and "Healthy" in rows["healthy"]
+    assert rows["crashy"][1] == "1/2" and "Degraded" in rows["crashy"]
+    assert rows["canary"][3] == "1/3" and "Canary" in rows["canary"]
+    assert "Healthy" in rows["solo"]
+    assert len(reqs) == 2
+    assert reqs[0][1] == f"{LWS_API}/namespaces/demo/leaderworkersets"
+    assert reqs[1][1] == "/api/v1/namespaces/demo/pods"
+    assert "leaderworkerset.sigs.k8s.io%2Fname" in reqs[1][2] or "leaderworkerset.sigs.k8s.io/name" in reqs[1][2]
+
+
+def test_list_all_namespaces_json_and_name(sandbox, demo):
+    r, reqs = requests(sandbox, lambda: run_cli(["list", "-A", "-o", "json"], kubeconfig=demo))
+    assert r.exit_code == 0 and len(reqs) == 2
+    items = {(i["namespace"], i["name"]): i for i in json.loads(r.stdout)["items"]}
+    assert items[("default", "pinned")]["state"] == "Degraded"
+    assert items[("demo", "canary")]["groups"] == {"desired": 3, "ready": 3, "updated": 1, "current": 3,
+                                                   "surge": 0}
+    r = run_cli(["list", "-o", "name"], kubeconfig=demo)
+    assert "leaderworkerset.leaderworkerset.x-k8s.io/healthy" in r.stdout.splitlines()
+    r = run_cli(["list", "-A"], kubeconfig=demo)
+    assert r.stdout.splitlines()[0].split()[0] == "NAMESPACE"
+
+
+def test_list_empty_namespace(demo):
+    r = run_cli(["list", "-n", "nothing-here"], kubeconfig=demo)
+    assert (r.exit_code, r.stdout) == (0, "")
+    assert r.stderr.strip() == "No resources found in nothing-here namespace."
+
+
+# ---- status ----------------------------------------------------------------------------------------
+
+def test_status_healthy_table_and_request_budget(sandbox, demo):
+    r, reqs = requests(sandbox, lambda: run_cli(["status", "healthy", "--exit-code"], kubeconfig=demo))
+    assert r.exit_code == 0, r.stderr
+    assert "State:" in r.stdout and "Healthy: 3/3 groups ready" in r.stdout
+    lines = r.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("GROUP"))
+    assert lines[head].split() == ["GROUP", "READY", "REVISION", "LEADER", "NODES", "RESTARTS", "AGE", "STATE"]
+    assert [line.split()[0] for line in lines[head + 1:head + 4]] == ["0", "1", "2"]
+    assert all("Ready" in line for line in lines[head + 1:head + 4])
+    assert [(m, p) for m, p, _ in reqs] == [("GET", f"{LWS_API}/namespaces/demo/leaderworkersets/healthy"),
+                                            ("GET", "/api/v1/namespaces/demo/pods"),
+                                            ("GET", "/api/v1/nodes")]
+    _, reqs = requests(sandbox, lambda: run_cli(["status", "healthy", "--no-placement"], kubeconfig=demo))
+    assert len(reqs) == 2
+
+
+def test_status_crash_loop_is_degraded_and_exit_code(demo):
+    r = run_cli(["status", "crashy", "--exit-code"], kubeconfig=demo)
+    assert r.exit_code == 3
+    assert "Degraded: w2 CrashLoopBackOff" in r.stdout
+    doc = state_of(demo, "crashy")
+    g1 = doc["groups"][1]
+    assert g1["state"] == "Degraded" and g1["restarts"] >= 1
+    w2 = next(p for p in g1["pods"] if p["workerIndex"] == 2)
+    assert w2["ready"] is False and w2["name"] == "crashy-1-2"
+    r = run_cli(["status", "crashy", "--exit-code", "-g", "0"], kubeconfig=demo)
+    assert r.exit_code == 0
+
+
+def test_status_canary_marks_stable_and_canary(demo):
+    doc = state_of(demo, "canary")
+    assert doc["state"] == "Canary" and doc["partition"] == 2
+    assert [g["revisionRole"] for g in doc["groups"]] == ["stable", "stable", "canary"]
+    assert doc["images"]["current"]["worker"] == ["ghcr.io/example/inference:1.1"]
+    assert doc["images"]["stable"]["worker"] == ["ghcr.io/example/inference:1.0"]
+    r = run_cli(["status", "canary"], kubeconfig=demo)
+    assert "inference:1.0 (stable) -> ghcr.io/example/inference:1.1 (canary)" in r.stdout
+    assert " stable " in r.stdout and " canary " in r.stdout
+
+
+def test_status_pods_tree(demo):
+    r = run_cli(["status", "healthy", "--pods", "-g", "1"], kubeconfig=demo)
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("GROUP/POD"))
+    body = lines[head + 1:]
+    assert body[0].startswith("group 1")
+    assert [b.split()[1] for b in body[1:5]] == ["healthy-1", "healthy-1-1", "healthy-1-2", "healthy-1-3"]
+    assert body[1].startswith("├─") and body[4].startswith("└─")
+    assert "group 0" not in r.stdout
+
+
+def test_status_unschedulable_exclusive_group(demo):
+    doc = state_of(demo, "pinned", "-n", "default")
+    g2 = doc["groups"][2]
+    assert g2["state"] == "Pending" and g2["reason"].startswith("leader unschedulable (0/8 nodes:")
+    assert doc["groups"][0]["domains"]["example.com/rack"] == ["rack-1"]
+    assert doc["groups"][1]["domains"]["example.com/rack"] == ["rack-2"]
+    assert doc["topology"]["keys"][-1] == "example.com/rack"
+    assert [(v["group"], v["key"]) for v in doc["topology"]["violations"]] == [(2, "example.com/rack")]
+    r = run_cli(["status", "pinned", "-n", "default"], kubeconfig=demo)
+    assert "RACK" in r.stdout.split("\n\n")[1].splitlines()[0]
+    assert "Placement violations:" in r.stdout and "pinned-2 cannot be placed" in r.stdout
+
+
+def test_status_bad_input(demo):
+    r = run_cli(["status"], kubeconfig=demo)
+    assert r.exit_code == 2 and "NAME is required" in r.stderr
+    r = run_cli(["status", "helthy"], kubeconfig=demo)
+    assert r.exit_code == 1
+    assert 'leaderworkerset "helthy" not found' in r.stderr and '"healthy"' in r.stderr
+    assert "kubectl lws list" in r.stderr
+    r = run_cli(["status", "healthy", "-g", "5"], kubeconfig=demo)
+    assert r.exit_code == 2 and "group 5 does not exist: healthy has groups 0-2" in r.stderr
+
+
+def test_status_topology_key_and_yaml(demo):
+    r = run_cli(["status", "healthy", "--topology-key", "cloud.google.com/gke-nodepool", "-o", "yaml"],
+                kubeconfig=demo)
+    assert r.exit_code == 0
+    import yaml
+
+    doc = yaml.safe_load(r.stdout)
+    assert "cloud.google.com/gke-nodepool" in doc["topology"]["keys"]
+    assert all(set(g["domains"]["cloud.google.com/gke-nodepool"]) <= {"pool-a", "pool-b"} for g in doc["groups"])
+
+
+# ---- changes (own LWS objects) --------------------------------------------------------------------
+
+def test_node_not_ready(sandbox, demo):
+    sandbox.ensure_namespace("st-node")
+    http(sandbox, "POST", f"{LWS_API}/namespaces/st-node/leaderworkersets", small_lws("nn", "st-node", 1, 2))
+    sandbox.wait_settled(30)
+    doc = wait_for(lambda: (d := state_of(demo, "nn", "-n", "st-node"))["state"] == "Healthy" and d)
+    node = doc["groups"][0]["pods"][0]["node"]
+    sandbox.fault("node-not-ready", node=node)
+    try:
+        doc = state_of(demo, "nn", "-n", "st-node")
+        assert doc["groups"][0]["state"] == "NodeNotReady"
+        assert doc["groups"][0]["reason"].startswith(node)
+        assert any(f"NotReady node {node}" in v["message"] for v in doc["topology"]["violations"])
+        r = run_cli(["status", "nn", "-n", "st-node", "--exit-code"], kubeconfig=demo)
+        assert r.exit_code == 3 and f"NodeNotReady: {node}" in r.stdout
+    finally:
+        sandbox.fault("node-not-ready", node=node, on=False)
+
+
+def test_rollout_in_progress(sandbox, demo):
+    sandbox.ensure_namespace("st-roll")
+    http(sandbox, "POST", f"{LWS_API}/namespaces/st-roll/leaderworkersets", small_lws("roll", "st-roll", 3, 2))
+    sandbox.wait_settled(30)
+    sandbox.fault("slow-controller", factor=40)
+    try:
+        patch = {"spec": {"leaderWorkerTemplate": {"workerTemplate": {"spec": {"containers": [
+            {"name": "main", "image": "ghcr.io/example/app:2", "resources": {"requests": {"cpu": "100m"}}}]}}}}}
+        http(sandbox, "PATCH", f"{LWS_API}/namespaces/st-roll/leaderworkersets/roll", patch,
+             "application/merge-patch+json")
+        doc = wait_for(lambda: (d := state_of(demo, "roll", "-n", "st-roll"))["state"] == "Progressing" and d)
+        assert doc["reason"].startswith("rolling out")
+    finally:
+        sandbox.fault("slow-controller", factor=1)
+    doc = wait_for(lambda: (d := state_of(demo, "roll", "-n", "st-roll"))["state"] == "Healthy" and d, 30)
+    assert doc["images"]["current"]["worker"] == ["ghcr.io/example/app:2"]
+    assert all(g["updated"] for g in doc["groups"])
+
+
+def test_watch_sees_group_recreated(sandbox, demo):
+    sandbox.ensure_namespace("st-watch")
+    http(sandbox, "POST", f"{LWS_API}/namespaces/st-watch/leaderworkersets", small_lws("wl", "st-watch", 2, 2))
+    sandbox.wait_settled(30)
+    wait_for(lambda: state_of(demo, "wl", "-n", "st-watch")["state"] == "Healthy")
+
+    def delete_leader() -> None:
+        time.sleep(1.0)
+        http(sandbox, "DELETE", "/api/v1/namespaces/st-watch/pods/wl-1")
+
+    t = threading.Thread(target=delete_leader)
+    t.start()
+    sandbox.request_log.clear()
+    r = run_cli(["status", "wl", "-n", "st-watch", "-w", "--timeout", "4s"], kubeconfig=demo)
+    t.join()
+    assert r.exit_code == 0, r.stderr
+    changes = [line for line in r.stdout.splitlines() if "  wl  group 1" in line]
+    assert changes, r.stdout
+    assert any("re-created" in line or "Recreating" in line for line in changes)
+    assert "Ready" in changes[-1]
+    # streams, not polling: the GET, then one LIST per stream (LWS, pods, nodes), nothing repeated;
+    # the watches themselves are logged by the sandbox only when they end.
+    plain = [(m, p) for m, p, q, *_ in sandbox.request_log.entries if "watch=true" not in q and m == "GET"]
+    assert sorted(plain) == sorted([("GET", f"{LWS_API}/namespaces/st-watch/leaderworkersets/wl"),
+                                    ("GET", f"{LWS_API}/namespaces/st-watch/leaderworkersets"),
+                                    ("GET", "/api/v1/namespaces/st-watch/pods"),
+                                    ("GET", "/api/v1/nodes")])
+
+
+def test_watch_json_lines(sandbox, demo):
+    r = run_cli(["status", "healthy", "-w", "--timeout", "1s", "-o", "json"], kubeconfig=demo)
+    assert r.exit_code == 0, r.stderr
+    docs = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert docs and all(d["kind"] == "LeaderWorkerSetStatus" for d in docs)
