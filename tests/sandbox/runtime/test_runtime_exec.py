@@ -169,3 +169,14 @@ def test_tty_exec_with_resize(h):
     assert "30 100" in out and "is-a-tty" in out
     assert not [f for f in frames if f[1] == 2]
     assert frames[-2] == (2, 3, '{"metadata":{},"status":"Success"}', None)
+
+
+def test_exec_timeout_kills_and_reports(h):
+    h.runtime.exec_timeout = 0.5
+    try:
+        _, frames = exec_ws(h, "basic-1-2", "command=sleep&command=5&container=worker&stdout=true")
+    finally:
+        h.runtime.exec_timeout = 300.0
+    status = json.loads(frames[-2][2])
+    assert status["status"] == "Failure" and "timeout after 0.5s" in status["message"]
+    assert not h.runtime._procs

@@ -193,3 +193,13 @@ def test_fast_writer_rate(pods):
     _, _, body = _get(pods, "/api/v1/namespaces/golden/pods/fast-0/log")
     t1 = time.time()
     assert int((t0 - started) * 200) - 1 <= len(body.splitlines()) <= int((t1 - started) * 200) + 1
+
+
+def test_log_since_time(pods):
+    pod = pods.store.get("pods", "golden", "fast-0")
+    started = parse_time(pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started + 1))
+    _, _, body = _get(pods, f"/api/v1/namespaces/golden/pods/fast-0/log?timestamps=true&sinceTime={since}")
+    first = body.decode().splitlines()[0]
+    assert parse_time(first.split(" ", 1)[0]) >= started + 1
+    assert parse_time(first.split(" ", 1)[0]) < started + 1 + 2 / 200  # nothing newer was skipped

@@ -173,3 +173,18 @@ def test_ctrl_c_removes_everything(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert _netns_names(f"kls-{sid}-") == set()
+
+
+def test_netns_cap_falls_back_to_plain_ips():
+    n = Network("auto", max_netns=1)
+    try:
+        a = {"metadata": {"uid": "cap-a", "name": "a", "namespace": "d"}, "spec": {}}
+        b = {"metadata": {"uid": "cap-b", "name": "b", "namespace": "d"}, "spec": {}}
+        ip_a, ip_b = n.attach(a), n.attach(b)
+        assert ip_a != ip_b
+        assert n.netns_of(a) and n.netns_of(b) is None
+        with pytest.raises(RuntimeError, match="netns cap"):
+            n.cut_network(b)
+    finally:
+        n.close()
+    assert _netns_names(f"kls-{n.sid}-") == set()
