@@ -443,7 +443,13 @@ class ApiServer:
         if verb == "watch":
             return await self._watch(request, route)
         if verb == "get":
+            if route.rt.key == EVENTS_V1:
+                return self._object_response(route.rt, self._present(route.rt, self._get_or_404(route)),
+                                             cached=False)
             return self._object_response(route.rt, self._get_or_404(route))
+        if route.rt.key == EVENTS_V1 and verb in ("update", "patch"):
+            raise errors.method_not_allowed("the sandbox serves events.k8s.io/v1 Events read-mostly: create, get, "
+                                            "list, watch, delete")
         if verb == "create":
             return await self._create(request, route)
         if verb in ("update", "patch"):
@@ -454,8 +460,32 @@ class ApiServer:
             return await self._delete_collection(request, route)
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")
 
+    # events.k8s.io/v1 Events are a view of the stored core/v1 Events (as in kube, one storage) ---------
+    @staticmethod
+    def _source(rt: ResourceType) -> str:
+        return "events" if rt.key == EVENTS_V1 else rt.key
+
+    @staticmethod
+    def _present(rt: ResourceType, obj: dict) -> dict:
+        return core_event_to_v1(obj) if rt.key == EVENTS_V1 else obj
+
+    def _encode(self, rt: ResourceType, obj: dict) -> bytes:
+        if rt.key == EVENTS_V1:
+            return json.dumps(core_event_to_v1(obj), separators=(",", ":"), ensure_ascii=False).encode()
+        return self.store.encoded(obj, sort_keys=rt.custom)
+
+    @staticmethod
+    def _field_selector(rt: ResourceType, selector: str | None) -> str | None:
+        """Validate against the served resource's field labels; translate view names to storage names."""
+        parse_field_selector(selector, rt.field_labels)
+        if rt.key != EVENTS_V1 or not selector:
+            return selector
+        for new, old in (("regarding.", "involvedObject."), ("reportingController", "reportingComponent")):
+            selector = selector.replace(new, old)
+        return selector
+
     def _get_or_404(self, route: Route) -> dict:
-        obj = self.store.get(route.rt.key, route.namespace, route.name or "")
+        obj = self.store.get(self._source(route.rt), route.namespace, route.name or "")
         if obj is None:
             raise errors.not_found(route.rt.plural, route.name or "", route.rt.group)
         return obj
@@ -490,7 +520,7 @@ class ApiServer:
     def _list(self, request: web.Request, route: Route) -> web.Response:
         rt, q = route.rt, request.query
         label_sel, field_sel = q.get("labelSelector"), q.get("fieldSelector")
-        objs = self.store.list(rt.key, route.namespace, label_sel, field_sel)
+        objs = self.store.list(self._source(rt), route.namespace, label_sel, self._field_selector(rt, field_sel))
         rv = self.store.resource_version
         token = q.get("continue")
         if token:
@@ -508,7 +538,7 @@ class ApiServer:
             # etcd pages over keys, not matches: kube hands out a token while unread keys remain, even if
             # none of them match (golden pagination page 7 is empty).
             last_key = self._sort_key(route, objs[-1])
-            everything = self.store.list(rt.key, route.namespace)
+            everything = self.store.list(self._source(rt), route.namespace)
             if everything and self._sort_key(route, everything[-1]) > last_key:
                 cont = _continue_encode(rv, last_key)
         list_meta: dict[str, Any] = {"resourceVersion": str(rv)}
@@ -518,7 +548,7 @@ class ApiServer:
                 list_meta["remainingItemCount"] = remaining
         accept = request.headers.get("Accept", "")
         if "as=Table" in accept:
-            body = tables.table(rt.key, objs, list_meta, include_object=q.get("includeObject", "Metadata"))
+            body = tables.table(rt.key, [self._present(rt, o) for o in objs], list_meta, include_object=q.get("includeObject", "Metadata"))
             return web.Response(body=json_bytes(body), content_type=JSON)
         if rt.custom:
             meta = {"continue": cont, **({"remainingItemCount": remaining} if cont and remaining is not None
@@ -532,7 +562,7 @@ class ApiServer:
         prefix = b'{"kind":"' + rt.kind.encode() + b'","apiVersion":"' + rt.group_version.encode() + b'",'
         chunks = []
         for o in objs:
-            enc = self.store.encoded(o)
+            enc = self._encode(rt, o)
             chunks.append(b"{" + enc[len(prefix):] if enc.startswith(prefix) else enc)
         head = (b'{"kind":"' + rt.list_kind.encode() + b'","apiVersion":"' + rt.group_version.encode()
                 + b'","metadata":' + json.dumps(list_meta, separators=(",", ":")).encode() + b',"items":[')
@@ -549,7 +579,9 @@ class ApiServer:
     async def _watch(self, request: web.Request, route: Route) -> web.StreamResponse:
         rt, q = route.rt, request.query
         lmatch = label_matcher(q.get("labelSelector"))
-        fmatch = field_matcher(q.get("fieldSelector"), rt.field_labels)
+        source = self._source(rt)
+        field_sel = self._field_selector(rt, q.get("fieldSelector"))
+        fmatch = field_matcher(field_sel, RESOURCES[source].field_labels)
         ns = route.namespace
         as_table = "as=Table" in request.headers.get("Accept", "")
         timeout = float(q.get("timeoutSeconds") or 1800)
@@ -569,7 +601,7 @@ class ApiServer:
         queue: asyncio.Queue[tuple[str, dict] | None] = asyncio.Queue()
 
         def on_change(type_: str, resource: str, obj: dict, old: dict | None) -> None:
-            if resource != rt.key:
+            if resource != source:
                 return
             now_m, old_m = matches(obj), matches(old)
             if type_ == "MODIFIED":
@@ -590,7 +622,7 @@ class ApiServer:
         unsubscribe = self.store.subscribe(on_change)
         try:
             if not rv_param or rv_param == "0" or send_initial:
-                for o in self.store.list(rt.key, ns, q.get("labelSelector"), q.get("fieldSelector")):
+                for o in self.store.list(source, ns, q.get("labelSelector"), field_sel):
                     initial.append(("ADDED", o))
             else:
                 try:
@@ -601,7 +633,7 @@ class ApiServer:
                     too_old = errors.gone(f"too old resource version: {rv} ({self.store.oldest_rv() + 1})")
                 else:
                     for ev in self.store.events_since(rv):
-                        if ev.resource == rt.key and matches(ev.obj):
+                        if ev.resource == source and matches(ev.obj):
                             initial.append((ev.type, ev.obj))
             start_rv = self.store.resource_version
             await resp.prepare(request)
@@ -609,14 +641,14 @@ class ApiServer:
 
             async def send(type_: str, obj: dict) -> None:
                 if as_table and type_ != "ERROR" and type_ != "BOOKMARK":
-                    t = tables.table(rt.key, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                    t = tables.table(rt.key, [self._present(rt, obj)], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
                                      include_object=q.get("includeObject", "Metadata"), with_columns=first[0])
                     first[0] = False
                     payload = json.dumps(t, separators=(",", ":")).encode()
                 elif type_ in ("ERROR", "BOOKMARK"):
                     payload = json.dumps(obj, separators=(",", ":")).encode()
                 else:
-                    payload = self.store.encoded(obj, sort_keys=rt.custom)
+                    payload = self._encode(rt, obj)
                 await resp.write(b'{"type":"' + type_.encode() + b'","object":' + payload + b"}\n")
 
             if too_old is not None:
@@ -688,6 +720,9 @@ class ApiServer:
         elif "status" in rt.subresources and rt.custom:
             body.pop("status", None)
         body = self.admit("CREATE", rt.key, body, None)
+        if rt.key == EVENTS_V1:
+            obj = self.store.create("events", v1_event_to_core(body), dry_run=self._dry_run(request))
+            return self._object_response(rt, core_event_to_v1(obj), 201, cached=False)
         obj = self.store.create(rt.key, body, dry_run=self._dry_run(request))
         return self._object_response(rt, obj, 201, cached=not self._dry_run(request))
 
@@ -806,7 +841,7 @@ class ApiServer:
         return opts
 
     def _do_delete(self, rt: ResourceType, namespace: str | None, name: str, opts: dict, dry: bool) -> dict:
-        return self.store.delete(rt.key, namespace, name, propagation=opts.get("propagationPolicy"),
+        return self.store.delete(self._source(rt), namespace, name, propagation=opts.get("propagationPolicy"),
                                  grace_seconds=opts.get("gracePeriodSeconds"),
                                  preconditions=opts.get("preconditions"), dry_run=dry)
 
@@ -815,7 +850,7 @@ class ApiServer:
         self._get_or_404(route)
         opts = await self._delete_options(request)
         result = self._do_delete(rt, route.namespace, route.name or "", opts, self._dry_run(request))
-        still = self.store.get(rt.key, route.namespace, route.name or "")
+        still = self.store.get(self._source(rt), route.namespace, route.name or "")
         if still is not None or rt.key == "pods" or rt.custom:
             return self._object_response(rt, result, cached=False)
         details: dict[str, Any] = {"name": route.name}
@@ -830,7 +865,8 @@ class ApiServer:
         rt, q = route.rt, request.query
         opts = await self._delete_options(request)
         dry = self._dry_run(request)
-        objs = list(self.store.list(rt.key, route.namespace, q.get("labelSelector"), q.get("fieldSelector")))
+        objs = list(self.store.list(self._source(rt), route.namespace, q.get("labelSelector"),
+                                    self._field_selector(rt, q.get("fieldSelector"))))
         out = []
         for o in objs:
             try:
@@ -930,6 +966,36 @@ class ApiServer:
                 raise errors.bad_request(f"fault {name}: {e}") from None
             return self._json({"fault": name, "result": result if _jsonable(result) else repr(result)})
         return not_found_text()
+
+
+EVENTS_V1 = "events.events.k8s.io"
+
+# core/v1 Event field -> events.k8s.io/v1 field, in the v1 serialization order.
+_EVENT_FIELDS = [("eventTime", "eventTime"), ("series", "series"), ("reportingComponent", "reportingController"),
+                 ("reportingInstance", "reportingInstance"), ("action", "action"), ("reason", "reason"),
+                 ("involvedObject", "regarding"), ("related", "related"), ("message", "note"), ("type", "type"),
+                 ("source", "deprecatedSource"), ("firstTimestamp", "deprecatedFirstTimestamp"),
+                 ("lastTimestamp", "deprecatedLastTimestamp"), ("count", "deprecatedCount")]
+
+
+def core_event_to_v1(ev: dict) -> dict:
+    """A stored core/v1 Event as events.k8s.io/v1 presents it (golden objects/events-*.json)."""
+    out: dict[str, Any] = {"kind": "Event", "apiVersion": "events.k8s.io/v1", "metadata": ev.get("metadata", {})}
+    for core, v1 in _EVENT_FIELDS:
+        if core in ev:
+            out[v1] = ev[core]
+    if "deprecatedSource" not in out:
+        out["deprecatedSource"] = {}
+    return out
+
+
+def v1_event_to_core(ev: dict) -> dict:
+    out: dict[str, Any] = {"kind": "Event", "apiVersion": "v1", "metadata": ev.get("metadata", {})}
+    for core, v1 in _EVENT_FIELDS:
+        if v1 in ev:
+            out[core] = ev[v1]
+    out.setdefault("source", {})
+    return out
 
 
 def _jsonable(v: Any) -> bool:
