@@ -1,5 +1,12 @@
 """The sandbox's container runtime: pod logs, exec over WebSocket, pod networking and network faults.
 
+Knobs a scenario can set on a pod (template) — see logs.py / exec.py for details:
+
+* ``sandbox.kubectl-lws.dev/logs``: JSON log generator (rate, startup/lines/crash templates, per-container
+  overrides); ``logs_annotation(rate=500)`` builds it for benchmarks that need fast writers.
+* ``sandbox.kubectl-lws.dev/binaries``: ``"sh,bash"`` (or ``{"<container>": "..."}``): the only programs
+  the container's "image" has; default is the host's standard PATH.
+
 ``install(sandbox)`` sets ``sandbox.runtime`` (a :class:`Runtime`: the API server hands pods/log and
 pods/exec requests to ``handle_log`` / ``handle_exec`` after auth and 404/400 checks) and
 ``sandbox.network`` (a :class:`~kubectl_lws.sandbox.runtime.netns.Network`: the kubelet emulation calls
@@ -229,12 +236,15 @@ class Runtime:
         os.makedirs(cwd, exist_ok=True)
         prefix = self.network.exec_prefix(netns)
 
-        def track(proc: asyncio.subprocess.Process | None, _box: list = []) -> None:  # noqa: B006
+        started: list[asyncio.subprocess.Process] = []
+
+        def track(proc: asyncio.subprocess.Process | None) -> None:
+            """Remember the process so stop() can kill it; forget it once the exec is over."""
             if proc is not None:
-                _box.append(proc)
+                started.append(proc)
                 self._procs.add(proc)
             else:
-                for p in _box:
+                for p in started:
                     self._procs.discard(p)
 
         return await serve_exec(request, command, env, cwd=cwd, wrap=lambda argv: prefix + argv,

@@ -93,8 +93,7 @@ def container_env(pod: dict, container: str, path: str = DEFAULT_PATH) -> dict[s
                            "HOSTNAME": (pod.get("spec") or {}).get("hostname") or meta.get("name", "")}
     env.update(_KUBE_SERVICE_ENV)
     c = _container(pod, container)
-    for src in c.get("envFrom") or []:  # config maps/secrets are not simulated: keys are unknown
-        _ = src
+    # envFrom is skipped: ConfigMaps/Secrets are not simulated, so their keys are unknown
     for item in c.get("env") or []:
         name = item.get("name")
         if not name:
