@@ -1,0 +1,153 @@
+"""Fixtures for logs end-to-end tests: LWSs whose pods log through the sandbox runtime's annotation,
+each in its own namespace of the module's sandbox, plus a helper to run the real CLI as a process
+(for -f, Ctrl-C and deletion tests, where the command must run while the test acts on the cluster)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+import yaml
+from golden import GOLDEN
+
+from kubectl_lws.sandbox.runtime.logs import LOGS_ANNOTATION
+
+LWS_API = "/apis/leaderworkerset.x-k8s.io/v1"
+_counter = itertools.count()
+
+
+def http(sb, method: str, path: str, body: object | None = None,
+         content_type: str = "application/json") -> dict:
+    """A plain admin request to the sandbox (test set-up only; the product goes through Cluster)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(sb.url + path, data=data, method=method,
+                                 headers={"Content-Type": content_type,
+                                          "Authorization": f"Bearer {sb.admin_token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+@dataclass
+class Lws:
+    sb: object
+    namespace: str
+    name: str
+    kubeconfig: str
+
+    def pods(self) -> list[dict]:
+        sel = f"leaderworkerset.sigs.k8s.io/name={self.name}"
+        return self.sb.call(lambda: copy.deepcopy(self.sb.store.list("pods", self.namespace, sel)))
+
+    def pod(self, name: str) -> dict:
+        return next(p for p in self.pods() if p["metadata"]["name"] == name)
+
+    def delete_pod(self, name: str) -> None:
+        http(self.sb, "DELETE", f"/api/v1/namespaces/{self.namespace}/pods/{name}")
+
+    def scale(self, replicas: int) -> None:
+        http(self.sb, "PATCH", f"{LWS_API}/namespaces/{self.namespace}/leaderworkersets/{self.name}/scale",
+             {"spec": {"replicas": replicas}}, "application/merge-patch+json")
+
+    def delete(self) -> None:
+        http(self.sb, "DELETE", f"{LWS_API}/namespaces/{self.namespace}/leaderworkersets/{self.name}")
+
+    def wait(self, predicate: Callable[[list[dict]], bool], timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self.pods()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("pods did not reach the expected state")
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def make_lws(sandbox, tmp_path_factory) -> Callable[..., Lws]:
+    """``make_lws(replicas, size, logs={...}, restart_policy=None)``: a settled LWS in a fresh namespace."""
+    for node in yaml.safe_load_all((GOLDEN / "inputs" / "nodes.yaml").read_text()):
+        if node:
+            sandbox.create("nodes", node)
+    tmp = tmp_path_factory.mktemp("logs")
+
+    def make(replicas: int = 3, size: int = 2, logs: dict | None = None, restart_policy: str | None = None,
+             name: str = "basic") -> Lws:
+        ns = f"lg-{next(_counter)}"
+        sandbox.ensure_namespace(ns)
+        obj = yaml.safe_load((GOLDEN / "inputs" / "basic.yaml").read_text())
+        obj["metadata"] = {"name": name, "namespace": ns}
+        obj["spec"]["replicas"] = replicas
+        lwt = obj["spec"]["leaderWorkerTemplate"]
+        lwt["size"] = size
+        if restart_policy:
+            lwt["restartPolicy"] = restart_policy
+        if logs is not None:
+            for tmpl in ("leaderTemplate", "workerTemplate"):
+                meta = lwt[tmpl].setdefault("metadata", {})
+                meta.setdefault("annotations", {})[LOGS_ANNOTATION] = json.dumps(logs)
+        http(sandbox, "POST", f"{LWS_API}/namespaces/{ns}/leaderworkersets", obj)
+        sandbox.wait_settled(30)
+        kc = sandbox.write_kubeconfig(tmp / f"kc-{ns}.yaml", namespace=ns)
+        return Lws(sandbox, ns, name, kc)
+
+    return make
+
+
+class Proc:
+    """``kubectl lws ARGS`` as a child process, stdout/stderr collected to files."""
+
+    def __init__(self, args: list[str], kubeconfig: str, tmpdir) -> None:
+        self.out_path = tmpdir / f"out-{next(_counter)}.txt"
+        self.err_path = tmpdir / f"err-{next(_counter)}.txt"
+        env = {**os.environ, "KUBECONFIG": kubeconfig, "NO_COLOR": "1"}
+        self._out = open(self.out_path, "wb")
+        self._err = open(self.err_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "kubectl_lws", *args], stdout=self._out,
+                                     stderr=self._err, env=env)
+
+    @property
+    def stdout(self) -> str:
+        return self.out_path.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text()
+
+    def wait_for(self, text: str, *, stream: str = "stderr", timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in (self.stderr if stream == "stderr" else self.stdout):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not seen (rc={self.proc.poll()}); stderr:\n{self.stderr}")
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 20) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(5)
+            self._out.close()
+            self._err.close()
+
+
+@pytest.fixture
+def spawn(tmp_path) -> Callable[..., Proc]:
+    procs: list[Proc] = []
+
+    def start(args: list[str], kubeconfig: str) -> Proc:
+        proc = Proc(args, kubeconfig, tmp_path)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.proc.poll() is None:
+            proc.proc.kill()
+        proc.finish(5)
