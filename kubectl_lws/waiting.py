@@ -156,16 +156,13 @@ def group_status(group: Group | None, goal: GroupGoal, size: int) -> tuple[bool,
 
 
 def _why_not_ready(pods: Sequence[dict]) -> str:
-    """The first telling reason a new pod is not Ready (Unschedulable, CrashLoopBackOff, ...)."""
+    """The first telling reason a new pod is not Ready (model/health: unschedulable, CrashLoopBackOff...)."""
+    from kubectl_lws.model.health import pod_problem
+
     for pod in pods:
-        status = pod.get("status") or {}
-        for cond in status.get("conditions") or []:
-            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                return f" ({_name(pod)} {cond.get('reason') or 'unschedulable'})"
-        for cs in status.get("containerStatuses") or []:
-            reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
-            if reason and reason not in ("ContainerCreating", "PodInitializing"):
-                return f" ({_name(pod)} {reason})"
+        problem = pod_problem(pod)
+        if problem is not None:
+            return f" ({_name(pod)} {problem.reason})"
     return ""
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from kubectl_lws.model import keys
-from kubectl_lws.model.groups import (Group, LwsView, container_names, group_pods, pod_name, pod_ready)
+from kubectl_lws.model.groups import Group, LwsView, container_names, group_pods, pod_name
+from kubectl_lws.model.health import current_revision, group_health
 
 ACCELERATOR_SUFFIXES = ("/gpu",)
 
@@ -32,20 +33,16 @@ class GroupTarget:
     nodes: tuple[str, ...]
     ready: bool  # every expected pod present and Ready
     leader_terminating: bool = False
+    state: str = field(default="", compare=False)  # model/health's "State: reason" label
 
     @property
     def node_text(self) -> str:
         return ",".join(self.nodes) if self.nodes else "(unscheduled)"
 
 
-def group_is_ready(group: Group, size: int) -> bool:
-    """All ``size`` pods present, none terminating, all Running+Ready (the basic rule of §8.1)."""
-    if len(group.pods) < size or group.leader is None:
-        return False
-    return all(pod_ready(p) for p in group.pods)
-
-
-def target_of(group: Group, size: int) -> GroupTarget:
+def target_of(view: LwsView, group: Group, current: str | None = None) -> GroupTarget:
+    """The group as the plan shows it; readiness and its reason come from model/health."""
+    health = group_health(view, group, current_revision=current)
     leader = group.leader
     terminating_leader = next((p for p in group.terminating if _worker_zero(p)), None)
     every = [*group.pods, *group.terminating]
@@ -61,8 +58,9 @@ def target_of(group: Group, size: int) -> GroupTarget:
         pods=tuple(pod_name(p) for p in group.pods),
         pod_uids=frozenset(_uid(p) for p in every if _uid(p)),
         nodes=tuple(nodes),
-        ready=group_is_ready(group, size),
+        ready=health.group_ready,
         leader_terminating=leader is None and terminating_leader is not None,
+        state=health.label,
     )
 
 
@@ -76,7 +74,9 @@ def _uid(pod: dict | None) -> str:
 
 def targets_by_index(view: LwsView, pods: Iterable[dict]) -> dict[int, GroupTarget]:
     """Every group 0..replicas-1 (and any surge group that exists) as a GroupTarget."""
-    return {g.index: target_of(g, view.size) for g in group_pods(pods, view.replicas)}
+    pods = list(pods)
+    current = current_revision(view, pods)
+    return {g.index: target_of(view, g, current) for g in group_pods(pods, view.replicas)}
 
 
 def serving_text(serving: int, total: int) -> str:
@@ -86,7 +86,7 @@ def serving_text(serving: int, total: int) -> str:
 
 
 def _group_line(t: GroupTarget) -> str:
-    state = "Ready" if t.ready else "not Ready"
+    state = t.state or ("Ready" if t.ready else "not Ready")
     pods = ", ".join(t.pods) if t.pods else "(no pods)"
     return f"group {t.index}: {state}; pods {pods}; nodes {t.node_text}"
 

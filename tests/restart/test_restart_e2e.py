@@ -100,6 +100,7 @@ def test_rolling_restart_stops_on_timeout_and_leaves_the_rest(make_lws) -> None:
     assert res.exit_code == 4, res.stderr
     assert "untouched: 1,0" in res.stderr and "not Ready: 2" in res.stderr
     assert "restarted and Ready: none" in res.stderr
+    assert "unschedulable" in res.stderr  # the reason comes from model/health
     after = lws.uids_by_group()
     assert after[0] == before[0] and after[1] == before[1]
 
