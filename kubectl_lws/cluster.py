@@ -549,7 +549,8 @@ class ExecSession:
         return None
 
     def write(self, text: str) -> None:
-        self._ws.write_stdin(text)
+        # bytes -> a BINARY frame: every server reads those; some ignore TEXT frames on channel sockets
+        self._ws.write_channel(0, text.encode())
 
     def close_stdin(self) -> None:
         try:

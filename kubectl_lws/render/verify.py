@@ -1,0 +1,90 @@
+"""Tables for ``verify env`` and ``verify nccl``: per group, passing checks folded, problems in full.
+
+A group of 8 pods x 3 LWS variables is 24 PASS lines that say nothing; we fold them into one row per
+check ("24/24") and print every WARN/FAIL with pod, container, expected and actual, which is what an
+operator needs to act on.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kubectl_lws.render.output import table
+
+_COLORS = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
+
+
+def _status(text: str, color: bool) -> str:
+    return click.style(text, fg=_COLORS.get(text)) if color else text
+
+
+def _cut(text: str | None, width: int = 60) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _rows(group: dict, color: bool) -> list[list[str]]:
+    rows: list[list[str]] = []
+    passed: dict[str, list[dict]] = {}
+    order: list[str] = []
+    for f in group["findings"]:
+        if f["check"] not in order:
+            order.append(f["check"])
+        if f["status"] == "PASS":
+            passed.setdefault(f["check"], []).append(f)
+    for check in order:
+        items = [f for f in group["findings"] if f["check"] == check]
+        bad = [f for f in items if f["status"] != "PASS"]
+        good = passed.get(check, [])
+        if good:
+            if len(good) == 1:
+                message = good[0]["message"]
+            else:
+                message = f"{len(good)}/{len(items)} ok"
+            pod = good[0].get("pod", "") if len(good) == 1 else ""
+            rows.append([check, _status("PASS", color), pod, good[0].get("container", "") if len(good) == 1 else "",
+                         "", "", _cut(message, 90)])
+        for f in bad:
+            rows.append([check, _status(f["status"], color), _cut(f.get("pod", ""), 40), f.get("container", ""),
+                         _cut(f.get("expected")), _cut(f.get("actual")), _cut(f["message"], 120)])
+    return rows
+
+
+def _summary_line(report: dict, what: str) -> str:
+    s = report["summary"]
+    verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
+    return (f"{verdict}: {what} {report['namespace']}/{report['lws']}: {s['groups']} group(s), "
+            f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures"
+            f" ({s['execs']} execs, {s['seconds']:.1f}s)")
+
+
+def render_env(report: dict, color: bool = False) -> None:
+    headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
+    for group in report["groups"]:
+        click.echo(f"GROUP {group['index']}  {_status(group['status'], color)}")
+        click.echo(_indent(table(headers, _rows(group, color))))
+        click.echo("")
+    click.echo(_summary_line(report, "verify env"))
+
+
+def render_nccl(report: dict, color: bool = False) -> None:
+    headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
+    for group in report["groups"]:
+        parts = [f"GROUP {group['index']}  {_status(group['status'], color)}"]
+        for key, label in (("dns", "dns"), ("interface", "interface"), ("reachability", "reachability")):
+            if key in group:
+                parts.append(f"{label} {group[key]['ok']}/{group[key]['total']}")
+        click.echo("  ".join(parts))
+        click.echo(_indent(table(headers, _rows(group, color))))
+        matrix = group.get("matrix")
+        if matrix:
+            names = list(matrix)
+            click.echo(_indent("mesh (row connects to column):"))
+            click.echo(_indent(table(["from \\ to", *names],
+                                     [[a, *[matrix[a][b] for b in names]] for a in names])))
+        click.echo("")
+    click.echo(_summary_line(report, "verify nccl"))
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
