@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 KIND_PREFIX = "leaderworkerset.leaderworkerset.x-k8s.io"
 # A group being updated must look failing this long before `status` gives up on it (exit 3): a
 # group between its old leader's deletion and its new pods also looks "missing" for a moment.
+# Crash loops and image-pull errors (kubelet verdicts) fail at once.
 FAILING_GRACE_SECONDS = 3.0
 
 
@@ -80,15 +81,21 @@ def _hpas(cluster: "Cluster", namespace: str) -> list[dict]:
 
 
 def _health(lws: dict, current_key: str | None) -> "HealthFn":
-    """Adapter from the status developer's health model to the rollout model's (ready, problem)."""
+    """Adapter from the status developer's health model to the rollout model's verdict."""
     from kubectl_lws.model.groups import lws_view
-    from kubectl_lws.model.health import group_health
+    from kubectl_lws.model.health import BAD_WAITING_REASONS, DEGRADED, PENDING, group_health
 
     view = lws_view(lws)
 
-    def assess(group: Any, size: int) -> tuple[bool, str | None]:
+    def assess(group: Any, size: int) -> tuple[bool, str | None, bool]:
         gh = group_health(view, group, current_revision=current_key)
-        return gh.group_ready, (gh.label if gh.failing else None)
+        if not gh.failing:
+            return gh.group_ready, None, False
+        definitive = any(
+            p.problem is not None and p.problem.failing and p.problem.state in (DEGRADED, PENDING)
+            and p.problem.reason.split(" ")[0] in BAD_WAITING_REASONS
+            for p in gh.pods)
+        return gh.group_ready, gh.label, definitive
 
     return assess
 
@@ -367,14 +374,18 @@ class _Watcher:
         return len(self.synced) == len(self._specs) and self.lws is not None
 
 
-def _wait_status(app: AppContext, name: str, namespace: str, timeout: float) -> "RolloutStatus":
+def _wait_status(app: AppContext, name: str, namespace: str, timeout: float, *,
+                 progress_to_stderr: bool = False) -> "RolloutStatus":
     """Follow the rollout through watches until done (0), failing (3) or timed out (4)."""
     watcher = _Watcher(app.cluster, name, namespace)
     watcher.start()
     deadline = time.monotonic() + timeout if timeout > 0 else None
+    from kubectl_lws.model.rollout import RecreateTracker
+
     last_message = None
     failing_since: float | None = None
     status = None
+    tracker = RecreateTracker()
     try:
         while True:
             left = None if deadline is None else deadline - time.monotonic()
@@ -397,14 +408,21 @@ def _wait_status(app: AppContext, name: str, namespace: str, timeout: float) -> 
             sts = watcher.sts.get(name)
             status = _evaluate(watcher.lws, list(watcher.pods.values()), sts)  # type: ignore[arg-type]
             if status.message != last_message:
-                click.echo(status.message)
+                click.echo(status.message, err=progress_to_stderr)
                 last_message = status.message
             if status.done:
                 return status
-            if status.failing:
+            tracker.observe(status)
+            recreated = tracker.failing(status)
+            if recreated:
+                raise errors.UnhealthyError(_failing_text(name, status, recreated))
+            # Old pods still terminating may hold the GPUs the new ones wait for (a Pending canary
+            # worker is normal then): the grace only starts once nothing of this LWS is terminating.
+            terminating = any(p["metadata"].get("deletionTimestamp") for p in watcher.pods.values())
+            if status.failing and not (terminating and not status.definitive):
                 now = time.monotonic()
                 failing_since = failing_since if failing_since is not None else now
-                if now - failing_since >= FAILING_GRACE_SECONDS:
+                if status.definitive or now - failing_since >= FAILING_GRACE_SECONDS:
                     raise errors.UnhealthyError(_failing_text(name, status))
             else:
                 failing_since = None
@@ -412,8 +430,8 @@ def _wait_status(app: AppContext, name: str, namespace: str, timeout: float) -> 
         watcher.stop.set()
 
 
-def _failing_text(name: str, status: "RolloutStatus") -> str:
-    parts = [f"group {i}: {reason}" for i, reason in status.failing]
+def _failing_text(name: str, status: "RolloutStatus", extra: list[tuple[int, str]] | None = None) -> str:
+    parts = [f"group {i}: {reason}" for i, reason in (extra or status.failing)]
     return f"rollout of {name} is failing: " + "; ".join(parts)
 
 
@@ -473,7 +491,7 @@ def status(name: str, watch_flag: bool, watch_value: str | None, timeout: float,
             app.info(_failing_text(name, result))
         return errors.EXIT_OK if result.done else errors.EXIT_UNHEALTHY
     cluster.get_lws(name)  # a clear not-found (with close names) before starting watches
-    result = _wait_status(app, name, namespace, timeout)
+    result = _wait_status(app, name, namespace, timeout, progress_to_stderr=output == "json")
     if output == "json":
         dump_json(result.to_dict())
     return errors.EXIT_OK

@@ -138,14 +138,18 @@ class GroupState:
     surge: bool
     problem: str | None = None  # why the group is failing (crash loop, unschedulable...), if it is
     live_pods: int = 0  # pods without a deletionTimestamp (a surge group is gone when this is 0)
+    leader_uid: str | None = None
+    definitive: bool = False  # the problem is a kubelet/scheduler verdict (crash loop, unschedulable)
 
     def to_dict(self) -> dict:
         return {"index": self.index, "present": self.present, "revision": self.revision,
                 "updated": self.updated, "ready": self.ready, "surge": self.surge, "problem": self.problem}
 
 
-# (group, size) -> (ready, problem): the status developer's health model plugs in here.
-HealthFn = Callable[[Group, int], tuple[bool, str | None]]
+# (group, size) -> (ready, problem, definitive): the status developer's health model plugs in here.
+# ``definitive`` marks problems that do not fix themselves (crash loop, image pull, unschedulable),
+# as opposed to states a group passes through while it is re-created (missing leader, ...).
+HealthFn = Callable[[Group, int], "tuple[bool, str | None] | tuple[bool, str | None, bool]"]
 
 
 def pods_health(group: Group, size: int) -> tuple[bool, str | None]:
@@ -169,9 +173,12 @@ def group_states(view: LwsView, pods: Iterable[dict], current_key: str | None,
             present_workers = {worker_index(p) for p in group.workers}
             updated = all(revision(p) == current_key for p in group.workers) and all(
                 w in present_workers for w in range(1, view.size))
-        ready, problem = health(group, view.size)
+        verdict = health(group, view.size)
+        ready, problem = verdict[0], verdict[1]
+        definitive = bool(verdict[2]) if len(verdict) > 2 else False  # type: ignore[misc]
+        leader_uid = (leader.get("metadata") or {}).get("uid") if leader else None
         out.append(GroupState(group.index, leader is not None, rev, updated, bool(ready), group.surge, problem,
-                              len(group.pods)))
+                              len(group.pods), leader_uid, definitive and problem is not None))
     return out
 
 
@@ -292,12 +299,10 @@ def plan_partition(lws: dict, pods: Iterable[dict], current_key: str | None, new
     ready_recreated = sum(1 for s in regular if s.index in recreate and s.ready)
     min_serving = max(0, ready_now - min(down, ready_recreated))
     notes: list[str] = []
-    if new_partition >= view.replicas and action != "pause":
-        notes.append(f"partition {new_partition} >= replicas {view.replicas}: no group will be updated "
-                     "(the rollout is held)")
     if held_updated and new_partition > view.partition:
-        notes.append(f"{groups_phrase(held_updated)} already run{'s' if len(held_updated) == 1 else ''} "
-                     "the current revision and stay on it: raising the partition never reverts a group")
+        one = len(held_updated) == 1
+        notes.append(f"{groups_phrase(held_updated)} already run{'s' if one else ''} the current revision and "
+                     f"stay{'s' if one else ''} on it: raising the partition never reverts a group")
     return PartitionPlan(
         name=view.name, namespace=view.namespace, action=action, replicas=view.replicas, size=view.size,
         current_key=current_key, old_partition=view.partition, new_partition=new_partition,
@@ -372,6 +377,7 @@ class RolloutStatus:
     surge_groups: tuple[int, ...]
     paused_from: int | None
     groups: tuple[GroupState, ...] = ()
+    definitive: bool = False  # some failing group has a problem that will not fix itself
 
     def to_dict(self) -> dict:
         return {"done": self.done, "message": self.message, "observedGeneration": self.observed,
@@ -406,6 +412,7 @@ def evaluate_status(lws: dict, pods: Iterable[dict], current_key: str | None, *,
     held_old = tuple(s.index for s in regular if s.index < eff and not s.updated)
     updating = {s.index for s in regular if s.index >= eff} | set(surge)
     failing = tuple((s.index, s.problem) for s in states if s.index in updating and s.problem)
+    definitive = any(s.definitive for s in states if s.index in updating and s.problem)
     saved = paused_from(lws)
     name = f"{view.namespace}/{view.name}" if view.namespace else view.name
 
@@ -448,7 +455,40 @@ def evaluate_status(lws: dict, pods: Iterable[dict], current_key: str | None, *,
     return RolloutStatus(done=done, failing=failing, message=message, observed=observed,
                          partition=view.partition, effective_partition=eff, replicas=view.replicas,
                          current_key=current_key, target=target, target_done=target_done, held=held,
-                         held_old=held_old, surge_groups=surge, paused_from=saved, groups=states)
+                         held_old=held_old, surge_groups=surge, paused_from=saved, groups=states,
+                         definitive=definitive)
+
+
+class RecreateTracker:
+    """Counts the incarnations of each group on the current revision while `status` watches.
+
+    Under RecreateGroupOnPodRestart a crashing pod never shows CrashLoopBackOff: the controller
+    re-creates the whole group instead. A group that keeps coming back with new leader UIDs on the
+    current revision is the rollout failing, even though each snapshot looks merely "recreating".
+    """
+
+    def __init__(self, threshold: int = 3) -> None:
+        self.threshold = threshold
+        self.seen: dict[int, list[str]] = {}
+        self.key: str | None = None
+
+    def observe(self, status: RolloutStatus) -> None:
+        if status.current_key != self.key:
+            self.key, self.seen = status.current_key, {}
+        for g in status.groups:
+            if g.leader_uid and g.revision == status.current_key:
+                uids = self.seen.setdefault(g.index, [])
+                if g.leader_uid not in uids:
+                    uids.append(g.leader_uid)
+
+    def failing(self, status: RolloutStatus) -> list[tuple[int, str]]:
+        updating = set(status.target) | set(status.surge_groups)
+        out = []
+        for index, uids in sorted(self.seen.items()):
+            if index in updating and len(uids) >= self.threshold:
+                out.append((index, f"re-created {len(uids) - 1} times on revision {self.key} "
+                                   "(its pods keep failing and the controller re-creates the group)"))
+        return out
 
 
 # ---- history and undo ----------------------------------------------------------------------------

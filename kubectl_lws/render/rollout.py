@@ -24,7 +24,10 @@ def plan_title(plan: PartitionPlan) -> str:
 def plan_lines(plan: PartitionPlan, extra_notes: Sequence[str] = ()) -> list[str]:
     """The plan as indented lines: partition, re-created now, staying, capacity, notes."""
     lines: list[str] = []
-    if plan.changes_partition:
+    if plan.changes_partition and plan.new_partition >= plan.replicas:
+        lines.append(f"partition {plan.old_partition} -> {plan.new_partition} (>= {plan.replicas} replicas: "
+                     "no group is updated, the rollout is held)")
+    elif plan.changes_partition:
         lines.append(f"partition {plan.old_partition} -> {plan.new_partition} "
                      f"(groups >= {plan.new_partition} get the current revision)")
     else:
@@ -62,6 +65,12 @@ def plan_lines(plan: PartitionPlan, extra_notes: Sequence[str] = ()) -> list[str
     else:
         lines.append(f"serving capacity during the step: unchanged ({plan.ready_now} of "
                      f"{plural(plan.replicas + len(plan.surge_groups), 'group')} ready)")
+    for key, value in plan.annotation_patch.items():
+        if value is None:
+            lines.append(f"annotation {key} removed" + ("" if plan.action == "resume" else
+                                                         " (this ends the pause saved by `rollout pause`)"))
+        else:
+            lines.append(f"annotation {key}={value} (the partition `rollout resume` restores)")
     for note in (*plan.notes, *extra_notes):
         lines.append(f"note: {note}")
     return lines

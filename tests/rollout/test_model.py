@@ -209,7 +209,9 @@ def test_raising_partition_notes_that_updated_groups_stay(canary):
     plan = m.plan_partition(lws, pods, "86cb664869", 3, action="canary")
     assert plan.held_updated == (2,)
     assert any("never reverts" in n for n in plan.notes)
-    assert any(">= replicas" in n for n in plan.notes)
+    from kubectl_lws.render.rollout import plan_lines
+
+    assert "partition 2 -> 3 (>= 3 replicas: no group is updated, the rollout is held)" in plan_lines(plan)
 
 
 def test_pause_resume_targets(canary):
@@ -259,3 +261,28 @@ def test_hpa_targeting():
     other = {"metadata": {"name": "x"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "basic"}}}
     assert m.hpas_targeting([hpa, other], "basic") == [hpa]
     assert "2-6 groups" in m.hpa_note(hpa, "pause")
+
+
+def test_recreate_tracker_flags_a_group_that_keeps_coming_back(canary):
+    lws, pods, _, _ = canary
+    tracker = m.RecreateTracker(threshold=3)
+    for n in range(3):
+        incarnation = copy.deepcopy(pods)
+        for p in incarnation:
+            if p["metadata"]["name"] == "basic-2":
+                p["metadata"]["uid"] = f"uid-{n}"
+        st = m.evaluate_status(with_partition(lws, 2), incarnation, "86cb664869")
+        tracker.observe(st)
+        assert bool(tracker.failing(st)) == (n == 2)
+    assert "re-created 2 times" in tracker.failing(st)[0][1]
+    # a held group (below the partition) coming back is not the rollout's failure
+    tracker = m.RecreateTracker(threshold=2)
+    for n in range(3):
+        incarnation = copy.deepcopy(pods)
+        for p in incarnation:
+            if p["metadata"]["name"] == "basic-0":
+                p["metadata"]["uid"] = f"uid-{n}"
+                p["metadata"]["labels"][keys.REVISION_LABEL] = "86cb664869"
+        st = m.evaluate_status(with_partition(lws, 2), incarnation, "86cb664869")
+        tracker.observe(st)
+    assert tracker.failing(st) == []

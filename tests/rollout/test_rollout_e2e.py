@@ -120,12 +120,16 @@ def test_canary_one_group_then_promote_by_step_and_full(cli):
     assert "c1 partition 0 -> 3" in res.stdout
     assert cli.partition("c1") == 3
 
+    before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in cli.pods("c1")}
     cli.set_image("c1", NEW_IMAGE)
     res = cli("rollout", "status", "c1", "--timeout", "30s")
     assert res.exit_code == 0, res.stdout + res.stderr
     assert "1 of 1 canary group updated (groups >= 3)" in res.stdout
     assert "3 held at the old revision" in res.stdout
     assert cli.images_by_group("c1") == {0: {OLD_IMAGE}, 1: {OLD_IMAGE}, 2: {OLD_IMAGE}, 3: {NEW_IMAGE}}
+    after = {p["metadata"]["name"]: p["metadata"]["uid"] for p in cli.pods("c1")}
+    recreated = sorted(n for n in after if after[n] != before.get(n))
+    assert recreated == ["c1-3", "c1-3-1"]  # exactly the top group, whole
 
     res = cli("rollout", "history", "c1")
     assert res.exit_code == 0, res.stderr
@@ -186,6 +190,7 @@ def test_pause_resume_round_trip_and_idempotence(cli):
     cli.create(lws_manifest("p1", replicas=3, partition=2))
     res = cli("rollout", "pause", "p1", "-y")
     assert res.exit_code == 0, res.stderr
+    assert f"annotation {keys.PAUSED_PARTITION_ANNOTATION}=2" in res.stderr
     obj = cli.lws("p1")
     assert cli.partition("p1") == 3
     assert obj["metadata"]["annotations"][keys.PAUSED_PARTITION_ANNOTATION] == "2"
@@ -328,3 +333,27 @@ def test_max_surge_full_rollout_and_canary(cli):
     res = cli("rollout", "promote", "s2", "--full", "-y", "--wait", "--timeout", "30s")
     assert res.exit_code == 0, res.stdout + res.stderr
     assert cli.images_by_group("s2") == {i: {NEW_IMAGE} for i in range(3)}
+
+
+@pytest.mark.parametrize("policy", ["RecreateGroupOnPodRestart", "None"])
+def test_status_crash_looping_canary_exits_3(cli, policy):
+    name = "x1" if policy == "None" else "x2"
+    manifest = lws_manifest(name, replicas=2)
+    manifest["spec"]["leaderWorkerTemplate"]["restartPolicy"] = policy
+    cli.create(manifest)
+    assert cli("rollout", "canary", name, "--groups", "1", "-y").exit_code == 0
+    cli.set_image(name, NEW_IMAGE)
+    assert cli("rollout", "status", name, "--timeout", "30s").exit_code == 0
+    # the new image crashes before it ever gets Ready (a pod name's faults outlive its incarnations)
+    cli.sb.fault("fail-readiness", pod=f"{name}-1-1", namespace=NS, on=True)
+    cli.sb.fault("crash", pod=f"{name}-1-1", namespace=NS, loop=True)
+    try:
+        res = cli("rollout", "status", name, "--timeout", "30s")
+        assert res.exit_code == 3, res.stdout + res.stderr
+        assert "group 1" in res.stderr
+        # None keeps the pod (CrashLoopBackOff); RecreateGroupOnPodRestart shows the crash until the
+        # controller re-creates the group, and then the group keeps coming back
+        assert "CrashLoopBackOff" in res.stderr or ("re-created" in res.stderr and policy != "None")
+    finally:
+        cli.sb.fault("stop-crash", pod=f"{name}-1-1", namespace=NS)
+        cli.sb.fault("fail-readiness", pod=f"{name}-1-1", namespace=NS, on=False)
