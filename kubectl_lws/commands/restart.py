@@ -101,7 +101,7 @@ def restart(name: str, groups: tuple[str, ...], all_groups: bool, rolling: bool,
     for warning in plan.warnings:
         app.warn(warning)
     if save_logs is not None:
-        _check_log_dir(save_logs, plan.targets)
+        _check_log_dir(save_logs, plan)
     if not consent(app, yes=yes, dry_run=dry_run):
         return errors.EXIT_OK
     server_dry = dry_run == "server"
@@ -226,14 +226,20 @@ def _log_files(directory: Path, pod: str, container: str) -> tuple[Path, Path]:
     return directory / f"{pod}_{container}.log", directory / f"{pod}_{container}.previous.log"
 
 
-def _check_log_dir(directory: Path, targets: Sequence["GroupTarget"]) -> None:
-    """Refuse before anything changes if saving would overwrite earlier saved logs."""
+def _check_log_dir(directory: Path, plan: "RestartPlan") -> None:
+    """Refuse before anything changes if saving would overwrite earlier saved logs.
+
+    Pod names are the same in every incarnation of a group (``L-<i>``, ``L-<i>-<w>``), so the
+    check uses those names rather than whichever pods happen to exist right now.
+    """
     if directory.exists() and not directory.is_dir():
         raise errors.UsageError(f"--save-logs: {directory} is not a directory")
     if not directory.exists():
         return
     taken = {p.name.split("_", 1)[0] for p in directory.glob("*.log")}
-    clash = sorted(set(p for t in targets for p in t.pods) & taken)
+    names = {f"{plan.lws}-{t.index}" for t in plan.targets}
+    names |= {f"{plan.lws}-{t.index}-{w}" for t in plan.targets for w in range(1, plan.size)}
+    clash = sorted(names & taken)
     if clash:
         raise errors.UsageError(f"--save-logs: {directory} already holds logs of {', '.join(clash[:3])}; "
                                 "use an empty directory so nothing is overwritten")
