@@ -378,13 +378,15 @@ def _tpu_env(pod: dict, lws_name: str, group_index: str, size: int, worker_index
             env.append({"name": "TPU_PROCESS_PORT", "value": str(port)})
 
 
-def admit_pod(pod: dict) -> dict:
-    """The LWS pod mutating webhook (CREATE only): labels, subdomain, affinity, TPU vars, LWS env (§5-§8)."""
+def admit_pod(pod: dict, *, in_place: bool = False) -> dict:
+    """The LWS pod mutating webhook (CREATE only): labels, subdomain, affinity, TPU vars, LWS env (§5-§8).
+    ``in_place`` skips the defensive copy for callers that built the pod themselves (the STS controller)."""
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
     if NAME not in labels:
         return pod
-    pod = copy.deepcopy(pod)
+    if not in_place:
+        pod = copy.deepcopy(pod)
     meta = pod["metadata"]
     labels = meta.setdefault("labels", {})
     annotations = meta.setdefault("annotations", {})

@@ -1,9 +1,18 @@
 """core/v1 Event objects shaped like the golden ones (events.k8s.io style: eventTime set, source {})."""
 from __future__ import annotations
 
-import secrets
+import itertools
+import time
 from datetime import datetime, timezone
 from typing import Any
+
+
+_seq = itertools.count()
+
+
+def _suffix() -> str:
+    """kube names events <object>.<hex timestamp>; a counter keeps them unique (no urandom per event)."""
+    return f"{time.time_ns() + next(_seq):x}"
 
 
 def _micro_now() -> str:
@@ -24,7 +33,7 @@ def emit(store: Any, obj: dict, reason: str, message: str, *, type_: str = "Norm
     meta = obj["metadata"]
     ev: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": meta.get("namespace") or "default"},
+        "metadata": {"name": f"{meta['name']}.{_suffix()}", "namespace": meta.get("namespace") or "default"},
         "involvedObject": involved(obj), "reason": reason, "message": message, "source": {},
         "firstTimestamp": None, "lastTimestamp": None, "type": type_, "eventTime": _micro_now(),
         "action": action, "reportingComponent": component, "reportingInstance": f"{component}-sandbox",

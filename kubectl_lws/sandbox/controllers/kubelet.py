@@ -138,8 +138,8 @@ class Kubelet(Controller):
             return
         node = self._node(pod)
         now = now_iso()
-        new = copy.deepcopy(pod)
-        st = new.setdefault("status", {})
+        new = dict(pod)
+        st = new["status"] = dict(pod.get("status") or {})
         host_ip = "127.0.0.1"
         for a in ((node or {}).get("status") or {}).get("addresses") or []:
             if a.get("type") == "InternalIP":
@@ -199,7 +199,9 @@ class Kubelet(Controller):
         st["conditions"] = conds
 
     def _refresh_ready(self, pod: dict) -> None:
-        new = copy.deepcopy(pod)
+        new = dict(pod)
+        st = new["status"] = dict(pod.get("status") or {})
+        st["containerStatuses"] = [dict(cs) for cs in st.get("containerStatuses") or []]
         self._set_conditions(new, now_iso())
         if new["status"] != pod.get("status"):
             self.store.update("pods", new, subresource="status")

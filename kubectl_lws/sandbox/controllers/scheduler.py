@@ -4,7 +4,7 @@ Pending with ``PodScheduled=False/Unschedulable`` and a ``FailedScheduling`` eve
 trace e."""
 from __future__ import annotations
 
-import copy
+import functools
 import re
 from typing import Any
 
@@ -20,15 +20,20 @@ _UNITS = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 1024,
 _QTY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_quantity(v: str) -> float:
+    m = _QTY.match(v.strip())
+    if not m:
+        return 0.0
+    return float(m.group(1)) * _UNITS.get(m.group(2), 1)
+
+
 def quantity(v: Any) -> float:
     if v is None:
         return 0.0
     if isinstance(v, (int, float)):
         return float(v)
-    m = _QTY.match(str(v).strip())
-    if not m:
-        return 0.0
-    return float(m.group(1)) * _UNITS.get(m.group(2), 1)
+    return _parse_quantity(str(v))
 
 
 def pod_requests(pod: dict) -> dict[str, float]:
@@ -219,7 +224,7 @@ class Scheduler(Controller):
                 if tk in nl and nlabels.get(tk) == nl[tk] and selector_matches(term.get("labelSelector"), plabels):
                     return _ANTI
         alloc = (node.get("status") or {}).get("allocatable") or (node.get("status") or {}).get("capacity") or {}
-        req = pod_requests(pod)
+        req = ctx.get("req") or {}
         u = used.get(node["metadata"]["name"], {})
         for r, amount in req.items():
             if amount and u.get(r, 0.0) + amount > quantity(alloc.get(r, 0)) + 1e-9:
@@ -237,6 +242,7 @@ class Scheduler(Controller):
             self.unschedulable.discard(key)
             return
         nodes, used = ctx["nodes"], ctx["used"]
+        ctx["req"] = pod_requests(pod)
         fails: dict[tuple, int] = {}
         fitting = []
         for node in nodes:
@@ -266,13 +272,15 @@ class Scheduler(Controller):
         self._unschedulable(pod, msg)
 
     def _bind(self, pod: dict, node: dict) -> dict:
-        new = copy.deepcopy(pod)
-        new["spec"]["nodeName"] = node["metadata"]["name"]
-        labels = new["metadata"].setdefault("labels", {})
+        # shallow copies of the touched parts only: the store deep-copies what it stores
+        new = dict(pod)
+        new["spec"] = dict(pod["spec"], nodeName=node["metadata"]["name"])
+        new["metadata"] = dict(pod["metadata"])
+        labels = new["metadata"]["labels"] = dict(pod["metadata"].get("labels") or {})
         for k in TOPOLOGY_LABELS:
             if k in (node["metadata"].get("labels") or {}):
                 labels[k] = node["metadata"]["labels"][k]
-        st = new.setdefault("status", {})
+        st = new["status"] = dict(pod.get("status") or {})
         conds = [c for c in st.get("conditions") or [] if c.get("type") != "PodScheduled"]
         conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                       "lastTransitionTime": now_iso()})
@@ -294,8 +302,8 @@ class Scheduler(Controller):
         cur = next((c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
         if cur is not None and cur.get("status") == "False" and cur.get("message") == msg:
             return
-        new = copy.deepcopy(pod)
-        nst = new.setdefault("status", {})
+        new = dict(pod)
+        nst = new["status"] = dict(pod.get("status") or {})
         nst["phase"] = "Pending"
         conds = [c for c in nst.get("conditions") or [] if c.get("type") != "PodScheduled"]
         conds.append({"type": "PodScheduled", "observedGeneration": pod["metadata"].get("generation", 1),

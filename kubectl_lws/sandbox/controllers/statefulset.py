@@ -28,6 +28,10 @@ def ordinal(name: str) -> int:
 class StatefulSetController(Controller):
     name = "statefulset"
 
+    def __init__(self, mgr):
+        super().__init__(mgr)
+        self._hash_cache: dict[tuple, str] = {}
+
     def on_event(self, type_, resource, obj, old):
         meta = obj["metadata"]
         if resource == STS:
@@ -42,7 +46,12 @@ class StatefulSetController(Controller):
         """Ensure the STS's own ControllerRevision for its current template; returns ``<sts>-<hash>``."""
         meta = sts["metadata"]
         template = sts["spec"]["template"]
-        h = webhooks.safe_hash(template)
+        ck = (meta["uid"], meta.get("generation"))
+        h = self._hash_cache.get(ck)
+        if h is None:
+            h = self._hash_cache[ck] = webhooks.safe_hash(template)
+            if len(self._hash_cache) > 100_000:
+                self._hash_cache.clear()
         name = f"{meta['name']}-{h}"
         if self.store.get(CR, meta["namespace"], name) is None:
             existing = [self.store.get(r[0], r[1], r[2]) for r in self.mgr.index.dependents(meta["uid"]) if r[0] == CR]
@@ -61,7 +70,7 @@ class StatefulSetController(Controller):
     def _template_for(self, sts: dict, revision: str) -> dict:
         cr = self.store.get(CR, sts["metadata"]["namespace"], revision)
         if cr is None:
-            return sts["spec"]["template"]
+            return copy.deepcopy(sts["spec"]["template"])
         tpl = copy.deepcopy(cr["data"]["spec"]["template"])
         tpl.pop("$patch", None)
         return tpl
@@ -75,7 +84,7 @@ class StatefulSetController(Controller):
         labels = dict(tmeta.get("labels") or {})
         labels.update({"apps.kubernetes.io/pod-index": str(ordinal_), "controller-revision-hash": revision,
                        "statefulset.kubernetes.io/pod-name": name})
-        spec = copy.deepcopy(tpl.get("spec") or {})
+        spec = tpl.get("spec") or {}  # _template_for already returned a private copy
         spec["hostname"] = name
         if sts["spec"].get("serviceName"):
             spec["subdomain"] = sts["spec"]["serviceName"]
@@ -113,7 +122,7 @@ class StatefulSetController(Controller):
             if self.store.get("pods", ns, pname) is not None:
                 continue  # a same-named pod of an older owner is still terminating
             rev = update_rev if o >= partition else current_rev
-            pod = webhooks.admit(self.mgr.sandbox, "CREATE", "pods", self._new_pod(sts, o, rev), None)
+            pod = webhooks.admit_pod(self._new_pod(sts, o, rev), in_place=True)
             try:
                 created = self.store.create("pods", pod)
             except Exception:  # noqa: BLE001 - name race with a terminating pod: retry on its deletion
