@@ -9,8 +9,9 @@ Layout (only when running as root with ``ip`` available and ``network`` is "auto
 * ``/etc/netns/<netns>/hosts`` and ``resolv.conf`` — ``ip netns exec`` bind-mounts them over /etc — as
   symlinks to one shared hosts file (all pods' DNS names) and a per-namespace resolv.conf.
 
-Netns work runs on one background thread (creation is queued at ``attach``; exec waits for it), so the
-asyncio loop never blocks on ``ip``. Above ``max_netns`` pods new pods get an IP without a netns.
+Netns work runs on one background thread, so the asyncio loop never blocks on ``ip``. A pod's netns is
+created on first use (exec into it, or a network fault on it; ``eager=True``: at attach), about 10 ms each.
+Above ``max_netns`` namespaces, further pods run in the host namespace with an IP that is not configured.
 
 Network faults drop packets (connections time out, never "refused"): this host has no nft/iptables and
 no tc qdiscs, so a cut routes the affected destinations, inside the pod's own netns, via a gateway whose
@@ -79,13 +80,15 @@ def dns_names(pod: dict) -> list[str]:
 class Network:
     """IP allocation + optional per-pod netns. Public calls are made on the sandbox loop thread."""
 
-    def __init__(self, mode: str = "auto", *, max_netns: int = 256, sandbox_id: str | None = None):
+    def __init__(self, mode: str = "auto", *, max_netns: int = 256, sandbox_id: str | None = None,
+                 eager: bool = False):
         ok, why = netns_available()
         if mode == "on" and not ok:
             raise RuntimeError(f"network=on but netns are unavailable: {why}")
         self.real = ok and mode in ("auto", "on")
         self.why_not_real = "" if self.real else (why or f"network mode {mode!r}")
         self.max_netns = max_netns
+        self.eager = eager
         self.sid = sandbox_id or secrets.token_hex(3)
         self.bridge_ns = f"{PREFIX}{self.sid}-br"
         self.state_dir = os.path.join(STATE_ROOT, self.sid)
@@ -97,7 +100,7 @@ class Network:
         self._next = 2
         self._free: list[int] = []
         self._seq = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"kls-net-{self.sid}")
         self._bridge_ready = False
         self._hosts_dirty = False
@@ -123,30 +126,30 @@ class Network:
         return addr
 
     def attach(self, pod: dict) -> str:
-        """Give the pod an IP (idempotent per uid); queue its netns when real and under the cap."""
+        """Give the pod an IP (idempotent per uid). Its netns is made on first use (exec, fault), or now
+        when ``eager``: thousands of pods that nobody execs into then cost nothing."""
         uid = _uid(pod)
-        if uid in self._ips:
-            return self._ips[uid]
-        ip = self._alloc()
-        self._ips[uid] = ip
-        self._pods[uid] = pod
-        if self.real and not self._closed and len(self._netns) < self.max_netns:
-            self._seq += 1
-            name = f"{PREFIX}{self.sid}-p{self._seq}"
-            self._netns[uid] = name
-            self._ready[uid] = self._pool.submit(self._create, name, ip, _ns(pod), self._seq)
+        with self._lock:
+            if uid in self._ips:
+                return self._ips[uid]
+            ip = self._alloc()
+            self._ips[uid] = ip
+            self._pods[uid] = pod
         self._mark_hosts()
+        if self.eager:
+            self._queue_netns(uid)
         return ip
 
     def detach(self, pod: dict) -> None:
         uid = _uid(pod)
-        ip = self._ips.pop(uid, None)
-        self._pods.pop(uid, None)
-        if ip is not None:
-            self._free.append(int(ipaddress.ip_address(ip)) - int(SUBNET.network_address))
-        name = self._netns.pop(uid, None)
-        self._ready.pop(uid, None)
-        self._cuts = {c for c in self._cuts if uid not in c}
+        with self._lock:
+            ip = self._ips.pop(uid, None)
+            self._pods.pop(uid, None)
+            if ip is not None:
+                self._free.append(int(ipaddress.ip_address(ip)) - int(SUBNET.network_address))
+            name = self._netns.pop(uid, None)
+            self._ready.pop(uid, None)
+            self._cuts = {c for c in self._cuts if uid not in c}
         if name and not self._closed:
             self._pool.submit(self._delete, name)
         self._mark_hosts()
@@ -154,10 +157,26 @@ class Network:
     def ip_of(self, pod: dict) -> str | None:
         return self._ips.get(_uid(pod))
 
+    def _queue_netns(self, uid: str) -> cf.Future | None:
+        """The creation future of the pod's netns, queued now if needed; None when the pod gets none."""
+        with self._lock:
+            fut = self._ready.get(uid)
+            if fut is not None:
+                return fut
+            if not self.real or self._closed or uid not in self._ips or len(self._netns) >= self.max_netns:
+                return None
+            self._seq += 1
+            name = f"{PREFIX}{self.sid}-p{self._seq}"
+            self._netns[uid] = name
+            fut = self._pool.submit(self._create, name, self._ips[uid], _ns(self._pods[uid]), self._seq)
+            self._ready[uid] = fut
+            return fut
+
     def netns_of(self, pod: dict, wait: float = 30.0) -> str | None:
-        """The pod's netns name once it exists (blocks up to ``wait`` s for its creation), else None."""
+        """The pod's netns name, created on first use (blocks up to ``wait`` s); None without one
+        (network not real, pod not attached, or above the ``max_netns`` cap). Callable from any thread."""
         uid = _uid(pod)
-        fut = self._ready.get(uid)
+        fut = self._queue_netns(uid)
         if fut is None:
             return None
         fut.result(timeout=wait)
