@@ -77,7 +77,7 @@ def make_lws(sandbox, tmp_path_factory) -> Callable[..., Lws]:
     tmp = tmp_path_factory.mktemp("logs")
 
     def make(replicas: int = 3, size: int = 2, logs: dict | None = None, restart_policy: str | None = None,
-             name: str = "basic") -> Lws:
+             name: str = "basic", gpus: int = 0) -> Lws:
         ns = f"lg-{next(_counter)}"
         sandbox.ensure_namespace(ns)
         obj = yaml.safe_load((GOLDEN / "inputs" / "basic.yaml").read_text())
@@ -87,6 +87,10 @@ def make_lws(sandbox, tmp_path_factory) -> Callable[..., Lws]:
         lwt["size"] = size
         if restart_policy:
             lwt["restartPolicy"] = restart_policy
+        if gpus:
+            for tmpl in ("leaderTemplate", "workerTemplate"):
+                for c in lwt[tmpl]["spec"]["containers"]:
+                    c.setdefault("resources", {})["limits"] = {"nvidia.com/gpu": str(gpus)}
         if logs is not None:
             for tmpl in ("leaderTemplate", "workerTemplate"):
                 meta = lwt[tmpl].setdefault("metadata", {})

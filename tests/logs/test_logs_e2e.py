@@ -184,3 +184,12 @@ def test_no_interleaved_partial_lines_under_concurrent_writers(make_lws, spawn):
     for line in lines:
         match = pattern.match(line)
         assert match and match.group(1) == match.group(2), line[:120]
+
+
+def test_pending_leader_gets_a_note_and_the_others_print(make_lws):
+    # 6 nodes with 8 GPUs each: the 7th leader asking for 8 GPUs cannot be scheduled.
+    lws = make_lws(replicas=7, size=1, logs=LOGS, name="big", gpus=8)
+    result = run_cli(["logs", "big", "--tail", "1"], kubeconfig=lws.kubeconfig)
+    assert result.exit_code == 0, result.stderr
+    assert [p for p, _ in blocks(result.stdout)] == [f"g{i}/w0" for i in range(6)]
+    assert "note: g6/w0: pod big-6 is Pending (Unschedulable); no logs yet" in result.stderr
