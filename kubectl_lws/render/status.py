@@ -119,7 +119,10 @@ def _placement_keys(a: Assessment, place: Placement | None, wide: bool) -> list[
     return [primary]
 
 
-def header_lines(a: Assessment, place: Placement | None, *, color: bool) -> list[str]:
+COMPACT_HEADER = ("Name", "State", "Replicas", "Rollout")
+
+
+def header_lines(a: Assessment, place: Placement | None, *, color: bool, compact: bool = False) -> list[str]:
     v = a.view
     rows: list[tuple[str, str]] = [
         ("Name", f"{v.name}"),
@@ -131,7 +134,8 @@ def header_lines(a: Assessment, place: Placement | None, *, color: bool) -> list
                         if v.status.get("readyReplicas", 0) != a.ready else "")),
         ("Rollout", f"partition {v.partition}, maxUnavailable {v.max_unavailable}, maxSurge {v.max_surge}"
                     + (f", revision {short_hash(a.current_revision)}" if a.current_revision else "")),
-        ("Size", f"{v.size} (leader + {v.size - 1} worker{'s' if v.size != 2 else ''})"
+        ("Size", (f"{v.size} (leader + {v.size - 1} worker{'s' if v.size != 2 else ''})" if v.size > 1
+                  else "1 (leader only)")
                  + (f", subgroups of {v.subgroup_size} ({v.subgroup_policy_type})" if v.subgroup_size else "")),
         ("Policies", f"restart {v.restart_policy}, startup {v.startup_policy}, subdomain {v.subdomain_policy}"),
     ]
@@ -151,6 +155,8 @@ def header_lines(a: Assessment, place: Placement | None, *, color: bool) -> list
         rows.append((f"Image ({role})", text))
         if v.size == 1:
             break
+    if compact:  # small terminals: the table matters more than policies and images
+        rows = [(k, val if k != "Name" else f"{v.namespace}/{v.name}") for k, val in rows if k in COMPACT_HEADER]
     width = max(len(k) for k, _ in rows) + 2
     return [f"{k + ':':<{width}}{val}" for k, val in rows]
 
@@ -202,21 +208,26 @@ def _last_reason(p: "H.PodInfo") -> str:
     return p.reason
 
 
-def violation_lines(place: Placement | None, groups: Sequence[int] | None = None) -> list[str]:
+def violation_lines(place: Placement | None, groups: Sequence[int] | None = None,
+                    limit: int | None = None) -> list[str]:
     if place is None:
         return []
     items = [v for v in place.violations if groups is None or v.group is None or v.group in groups]
     if not items:
         return []
-    return ["Placement violations:"] + [f"  - {v.message}" for v in items]
+    shown = items if limit is None else items[:max(limit, 1)]
+    lines = ["Placement violations:"] + [f"  - {v.message}" for v in shown]
+    if len(items) > len(shown):
+        lines.append(f"  ... {len(items) - len(shown)} more violations")
+    return lines
 
 
 def render_status(a: Assessment, place: Placement | None, *, groups: Sequence[int] | None = None,
                   pods: bool = False, wide: bool = False, color: bool = False,
-                  max_rows: int | None = None) -> str:
+                  max_rows: int | None = None, max_violations: int | None = None, compact: bool = False) -> str:
     """The full status text; ``max_rows`` trims the group table (watch screen) with "... N more"."""
     shown = [g for g in a.groups if groups is None or g.index in groups]
-    lines = header_lines(a, place, color=color)
+    lines = header_lines(a, place, color=color, compact=compact)
     lines.append("")
     hidden = 0
     if max_rows is not None and len(shown) > max_rows:
@@ -242,7 +253,7 @@ def render_status(a: Assessment, place: Placement | None, *, groups: Sequence[in
         not_ready = sum(1 for g in a.groups if not g.healthy and (groups is None or g.index in groups)) - \
             sum(1 for g in shown if not g.healthy)
         lines.append(f"... {hidden} more groups" + (f" ({not_ready} not ready)" if not_ready else ""))
-    viol = violation_lines(place, groups)
+    viol = violation_lines(place, groups, max_violations)
     if viol:
         lines.append("")
         lines.extend(viol)
@@ -254,11 +265,19 @@ def render_screen(a: Assessment, place: Placement | None, *, height: int, width:
                   now: datetime | None = None) -> str:
     """The --watch screen for a terminal of ``height`` x ``width``: trimmed, never scrolling."""
     stamp = f"Every change, last at {rfc3339(now) if now else ''}   (Ctrl-C to quit)"
-    header_count = len(header_lines(a, place, color=False)) + 2  # blank line + table header
-    viol = violation_lines(place, groups)
-    viol_room = min(len(viol) + 1, 6) if viol else 0
-    room = max(1, height - header_count - viol_room - 3)  # stamp, "... more" line, slack
-    text = render_status(a, place, groups=groups, pods=False, color=color, max_rows=room)
+    n_groups = sum(1 for g in a.groups if groups is None or g.index in groups)
+    n_viol = len(violation_lines(place, groups))
+    max_viol = 3 if height >= 24 else 1
+    viol_room = 0 if not n_viol else 2 + min(n_viol - 1, max_viol) + (1 if n_viol - 1 > max_viol else 0)
+
+    def room_for(compact: bool) -> int:
+        header_count = len(header_lines(a, place, color=False, compact=compact)) + 2  # blank + table header
+        return height - 1 - header_count - 1 - viol_room  # stamp, "... more groups"
+
+    compact = room_for(False) < min(n_groups, 5)
+    room = max(1, room_for(compact))
+    text = render_status(a, place, groups=groups, pods=False, color=color, max_rows=room,
+                         max_violations=max_viol, compact=compact)
     out_lines = [stamp[:width]] + text.splitlines()
     if len(out_lines) > height:
         out_lines = out_lines[: height - 1] + [f"... {len(out_lines) - height + 1} more lines"]

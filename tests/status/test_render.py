@@ -1,0 +1,97 @@
+"""Renderers on golden dumps: JSON contract of issue 4, watch screen trimming, change lines."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from kubectl_lws.model.groups import lws_view
+from kubectl_lws.model.health import assess
+from kubectl_lws.model.topology import placement
+from kubectl_lws.render.status import change_lines, render_screen, render_status, status_doc
+
+GOLDEN = Path("/work/shared/golden/objects")
+NOW = datetime(2026, 11, 22, 11, 0, 0, tzinfo=timezone.utc)
+NODES = json.loads((GOLDEN / "nodes.json").read_text())["items"]
+
+
+def build(name: str, pods_edit=None):
+    lws = json.loads((GOLDEN / name / "leaderworkerset.json").read_text())
+    pods = json.loads((GOLDEN / name / "pods.json").read_text())["items"]
+    if pods_edit:
+        pods = pods_edit(copy.deepcopy(pods))
+    view = lws_view(lws)
+    a = assess(view, pods, nodes=NODES, now=NOW)
+    return a, placement(view, [g.group for g in a.groups], NODES)
+
+
+def test_json_document_has_the_issue_fields():
+    a, place = build("excl-scaled-3-pending")
+    doc = status_doc(a, place)
+    for key in ("kind", "name", "namespace", "state", "reason", "generation", "observedGeneration", "replicas",
+                "partition", "size", "restartPolicy", "images", "groups", "topology"):
+        assert key in doc
+    assert doc["kind"] == "LeaderWorkerSetStatus"
+    assert set(doc["replicas"]) >= {"desired", "ready", "updated", "current"}
+    g = doc["groups"][0]
+    for key in ("index", "state", "reason", "ready", "size", "revision", "updated", "surge", "leader", "restarts",
+                "domains", "pods"):
+        assert key in g
+    for key in ("name", "workerIndex", "subgroupIndex", "node", "ip", "phase", "ready", "restarts", "reason", "age"):
+        assert key in g["pods"][0]
+    assert set(doc["topology"]) == {"keys", "violations"}
+    assert set(doc["topology"]["violations"][0]) == {"group", "subgroup", "key", "message"}
+    assert doc["groups"][1]["domains"]["example.com/rack"] == ["rack-2"]
+    only = status_doc(a, place, groups=[0])
+    assert [g["index"] for g in only["groups"]] == [0] and only["topology"]["violations"] == []
+
+
+def test_text_marks_canary_and_images():
+    a, place = build("basic-canary-partition2")
+    text = render_status(a, place)
+    assert "Canary: 1/3 groups on 86cb664 (partition 2)" in text
+    assert "pytorch:24.05-py3 (stable) -> nvcr.io/nvidia/pytorch:24.06-py3 (canary)" in text
+    rows = [line.split() for line in text.splitlines() if line[:1].isdigit()]
+    assert [r[2:4] for r in rows] == [["685db54", "stable"], ["685db54", "stable"], ["86cb664", "canary"]]
+
+
+def test_surge_groups_marked():
+    def add_surge(pods):
+        extra = [copy.deepcopy(p) for p in pods if p["metadata"]["name"].startswith("basic-2")]
+        for p in extra:
+            p["metadata"]["name"] = p["metadata"]["name"].replace("basic-2", "basic-3")
+            p["metadata"]["uid"] += "-s"
+            p["metadata"]["labels"]["leaderworkerset.sigs.k8s.io/group-index"] = "3"
+        return pods + extra
+
+    a, place = build("basic-canary-partition2", add_surge)
+    text = render_status(a, place)
+    assert any(line.startswith("3 (surge)") for line in text.splitlines())
+    assert status_doc(a, place)["groups"][3]["surge"] is True
+
+
+def test_screen_fits_the_terminal_and_keeps_problem_groups():
+    a, place = build("excl-scaled-3-pending")
+    screen = render_screen(a, place, height=12, width=80, now=NOW)
+    lines = screen.splitlines()
+    assert len(lines) <= 12 and all(len(line) <= 80 for line in lines)
+    assert any(line.startswith("2 ") and "Pending" in line for line in lines)  # the bad group survives trimming
+    assert "... 2 more groups" in screen
+
+
+def test_change_lines_report_recreation_once():
+    a1, _ = build("basic")
+
+    def recreate(pods):
+        for p in pods:
+            if p["metadata"]["name"] == "basic-1":
+                p["metadata"]["uid"] = "new-uid"
+        return pods
+
+    a2, _ = build("basic", recreate)
+    lines = change_lines(a1, a2, NOW)
+    assert len(lines) == 1 and "group 1" in lines[0] and "re-created" in lines[0]
+    assert lines[0].startswith("2026-11-22T11:00:00Z")
+    assert change_lines(a2, a2, NOW + timedelta(seconds=5)) == []
