@@ -194,9 +194,10 @@ class Instance:
         """Timestamp of absolute line ``i``."""
         if self.finished is not None:
             normal = self._normal_count(self.finished)
-            if i >= normal:  # crash lines, squeezed just before the exit
+            if i >= normal:  # crash lines, squeezed just before the exit but never before earlier lines
                 k = i - normal
-                return self.finished - (self._crash_lines() - k) * 0.001
+                floor = self._normal_time(normal - 1) if normal else self.started
+                return max(floor, self.finished - (self._crash_lines() - k) * 0.001)
         return self._normal_time(i)
 
     def first_at_or_after(self, t: float) -> int:

@@ -40,6 +40,10 @@ def test_instance_is_a_function_of_time():
     n = done.total(5000.0)
     assert done.line(n - 1) == "boom 3"  # the last line explains the crash
     assert done.total(5000.0) == done.total(9000.0)  # a finished instance does not grow
+    times = [done.time_of(i) for i in range(n)]
+    assert times == sorted(times)
+    quick = Instance(pod, "c", 0, 1000.0, 1000.0, 1, spec)  # second-precision start == finish
+    assert [quick.time_of(i) for i in range(quick.total(2000.0))] == [1000.0] * 2
 
 
 def test_tail_and_since_ranges():
