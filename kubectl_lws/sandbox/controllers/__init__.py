@@ -60,9 +60,13 @@ def _register_faults(sandbox: Any, mgr: Manager, kubelet: Kubelet) -> None:
         mgr.slow_factor = max(1.0, float(factor))
         return {"factor": mgr.slow_factor}
 
-    def set_env(pod: str, name: str, value: str, container: str | None = None,
-                namespace: str | None = None) -> dict:
-        """Tamper a pod's env in the store (e.g. a wrong LWS_WORKER_INDEX) to exercise the plugin's checks."""
+    def set_env(pod: str, value: Any, var: str | None = None, name: str | None = None,
+                container: str | None = None, namespace: str | None = None) -> dict:
+        """Tamper a pod's env in the store (e.g. a wrong LWS_WORKER_INDEX) to exercise the plugin's checks.
+        The variable is ``var`` (``name`` also works over HTTP, but clashes with ``Sandbox.fault(name, ...)``)."""
+        name = var or name
+        if not name:
+            raise ValueError("set-env needs var=<ENV NAME>")
         ns, pname = find_pod(store, pod, namespace)
         obj = store.get("pods", ns, pname)
         if obj is None:
