@@ -158,3 +158,11 @@ def test_tcp_between_pods_and_cut_faults_through_kubectl(sb, kubeconfig):
     while sb.runtime._procs and time.time() < deadline:
         time.sleep(0.05)
     assert not sb.runtime._procs
+
+
+def test_kubectl_logs_by_label_with_prefix(sb, kubeconfig):
+    # golden kubectl/logs-all-containers-label-selector: `kubectl logs -l ... --prefix --tail=2`
+    r = kubectl(kubeconfig, "logs", "-l", "leaderworkerset.sigs.k8s.io/worker-index=1", "--prefix", "--tail=2")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("[pod/basic-0-1/worker] ") for line in lines)
