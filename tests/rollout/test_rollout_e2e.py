@@ -174,6 +174,14 @@ def test_undo_while_the_old_revision_exists(cli):
     cli.set_image("u1", NEW_IMAGE)
     assert cli("rollout", "status", "u1", "--timeout", "30s").exit_code == 0
     assert cli.images_by_group("u1")[2] == {NEW_IMAGE}
+    rv = cli.lws("u1")["metadata"]["resourceVersion"]
+    res = cli("rollout", "undo", "u1", "--dry-run=server")
+    assert res.exit_code == 0 and "(server dry run)" in res.stdout, res.stderr
+    res = cli("rollout", "undo", "u1")
+    assert res.exit_code == 2 and "refusing" in res.stderr
+    assert cli.lws("u1")["metadata"]["resourceVersion"] == rv
+    res = cli("rollout", "undo", "u1", "--to-revision", "2", "-y")
+    assert res.exit_code == 0 and "already revision 2" in res.stderr
     res = cli("rollout", "undo", "u1", "-y")
     assert res.exit_code == 0, res.stderr
     assert "re-created: group 2" in res.stderr and "rolled back to revision 1" in res.stdout
