@@ -13,6 +13,17 @@ STS = "statefulsets.apps"
 CR = "controllerrevisions.apps"
 
 
+# what kube-apiserver admission adds to every pod (golden pods.json), so `kubectl get pod -o yaml` looks real
+POD_DEFAULTS = {
+    "serviceAccountName": "default", "serviceAccount": "default", "priority": 0, "enableServiceLinks": True,
+    "preemptionPolicy": "PreemptLowerPriority",
+    "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+                     "tolerationSeconds": 300},
+                    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+                     "tolerationSeconds": 300}],
+}
+
+
 def pod_ready(pod: dict) -> bool:
     if (pod.get("status") or {}).get("phase") != "Running":
         return False
@@ -86,6 +97,8 @@ class StatefulSetController(Controller):
                        "statefulset.kubernetes.io/pod-name": name})
         spec = tpl.get("spec") or {}  # _template_for already returned a private copy
         spec["hostname"] = name
+        for k, v in POD_DEFAULTS.items():
+            spec.setdefault(k, copy.deepcopy(v))
         if sts["spec"].get("serviceName"):
             spec["subdomain"] = sts["spec"]["serviceName"]
         pod = {"apiVersion": "v1", "kind": "Pod",

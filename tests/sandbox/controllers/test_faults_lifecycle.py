@@ -202,3 +202,32 @@ def test_big_scenario_shape():
     assert lws["spec"]["replicas"] == 4 and lws["spec"]["leaderWorkerTemplate"]["size"] == 3
     cap = sum(int(n["capacity"]["pods"]) for n in data["nodes"])
     assert cap >= 12
+
+
+def test_surge_groups_stay_while_partition_is_set_then_are_reclaimed(sb):
+    """Reference §8.2 integration case: R=3, maxSurge=1, partition=2 runs 4 groups until partition 0."""
+    _create(sb, _lws("surgy", replicas=3, rolloutStrategy={
+        "type": "RollingUpdate", "rollingUpdateConfiguration": {"maxSurge": 1, "partition": 2}}))
+    old_key = _pod(sb, "surgy-0")["metadata"]["labels"][wh.REVISION]
+
+    def bump():
+        obj = copy.deepcopy(sb.store.get(wh.LWS_RESOURCE, NS, "surgy"))
+        obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["image"] = "pause:3.11"
+        sb.store.update(wh.LWS_RESOURCE, wh.admit(sb, "UPDATE", wh.LWS_RESOURCE, obj, None))
+    sb.call(bump)
+    sb.wait_settled(30)
+    revs = {i: _pod(sb, f"surgy-{i}")["metadata"]["labels"][wh.REVISION] for i in range(4)}
+    assert revs[0] == revs[1] == old_key and revs[2] == revs[3] != old_key
+    lws = sb.get(wh.LWS_RESOURCE, NS, "surgy")
+    assert lws["status"]["replicas"] == 4 and lws["status"]["updatedReplicas"] == 2
+    assert {c["type"]: c["status"] for c in lws["status"]["conditions"]}["Available"] == "True"
+
+    def promote():
+        obj = copy.deepcopy(sb.store.get(wh.LWS_RESOURCE, NS, "surgy"))
+        obj["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["partition"] = 0
+        sb.store.update(wh.LWS_RESOURCE, obj)
+    sb.call(promote)
+    sb.wait_settled(30)
+    assert _pod(sb, "surgy-3") is None
+    assert {_pod(sb, f"surgy-{i}")["metadata"]["labels"][wh.REVISION] for i in range(3)} == {revs[3]}
+    assert sb.get(wh.LWS_RESOURCE, NS, "surgy")["status"]["replicas"] == 3

@@ -101,7 +101,8 @@ def test_every_sample_manifest_is_accepted(doc):
 
 
 def test_crd_enums_match_real_crd_schema():
-    crd = yaml.safe_load(open(f"{LWS_DIR}/config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml"))
+    crd = yaml.load(open(f"{LWS_DIR}/config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml"),
+                    Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     for path, allowed in webhooks._ENUMS.items():
         node = spec
