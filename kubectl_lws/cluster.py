@@ -357,7 +357,9 @@ class Cluster:
             body["preconditions"] = {"uid": uid}
         if dry_run:
             body["dryRun"] = ["All"]
-        return self.request("DELETE", resource_path(kind, namespace or self.namespace, name), body=body)
+        # dryRun also in the query: the apiserver honours either, and a proxy or simulator may read only one.
+        return self.request("DELETE", resource_path(kind, namespace or self.namespace, name), body=body,
+                            query={"dryRun": "All" if dry_run else None})
 
     # ---- logs, watch, exec ------------------------------------------------------------------
     def pod_log_stream(self, name: str, *, namespace: str | None = None, container: str | None = None,

@@ -164,6 +164,11 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
             goals = [GroupGoal(t.index, t.pod_uids) for t in targets if _delete_leader(app, plan, t, False, suffix)]
             try:
                 wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=app.info)
+            except KeyboardInterrupt:
+                untouched = [i for b in plan.batches[number:] for i in b]
+                app.info(f"interrupted: restarted and Ready: {_list_or_none(done)}; in progress: "
+                         f"{','.join(map(str, batch))}; untouched: {_list_or_none(untouched)}")
+                raise
             except errors.WaitTimeout as exc:
                 untouched = [i for b in plan.batches[number:] for i in b]
                 raise errors.WaitTimeout(
