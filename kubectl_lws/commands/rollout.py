@@ -50,9 +50,11 @@ class Snapshot:
 
 
 def _leader_sts(cluster: "Cluster", name: str, namespace: str) -> dict | None:
+    """The leader StatefulSet (authoritative current revision); None if absent or not readable,
+    in which case the health model infers the revision from the pods."""
     try:
         return cluster.get("statefulsets", name, namespace)
-    except errors.NotFound:
+    except (errors.NotFound, errors.Forbidden):
         return None
 
 
@@ -344,6 +346,9 @@ class _Watcher:
             self.events.put((kind, "ERROR", exc))
 
     def apply(self, kind: str, etype: str, obj: Any) -> None:
+        if etype == "ERROR" and kind == "statefulsets" and isinstance(obj, errors.Forbidden):
+            self.synced.add(kind)  # not allowed to read StatefulSets: infer the revision from pods
+            return
         if etype == "ERROR":
             raise obj if isinstance(obj, errors.LwsError) else errors.LwsError(f"watching {kind} failed: {obj}")
         if kind == "leaderworkersets":

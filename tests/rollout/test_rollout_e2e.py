@@ -365,3 +365,16 @@ def test_status_crash_looping_canary_exits_3(cli, policy):
     finally:
         cli.sb.fault("stop-crash", pod=f"{name}-1-1", namespace=NS)
         cli.sb.fault("fail-readiness", pod=f"{name}-1-1", namespace=NS, on=False)
+
+
+def test_status_without_statefulset_access_infers_the_revision(cli, tmp_path):
+    """A user who may read LWS and pods but not StatefulSets still gets a right answer."""
+    cli.create(lws_manifest("v1", replicas=2))
+    assert cli("rollout", "canary", "v1", "--groups", "1", "-y").exit_code == 0
+    cli.set_image("v1", NEW_IMAGE)
+    cli.sb.add_token("ro-viewer", "viewer", [
+        {"verbs": ["get", "list", "watch"], "resources": ["leaderworkersets", "pods"]}])
+    kubeconfig = cli.sb.write_kubeconfig(tmp_path / "viewer", namespace=NS, token="ro-viewer")
+    res = run_cli(["rollout", "status", "v1", "--timeout", "30s"], kubeconfig=kubeconfig)
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "1 of 1 canary group updated" in res.stdout
