@@ -136,3 +136,34 @@ def test_save_logs_writes_current_and_previous_per_container(make_lws, tmp_path:
     assert (out / "svc-1_leader.log").stat().st_size > 0
     again = _restart(lws, "-g", "1", "--save-logs", str(out), "-y")
     assert again.exit_code == 2 and "already holds logs" in again.stderr
+
+
+def _run_on_tty(lws, args: list[str], answer: str) -> tuple[int, str]:
+    """Run the CLI as a subprocess whose stdin is a pseudo-terminal, answering the prompt."""
+    import os
+    import subprocess
+    import sys
+
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "kubectl_lws", *args], stdin=slave,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**os.environ, "KUBECONFIG": lws.kubeconfig, "NO_COLOR": "1"})
+        os.write(master, answer.encode())
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return proc.returncode, err.decode()
+
+
+def test_tty_confirmation_no_keeps_and_yes_restarts(make_lws) -> None:
+    lws = make_lws(replicas=2, size=1)
+    before = lws.uids_by_group()
+    code, err = _run_on_tty(lws, ["restart", "svc", "-g", "0"], "n\n")
+    assert code == 0 and "Proceed?" in err and "aborted" in err
+    assert lws.uids_by_group() == before
+    code, err = _run_on_tty(lws, ["restart", "svc", "-g", "0", "--wait", "--timeout", "30s"], "y\n")
+    assert code == 0, err
+    after = lws.uids_by_group()
+    assert after[0].isdisjoint(before[0]) and after[1] == before[1]
