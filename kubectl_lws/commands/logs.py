@@ -16,6 +16,7 @@ import math
 import queue
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -27,6 +28,9 @@ CHUNK = 64 * 1024
 QUEUE_BLOCKS = 512  # bounded: a slow stdout slows the readers (TCP back-pressure), memory stays flat
 JOIN_SECONDS = 2.0
 TRANSIENT_WAITING = frozenset({"Pending", "ContainerCreating", "PodInitializing"})
+RECHECK_SECONDS = 1.0  # after a stream ends: long enough for the watch to report a crash or deletion
+MAX_RESUMES = 10  # per container instance, so a server that keeps closing streams cannot spin us
+WATCH_RETRY_SECONDS = 1.0
 
 
 @click.command("logs")
@@ -342,6 +346,9 @@ class Follower:
         self.noted_waiting: set[tuple] = set()
         self.not_followed: set[tuple] = set()
         self.synced = False
+        self.last_rx: dict[tuple, float] = {}  # instance -> wall time of the last block received
+        self.resumes: dict[tuple, int] = {}
+        self.rechecks: list[tuple[float, Any]] = []  # (due monotonic time, target) of ended streams
 
     # -- threads -------------------------------------------------------------------------------------
     def put(self, item: tuple) -> bool:
@@ -359,18 +366,32 @@ class Follower:
         self.threads.append(thread)
         thread.start()
 
+    def _resilient(self, body: Callable[[], None]) -> None:
+        """Run a list+watch loop; a broken connection relists after a pause, RBAC/auth errors end the command."""
+        from kubectl_lws import errors
+
+        while not self.stop.is_set():
+            try:
+                body()
+                return
+            except (errors.Forbidden, errors.Unauthorized, errors.NotFound, errors.Invalid) as exc:
+                if not self.stop.is_set():
+                    self.put(("fatal", exc))
+                return
+            except Exception:  # noqa: BLE001 — reset, proxy cut, server restart: list again (SYNC)
+                if self.stop.wait(WATCH_RETRY_SECONDS):
+                    return
+
     def _watch_pods(self) -> None:
-        try:
+        def body() -> None:
             for etype, obj in self.cluster.list_watch("pods", self.spec.namespace,
                                                       label_selector=self.spec.selector, stop=self.stop):
                 if not self.put(("pods", etype, obj)):
                     return
-        except Exception as exc:  # noqa: BLE001
-            if not self.stop.is_set():
-                self.put(("fatal", exc))
+        self._resilient(body)
 
     def _watch_lws(self) -> None:
-        try:
+        def body() -> None:
             for etype, obj in self.cluster.list_watch("leaderworkersets", self.spec.namespace, stop=self.stop,
                                                       field_selector=f"metadata.name={self.spec.name}"):
                 if etype == "SYNC":
@@ -380,9 +401,7 @@ class Follower:
                 if gone:
                     self.put(("lws-gone",))
                     return
-        except Exception as exc:  # noqa: BLE001
-            if not self.stop.is_set():
-                self.put(("fatal", exc))
+        self._resilient(body)
 
     # -- main loop -------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -395,8 +414,10 @@ class Follower:
 
     def _loop(self) -> int:
         while True:
+            if self.rechecks:
+                self._run_rechecks()
             try:
-                item = self.q.get(timeout=0.5)
+                item = self.q.get(timeout=0.25 if self.rechecks else 0.5)
             except queue.Empty:
                 continue
             kind = item[0]
@@ -430,14 +451,20 @@ class Follower:
         elif kind == "end":
             target = item[1]
             self.active.pop(target.instance, None)
+            if self._still_running(target):
+                # The stream ended but, as far as the watch knows, the container runs on: either the
+                # watch has not told us about the crash/deletion yet, or the connection was cut.
+                self.rechecks.append((time.monotonic() + RECHECK_SECONDS, target))
             if self.not_followed:
                 self._reconcile()
         elif kind == "fail":
             target, exc = item[1], item[2]
-            _, text = describe_failure(target, exc)
-            self.writer.err(text)
             from kubectl_lws import errors
 
+            if not isinstance(exc, errors.ApiError):
+                return None  # a transport error mid-stream: "end" follows and decides about resuming
+            _, text = describe_failure(target, exc)
+            self.writer.err(text)
             if isinstance(exc, errors.Invalid):  # e.g. not started yet: try again on the next pod change
                 self.attached.discard(target.instance)
         elif kind == "lws-gone":
@@ -446,6 +473,65 @@ class Follower:
         elif kind == "fatal":
             raise item[1]
         return None
+
+    def _still_running(self, target: Any) -> bool:
+        """The latest watched state still shows this exact container instance running."""
+        from kubectl_lws.model import groups as g
+
+        if self.stop.is_set():
+            return False
+        pod = self.pods.get(target.uid)
+        if pod is None or g.is_terminating(pod):
+            return False
+        for cs in g.container_statuses(pod):
+            if cs.get("name") == target.container:
+                return int(cs.get("restartCount") or 0) == target.restarts and "running" in (cs.get("state") or {})
+        return False
+
+    def _run_rechecks(self) -> None:
+        """Resume streams that ended while their container kept running (from the last line's second)."""
+        now = time.monotonic()
+        due = [t for when, t in self.rechecks if when <= now]
+        self.rechecks = [(when, t) for when, t in self.rechecks if when > now]
+        for target in due:
+            instance = target.instance
+            if instance in self.active or not self._still_running(target):
+                continue
+            if self.resumes.get(instance, 0) >= MAX_RESUMES:
+                continue
+            if len(self.active) >= self.spec.max_streams:
+                self.rechecks.append((now + RECHECK_SECONDS, target))
+                continue
+            self.resumes[instance] = self.resumes.get(instance, 0) + 1
+            since = self.last_rx.get(instance)
+            query = self.spec.request.query(follow=True, fresh=True)
+            if since is not None:
+                # whole seconds, one back: a line may repeat, none is lost
+                query.update(since_seconds=None, since_time=time.strftime(
+                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.floor(since) - 1)))
+            self._start(target, query, "reconnected")
+
+    def _start(self, target: Any, query: dict[str, Any], detail: str | None) -> None:
+        """Mark the instance attached, print the + marker and start its reader thread."""
+        from kubectl_lws.render.logs import marker_added
+
+        self.attached.add(target.instance)
+        self.active[target.instance] = target
+        self.slot_uid[target.slot] = target.uid
+        self.shown_uids[target.uid] = target
+        label = target.prefix if self.spec.select_args["all_containers"] else target.label
+        self.writer.err(marker_added(label, target.pod, detail, color=self.spec.marker_color(target)))
+        fmt = self.spec.formatter(target)
+        instance = target.instance
+        last_rx = self.last_rx
+
+        def put(item: tuple) -> bool:
+            if item[0] == "out":
+                last_rx[instance] = time.time()
+            return self.put(item)
+
+        self._spawn(lambda: pump(self.cluster, self.spec.namespace, target, query, fmt, put, self.stop),
+                    f"lws-logs-{target.prefix}")
 
     def _on_pod_event(self, etype: str, obj: Any) -> None:
         if etype == "SYNC":
@@ -480,7 +566,6 @@ class Follower:
     def _reconcile(self, *, initial: bool = False) -> None:
         """Attach every selected instance not attached yet, within --max-streams."""
         from kubectl_lws.model import logsel
-        from kubectl_lws.render.logs import marker_added
 
         selection = logsel.select_targets(list(self.pods.values()), **self.spec.select_args)
         for waiting in selection.waiting:
@@ -510,18 +595,8 @@ class Follower:
                 detail = f"restart {target.restarts}"
             else:
                 detail = "new"
-            self.attached.add(target.instance)
-            self.active[target.instance] = target
-            self.slot_uid[target.slot] = target.uid
-            self.shown_uids[target.uid] = target
-            self.writer.err(marker_added(target.label if not self.spec.select_args["all_containers"]
-                                         else target.prefix, target.pod, detail,
-                                         color=self.spec.marker_color(target)))
-            query = self.spec.request.query(follow=True, fresh=target.instance not in self.initial)
-            fmt = self.spec.formatter(target)
-            self._spawn(lambda t=target, q=query, f=fmt: pump(self.cluster, self.spec.namespace, t, q, f,
-                                                               self.put, self.stop),
-                        f"lws-logs-{target.prefix}")
+            self._start(target, self.spec.request.query(follow=True, fresh=target.instance not in self.initial),
+                        detail)
         if newly_skipped:
             shown = ", ".join(f"{t.prefix} (pod {t.pod})" for t in newly_skipped[:10])
             more = f" and {len(newly_skipped) - 10} more" if len(newly_skipped) > 10 else ""

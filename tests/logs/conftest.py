@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -155,3 +156,96 @@ def spawn(tmp_path) -> Callable[..., Proc]:
         if proc.proc.poll() is None:
             proc.proc.kill()
         proc.finish(5)
+
+
+class CuttableProxy:
+    """A loopback TCP proxy in front of the sandbox whose open connections can be cut at once
+    (a network blip for the client: its watches and log streams break mid-response)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        import socket
+
+        self._target = (target_host, target_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._conns: list = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._spawn(self._accept)
+
+    def _spawn(self, fn, *args) -> None:
+        thread = threading.Thread(target=fn, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            with self._lock:
+                self._conns += [client, upstream]
+            self._spawn(self._pipe, client, upstream)
+            self._spawn(self._pipe, upstream, client)
+
+    @staticmethod
+    def _pipe(src, dst) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        import socket
+
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+        self.cut()
+        for thread in self._threads:
+            thread.join(2)
+
+
+@pytest.fixture
+def cuttable_proxy():
+    proxies: list[CuttableProxy] = []
+
+    def make(lws: Lws, tmpdir) -> str:
+        """A kubeconfig for ``lws`` that goes through a new proxy; returns its path (proxy in .proxy)."""
+        from urllib.parse import urlparse
+
+        url = urlparse(lws.sb.url)
+        proxy = CuttableProxy(url.hostname, url.port)
+        proxies.append(proxy)
+        cfg = yaml.safe_load(open(lws.kubeconfig).read())
+        cfg["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{proxy.port}"
+        path = tmpdir / f"kc-proxy-{proxy.port}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        make.proxy = proxy
+        return str(path)
+
+    yield make
+    for proxy in proxies:
+        proxy.close()

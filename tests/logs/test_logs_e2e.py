@@ -193,3 +193,24 @@ def test_pending_leader_gets_a_note_and_the_others_print(make_lws):
     assert result.exit_code == 0, result.stderr
     assert [p for p, _ in blocks(result.stdout)] == [f"g{i}/w0" for i in range(6)]
     assert "note: g6/w0: pod big-6 is Pending (Unschedulable); no logs yet" in result.stderr
+
+
+def test_follow_resumes_streams_and_watches_after_a_network_cut(make_lws, spawn, cuttable_proxy, tmp_path):
+    lws = make_lws(replicas=2, size=1, logs=LOGS, name="cut")
+    kubeconfig = cuttable_proxy(lws, tmp_path)
+    follow = spawn(["logs", "cut", "-f", "--tail", "1"], kubeconfig)
+    follow.wait_for("+ g1/w0 (pod cut-1)")
+    follow.wait_for("g1/w0 tick", stream="stdout")
+    cuttable_proxy.proxy.cut()
+    follow.wait_for("+ g1/w0 (pod cut-1, reconnected)")
+    follow.wait_for("+ g0/w0 (pod cut-0, reconnected)")
+    before = len(follow.stdout.splitlines())
+    deadline = time.monotonic() + 10
+    while len(follow.stdout.splitlines()) < before + 20 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lws.delete()  # seen only if the LWS watch reconnected too
+    assert follow.finish() == 0, follow.stderr
+    assert "error" not in follow.stderr
+    for group in (0, 1):
+        ticks = sorted({int(m) for m in re.findall(rf"^g{group}/w0 tick (\d+) ", follow.stdout, re.M)})
+        assert len(ticks) > 20 and ticks == list(range(ticks[0], ticks[-1] + 1)), ticks  # no line lost
