@@ -67,7 +67,7 @@ class Kubelet(Controller):
     # ---------------------------------------------------------------------------------------- network
     def _attach(self, pod: dict) -> str:
         net = getattr(self.mgr.sandbox, "network", None)
-        if net is not None:
+        if hasattr(net, "attach"):  # the runtime's Network; before it is installed this is a mode string
             return net.attach(pod)
         uid = pod["metadata"]["uid"]
         if uid not in self._own_ips:
@@ -83,7 +83,7 @@ class Kubelet(Controller):
         if self._own_ips.pop(uid, None) is not None:
             return
         net = getattr(self.mgr.sandbox, "network", None)
-        if net is not None and (pod.get("status") or {}).get("podIP"):
+        if hasattr(net, "detach"):  # idempotent per uid on the runtime side
             try:
                 net.detach(pod)
             except Exception:  # noqa: BLE001

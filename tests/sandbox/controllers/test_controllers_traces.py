@@ -37,6 +37,10 @@ class Recorder:
             rec = ("event", obj["involvedObject"].get("name"), obj["reason"], obj["message"])
         elif resource == "controllerrevisions.apps":
             rec = ("cr", type_, meta["name"])
+        elif resource == wh.LWS_RESOURCE:
+            st = obj.get("status") or {}
+            conds = {c["type"]: c["status"] for c in st.get("conditions") or []}
+            rec = ("lws", meta["name"], conds, st.get("readyReplicas"), st.get("updatedReplicas"))
         else:
             return
         with self.lock:
@@ -122,6 +126,10 @@ def test_a_canary_updates_only_top_group(env):
     assert any(r == "CreatingRevision" and msg == f"Creating revision with key {key} for updated LWS"
                for r, msg in evs)
     assert ("GroupsUpdating", "Updating replica 2") in evs
+    assert ("GroupsUpdating", "Rolling Upgrade is in progress, with 3 groups ready of total 3 groups") in evs
+    # D7: Available drops as soon as the update starts, while every group is still ready; updated is omitted
+    states = [(r[2], r[3], r[4]) for r in rec.since(m, "lws") if r[1] == "basic"]
+    assert ({"Progressing": "False", "Available": "False", "UpdateInProgress": "True"}, 3, None) in states
     lws = _lws(sb, "basic")
     assert _conds(lws) == {"Progressing": "False", "Available": "True", "UpdateInProgress": "False"}
     assert (lws["status"]["readyReplicas"], lws["status"]["updatedReplicas"]) == (3, 1)
@@ -233,6 +241,9 @@ def test_d_max_surge_rollout_creates_surge_group_first_and_reclaims_it(env):
     assert ("GroupsProgressing", "deleting surge replica basic-3") in _lws_events(rec, m, "basic")
     assert sorted(_pods(sb, "basic")) == sorted(f"basic-{i}{s}" for i in range(3) for s in ("", "-1", "-2", "-3"))
     assert _lws(sb, "basic")["status"]["updatedReplicas"] == 3
+    assert not [e for e in _lws_events(rec, m, "basic") if e[0] == "RecreateGroup"], "a rollout is no restart"
+    during = [r for r in rec.since(m, "lws") if r[1] == "basic" and r[2].get("UpdateInProgress") == "True"]
+    assert during and all(r[2]["Available"] == "False" for r in during)
 
 
 def test_e_exclusive_topology_group_stays_pending(env):
