@@ -176,7 +176,13 @@ def _run_partition_command(app: AppContext, name: str | None, selector: str | No
                 return (f"partition would now go to {new[0]} re-creating groups {list(new[1])} "
                         f"(agreed: {old[0]}, groups {list(old[1])})")
 
-            apply_with_retry(plan.key(), plan, replan, send, describe_change=describe)
+            try:
+                apply_with_retry(plan.key(), plan, replan, send, describe_change=describe)
+            except errors.LwsError as exc:
+                done = [p.name for _, p in planned[:planned.index((snap, plan))]]
+                if done:  # with -l: say which ones were already changed
+                    exc.hint = (exc.hint + "; " if exc.hint else "") + f"already changed: {', '.join(done)}"
+                raise
             suffix = " (server dry run)" if server_dry else ""
             click.echo(f"{KIND_PREFIX}/{plan.name} partition {plan.old_partition} -> {plan.new_partition}"
                        f" ({_done_word(action)}){suffix}")

@@ -378,3 +378,34 @@ def test_status_without_statefulset_access_infers_the_revision(cli, tmp_path):
     res = run_cli(["rollout", "status", "v1", "--timeout", "30s"], kubeconfig=kubeconfig)
     assert res.exit_code == 0, res.stdout + res.stderr
     assert "1 of 1 canary group updated" in res.stdout
+
+
+@pytest.mark.parametrize("concurrent, changes_plan", [
+    ({"metadata": {"labels": {"touched": "yes"}}}, False),  # unrelated write: same plan, retried
+    ({"spec": {"replicas": 3}}, True),  # a scale between plan and patch: the plan changed, stop
+])
+def test_real_conflict_from_a_concurrent_writer(cli, monkeypatch, concurrent, changes_plan):
+    """Another client writes the LWS after our read: the server answers a real 409 (stale
+    resourceVersion); we re-read, and retry only if the plan is still the same."""
+    from kubectl_lws.cluster import Cluster
+
+    name = "w2" if changes_plan else "w1"
+    cli.create(lws_manifest(name, replicas=2))
+    original = Cluster.patch_lws
+    calls = []
+
+    def patch_after_a_concurrent_write(self, lws_name, patch, **kw):
+        if not calls:
+            http(cli.sb, "PATCH", f"{LWS_PATH}/{lws_name}", concurrent)
+        calls.append(kw.get("resource_version"))
+        return original(self, lws_name, patch, **kw)
+
+    monkeypatch.setattr(Cluster, "patch_lws", patch_after_a_concurrent_write)
+    res = cli("rollout", "canary", name, "--groups", "1", "-y")
+    if changes_plan:
+        assert res.exit_code == 1, res.stderr
+        assert "the object changed while applying" in res.stderr and "partition would now go to 2" in res.stderr
+        assert cli.partition(name) == 0 and len(calls) == 1
+    else:
+        assert res.exit_code == 0, res.stderr
+        assert cli.partition(name) == 1 and len(calls) == 2 and calls[0] != calls[1]
