@@ -231,3 +231,22 @@ def test_surge_groups_stay_while_partition_is_set_then_are_reclaimed(sb):
     assert _pod(sb, "surgy-3") is None
     assert {_pod(sb, f"surgy-{i}")["metadata"]["labels"][wh.REVISION] for i in range(3)} == {revs[3]}
     assert sb.get(wh.LWS_RESOURCE, NS, "surgy")["status"]["replicas"] == 3
+
+
+def test_foreground_lws_deletion_removes_dependents_first(sb):
+    _create(sb, _lws("fg", replicas=2))
+    seen: list[tuple[str, str]] = []
+
+    def rec(type_, resource, obj, old):
+        if type_ == "DELETED" and (obj["metadata"].get("labels") or {}).get(wh.NAME) == "fg" or \
+                (type_ == "DELETED" and resource == wh.LWS_RESOURCE):
+            seen.append((resource, obj["metadata"]["name"]))
+    unsub = sb.call(sb.store.subscribe, rec)
+    try:
+        sb.call(lambda: sb.store.delete(wh.LWS_RESOURCE, NS, "fg", propagation="Foreground"))
+        sb.wait_settled(30)
+    finally:
+        sb.call(unsub)
+    assert seen[-1] == (wh.LWS_RESOURCE, "fg"), "the LWS goes last"
+    assert ("pods", "fg-1-1") in seen and ("statefulsets.apps", "fg") in seen
+    assert sb.call(lambda: sb.store.list("pods", NS, label_selector=f"{wh.NAME}=fg")) == []
