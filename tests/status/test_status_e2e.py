@@ -266,3 +266,17 @@ def test_watch_json_lines(sandbox, demo):
     assert r.exit_code == 0, r.stderr
     docs = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     assert docs and all(d["kind"] == "LeaderWorkerSetStatus" for d in docs)
+
+
+def test_nodes_forbidden_degrades_to_node_names(sandbox, demo, tmp_path):
+    """Namespace users often cannot list nodes: status still works, says so once, exit 0."""
+    sandbox.add_token("st-viewer", "viewer", [
+        {"verbs": ["get", "list", "watch"], "resources": ["leaderworkersets", "pods"]}])
+    kc = sandbox.write_kubeconfig(tmp_path / "viewer", namespace="demo", token="st-viewer")
+    r = run_cli(["status", "healthy"], kubeconfig=kc)
+    assert r.exit_code == 0, r.stderr
+    assert "cannot list nodes (forbidden)" in r.stderr
+    assert "Healthy" in r.stdout and "NODES" in r.stdout
+    doc = json.loads(run_cli(["status", "healthy", "-o", "json"], kubeconfig=kc).stdout)
+    assert doc["groups"][0]["domains"]["topology.kubernetes.io/zone"] == []
+    assert doc["groups"][0]["domains"]["kubernetes.io/hostname"]
