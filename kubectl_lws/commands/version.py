@@ -7,9 +7,22 @@ import platform
 import click
 
 from kubectl_lws import __version__, errors
-from kubectl_lws.model.keys import LWS_CRD_NAME
+from kubectl_lws.model.keys import LWS_GROUP
 from kubectl_lws.options import app_context, output_option
 from kubectl_lws.render.output import emit
+
+
+def _served_versions(cluster) -> list[str] | None:  # noqa: ANN001
+    """The LWS API versions the cluster serves, from discovery (readable by any user, unlike the CRD)."""
+    try:
+        group = cluster.request("GET", f"/apis/{LWS_GROUP}")
+    except errors.NotFound:
+        raise errors.LwsApiMissing() from None
+    except errors.Forbidden:
+        return None
+    if not isinstance(group, dict):
+        raise errors.LwsApiMissing()
+    return [v.get("version", "") for v in group.get("versions") or []]
 
 
 def _controller_image(cluster) -> str | None:  # noqa: ANN001 — Cluster, imported lazily
@@ -41,14 +54,7 @@ def version(server: str | None, output: str) -> None:
         cluster = app.cluster
         server = cluster.server_version()
         info["server"] = {"gitVersion": server.get("gitVersion"), "platform": server.get("platform")}
-        try:
-            crd = cluster.get("customresourcedefinitions", LWS_CRD_NAME)
-            info["lws"] = {"servedVersions": [v["name"] for v in crd.get("spec", {}).get("versions", [])
-                                              if v.get("served")]}
-        except errors.NotFound:
-            raise errors.LwsApiMissing() from None
-        except errors.Forbidden:
-            info["lws"] = {"servedVersions": None}
+        info["lws"] = {"servedVersions": _served_versions(cluster)}
         info["lws"]["controllerImage"] = _controller_image(cluster)
     if emit(info, output):
         return
