@@ -260,9 +260,7 @@ def dump(cluster: Any, spec: RunSpec) -> int:
     writer = BlockWriter()
     for note in selection.notes:
         writer.err(f"note: {note}")
-    items: list[Any] = sorted(
-        [*selection.targets, *selection.waiting],
-        key=lambda x: (logsel._sort_key(x.group, x.worker), x.container))
+    items: list[Any] = selection.ordered
     targets = [x for x in items if isinstance(x, logsel.Target)]
     if not items:
         writer.err(f'note: leaderworkerset "{spec.name}" has no pods to show')

@@ -98,9 +98,10 @@ class Selection:
     targets: list[Target] = field(default_factory=list)
     waiting: list[Waiting] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. pods without the requested container
+    ordered: list["Target | Waiting"] = field(default_factory=list)  # both, in display order
 
 
-def _sort_key(group: int | str, worker: int) -> tuple[int, int | str, int]:
+def sort_key(group: int | str, worker: int) -> tuple[int, int | str, int]:
     return (0, group, worker) if isinstance(group, int) else (1, group, worker)
 
 
@@ -111,7 +112,7 @@ def existing_groups(pods: Iterable[dict], replicas: int) -> list[int | str]:
         key = group_key(pod)
         if key is not None:
             found.add(key)
-    return sorted(found, key=lambda k: _sort_key(k, 0))
+    return sorted(found, key=lambda k: sort_key(k, 0))
 
 
 def describe_indexes(values: Iterable[int | str]) -> str:
@@ -234,7 +235,7 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
         order = g.container_names(pod)
         for cname in names:
             pos = order.index(cname) if cname in order else 0
-            key = (_sort_key(gk, wi), pos, name)
+            key = (sort_key(gk, wi), pos, name)
             reason = _waiting_reason(pod, cname)
             if reason is not None:
                 rows.append((key, Waiting(gk, wi, name, uid, cname, reason)))
@@ -245,6 +246,7 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
                                      color=group_color(gk))))
     rows.sort(key=lambda r: r[0])
     for _, item in rows:
+        selection.ordered.append(item)
         (selection.targets if isinstance(item, Target) else selection.waiting).append(item)
     for names, pods_without in sorted(missing_container.items()):
         have = ", ".join(names) or "none"

@@ -102,6 +102,10 @@ def test_bad_input_lists_what_exists(basic):
     assert result.exit_code == 2 and "containers: leader, worker" in result.stderr
     result = run_cli(["logs", "basik"], kubeconfig=basic.kubeconfig)
     assert result.exit_code == 1 and 'did you mean "basic"' in result.stderr
+    result = run_cli(["logs", "basic", "-f", "-g", "3"], kubeconfig=basic.kubeconfig)
+    assert result.exit_code == 2 and "group 3 does not exist" in result.stderr
+    result = run_cli(["logs", "basic", "-f", "--previous"], kubeconfig=basic.kubeconfig)
+    assert result.exit_code == 2
 
 
 def test_previous_after_a_crash_and_follow_reattaches_on_restart(make_lws, spawn):
