@@ -186,6 +186,7 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
     prev = None
     last_a = None
     last_draw = 0.0
+    build_cost = 0.0
     dirty = False
 
     def key_of(src: str, o: dict) -> str:
@@ -243,12 +244,17 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
             mine = [o for o in state["lws"].values() if (o.get("metadata") or {}).get("name") == name]
             if not mine:
                 raise errors.LwsError(f'leaderworkerset "{name}" was deleted')
-            refresh = tty and time.monotonic() - last_draw >= 1.0  # ages tick on screen
+            # ages tick on screen; on big LWS redraw less often than the rebuild costs
+            refresh = tty and time.monotonic() - last_draw >= max(1.0, 5 * build_cost)
             if not dirty and not refresh:
                 continue
             dirty = False
+            started = time.monotonic()
             a, place = _build(mine[0], list(state["pods"].values()),
                               list(state["nodes"].values()) if "nodes" in state else None, extra_keys)
+            build_cost = time.monotonic() - started
+            if last_a is None:
+                _check_groups(a, groups)
             last_a = a
             now = utc_now()
             if output in ("json", "yaml"):

@@ -280,3 +280,8 @@ def test_nodes_forbidden_degrades_to_node_names(sandbox, demo, tmp_path):
     doc = json.loads(run_cli(["status", "healthy", "-o", "json"], kubeconfig=kc).stdout)
     assert doc["groups"][0]["domains"]["topology.kubernetes.io/zone"] == []
     assert doc["groups"][0]["domains"]["kubernetes.io/hostname"]
+
+
+def test_watch_rejects_unknown_group(demo):
+    r = run_cli(["status", "healthy", "-w", "-g", "9", "--timeout", "5s"], kubeconfig=demo)
+    assert r.exit_code == 2 and "group 9 does not exist" in r.stderr
