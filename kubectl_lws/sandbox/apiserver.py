@@ -254,6 +254,8 @@ class ApiServer:
             raise errors.unauthorized()
         user, entry = ident
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
+        if parts[:2] == ["openapi", "v3"]:
+            return self._openapi_v3(parts[2:]), user
         if not parts or parts[0] not in ("api", "apis"):
             return self._simple(request, path), user
         resp = self._discovery(request, parts)
@@ -310,6 +312,37 @@ class ApiServer:
                 return not_found_text()
             return self._json(self._resource_list(parts[1], parts[2]))
         return None
+
+    def _openapi_v3(self, rest: list[str]) -> web.Response:
+        """A minimal OpenAPI v3: one PATCH path per resource advertising ``fieldValidation``, so kubectl
+        create/apply use server-side validation (which the sandbox accepts) instead of downloading schemas."""
+        all_groups = groups()
+        gvs = [("", "v1")] + [(g, v) for g in sorted(all_groups) if g for v in all_groups[g]]
+
+        def gv_path(g: str, v: str) -> str:
+            return f"api/{v}" if not g else f"apis/{g}/{v}"
+        if not rest:
+            return self._json({"paths": {gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{gv_path(g, v)}"
+                                                                             f"?hash=SANDBOX"} for g, v in gvs}})
+        wanted = "/".join(rest)
+        match = next(((g, v) for g, v in gvs if gv_path(g, v) == wanted), None)
+        if match is None:
+            return not_found_text()
+        g, v = match
+        paths: dict[str, Any] = {}
+        schemas: dict[str, Any] = {}
+        param = {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+        for rt in self._served(g, v):
+            gvk = {"group": g, "version": v, "kind": rt.kind}
+            base = f"/{gv_path(g, v)}/" + ("namespaces/{namespace}/" if rt.namespaced else "") + rt.plural
+            for p, ops in ((base, ("post",)), (base + "/{name}", ("patch", "put"))):
+                paths[p] = {op: {"x-kubernetes-group-version-kind": gvk, "parameters": [param],
+                                 "responses": {"200": {"description": "OK"}}} for op in ops}
+            schemas[f"{g or 'core'}.{v}.{rt.kind}"] = {"type": "object", "x-kubernetes-group-version-kind": [gvk],
+                                                       "x-kubernetes-preserve-unknown-fields": True}
+        doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes (kubectl-lws sandbox)", "version": "v1.36.2"},
+               "paths": paths, "components": {"schemas": schemas}}
+        return self._json(doc)
 
     @staticmethod
     def _group_doc(group: str, versions: list[str]) -> dict:
@@ -504,6 +537,10 @@ class ApiServer:
         if not raw:
             return None
         ct = request.headers.get("Content-Type", JSON)
+        if "protobuf" in ct:
+            raise errors.unsupported_media_type(
+                "the sandbox API server does not decode protobuf request bodies (kubectl's typed `create "
+                "<kind>` generators send them); use `kubectl create -f` or `kubectl apply -f` with YAML/JSON")
         try:
             if "yaml" in ct:
                 import yaml

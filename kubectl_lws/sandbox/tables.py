@@ -242,6 +242,40 @@ def _node_cells(obj: dict, now: datetime | None = None) -> list[Any]:
     return [obj["metadata"].get("name"), status, "<none>", age(obj["metadata"].get("creationTimestamp"), now), version]
 
 
+def _ns_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    return [obj["metadata"].get("name"), (obj.get("status") or {}).get("phase", "Active"),
+            age(obj["metadata"].get("creationTimestamp"), now)]
+
+
+def _svc_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    spec = obj.get("spec") or {}
+    ports = ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or []) or "<none>"
+    ext = ",".join(spec.get("externalIPs") or []) or "<none>"
+    return [obj["metadata"].get("name"), spec.get("type", "ClusterIP"), spec.get("clusterIP") or "<none>", ext, ports,
+            age(obj["metadata"].get("creationTimestamp"), now), selector_text(spec.get("selector"))]
+
+
+def selector_text(sel: dict | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in (sel or {}).items()) or "<none>"
+
+
+def _event_cells(ev: dict, now: datetime | None = None) -> list[Any]:
+    """core/v1 Event printer: Last Seen, Type, Reason, Object, Message (+ wide columns)."""
+    last = ev.get("lastTimestamp") or ev.get("eventTime") or ev["metadata"].get("creationTimestamp")
+    first = ev.get("firstTimestamp") or ev.get("eventTime") or ev["metadata"].get("creationTimestamp")
+    inv = ev.get("involvedObject") or {}
+    obj = f"{(inv.get('kind') or '').lower()}/{inv.get('name', '')}"
+    src = ev.get("reportingComponent") or (ev.get("source") or {}).get("component", "")
+    return [age(last, now), ev.get("type", ""), ev.get("reason", ""), obj, ev.get("message", ""),
+            inv.get("fieldPath", ""), src, age(first, now), ev.get("count") or 1, ev["metadata"].get("name")]
+
+
+def _cr_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    owner = next((o for o in obj["metadata"].get("ownerReferences") or [] if o.get("controller")), None)
+    ctrl = f"{owner['kind'].lower()}.{owner['apiVersion'].split('/')[0]}/{owner['name']}" if owner else "<none>"
+    return [obj["metadata"].get("name"), ctrl, obj.get("revision"), age(obj["metadata"].get("creationTimestamp"), now)]
+
+
 def _col(name: str, description: str = "", priority: int = 0, type_: str = "string") -> dict:
     return {"name": name, "type": type_, "format": "", "description": description, "priority": priority}
 
@@ -254,6 +288,20 @@ _TABLES: dict[str, tuple[list[dict], Callable[..., list[Any]]]] = {
     "nodes": ([_NAME_COLUMN, _col("Status", "The status of the node"), _col("Roles", "The roles of the node"),
                _AGE_COLUMN, _col("Version", "Kubelet Version reported by the node.")], _node_cells),
 }
+
+
+_TABLES["namespaces"] = ([_NAME_COLUMN, _col("Status", "The status of the namespace"), _AGE_COLUMN], _ns_cells)
+_TABLES["services"] = ([_NAME_COLUMN, _col("Type", "The type of the service"), _col("Cluster-IP", "The cluster IP"),
+                        _col("External-IP", "The external IP"), _col("Port(s)", "The ports of the service"),
+                        _AGE_COLUMN, _col("Selector", "The label selector of the service", 1)], _svc_cells)
+_TABLES["events"] = ([_col("Last Seen", "Time since the event was last seen"), _col("Type", "Type of the event"),
+                      _col("Reason", "Reason of the event"), _col("Object", "The object the event is about"),
+                      _col("Message", "Message of the event"), _col("Subobject", "Field path", 1),
+                      _col("Source", "Reporting component", 1), _col("First Seen", "Time since first seen", 1),
+                      _col("Count", "Number of occurrences", 1, "integer"), _col("Name", "Event name", 1)],
+                     _event_cells)
+_TABLES["controllerrevisions.apps"] = ([_NAME_COLUMN, _col("Controller", "The owning controller"),
+                                        _col("Revision", "The revision number", 0, "integer"), _AGE_COLUMN], _cr_cells)
 
 
 def columns_for(resource: str) -> list[dict]:

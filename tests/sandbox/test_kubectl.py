@@ -123,3 +123,28 @@ def test_get_pods_watch_sees_change(sb, kc: str) -> None:
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_apply_create_and_reapply_pod(sb, kc: str, tmp_path: Path) -> None:
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: applied\n  labels: {v: one}\nspec:\n"
+                        "  containers:\n  - name: c\n    image: busybox:1\n")
+    r = kubectl(kc, "apply", "-f", str(manifest))
+    assert r.returncode == 0 and "pod/applied created" in r.stdout, r.stderr
+    manifest.write_text(manifest.read_text().replace("one", "two").replace("busybox:1", "busybox:2"))
+    r = kubectl(kc, "apply", "-f", str(manifest))
+    assert r.returncode == 0 and "configured" in r.stdout, r.stderr
+    pod = sb.get("pods", "golden", "applied")
+    assert pod["metadata"]["labels"] == {"v": "two"} and pod["spec"]["containers"][0]["image"] == "busybox:2"
+
+
+def test_get_events_table(sb, kc: str) -> None:
+    sb.create("events", {"metadata": {"name": "single-0.1", "namespace": "golden"}, "type": "Warning",
+                         "reason": "BackOff", "message": "Back-off restarting failed container",
+                         "involvedObject": {"kind": "Pod", "name": "single-0", "namespace": "golden"},
+                         "source": {"component": "kubelet"}, "count": 3})
+    r = kubectl(kc, "get", "events")
+    assert r.returncode == 0, r.stderr
+    header, row = r.stdout.splitlines()[0], r.stdout.splitlines()[1]
+    assert header.split()[:4] == ["LAST", "SEEN", "TYPE", "REASON"]
+    assert row.split()[1:4] == ["Warning", "BackOff", "pod/single-0"]
