@@ -35,7 +35,7 @@ def plan_lines(plan: PartitionPlan, extra_notes: Sequence[str] = ()) -> list[str
     if plan.recreate_now:
         olds = sorted({plan.old_revisions.get(i) or "?" for i in plan.recreate_now})
         lines.append(f"re-created now: {groups_phrase(plan.recreate_now)}, highest first, each group whole "
-                     f"(revision {', '.join(olds)} -> {plan.current_key})")
+                     f"(revision {', '.join(olds)} -> {plan.current_key or 'the new revision'})")
     elif plan.new_partition < plan.replicas and not plan.already_updated:
         lines.append("re-created now: none")
     elif plan.new_partition < plan.replicas:
