@@ -76,3 +76,26 @@ def test_install_writes_the_krew_shim(tmp_path: Path) -> None:
     assert shim.read_text().startswith("#!/bin/sh") and shim.stat().st_mode & 0o111
     missing = run_cli(["completion", "install", "--krew-root", str(tmp_path / "nope")])
     assert missing.exit_code == 1 and "no krew bin folder" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def demo_kubeconfig(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from conftest import start_sandbox
+
+    sb = start_sandbox(speed=50)
+    try:
+        sb.load_scenario("demo")
+        sb.wait_settled(60)
+        yield sb.write_kubeconfig(tmp_path_factory.mktemp("kc") / "kc.yaml", namespace="default")
+    finally:
+        sb.stop()
+
+
+def test_live_names_from_the_cluster(demo_kubeconfig: str) -> None:
+    kc = ["--kubeconfig", demo_kubeconfig]
+    assert _values([*kc, "status", "-n", "demo", "h"])[0] == ["healthy"]
+    assert _values(["status", *kc, "--namespace=demo", ""])[0] == ["canary", "crashy", "healthy", "solo"]
+    assert "demo" in _values([*kc, "-n", ""])[0]
+    assert _values([*kc, "-n", "demo", "status", "healthy", "-g", ""])[0] == ["0", "1", "2"]
+    assert _values([*kc, "-n", "demo", "logs", "healthy", "-c", ""])[0] == ["leader", "worker"]
+    assert _values([*kc, "status", "pin"])[0] == ["pinned"]  # the context's namespace (default)
