@@ -142,17 +142,18 @@ def group_status(group: Group | None, goal: GroupGoal, size: int) -> tuple[bool,
     ready = [p for p in fresh if pod_ready(p)]
     leader_new = group is not None and group.leader is not None and _uid(group.leader) not in goal.old_uids
     done = leader_new and not old_left and len(fresh) >= size and len(ready) >= size
+    new = " new" if goal.old_uids else ""
     if done:
-        return True, f"group {goal.index}: Ready ({size}/{size} new pods)"
+        return True, f"group {goal.index}: Ready ({size}/{size}{new} pods)"
     if old_left:
         going = [p for p in old_left if (p.get("metadata") or {}).get("deletionTimestamp")]
         if not going:
             return False, f"group {goal.index}: not re-created yet ({len(old_left)} old pod(s) running)"
         return False, f"group {goal.index}: {len(old_left)} old pod(s) terminating"
     if not leader_new:
-        return False, f"group {goal.index}: waiting for a new leader"
+        return False, f"group {goal.index}: waiting for a{new} leader"
     note = _why_not_ready(fresh)
-    return False, f"group {goal.index}: {len(ready)}/{size} new pods Ready{note}"
+    return False, f"group {goal.index}: {len(ready)}/{size}{new} pods Ready{note}"
 
 
 def _why_not_ready(pods: Sequence[dict]) -> str:

@@ -144,7 +144,7 @@ def _restart_groups(app: AppContext, plan: "RestartPlan", save_logs: Path | None
 def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path | None,  # noqa: ANN001
                      timeout: float, server_dry: bool, suffix: str) -> int:
     from kubectl_lws.model.plans import targets_by_index
-    from kubectl_lws.waiting import GroupGoal, PodWatcher, wait_for_groups
+    from kubectl_lws.waiting import GroupGoal, PodWatcher, groups_check, wait_for_groups
 
     cluster = app.cluster
     if server_dry:  # nothing will happen, so there is nothing to wait for: validate every delete
@@ -154,7 +154,21 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
     size = plan.size
     done: list[int] = []
     with PodWatcher(cluster, plan.lws, plan.namespace) as watcher:
+        # The capacity promise of the plan: groups Ready now must be Ready before each next batch.
+        serving = {i for i, t in targets_by_index(view, watcher.pods()).items() if t.ready and i < view.replicas}
         for number, batch in enumerate(plan.batches, 1):
+            untouched = [i for b in plan.batches[number:] for i in b]
+            others = [GroupGoal(i) for i in sorted(serving - set(batch))]
+            if others and not groups_check(others, size)(watcher.pods())[0]:
+                app.warn("a group that was serving is not Ready: waiting before restarting group(s) "
+                         f"{','.join(map(str, batch))} so capacity stays as planned")
+                try:
+                    wait_for_groups(watcher, others, size=size, timeout=timeout, progress=app.info)
+                except errors.WaitTimeout as exc:
+                    raise errors.WaitTimeout(
+                        f"{exc.message}; stopped to keep capacity: restarted and Ready: {_list_or_none(done)}; "
+                        f"untouched: {_list_or_none([*batch, *untouched])}",
+                        hint=f"see: kubectl lws status {plan.lws} -n {plan.namespace}") from None
             # Re-read the groups from the live view: the UIDs to delete are this moment's incarnation.
             current = targets_by_index(view, watcher.pods())
             targets = [current.get(i) or plan.target(i) for i in batch]
@@ -165,17 +179,16 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
             try:
                 wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=app.info)
             except KeyboardInterrupt:
-                untouched = [i for b in plan.batches[number:] for i in b]
                 app.info(f"interrupted: restarted and Ready: {_list_or_none(done)}; in progress: "
                          f"{','.join(map(str, batch))}; untouched: {_list_or_none(untouched)}")
                 raise
             except errors.WaitTimeout as exc:
-                untouched = [i for b in plan.batches[number:] for i in b]
                 raise errors.WaitTimeout(
                     f"{exc.message}; stopped: restarted and Ready: {_list_or_none(done)}; not Ready: "
                     f"{','.join(map(str, batch))}; untouched: {_list_or_none(untouched)}",
                     hint=f"see: kubectl lws status {plan.lws} -n {plan.namespace}") from None
             done.extend(batch)
+            serving |= set(batch)
     app.info(f"rolling restart complete: {_plural(len(done))} re-created")
     return errors.EXIT_OK
 

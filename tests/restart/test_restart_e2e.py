@@ -167,3 +167,31 @@ def test_tty_confirmation_no_keeps_and_yes_restarts(make_lws) -> None:
     assert code == 0, err
     after = lws.uids_by_group()
     assert after[0].isdisjoint(before[0]) and after[1] == before[1]
+
+
+def test_rolling_restart_waits_for_a_serving_group_that_went_down(make_lws) -> None:
+    """Group 0 stops being Ready while group 2 is re-created: group 1 must not be touched."""
+    lws = make_lws(replicas=3, size=1)
+    before = lws.uids_by_group()
+    kubelet = lws.sb.controllers.kubelet
+    fired: list[bool] = []
+
+    def on_change(type_: str, resource: str, obj: dict, old: dict | None) -> None:
+        meta = obj["metadata"]
+        if (not fired and resource == "pods" and meta.get("namespace") == lws.namespace
+                and meta["name"] == "svc-2" and meta.get("deletionTimestamp")):
+            fired.append(True)
+            kubelet.set_readiness_failure(lws.namespace, "svc-0", True)
+
+    unsubscribe = lws.sb.call(lws.sb.store.subscribe, on_change)
+    try:
+        res = _restart(lws, "--all", "--rolling", "--timeout", "2s", "-y")
+    finally:
+        lws.sb.call(unsubscribe)
+        lws.sb.call(kubelet.set_readiness_failure, lws.namespace, "svc-0", False)
+    assert fired
+    assert res.exit_code == 4, res.stderr
+    assert "waiting before restarting group(s) 1" in res.stderr
+    assert "stopped to keep capacity: restarted and Ready: 2; untouched: 1,0" in res.stderr
+    after = lws.uids_by_group()
+    assert after[2].isdisjoint(before[2]) and after[1] == before[1] and after[0] == before[0]

@@ -24,7 +24,7 @@ def test_scale_up_counts_pods_and_gpus_and_waits(make_lws) -> None:
     assert res.exit_code == 0, res.stderr
     assert res.stdout == "leaderworkerset.leaderworkerset.x-k8s.io/svc scaled\n"
     assert "new groups 2: 2 pods, 2 nvidia.com/gpu" in res.stderr
-    assert "group 2: Ready (2/2 new pods)" in res.stderr
+    assert "group 2: Ready (2/2 pods)" in res.stderr
     assert _replicas(lws) == 3 and sorted(lws.uids_by_group()) == [0, 1, 2]
     patches = _requests(lws, "PATCH")
     assert patches == [f"PATCH /apis/leaderworkerset.x-k8s.io/v1/namespaces/{lws.namespace}/leaderworkersets/svc/scale"]

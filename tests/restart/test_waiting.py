@@ -39,3 +39,10 @@ def test_gone_goal_and_several_groups() -> None:
     check = groups_check([GroupGoal(2, gone=True), GroupGoal(3, gone=True)], size=1)
     assert check([pod("svc-2", 2, 0, "x", deleting=True)]) == (False, "group 2: 1 pod(s) left; group 3: gone")
     assert check([pod("svc-0", 0, 0, "y")])[0]
+
+
+def test_plain_ready_goal_without_old_pods() -> None:
+    check = groups_check([GroupGoal(0)], size=2)
+    assert check([pod("svc-0", 0, 0, "a")]) == (False, "group 0: 1/2 pods Ready")
+    assert check([pod("svc-0", 0, 0, "a"), pod("svc-0-1", 0, 1, "b")]) == (True, "group 0: Ready (2/2 pods)")
+    assert check([])[1] == "group 0: waiting for a leader"
