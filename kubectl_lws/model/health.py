@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
 from kubectl_lws.model import keys
@@ -194,18 +194,20 @@ def _deleted_at(pod: dict) -> datetime | None:
     if stamp is None:
         return None
     grace = meta.get("deletionGracePeriodSeconds") or 0
-    from datetime import timedelta
-
     return stamp - timedelta(seconds=int(grace))
 
 
 def _ago(when: datetime | None, now: datetime | None) -> str:
     if when is None:
         return ""
-    from kubectl_lws.render.output import human_age
-
-    seconds = ((now or utc_now()) - when).total_seconds()
-    return f" {human_age(max(seconds, 0))} ago"
+    seconds = int(max(((now or utc_now()) - when).total_seconds(), 0))
+    if seconds < 120:
+        text = f"{seconds}s"
+    elif seconds < 7200:
+        text = f"{seconds // 60}m"
+    else:
+        text = f"{seconds // 3600}h"
+    return f" {text} ago"
 
 
 @dataclass(frozen=True)
