@@ -85,6 +85,14 @@ class Lws:
             worst = max(worst, down)
         return worst, timeline
 
+    def pod_events(self, mark: tuple[int, dict[str, dict]]) -> list[tuple[str, str, bool]]:
+        """(type, pod name, terminating) of this LWS's pod events since ``mark``."""
+        rv = mark[0]
+        events = self.sb.call(lambda: list(self.sb.store.events_since(rv)))
+        return [(ev.type, ev.obj["metadata"]["name"], bool(ev.obj["metadata"].get("deletionTimestamp")))
+                for ev in events if ev.resource == "pods" and ev.namespace == self.namespace
+                and (ev.obj["metadata"].get("labels") or {}).get("leaderworkerset.sigs.k8s.io/name") == self.name]
+
     def _down(self, pods: dict[str, dict]) -> int:
         down = 0
         for gi in range(self.replicas):

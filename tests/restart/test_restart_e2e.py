@@ -16,8 +16,14 @@ def _restart(lws, *args: str):
 def test_restart_one_group_recreates_exactly_that_group(make_lws) -> None:
     lws = make_lws(replicas=3, size=2)
     before = lws.uids_by_group()
+    mark = lws.mark()
     res = _restart(lws, "-g", "1", "--wait", "--timeout", "30s", "-y")
     assert res.exit_code == 0, res.stderr
+    # Golden trace b3 (Foreground): the worker goes first, then the leader; exactly one new leader.
+    events = lws.pod_events(mark)
+    deleted = [name for etype, name, _ in events if etype == "DELETED"]
+    assert deleted == ["svc-1-1", "svc-1"]
+    assert [name for etype, name, _ in events if etype == "ADDED"] == ["svc-1", "svc-1-1"]
     assert "group 1 restarted (leader svc-1 deleted)" in res.stdout
     assert "2 of 3 groups keep serving" in res.stderr
     assert "Ready again" in res.stderr
