@@ -115,8 +115,9 @@ def _condition(pod: dict, ctype: str) -> dict | None:
 
 def _short_scheduler_message(message: str, limit: int = 80) -> str:
     """``0/7 nodes are available: 1 node(s) didn't ...`` -> ``0/7 nodes: 1 node(s) didn't ...``."""
-    text = (message or "").replace(" nodes are available:", " nodes:").split(" preemption:")[0].strip()
-    text = text.rstrip(".")
+    # keep the first sentence: the per-node reasons; drop "no new claims..." and the preemption part
+    text = (message or "").replace(" nodes are available:", " nodes:").split(" preemption:")[0]
+    text = text.split(". ")[0].strip().rstrip(".,")
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
