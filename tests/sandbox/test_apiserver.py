@@ -259,3 +259,12 @@ def test_tls_sandbox_with_kubectl(tmp_path) -> None:
         assert ei.value.code == 401
     finally:
         sb.stop()
+
+
+def test_deleting_a_namespace_removes_its_objects(sb) -> None:
+    sb.ensure_namespace("doomed")
+    sb.create("pods", {"metadata": {"name": "p", "namespace": "doomed"}, "spec": {"containers": [], "nodeName": "n"}})
+    status, _ = call(sb, "DELETE", "/api/v1/namespaces/doomed")
+    assert status == 200
+    assert sb.get("namespaces", None, "doomed") is None and sb.get("pods", "doomed", "p") is None
+    assert call(sb, "GET", "/api/v1/namespaces/doomed/pods/p")[0] == 404
