@@ -250,3 +250,23 @@ def test_foreground_lws_deletion_removes_dependents_first(sb):
     assert seen[-1] == (wh.LWS_RESOURCE, "fg"), "the LWS goes last"
     assert ("pods", "fg-1-1") in seen and ("statefulsets.apps", "fg") in seen
     assert sb.call(lambda: sb.store.list("pods", NS, label_selector=f"{wh.NAME}=fg")) == []
+
+
+def test_policy_none_worker_delete_replaces_only_that_pod(sb):
+    _create(sb, _lws("nonepol", replicas=1, size=3, lwt={"restartPolicy": "None"}))
+    before = {n: _pod(sb, n)["metadata"]["uid"] for n in ("nonepol-0", "nonepol-0-1", "nonepol-0-2")}
+    sb.call(lambda: sb.store.delete("pods", NS, "nonepol-0-2"))
+    sb.wait_settled(30)
+    after = {n: _pod(sb, n)["metadata"]["uid"] for n in before}
+    assert after["nonepol-0"] == before["nonepol-0"] and after["nonepol-0-1"] == before["nonepol-0-1"]
+    assert after["nonepol-0-2"] != before["nonepol-0-2"]
+
+
+def test_recreate_group_after_start_restarts_a_running_group(sb):
+    _create(sb, _lws("afterstart", replicas=1, size=3, lwt={"restartPolicy": "RecreateGroupAfterStart"}))
+    before = _pod(sb, "afterstart-0")["metadata"]["uid"]
+    sb.fault("crash", pod=f"{NS}/afterstart-0-2")
+    sb.wait_settled(30)
+    assert _pod(sb, "afterstart-0")["metadata"]["uid"] != before
+    assert "Worker pod afterstart-0-2 failed, deleted leader pod afterstart-0 to recreate group 0" in \
+        _events(sb, "RecreateGroup")
