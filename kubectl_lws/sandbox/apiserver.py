@@ -33,6 +33,7 @@ _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 _SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
                   "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
                   "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+BOOKMARK_INTERVAL = 30.0  # seconds between idle BOOKMARK events when a watch allows them (kube: ~1 min)
 _ANONYMOUS_PATHS = ("/version", "/healthz", "/readyz", "/livez")
 
 VERSION_INFO = {
@@ -704,6 +705,7 @@ class ApiServer:
             if send_initial and bookmarks:
                 await send("BOOKMARK", self._bookmark(rt, start_rv, initial_end=True))
             deadline = time.monotonic() + timeout
+            last_sent = time.monotonic()
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -713,7 +715,11 @@ class ApiServer:
                 except asyncio.TimeoutError:
                     if request.transport is None or request.transport.is_closing():
                         break
+                    if bookmarks and time.monotonic() - last_sent >= BOOKMARK_INTERVAL:
+                        await send("BOOKMARK", self._bookmark(rt, self.store.resource_version))
+                        last_sent = time.monotonic()
                     continue
+                last_sent = time.monotonic()
                 if item is None:
                     break
                 await send(*item)

@@ -268,3 +268,15 @@ def test_deleting_a_namespace_removes_its_objects(sb) -> None:
     assert status == 200
     assert sb.get("namespaces", None, "doomed") is None and sb.get("pods", "doomed", "p") is None
     assert call(sb, "GET", "/api/v1/namespaces/doomed/pods/p")[0] == 404
+
+
+def test_idle_watch_gets_bookmarks_when_allowed(sb, monkeypatch) -> None:
+    from kubectl_lws.sandbox import apiserver
+    monkeypatch.setattr(apiserver, "BOOKMARK_INTERVAL", 0.5)
+    rv = sb.call(lambda: sb.store.resource_version)
+    status, events = call(sb, "GET", f"/api/v1/namespaces/golden/pods?watch=1&resourceVersion={rv}"
+                                     "&allowWatchBookmarks=true&timeoutSeconds=2")
+    assert status == 200 and events and {e["type"] for e in events} == {"BOOKMARK"}
+    assert events[0]["object"]["metadata"]["resourceVersion"] == str(rv)
+    status, events = call(sb, "GET", f"/api/v1/namespaces/golden/pods?watch=1&resourceVersion={rv}&timeoutSeconds=1")
+    assert events == []
