@@ -127,8 +127,12 @@ if mode in ("listen", "mesh"):
         out({"t": "error", "stage": "listen", "error": "cannot listen on %s:%s: %s" % (bind, P.get("port", 0), e.strerror or e)})
         srv = None
 peers = []
+stop = threading.Event()
+def wait_done():
+    sys.stdin.readline()
+    stop.set()
 def serve(expect, deadline):
-    while srv is not None and len({p["label"] for p in peers}) < expect:
+    while srv is not None and len({p["label"] for p in peers}) < expect and not stop.is_set():
         left = deadline - time.monotonic()
         if left <= 0:
             break
@@ -163,6 +167,9 @@ if mode == "mesh":
         targets = json.loads(line) if line.strip() else []
     except ValueError:
         targets = []
+if srv is not None and P.get("stdin"):
+    # the caller writes one more line once every peer has connected or given up: stop waiting then
+    threading.Thread(target=wait_done, daemon=True).start()
 if targets:
     res = [None] * len(targets)
     def one(i, t):

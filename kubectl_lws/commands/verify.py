@@ -402,6 +402,9 @@ def _start(execs: Execs, view: Any, group: Any, probe_state: _Probe, opts: NcclO
     exec_timeout = opts.lifetime + 5
     container = default_container(pod)
     for tool, argv in (("python3", probe.python_argv(params)), ("bash", probe.bash_argv(params))):
+        if tool == "python3" and mode in ("listen", "mesh"):
+            stdin = True
+            argv = probe.python_argv({**params, "stdin": True})
         session = execs.open(name, argv, container=container, stdin=stdin and tool == "python3",
                              timeout=exec_timeout)
         if mode in ("listen", "mesh") and tool == "python3":
@@ -439,12 +442,30 @@ def _start(execs: Execs, view: Any, group: Any, probe_state: _Probe, opts: NcclO
     probe_state.error = "cannot probe: the container has neither python3 nor bash"
 
 
-def _finish_session(execs: Execs, p: _Probe, timeout: float) -> None:
+def _read_connects(p: _Probe, count: int, timeout: float) -> None:
+    """Read a mesh probe's stdout until its ``count`` connect records arrived (or ``timeout``)."""
+    from kubectl_lws.model.ncclcheck import parse_probe_output, records
+
+    deadline = time.monotonic() + timeout
+    while p.session is not None and len(records(p.records, "connect")) < count and time.monotonic() < deadline:
+        line = p.session.readline(max(0.05, deadline - time.monotonic()))
+        if line is None:
+            return
+        p.records += parse_probe_output(line)
+
+
+def _finish_session(execs: Execs, p: _Probe, timeout: float, done: bool = True) -> None:
+    """Tell the listener to stop waiting (every peer has connected or given up), collect, close."""
     from kubectl_lws.model.ncclcheck import parse_probe_output
 
     if p.session is None:
         return
     try:
+        if done:
+            try:
+                p.session.write("done\n")
+            except Exception:  # noqa: BLE001 — the probe already ended
+                pass
         result = p.session.finish(timeout)
         p.records += parse_probe_output(result.stdout)
     finally:
@@ -515,8 +536,10 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
                 p.session.write(__import__("json").dumps(targets) + "\n")
             except Exception as exc:  # noqa: BLE001
                 p.error = f"cannot send targets: {exc}"
-        _threads([p for p in probes if p.session is not None],
-                 lambda p: _finish_session(execs, p, opts.lifetime + 5))
+        live = [p for p in probes if p.session is not None]
+        _threads(live, lambda p: _read_connects(p, len(listening) - (pod_name(p.pod) in listening),
+                                                opts.timeout * 2 + 5))
+        _threads(live, lambda p: _finish_session(execs, p, 5))
     elif opts.mesh:
         def mesh_connect(p: _Probe) -> None:
             targets = [[pod_name(q.pod), (q.pod.get("status") or {}).get("podIP"), opts.port]
@@ -553,7 +576,7 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
             _threads(workers, lambda p: _start(execs, view, group, p, opts, "info", None, False))
         if leader_probe is not None and leader_probe.session is not None:
             # Every worker has connected or given up: the listener ends as soon as it has them all.
-            _finish_session(execs, leader_probe, opts.timeout + 5)
+            _finish_session(execs, leader_probe, 5)
 
     # DNS and interfaces, per pod
     for p in probes:
