@@ -44,7 +44,8 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
     """Set the number of groups of LeaderWorkerSet NAME (through /scale).
 
     \b
-    Scale-down removes the highest group indexes; the plan names them first.
+    Scale-down removes the highest group indexes; the plan names them first and asks for
+    confirmation (-y skips it). Scale-up prints how many pods and GPUs it asks for and proceeds.
     Examples:
       kubectl lws scale vllm --replicas 4
       kubectl lws scale vllm --replicas 2 --current-replicas 3 -y
@@ -77,7 +78,10 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
         click.echo(f"{KIND_PREFIX}/{name} unchanged")
         return errors.EXIT_OK
     show_plan(app, f"Scale {ns}/{name} {plan.direction}:", plan.lines())
-    if not consent(app, yes=yes, dry_run=dry_run):
+    # Scale-down deletes groups: it needs consent. Scale-up only adds (the plan says how many pods
+    # and GPUs), so like kubectl scale it proceeds without a question (issue #8).
+    needs_consent = plan.direction == "down" or dry_run == "client"
+    if needs_consent and not consent(app, yes=yes, dry_run=dry_run):
         return errors.EXIT_OK
     server_dry = dry_run == "server"
 

@@ -20,7 +20,8 @@ def _requests(lws, method: str) -> list[str]:
 def test_scale_up_counts_pods_and_gpus_and_waits(make_lws) -> None:
     lws = make_lws(replicas=2, size=2, gpus=1)
     lws.sb.request_log.clear()
-    res = _scale(lws, "--replicas", "3", "--wait", "--timeout", "30s", "-y")
+    # no -y and no TTY: a scale-up only adds groups, so it proceeds without a question (issue #8)
+    res = _scale(lws, "--replicas", "3", "--wait", "--timeout", "30s")
     assert res.exit_code == 0, res.stderr
     assert res.stdout == "leaderworkerset.leaderworkerset.x-k8s.io/svc scaled\n"
     assert "new groups 2: 2 pods, 2 nvidia.com/gpu" in res.stderr
