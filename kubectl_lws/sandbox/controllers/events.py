@@ -28,8 +28,11 @@ def involved(obj: dict) -> dict:
 
 
 def emit(store: Any, obj: dict, reason: str, message: str, *, type_: str = "Normal", action: str = "",
-         component: str = "leaderworkerset", related: dict | None = None) -> dict | None:
-    """Record one Event about ``obj``; failures (namespace gone, ...) are ignored like a real recorder."""
+         component: str = "leaderworkerset", related: dict | None = None, legacy: bool = False) -> dict | None:
+    """Record one Event about ``obj``; failures (namespace gone, ...) are ignored like a real recorder.
+
+    ``legacy`` writes the old core/v1 recorder shape that kube-controller-manager's StatefulSet controller
+    still uses (source.component, first/lastTimestamp, count; no eventTime), as the golden traces show."""
     meta = obj["metadata"]
     ev: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Event",
@@ -38,6 +41,11 @@ def emit(store: Any, obj: dict, reason: str, message: str, *, type_: str = "Norm
         "firstTimestamp": None, "lastTimestamp": None, "type": type_, "eventTime": _micro_now(),
         "action": action, "reportingComponent": component, "reportingInstance": f"{component}-sandbox",
     }
+    if legacy:
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ev.update(source={"component": component}, firstTimestamp=now, lastTimestamp=now, count=1, eventTime=None,
+                  reportingInstance="")
+        ev.pop("action")
     if related is not None:
         ev["related"] = involved(related)
     try:

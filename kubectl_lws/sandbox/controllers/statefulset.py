@@ -141,8 +141,8 @@ class StatefulSetController(Controller):
             except Exception:  # noqa: BLE001 - name race with a terminating pod: retry on its deletion
                 continue
             pods[pname] = created
-            events.emit(self.store, sts, "SuccessfulCreate", f"create Pod {pname} in StatefulSet {name} successful",
-                        action="Create", component="statefulset-controller")
+            events.emit(self.store, sts, "SuccessfulCreate", f"Create Pod {pname} in StatefulSet {name} successful",
+                        action="Create", component="statefulset-controller", legacy=True)
         # condemned ordinals, highest first, and failed pods
         for pname, p in sorted(pods.items(), key=lambda kv: -ordinal(kv[0])):
             o = ordinal(pname)
@@ -150,8 +150,8 @@ class StatefulSetController(Controller):
             if (o not in wanted or failed) and not p["metadata"].get("deletionTimestamp"):
                 self.store.delete("pods", ns, pname)
                 events.emit(self.store, sts, "SuccessfulDelete",
-                            f"delete Pod {pname} in StatefulSet {name} successful",
-                            action="Delete", component="statefulset-controller")
+                            f"Delete Pod {pname} in StatefulSet {name} successful",
+                            action="Delete", component="statefulset-controller", legacy=True)
         # rolling update: one pod at a time, highest ordinal first, wait for health
         if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate":
             live = {n: p for n, p in pods.items() if ordinal(n) in wanted}
@@ -165,8 +165,8 @@ class StatefulSetController(Controller):
                     if p["metadata"]["labels"].get("controller-revision-hash") != update_rev:
                         self.store.delete("pods", ns, pname)
                         events.emit(self.store, sts, "SuccessfulDelete",
-                                    f"delete Pod {pname} in StatefulSet {name} successful",
-                                    action="Delete", component="statefulset-controller")
+                                    f"Delete Pod {pname} in StatefulSet {name} successful",
+                                    action="Delete", component="statefulset-controller", legacy=True)
                         break
         self._status(sts, pods, update_rev, current_rev, wanted)
 
