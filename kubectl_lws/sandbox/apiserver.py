@@ -193,9 +193,13 @@ class ApiServer:
         try:
             resp, user = await self._handle(request)
             status = resp.status
+            if request.headers.get("User-Agent", "").startswith("curl"):
+                resp = _pretty(resp)
             return resp
         except ApiError as e:
             status = e.code
+            if request.headers.get("User-Agent", "").startswith("curl"):
+                return _pretty(error_response(e))
             return error_response(e)
         except web.HTTPException as e:
             status = e.status
@@ -1053,6 +1057,18 @@ def v1_event_to_core(ev: dict) -> dict:
             out[core] = ev[v1]
     out.setdefault("source", {})
     return out
+
+
+def _pretty(resp: web.StreamResponse) -> web.StreamResponse:
+    """kube-apiserver indents JSON for curl's User-Agent (golden README); streams are left alone."""
+    if not isinstance(resp, web.Response) or resp.content_type != JSON or not resp.body:
+        return resp
+    try:
+        data = json.loads(resp.body)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return resp
+    resp.body = json_bytes(data, pretty=True)
+    return resp
 
 
 def _jsonable(v: Any) -> bool:

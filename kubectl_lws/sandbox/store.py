@@ -31,12 +31,22 @@ def now_iso(offset_seconds: float = 0) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_META_ORDER = ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+               "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
+               "ownerReferences", "finalizers", "managedFields")
+_META_RANK = {k: i for i, k in enumerate(_META_ORDER)}
+
+
 def _typed(rt: ResourceType, obj: dict) -> dict:
-    """``kind`` and ``apiVersion`` first, as kube serializes built-in objects (CRs are key-sorted anyway)."""
+    """``kind`` and ``apiVersion`` first and metadata in ObjectMeta field order, as kube serializes built-in
+    objects (CRs are key-sorted on the wire anyway)."""
     out = {"kind": obj.get("kind") or rt.kind, "apiVersion": obj.get("apiVersion") or rt.group_version}
     for k, v in obj.items():
         if k not in out:
             out[k] = v
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        out["metadata"] = dict(sorted(meta.items(), key=lambda kv: _META_RANK.get(kv[0], len(_META_ORDER))))
     return out
 
 
@@ -157,8 +167,6 @@ class Store:
         name = meta["name"]
         if name in space:
             raise errors.already_exists(rt.plural, name, rt.group)
-        obj = _typed(rt, obj)
-        meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_iso()
         meta.pop("deletionTimestamp", None)
@@ -167,10 +175,10 @@ class Store:
             meta["generation"] = 1
         else:
             meta.pop("generation", None)
+        meta["resourceVersion"] = str(self.resource_version) if dry_run else self._next_rv()
+        obj = _typed(rt, obj)
         if dry_run:
-            meta["resourceVersion"] = str(self.resource_version)
             return obj
-        meta["resourceVersion"] = self._next_rv()
         space[name] = obj
         self._emit("ADDED", resource, obj, None)
         return obj
@@ -216,6 +224,9 @@ class Store:
             elif k not in old["metadata"]:
                 meta.pop(k, None)
         new.setdefault("apiVersion", old.get("apiVersion", rt.group_version))
+        meta["resourceVersion"] = old["metadata"]["resourceVersion"]  # placeholders keep ObjectMeta order
+        if rt.generation:
+            meta["generation"] = old["metadata"].get("generation", 1)
         new = _typed(rt, new)
         meta = new["metadata"]
         if rt.generation:

@@ -141,3 +141,12 @@ def test_history_and_events_since(store: Store) -> None:
     assert [e.obj["metadata"]["name"] for e in small.events_since(small.oldest_rv())] == ["p2", "p3", "p4"]
     assert small.events_since(small.resource_version) == []
     assert small.oldest_rv() > 1000
+
+
+def test_builtin_objects_serialize_in_kube_field_order(store: Store) -> None:
+    p = store.create("pods", {"spec": {}, "metadata": {"labels": {"a": "b"}, "name": "p", "namespace": "ns1"}})
+    assert list(p)[:2] == ["kind", "apiVersion"]
+    assert list(p["metadata"]) == ["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
+                                   "labels"]
+    upd = {"metadata": {"labels": {"a": "c"}, "name": "p", "namespace": "ns1"}, "spec": {}}
+    assert list(store.update("pods", upd)["metadata"]) == list(p["metadata"])
