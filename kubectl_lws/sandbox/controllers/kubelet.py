@@ -137,6 +137,8 @@ class Kubelet(Controller):
         if pod is None or not (pod.get("spec") or {}).get("nodeName"):
             return
         node = self._node(pod)
+        if node is not None and not self._node_ready(node):
+            return  # a NotReady node's kubelet starts nothing; the node's recovery re-enqueues the pod
         now = now_iso()
         new = dict(pod)
         st = new["status"] = dict(pod.get("status") or {})
