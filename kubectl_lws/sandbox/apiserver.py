@@ -488,6 +488,11 @@ class ApiServer:
             return self._list(request, route)
         if verb == "watch":
             return await self._watch(request, route)
+        if verb == "get" and "as=Table" in request.headers.get("Accept", ""):
+            obj = self._present(route.rt, self._get_or_404(route))
+            body = tables.table(route.rt.key, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                                include_object=request.query.get("includeObject", "Metadata"))
+            return web.Response(body=json_bytes(body), content_type=JSON)
         if verb == "get":
             if route.rt.key == EVENTS_V1:
                 return self._object_response(route.rt, self._present(route.rt, self._get_or_404(route)),

@@ -148,3 +148,11 @@ def test_get_events_table(sb, kc: str) -> None:
     header, row = r.stdout.splitlines()[0], r.stdout.splitlines()[1]
     assert header.split()[:4] == ["LAST", "SEEN", "TYPE", "REASON"]
     assert row.split()[1:4] == ["Warning", "BackOff", "pod/single-0"]
+
+
+def test_get_single_objects_use_server_columns(kc: str) -> None:
+    r = kubectl(kc, "get", "pod", "single-0")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    r = kubectl(kc, "get", "lws", "single", "-o", "wide")
+    assert r.stdout.splitlines()[0].split() == ["NAME", "READY", "DESIRED", "UP-TO-DATE", "AGE"]
