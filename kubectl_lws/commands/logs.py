@@ -191,6 +191,7 @@ def pump(cluster: Any, namespace: str, target: Any, query: dict[str, Any], fmt: 
     from kubectl_lws.render.logs import LineSplitter
 
     resp = None
+    complete = False
     try:
         resp = cluster.pod_log_stream(target.pod, namespace=namespace, container=target.container, **query)
         splitter = LineSplitter()
@@ -200,6 +201,7 @@ def pump(cluster: Any, namespace: str, target: Any, query: dict[str, Any], fmt: 
                 return
             if stop.is_set():
                 return
+        complete = True
         block = splitter.flush()
         if block:
             put(("out", fmt(block)))
@@ -209,6 +211,8 @@ def pump(cluster: Any, namespace: str, target: Any, query: dict[str, Any], fmt: 
     finally:
         if resp is not None:
             try:
+                if not complete:
+                    resp.close()  # unread body: the connection must not go back to the pool as is
                 resp.release_conn()
             except Exception:  # noqa: BLE001
                 pass
