@@ -36,7 +36,8 @@ def many(sandbox, tmp_path_factory):
     return sandbox.write_kubeconfig(tmp_path_factory.mktemp("kc") / "kc.yaml", namespace="st-tty")
 
 
-def run_on_pty(args: list[str], *, interrupt_after: float | None = None, limit: float = 20.0) -> tuple[int, str]:
+def run_on_pty(args: list[str], *, interrupt_on: str | None = None, limit: float = 30.0) -> tuple[int, str]:
+    """Run the CLI on a pty; ``interrupt_on``: send SIGINT once this text has been drawn."""
     master, slave = pty.openpty()
     env = {**os.environ, "LINES": "20", "COLUMNS": "100", "TERM": "xterm"}
     env.pop("NO_COLOR", None)
@@ -48,7 +49,7 @@ def run_on_pty(args: list[str], *, interrupt_after: float | None = None, limit: 
     sent = False
     try:
         while time.monotonic() - started < limit:
-            if interrupt_after is not None and not sent and time.monotonic() - started > interrupt_after:
+            if interrupt_on is not None and not sent and interrupt_on in out.decode("utf-8", "replace"):
                 proc.send_signal(signal.SIGINT)
                 sent = True
             ready, _, _ = select.select([master], [], [], 0.1)
@@ -72,7 +73,7 @@ def run_on_pty(args: list[str], *, interrupt_after: float | None = None, limit: 
 
 
 def test_tty_watch_redraws_in_alternate_screen_trimmed(many):
-    code, out = run_on_pty(["--kubeconfig", many, "status", "many", "-w", "--timeout", "3s"])
+    code, out = run_on_pty(["--kubeconfig", many, "status", "many", "-w", "--timeout", "5s"])
     assert code == 0, out
     assert "\x1b[?1049h" in out and out.rstrip().endswith("\x1b[?1049l")
     assert "\x1b[H\x1b[2J" in out  # redraw in place, not scrolling
@@ -83,7 +84,7 @@ def test_tty_watch_redraws_in_alternate_screen_trimmed(many):
 
 
 def test_tty_watch_ctrl_c_exits_130_and_restores_screen(many):
-    code, out = run_on_pty(["--kubeconfig", many, "status", "many", "-w"], interrupt_after=2.5)
+    code, out = run_on_pty(["--kubeconfig", many, "status", "many", "-w"], interrupt_on="more groups")
     assert code == 130, out
     assert "\x1b[?1049l" in out
     assert "interrupted" in out.split("\x1b[?1049l")[-1]
