@@ -83,9 +83,18 @@ class RequestLog:
         self.entries.clear()
         self._counts.clear()
 
+    def snapshot(self) -> list[tuple[str, str, str, int, float, str]]:
+        """A copy of the entries, safe to take from another thread while requests are served."""
+        for _ in range(10):
+            try:
+                return list(self.entries)
+            except RuntimeError:  # deque mutated during iteration
+                continue
+        return []
+
     def as_json(self) -> list[dict]:
         return [{"method": m, "path": p, "query": q, "status": s, "ms": round(ms, 3), "user": u}
-                for m, p, q, s, ms, u in self.entries]
+                for m, p, q, s, ms, u in self.snapshot()]
 
 
 def json_bytes(obj: Any, *, pretty: bool = False, sort_keys: bool = False) -> bytes:
