@@ -239,13 +239,17 @@ def test_watch_sees_group_recreated(sandbox, demo):
     wait_for(lambda: state_of(demo, "wl", "-n", "st-watch")["state"] == "Healthy")
 
     def delete_leader() -> None:
-        time.sleep(1.0)
+        # only once the watch has listed everything (its LISTs are in the request log)
+        wanted = {"/api/v1/namespaces/st-watch/pods", f"{LWS_API}/namespaces/st-watch/leaderworkersets",
+                  "/api/v1/nodes"}
+        wait_for(lambda: wanted <= {p for _, p, *_ in list(sandbox.request_log.entries)}, 15, 0.05)
+        time.sleep(0.5)
         http(sandbox, "DELETE", "/api/v1/namespaces/st-watch/pods/wl-1")
 
+    sandbox.request_log.clear()
     t = threading.Thread(target=delete_leader)
     t.start()
-    sandbox.request_log.clear()
-    r = run_cli(["status", "wl", "-n", "st-watch", "-w", "--timeout", "4s"], kubeconfig=demo)
+    r = run_cli(["status", "wl", "-n", "st-watch", "-w", "--timeout", "6s"], kubeconfig=demo)
     t.join()
     assert r.exit_code == 0, r.stderr
     changes = [line for line in r.stdout.splitlines() if "  wl  group 1" in line]
