@@ -32,7 +32,7 @@ class Sandbox:
     """A simulated Kubernetes cluster served over real HTTP on loopback."""
 
     def __init__(self, *, port: int = 0, host: str = "127.0.0.1", tls: bool = False, speed: float = 1.0,
-                 network: str = "auto", tokens: dict[str, dict] | None = None, history_size: int = 50_000,
+                 network: str = "auto", tokens: dict[str, dict] | None = None, history_size: int = 10_000,
                  plugins: tuple[str, ...] = ("controllers", "runtime")):
         if not host.startswith("127.") and host != "localhost":
             raise ValueError("the sandbox only listens on loopback (127.0.0.0/8)")

@@ -80,7 +80,12 @@ STATUS_CASES = [
 ]
 
 
-@pytest.mark.parametrize("relpath", STATUS_CASES)
+# Admission answers (webhooks module) reached through the real HTTP verbs of this server.
+ADMISSION_CASES = sorted(p.relative_to(GOLDEN / "http").as_posix() for p in (GOLDEN / "http/errors").glob("*.http")
+                         if p.name.startswith(("create-invalid-", "update-invalid-", "403-webhook", "400-mutating")))
+
+
+@pytest.mark.parametrize("relpath", STATUS_CASES + ADMISSION_CASES)
 def test_status_bodies_match_golden(sb, relpath: str) -> None:
     golden = read_http("http/" + relpath)
     status, ctype, body = replay(sb, relpath)
