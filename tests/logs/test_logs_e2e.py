@@ -218,3 +218,15 @@ def test_follow_resumes_streams_and_watches_after_a_network_cut(make_lws, spawn,
     for group in (0, 1):
         ticks = sorted({int(m) for m in re.findall(rf"^g{group}/w0 tick (\d+) ", follow.stdout, re.M)})
         assert len(ticks) > 20 and ticks == list(range(ticks[0], ticks[-1] + 1)), ticks  # no line lost
+
+
+def test_colour_per_group_only_when_asked(basic):
+    from kubectl_lws.model.logsel import group_color
+
+    result = run_cli(["logs", "basic", "--tail", "1", "--color", "always"], kubeconfig=basic.kubeconfig)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines == [f"\x1b[{group_color(i)}mg{i}/w0\x1b[0m tick {line.rsplit(' ', 2)[-2]} basic-{i}"
+                     for i, line in enumerate(lines)]
+    plain = run_cli(["logs", "basic", "--tail", "1", "--no-prefix"], kubeconfig=basic.kubeconfig)
+    assert all(line.startswith("tick ") for line in plain.stdout.splitlines())
