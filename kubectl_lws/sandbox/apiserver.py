@@ -564,6 +564,8 @@ class ApiServer:
         if not raw:
             return None
         ct = request.headers.get("Content-Type", JSON)
+        if "protobuf" in ct and request.path.rstrip("/") == "/api/v1/namespaces":
+            return decode_namespace_protobuf(raw)
         if "protobuf" in ct:
             raise errors.unsupported_media_type(
                 "the sandbox API server does not decode protobuf request bodies (kubectl's typed `create "
@@ -784,6 +786,10 @@ class ApiServer:
         self._validate_name(rt, body)
         for k in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(k, None)
+        if rt.key == "namespaces" and meta.get("name"):
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+            body.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            body["status"] = {"phase": "Active"}
         if rt.key == "pods":
             body["status"] = {"phase": "Pending", "qosClass": body.get("status", {}).get("qosClass", "BestEffort")}
         elif "status" in rt.subresources and rt.custom:
@@ -1071,6 +1077,64 @@ def v1_event_to_core(ev: dict) -> dict:
             out[core] = ev[v1]
     out.setdefault("source", {})
     return out
+
+
+def _pb_fields(data: bytes) -> list[tuple[int, int, Any]]:
+    """Split a protobuf message into (field number, wire type, value); enough for kube's envelope."""
+    out: list[tuple[int, int, Any]] = []
+    i = 0
+
+    def varint() -> int:
+        nonlocal i
+        shift = result = 0
+        while True:
+            b = data[i]
+            i += 1
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+    while i < len(data):
+        key = varint()
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            out.append((num, wire, varint()))
+        elif wire == 2:
+            n = varint()
+            out.append((num, wire, data[i:i + n]))
+            i += n
+        elif wire == 1:
+            out.append((num, wire, data[i:i + 8]))
+            i += 8
+        elif wire == 5:
+            out.append((num, wire, data[i:i + 4]))
+            i += 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+    return out
+
+
+def decode_namespace_protobuf(raw: bytes) -> dict:
+    """``kubectl create namespace`` posts a protobuf Namespace; decode the fields it sets (name, labels,
+    annotations) from kube's ``k8s\\0`` + runtime.Unknown envelope."""
+    try:
+        if not raw.startswith(b"k8s\x00"):
+            raise ValueError("missing k8s protobuf magic")
+        body = next(v for n, w, v in _pb_fields(raw[4:]) if n == 2 and w == 2)
+        meta_raw = next((v for n, w, v in _pb_fields(body) if n == 1 and w == 2), b"")
+        meta: dict[str, Any] = {}
+        for n, w, v in _pb_fields(meta_raw):
+            if w != 2:
+                continue
+            if n in (1, 2):
+                meta["name" if n == 1 else "generateName"] = v.decode()
+            elif n in (11, 12):
+                entry = {fn: fv.decode() for fn, fw, fv in _pb_fields(v) if fw == 2}
+                meta.setdefault("labels" if n == 11 else "annotations", {})[entry.get(1, "")] = entry.get(2, "")
+    except (ValueError, StopIteration, IndexError, UnicodeDecodeError) as e:
+        raise errors.bad_request(f"error decoding protobuf Namespace: {e}") from None
+    return {"kind": "Namespace", "apiVersion": "v1", "metadata": meta, "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"}}
 
 
 def _pretty(resp: web.StreamResponse) -> web.StreamResponse:

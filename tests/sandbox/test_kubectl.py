@@ -156,3 +156,12 @@ def test_get_single_objects_use_server_columns(kc: str) -> None:
     assert r.stdout.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     r = kubectl(kc, "get", "lws", "single", "-o", "wide")
     assert r.stdout.splitlines()[0].split() == ["NAME", "READY", "DESIRED", "UP-TO-DATE", "AGE"]
+
+
+def test_create_namespace_protobuf_body(sb, kc: str) -> None:
+    r = kubectl(kc, "create", "namespace", "made-by-kubectl")
+    assert r.returncode == 0, r.stderr
+    ns = sb.get("namespaces", None, "made-by-kubectl")
+    assert ns is not None and ns["status"]["phase"] == "Active"
+    assert ns["metadata"]["labels"] == {"kubernetes.io/metadata.name": "made-by-kubectl"}
+    assert kubectl(kc, "delete", "namespace", "made-by-kubectl").returncode == 0
