@@ -547,8 +547,22 @@ class ExecSession:
             left = end - time.monotonic()
             if left <= 0 or not ws.is_open():
                 return None
-            ws.update(timeout=min(left, 0.5))
+            if not self._update(min(left, 0.5)):
+                continue  # the stream ended: hand out what is buffered, then None
         return None
+
+    def _update(self, timeout: float) -> bool:
+        """Pump frames; False once the connection is gone (a server that closed first makes the
+        client's close echo fail with EPIPE: the output already arrived, so that is just the end)."""
+        try:
+            self._ws.update(timeout=timeout)
+            return True
+        except Exception:  # noqa: BLE001 — websocket/socket errors all mean "ended"
+            try:
+                self._ws._connected = False
+            except Exception:  # noqa: BLE001
+                pass
+            return False
 
     def write(self, text: str) -> None:
         # bytes -> a BINARY frame: every server reads those; some ignore TEXT frames on channel sockets
@@ -566,7 +580,8 @@ class ExecSession:
         end = min(self._deadline, time.monotonic() + timeout) if timeout is not None else self._deadline
         try:
             while ws.is_open() and time.monotonic() < end and not self._closed:
-                ws.update(timeout=min(0.5, max(0.05, end - time.monotonic())))
+                if not self._update(min(0.5, max(0.05, end - time.monotonic()))):
+                    break
             timed_out = ws.is_open()
             out = ws.read_channel(1) if ws.peek_channel(1) else ""
             err = ws.read_channel(2) if ws.peek_channel(2) else ""

@@ -334,6 +334,11 @@ def verify_nccl(name: str, groups: tuple[int, ...], port: int, mesh: bool, no_li
                 live = _probe_group(view, group, execs, opts)
             except InterruptedError:
                 live = {"findings": []}
+            except Exception as exc:  # noqa: BLE001 — one group's transport failure must not hide the others
+                if execs.cancelled.is_set():
+                    raise
+                live = {"findings": [envcheck.Finding(group.index, "probe", envcheck.FAIL,
+                                                      f"probing the group failed: {type(exc).__name__}: {exc}")]}
             findings += live.pop("findings")
         return {"index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(False) for f in findings], **live}
