@@ -617,7 +617,13 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
         for pair in pairs:
             if pair["from"] in matrix and pair["to"] in matrix[pair["from"]]:
                 matrix[pair["from"]][pair["to"]] = "ok" if pair["result"] == "ok" else (pair["result"] or "error")
-    expected_pairs = (len(names) * (len(names) - 1)) if opts.mesh else max(0, len(names) - 1)
+    size = max(view.size, len(names))  # a missing pod still counts: its pairs cannot work
+    missing = [w for w in group.missing_workers(view.size)]
+    if missing:
+        leader_name = f"{view.name}-{gi}"
+        findings.append(F(gi, "pods", envcheck.FAIL, "missing pods: " + ", ".join(
+            leader_name if w == 0 else f"{leader_name}-{w}" for w in missing)))
+    expected_pairs = size * (size - 1) if opts.mesh else max(0, size - 1)
     ok = sum(1 for pair in pairs if pair["result"] == "ok")
     if expected_pairs and len(pairs) < expected_pairs and not untested:
         findings.append(F(gi, "connect", envcheck.FAIL, f"only {len(pairs)} of {expected_pairs} connections "

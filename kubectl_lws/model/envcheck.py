@@ -382,7 +382,7 @@ def check_tpu(lws: LwsView, group: Group) -> list[Finding]:
     leader_tpu = bool(leader and tpu_containers(leader))
     for pod in group.pods:
         wi = worker_index(pod) or 0
-        flag = _annotations(pod).get(_LEADER_REQUESTS_TPUS)
+        flag = _annotations(pod).get(keys.LEADER_REQUESTS_TPUS_ANNOTATION)
         requests = flag == "true" if flag is not None else leader_tpu
         expected = expected_tpu_env(pod, lws, requests)
         if not expected:
@@ -408,8 +408,6 @@ def check_tpu(lws: LwsView, group: Group) -> list[Finding]:
     return out
 
 
-_LEADER_REQUESTS_TPUS = getattr(keys, "LEADER_REQUESTS_TPUS_ANNOTATION",
-                                "leaderworkerset.sigs.k8s.io/leader-requests-tpus")
 
 
 def runtime_vars(pod: dict, prefixes: tuple[str, ...]) -> dict[str, set[str]]:
@@ -445,10 +443,12 @@ def consistency(per_pod: dict[str, dict[str, set[str]]], gi: int | None, check: 
         out.append(Finding(gi, check, FAIL, f"{name} differs across the group ({source}); {detail}",
                            pod=", ".join(odd_pods), variable=name, expected=majority,
                            actual=", ".join(sorted(odd)), secret=is_secret_name(name)))
-    if consistent or not names:
+    if not names:
+        out.append(Finding(gi, check, PASS, f"no distributed-runtime variables set ({source})"))
+    elif consistent:
         shown = ", ".join(consistent[:6]) + (f" (+{len(consistent) - 6})" if len(consistent) > 6 else "")
         out.insert(0, Finding(gi, check, PASS, f"{len(consistent)} runtime variable(s) identical on "
-                              f"all pods ({source})" + (f": {shown}" if shown else "")))
+                              f"all pods ({source}): {shown}"))
     return out
 
 

@@ -29,6 +29,7 @@ SUBGROUP_EXCLUSIVE_TOPOLOGY_ANNOTATION = _PREFIX + "subgroup-exclusive-topology"
 SUBGROUP_SIZE_ANNOTATION = _PREFIX + "subgroup-size"
 SUBGROUP_POLICY_TYPE_ANNOTATION = _PREFIX + "subgroup-policy-type"
 SUBDOMAIN_POLICY_ANNOTATION = _PREFIX + "subdomainPolicy"
+LEADER_REQUESTS_TPUS_ANNOTATION = _PREFIX + "leader-requests-tpus"
 
 # Env injected into every container and init container (§6)
 ENV_LEADER_ADDRESS = "LWS_LEADER_ADDRESS"

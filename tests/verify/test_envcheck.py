@@ -124,7 +124,7 @@ def tpu_pod(name, wi, *, subdomain="tpu", containers=1, leader_tpu=True, annotat
     conts = [{"name": f"c{i}", "resources": {"limits": {"google.com/tpu": "4"}}, "env": []} for i in range(containers)]
     ann = {keys.SIZE_ANNOTATION: "3", **(annotations or {})}
     if wi and leader_tpu:
-        ann["leaderworkerset.sigs.k8s.io/leader-requests-tpus"] = "true"
+        ann[keys.LEADER_REQUESTS_TPUS_ANNOTATION] = "true"
     return {"metadata": {"name": name, "namespace": "ns", "annotations": ann,
                          "labels": {keys.GROUP_INDEX_LABEL: "0", keys.WORKER_INDEX_LABEL: str(wi), **(labels or {})}},
             "spec": {"subdomain": subdomain, "containers": conts}}
