@@ -21,7 +21,7 @@ from aiohttp import web
 
 from . import errors, patch as patching, tables
 from .errors import ApiError
-from .resources import EXTRA_GROUP_VERSIONS, LWS, RESOURCES, ResourceType, groups, lookup
+from .resources import EXTRA_GROUP_VERSIONS, RESOURCES, ResourceType, groups, lookup
 from .selectors import field_matcher, label_matcher, parse_field_selector
 from .store import now_iso
 
@@ -325,10 +325,8 @@ class ApiServer:
         if parts[0] == "apis" and len(parts) == 2:
             if parts[1] not in all_groups or not parts[1]:
                 return not_found_text()
-            doc = self._group_doc(parts[1], all_groups[parts[1]])
-            doc["kind"], doc["apiVersion"] = "APIGroup", "v1"
-            return self._json({"kind": "APIGroup", "apiVersion": "v1", **{k: v for k, v in doc.items()
-                                                                        if k not in ("kind", "apiVersion")}})
+            return self._json({"kind": "APIGroup", "apiVersion": "v1",
+                               **self._group_doc(parts[1], all_groups[parts[1]])})
         if parts[0] == "apis" and len(parts) == 3:
             if parts[2] not in all_groups.get(parts[1], []) or not parts[1]:
                 return not_found_text()

@@ -5,7 +5,7 @@ field-selector support, and error messages (group, kind) are all driven from it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 LWS_GROUP = "leaderworkerset.x-k8s.io"
 LWS = f"leaderworkersets.{LWS_GROUP}"

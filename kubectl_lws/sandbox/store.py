@@ -14,7 +14,7 @@ import random
 import uuid
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Callable
 
 from . import errors
 from .resources import RESOURCES, ResourceType
