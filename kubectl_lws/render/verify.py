@@ -80,8 +80,10 @@ def render_nccl(report: dict, color: bool = False) -> None:
         if matrix:
             names = list(matrix)
             click.echo(_indent("mesh (row connects to column):"))
+            # pod names as column titles keep their case: the header goes in as a data row
             click.echo(_indent(table(["from \\ to", *names],
-                                     [[a, *[matrix[a][b] for b in names]] for a in names])))
+                                     [["FROM \\ TO", *names], *[[a, *[matrix[a][b] for b in names]] for a in names]],
+                                     no_headers=True)))
         click.echo("")
     click.echo(_summary_line(report, "verify nccl"))
 

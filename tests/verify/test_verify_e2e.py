@@ -203,6 +203,14 @@ def test_no_python_falls_back_to_bash_or_says_it_cannot_probe(kc):
     assert "neither python3, bash nor env" in res.stdout
 
 
+def test_static_only_makes_no_exec_and_mesh_table_keeps_pod_names(kc):
+    code, rep = report(kc, "verify", "nccl", "ok", "--static")
+    assert code == 0 and rep["summary"]["execs"] == 0
+    assert not findings(rep, check="connect")
+    res = cli(kc, "verify", "nccl", "ok", "--mesh", "-g", "0")
+    assert any(line.split() == ["FROM", "\\", "TO", "ok-0", "ok-0-1", "ok-0-2"] for line in res.stdout.splitlines())
+
+
 def test_usage_errors(kc):
     res = cli(kc, "verify", "nccl", "ok", "--no-listener")
     assert res.exit_code == 2 and "--port" in res.stderr
