@@ -193,7 +193,10 @@ class Sandbox:
         return self._thread is not None and threading.current_thread() is self._thread
 
     def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 60, **kw: Any) -> Any:
-        """Run ``fn(*args, **kw)`` on the loop thread and return its result (exceptions propagate)."""
+        """Run ``fn(*args, **kw)`` on the loop thread and return its result (exceptions propagate).
+
+        ``timeout`` (seconds) bounds the wait and is not passed to ``fn``; on the loop thread itself
+        ``fn`` runs directly."""
         if self._on_loop_thread():
             return fn(*args, **kw)
 
