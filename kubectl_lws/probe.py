@@ -68,7 +68,7 @@ def resolve(name, timeout):
     box = {}
     def run():
         try:
-            box["a"] = sorted({a[4][0] for a in socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)})
+            box["a"] = sorted({a[4][0] for a in socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)})
         except socket.gaierror as e:
             box["e"] = "NXDOMAIN" if e.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)) else "%s" % (e.strerror or e)
         except Exception as e:
@@ -84,11 +84,12 @@ def connect(label, host, port, timeout, nonce):
     rec = {"t": "connect", "label": label, "host": host, "port": port}
     t0 = time.monotonic()
     try:
-        infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
     except socket.gaierror as e:
         rec.update(result="dns error", error=e.strerror or str(e)); return rec
+    infos.sort(key=lambda i: i[0] != socket.AF_INET)  # IPv4 first, like NCCL's default
     addr = infos[0][4]; rec["addr"] = addr[0]
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.settimeout(timeout)
+    s = socket.socket(infos[0][0], socket.SOCK_STREAM); s.settimeout(timeout)
     try:
         t0 = time.monotonic(); s.connect(addr); rec["ms"] = (time.monotonic() - t0) * 1000
         rec["result"] = "ok"; rec["local"] = s.getsockname()[0]
@@ -119,9 +120,18 @@ srv = None
 if mode in ("listen", "mesh"):
     bind = sel[0]["addrs"][0] if (sel and env["NCCL_SOCKET_IFNAME"]) else "0.0.0.0"
     try:
-        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind((bind, int(P.get("port", 0)))); srv.listen(128)
+        try:  # all addresses, IPv6 too when the pod has it (dual-stack socket), else IPv4 only
+            if bind != "0.0.0.0" or not socket.has_ipv6:
+                raise OSError("ipv4")
+            srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            srv.bind(("::", int(P.get("port", 0))))
+        except OSError:
+            srv = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET, socket.SOCK_STREAM)
+            srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            srv.bind((bind, int(P.get("port", 0))))
+        srv.listen(128)
         out({"t": "listening", "addr": bind, "port": srv.getsockname()[1]})
     except OSError as e:
         out({"t": "error", "stage": "listen", "error": "cannot listen on %s:%s: %s" % (bind, P.get("port", 0), e.strerror or e)})
@@ -155,7 +165,7 @@ def serve(expect, deadline):
         c.close()
         parts = data.decode("utf-8", "replace").split()
         if len(parts) >= 2 and parts[0] == "kubectl-lws" and parts[1] == P.get("nonce"):
-            peers.append({"peer": a[0], "nonce": parts[1], "label": parts[2] if len(parts) > 2 else ""})
+            peers.append({"peer": a[0].replace("::ffff:", "", 1), "nonce": parts[1], "label": parts[2] if len(parts) > 2 else ""})
 deadline = time.monotonic() + float(P.get("lifetime", 30))
 th = None
 if srv is not None:
