@@ -507,7 +507,8 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
     gi = group.index
     findings: list = []
     leader = group.leader
-    leader_ip = ((leader or {}).get("status") or {}).get("podIP")
+    status = (leader or {}).get("status") or {}
+    leader_ip = [i.get("ip") for i in status.get("podIPs") or [] if i.get("ip")] or status.get("podIP")
     probes: list[_Probe] = []
     for pod in group.pods:
         why = _pod_running(pod)

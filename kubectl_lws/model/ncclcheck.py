@@ -226,9 +226,14 @@ def first(items: Iterable[dict], kind: str) -> dict | None:
     return found[0] if found else None
 
 
-def check_info(group_index: int, pod: dict, info: dict | None, leader_ip: str | None) -> list[Finding]:
-    """DNS of LWS_LEADER_ADDRESS and the NCCL interface, from one pod's info record."""
+def check_info(group_index: int, pod: dict, info: dict | None, leader_ip: str | list[str] | None) -> list[Finding]:
+    """DNS of LWS_LEADER_ADDRESS and the NCCL interface, from one pod's info record.
+
+    ``leader_ip``: the leader pod's IP(s) from the API (dual-stack pods have two); any one must resolve.
+    """
     name = pod_name(pod)
+    leader_ips = [leader_ip] if isinstance(leader_ip, str) else list(leader_ip or [])
+    leader_ip = ", ".join(leader_ips) or None
     if info is None:
         return [Finding(group_index, "probe", FAIL, "the probe printed no result", pod=name)]
     out: list[Finding] = []
@@ -240,7 +245,7 @@ def check_info(group_index: int, pod: dict, info: dict | None, leader_ip: str | 
                            actual=dns["error"]))
     else:
         addrs = dns.get("addrs") or []
-        if leader_ip and leader_ip not in addrs:
+        if leader_ips and not set(leader_ips) & set(addrs):
             out.append(Finding(group_index, "dns", FAIL, f"{target} resolves to {', '.join(addrs)}, not to the "
                                f"leader pod's IP", pod=name, expected=leader_ip, actual=", ".join(addrs)))
         else:
