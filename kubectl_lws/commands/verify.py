@@ -568,8 +568,10 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
                                   "python3, so no listener can run; use --no-listener --port P against a port "
                                   "the workload serves", pod=pod_name(leader)))
             elif listen_error:
-                findings.append(F(gi, "listener", envcheck.FAIL, listen_error.get("error", "listener failed"),
-                                  pod=pod_name(leader)))
+                text = listen_error.get("error", "listener failed")
+                if "in use" in text:
+                    text += " (the workload serves it? test it with --no-listener --port P)"
+                findings.append(F(gi, "listener", envcheck.FAIL, text, pod=pod_name(leader)))
             elif rec:
                 findings.append(F(gi, "listener", envcheck.PASS, f"listening on {rec.get('addr')}:{port}",
                                   pod=pod_name(leader)))
