@@ -51,6 +51,9 @@ SCENARIO = {
 @pytest.fixture(scope="module")
 def sb():
     sandbox = start_sandbox()
+    if not getattr(sandbox.network, "real", False):
+        sandbox.stop()
+        pytest.skip(f"no pod network namespaces: {getattr(sandbox.network, 'why_not_real', '')}")
     try:
         sandbox.load_scenario(SCENARIO)
         sandbox.wait_settled(60)
