@@ -200,6 +200,8 @@ set +e
 mode=$1; leader=$2; port=$3; ctimeout=$4; nonce=$5; lifetime=$6; me=$7; shift 7
 esc() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '%s' "${s//$'\n'/ }"; }
 exec {zzz}<> <(:)
+# milliseconds between two $EPOCHREALTIME stamps (bash 5+; "null" on older bash)
+ms() { if [ -n "$1" ] && [ -n "$2" ]; then local a=${1/[.,]/} b=${2/[.,]/}; echo $(( (10#$b - 10#$a) / 1000 )); else echo null; fi; }
 nap() { read -t "$1" -u "$zzz" _; }
 target=${LWS_LEADER_ADDRESS:-$leader}
 ifs=""; for d in /sys/class/net/*; do n=${d##*/}; [ -e "$d" ] || continue; ifs+="${ifs:+,}{\"name\":\"$(esc "$n")\"}"; done
@@ -207,7 +209,7 @@ dns=""
 if [ -n "$target" ]; then
   if command -v getent >/dev/null 2>&1; then
     t0=$EPOCHREALTIME; r=$(getent ahostsv4 "$target" 2>/dev/null); rc=$?; t1=$EPOCHREALTIME
-    ms=$(( (${t1/./}-${t0/./})/1000 ))
+    ms=$(ms "$t0" "$t1")
     if [ $rc -eq 0 ] && [ -n "$r" ]; then
       addrs=""; seen=" "; while read -r a _; do case "$seen" in *" $a "*) ;; *) seen+="$a "; addrs+="${addrs:+,}\"$a\"";; esac; done <<< "$r"
       dns="{\"name\":\"$(esc "$target")\",\"addrs\":[$addrs],\"ms\":$ms}"
@@ -228,7 +230,7 @@ while [ $# -ge 3 ]; do
   ( t0=$EPOCHREALTIME
     if err=$( { exec 3<>"/dev/tcp/$host/$p" && printf 'kubectl-lws %s %s\n' "$nonce" "$me" >&3; } 2>&1 ); then
       t1=$EPOCHREALTIME
-      printf '{"t":"connect","label":"%s","host":"%s","port":%s,"result":"ok","ms":%s}\n' "$(esc "$label")" "$(esc "$host")" "$p" "$(( (${t1/./}-${t0/./})/1000 ))"
+      printf '{"t":"connect","label":"%s","host":"%s","port":%s,"result":"ok","ms":%s}\n' "$(esc "$label")" "$(esc "$host")" "$p" "$(ms "$t0" "$t1")"
     else
       case "$err" in *refused*) res=refused;; *"No route"*|*unreachable*) res="no route";; *"Name or service"*|*"not known"*|*resolve*) res="dns error";; *timed\ out*) res=timeout;; *) res=error;; esac
       printf '{"t":"connect","label":"%s","host":"%s","port":%s,"result":"%s","error":"%s"}\n' "$(esc "$label")" "$(esc "$host")" "$p" "$res" "$(esc "${err##*: }")"
