@@ -385,8 +385,11 @@ class Cluster:
                  "timeoutSeconds": timeout_seconds}
         resp = self.request("GET", path, query=query, stream=True, timeout=timeout_seconds + 30)
         try:
-            for line in iter_lines(resp):
-                event = json.loads(line)
+            for line in _guarded_lines(resp, self.host):
+                try:
+                    event = json.loads(line)
+                except ValueError:  # half a line when the connection was cut
+                    raise errors.Unreachable(f"watch stream from {self.host} broke mid-event") from None
                 etype = event.get("type")
                 obj = event.get("object") or {}
                 if etype == "ERROR":
@@ -438,6 +441,8 @@ class Cluster:
                 except WatchExpired:
                     break  # relist
                 except errors.Unreachable:
+                    if stop and stop.is_set():
+                        return
                     time.sleep(1)
                     break
 
@@ -620,6 +625,16 @@ def _exec_status(text: str) -> tuple[int | None, str]:
             except ValueError:
                 break
     return None, status.get("message", "command failed")
+
+
+def _guarded_lines(resp: Any, host: str) -> Iterator[str]:
+    """``iter_lines`` with a broken connection reported as ``Unreachable`` (watch callers relist)."""
+    import urllib3.exceptions as ux
+
+    try:
+        yield from iter_lines(resp)
+    except (ux.HTTPError, OSError, AttributeError) as exc:  # AttributeError: urllib3 after shutdown()
+        raise errors.Unreachable(f"watch stream from {host} broke: {_reason_text(exc)}") from None
 
 
 def iter_lines(resp: Any) -> Iterator[str]:

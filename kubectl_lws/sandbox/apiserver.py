@@ -19,6 +19,12 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+# Per-request storage keys (typed keys where aiohttp has them, to avoid its NotAppKeyWarning).
+_RequestKey = getattr(web, "RequestKey", None)
+_REQ_T0 = _RequestKey("sandbox_t0", float) if _RequestKey else "sandbox_t0"
+_REQ_USER = _RequestKey("sandbox_user", str) if _RequestKey else "sandbox_user"
+_REQ_LOGGED = _RequestKey("sandbox_logged", bool) if _RequestKey else "sandbox_logged"
+
 from . import errors, patch as patching, tables
 from .errors import ApiError
 from .resources import EXTRA_GROUP_VERSIONS, RESOURCES, ResourceType, groups, lookup
@@ -160,6 +166,7 @@ class ApiServer:
         self.fail_rules: list[dict] = []
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.app.on_response_prepare.append(self._on_response_prepare)
         self._admit: Callable[..., dict] | None = None
         self._admit_loaded = False
 
@@ -198,6 +205,7 @@ class ApiServer:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         t0 = time.perf_counter()
+        request[_REQ_T0] = t0
         status, user = 500, "-"
         try:
             resp, user = await self._handle(request)
@@ -222,8 +230,23 @@ class ApiServer:
             traceback.print_exc()
             return error_response(ApiError(500, "InternalError", f"Internal error occurred: {e!r}"))
         finally:
-            self.log.add(request.method, request.path, request.query_string, status,
-                         (time.perf_counter() - t0) * 1000.0, user)
+            if not request.get(_REQ_LOGGED):
+                request[_REQ_LOGGED] = True
+                self.log.add(request.method, request.path, request.query_string, status,
+                             (time.perf_counter() - t0) * 1000.0, user)
+
+    async def _on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Log a streaming request (watch, follow, exec) when its response starts, not when it ends.
+
+        Plain responses are logged by ``handle`` before aiohttp prepares them; a stream is prepared
+        inside its handler, so a request log read while a watch runs already counts it. The time
+        logged is the time to the first byte, as kubectl -v 6 reports it.
+        """
+        if request.get(_REQ_LOGGED) or _REQ_T0 not in request:
+            return
+        request[_REQ_LOGGED] = True
+        self.log.add(request.method, request.path, request.query_string, response.status,
+                     (time.perf_counter() - request[_REQ_T0]) * 1000.0, request.get(_REQ_USER, "-"))
 
     def _authenticate(self, request: web.Request) -> tuple[str, dict] | None:
         auth = request.headers.get("Authorization", "")
@@ -275,6 +298,7 @@ class ApiServer:
         if ident is None:
             raise errors.unauthorized()
         user, entry = ident
+        request[_REQ_USER] = user
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
         if parts[:2] == ["openapi", "v3"]:
             return self._openapi_v3(parts[2:]), user
@@ -922,13 +946,15 @@ class ApiServer:
         rt = route.rt
         self._get_or_404(route)
         opts = await self._delete_options(request)
-        if rt.key == "namespaces" and not self._dry_run(request):
+        # dryRun may come in the query or in the DeleteOptions body; the apiserver honours both.
+        dry = self._dry_run(request) or "All" in (opts.get("dryRun") or [])
+        if rt.key == "namespaces" and not dry:
             # The namespace controller's job, done at once: everything in the namespace goes first.
             for key, other in RESOURCES.items():
                 if other.namespaced and key != "events.events.k8s.io":
                     for obj in list(self.store.list(key, route.name)):
                         self.store.remove(key, route.name, obj["metadata"]["name"])
-        result = self._do_delete(rt, route.namespace, route.name or "", opts, self._dry_run(request))
+        result = self._do_delete(rt, route.namespace, route.name or "", opts, dry)
         still = self.store.get(self._source(rt), route.namespace, route.name or "")
         if still is not None or rt.key == "pods" or rt.custom:
             return self._object_response(rt, result, cached=False)

@@ -206,6 +206,10 @@ UNSUPPORTED_CR_MESSAGE = ("the body of the request was in an unknown format - ac
 def apply_patch(target: dict, patch: Any, content_type: str, *, custom: bool) -> dict:
     """Dispatch on the PATCH Content-Type; 415 as kube for strategic merge on a custom resource."""
     ct = content_type.split(";")[0].strip().lower()
+    if ct in ("application/merge-patch+json", "application/strategic-merge-patch+json") \
+            and not isinstance(patch, dict):
+        raise ApiError(400, "BadRequest", "json: cannot unmarshal array into Go value of type "
+                       "map[string]interface {}" if isinstance(patch, list) else "invalid patch body")
     if ct == "application/merge-patch+json":
         return merge_patch(target, patch)
     if ct == "application/json-patch+json":
