@@ -98,3 +98,16 @@ def test_version_with_server(demo, kubeconfig: str) -> None:  # noqa: ANN001
     result = run_cli(["version", "--server", "-o", "json"], kubeconfig=kubeconfig)
     assert result.exit_code == 0, result.stderr
     assert '"servedVersions": [\n      "v1"\n    ]' in result.stdout
+
+
+def test_exec_collects_output_exit_code_and_string_stdin(demo) -> None:  # noqa: ANN001
+    from kubectl_lws.cluster import Cluster
+    from kubectl_lws.kubeconfig import ConnectionSettings
+
+    cluster = Cluster(ConnectionSettings(server=demo.url, token=demo.admin_token, namespace="demo"))
+    echoed = cluster.exec("healthy-0", ["cat"], stdin="text stdin\n", timeout=10)
+    assert (echoed.stdout, echoed.exit_code) == ("text stdin\n", 0)
+    failed = cluster.exec("healthy-0", ["sh", "-c", "echo out; echo err >&2; exit 3"], timeout=10)
+    assert (failed.stdout, failed.stderr, failed.exit_code) == ("out\n", "err\n", 3)
+    env = cluster.exec("healthy-1-2", ["printenv", "LWS_WORKER_INDEX"], timeout=10)
+    assert env.stdout == "2\n"

@@ -252,9 +252,14 @@ async def serve_exec(request: web.Request, argv: list[str], env: dict[str, str],
 
     async def read_client() -> None:
         async for msg in ws:
-            if msg.type != WSMsgType.BINARY or not msg.data:
+            if not msg.data or msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
                 continue
-            ch, data = msg.data[0], msg.data[1:]
+            if msg.type == WSMsgType.TEXT:
+                # The apiserver reads text frames like binary ones; the Python client sends string
+                # stdin as text: the first character is the channel number.
+                ch, data = ord(msg.data[0]), msg.data[1:].encode("utf-8")
+            else:
+                ch, data = msg.data[0], msg.data[1:]
             if pty is not None:
                 if ch == 0:
                     pty.write(data)
