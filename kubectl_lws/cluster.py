@@ -449,52 +449,15 @@ class Cluster:
     def exec(self, pod: str, argv: list[str], *, namespace: str | None = None, container: str | None = None,
              stdin: str | None = None, timeout: float = 30.0) -> ExecResult:
         """Run ``argv`` (no shell) in a container over the exec WebSocket and collect its output."""
-        from kubernetes.client import CoreV1Api
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.stream import stream
-
-        ns = namespace or self.namespace
-        api = CoreV1Api(self.client)
-        started = time.perf_counter()
-        status: int | str = 101
-        try:
-            ws = stream(api.connect_get_namespaced_pod_exec, pod, ns, command=argv, container=container,
-                        stderr=True, stdout=True, stdin=stdin is not None, tty=False, _preload_content=False,
-                        _request_timeout=timeout)
-        except ApiException as exc:
-            status = exc.status or "ERR"
-            if not exc.status:
-                raise _status_zero_error(str(exc.reason or exc), self.host,
-                                         resource_path("pods", ns, pod, "exec")) from exc
-            raise map_api_exception(exc.status, exc.body, resource_path("pods", ns, pod, "exec")) from exc
-        except Exception as exc:  # noqa: BLE001
-            status = "ERR"
-            raise self._map_error(exc, "GET", resource_path("pods", ns, pod, "exec")) from exc
-        finally:
-            self._note_request("GET", f"{self.host}{resource_path('pods', ns, pod, 'exec')}", status, started)
-        out: list[str] = []
-        err: list[str] = []
-        deadline = time.monotonic() + timeout
-        try:
-            if stdin is not None:
-                ws.write_stdin(stdin)
-                ws.close_channel(0)  # v5 delivers EOF to stdin; a no-op on v4
-            while ws.is_open() and time.monotonic() < deadline:
-                ws.update(timeout=min(1.0, max(0.05, deadline - time.monotonic())))
-                if ws.peek_stdout():
-                    out.append(ws.read_stdout())
-                if ws.peek_stderr():
-                    err.append(ws.read_stderr())
-            timed_out = ws.is_open()
-            out.append(ws.read_stdout() if ws.peek_stdout() else "")
-            err.append(ws.read_stderr() if ws.peek_stderr() else "")
-            status_text = ws.read_channel(3)
-        finally:
-            ws.close()
-        if timed_out:
-            return ExecResult("".join(out), "".join(err), None, f"timed out after {timeout:g}s")
-        return ExecResult("".join(out), "".join(err), *_exec_status(status_text))
-
+        session = self.exec_session(pod, argv, namespace=namespace, container=container,
+                                    stdin=stdin is not None, timeout=timeout)
+        if stdin is not None:
+            session.write(stdin)
+            session.close_stdin()  # v5 delivers EOF to stdin; a no-op on v4
+        result = session.finish()
+        if result.exit_code is None and result.error == "timed out":
+            result.error = f"timed out after {timeout:g}s"
+        return result
 
     def exec_session(self, pod: str, argv: list[str], *, namespace: str | None = None,
                      container: str | None = None, stdin: bool = False, timeout: float = 30.0) -> "ExecSession":
