@@ -72,7 +72,9 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
         return
     if emit({"apiVersion": "v1", "kind": "List", "items": [item for _, item in results]}, output):
         return
-    text = list_table(results, all_namespaces=all_namespaces, wide=output == "wide", color=app.use_color(),
+    color = app.use_color()
+    text = list_table(results, all_namespaces=all_namespaces, wide=output == "wide", color=color,
                       no_headers=no_headers)
     if text:
-        click.echo(text)
+        # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
+        click.echo(text, color=color)

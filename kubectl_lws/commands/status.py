@@ -131,8 +131,10 @@ def _print(app: Any, a: Any, place: Any, groups: list[int] | None, *, pods: bool
 
     if emit(status_doc(a, place, groups=groups), output) if output in ("json", "yaml") else False:
         return
-    click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide",
-                             color=app.use_color()))
+    color = app.use_color()
+    # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
+    click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide", color=color),
+               color=color)
 
 
 # ---- watch ------------------------------------------------------------------------------------------
@@ -184,6 +186,7 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
     color = app.use_color()
     deadline = None if timeout is None else time.monotonic() + timeout
     prev = None
+    leaders: dict[int, str] = {}  # group -> last leader uid seen, to mark re-created groups
     last_a = None
     last_draw = 0.0
     build_cost = 0.0
@@ -272,9 +275,9 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
             else:
                 if prev is None:
                     click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide",
-                                             color=color))
+                                             color=color), color=color)
                     click.echo("")
-                for line in change_lines(prev, a, now):
+                for line in change_lines(prev, a, now, leaders):
                     click.echo(line)
                 sys.stdout.flush()
                 prev = a

@@ -275,8 +275,12 @@ def current_revision(view: LwsView, pods: Iterable[dict], *, leader_sts: dict | 
     status = view.status
     update = view.condition("UpdateInProgress")
     stale = view.observed_generation is not None and view.observed_generation < view.generation
-    if (not stale and update and update.get("status") == "True" and not status.get("updatedReplicas")
-            and view.replicas > 0):
+    updating = bool(update and update.get("status") == "True")
+    # With partition >= replicas (a staged or paused rollout) no group is at or above the partition,
+    # so the controller never raises UpdateInProgress; updatedReplicas still drops to 0 when the
+    # template changes. generation > 1 keeps a brand-new LWS (status not filled in yet) out of it.
+    staged = view.partition >= view.replicas and view.generation > 1 and "replicas" in status
+    if (not stale and (updating or staged) and not status.get("updatedReplicas") and view.replicas > 0):
         return None
     return candidate
 

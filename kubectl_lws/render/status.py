@@ -304,8 +304,14 @@ def group_key(g: GroupHealth) -> tuple:
     return (g.state, _AGE_RE.sub("", g.reason), g.ready, g.revision, g.leader_uid, g.surge)
 
 
-def change_lines(prev: Assessment | None, cur: Assessment, when: datetime) -> list[str]:
-    """One timestamped line per change (off-TTY --watch): the LWS state, then each changed group."""
+def change_lines(prev: Assessment | None, cur: Assessment, when: datetime,
+                 leaders: dict[int, str] | None = None) -> list[str]:
+    """One timestamped line per change (off-TTY --watch): the LWS state, then each changed group.
+
+    ``leaders`` (group index -> last leader pod uid seen) is the watch's memory across calls: a
+    re-created group passes through states without any leader, so comparing with ``prev`` alone
+    would never see the old and the new leader side by side.
+    """
     ts = rfc3339(when)
     name = cur.view.name
     out: list[str] = []
@@ -317,12 +323,17 @@ def change_lines(prev: Assessment | None, cur: Assessment, when: datetime) -> li
     now_idx = {g.index for g in cur.groups}
     for g in cur.groups:
         old = before.get(g.index)
+        last_uid = old.leader_uid if old is not None else None
+        if leaders is not None:
+            last_uid = leaders.get(g.index, last_uid)
+            if g.leader_uid:
+                leaders[g.index] = g.leader_uid
         if old is not None and group_key(old) == group_key(g):
             continue
         if prev is None and g.healthy:
             continue
         what = g.label
-        if old is not None and old.leader_uid and g.leader_uid and old.leader_uid != g.leader_uid:
+        if last_uid and g.leader_uid and last_uid != g.leader_uid:
             what += " (re-created: new leader pod)"
         arrow = f"{old.state} -> " if old is not None and old.state != g.state else ""
         out.append(f"{ts}  {name}  group {_group_cell(g)}  {arrow}{what}  {g.ready}/{g.size}  "

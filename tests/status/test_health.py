@@ -245,3 +245,25 @@ def test_images_by_revision():
     images = health.images_by_revision(a.groups)
     assert images["685db546f6"]["worker"] == ["nvcr.io/nvidia/pytorch:24.05-py3"]
     assert images["86cb664869"]["worker"] == ["nvcr.io/nvidia/pytorch:24.06-py3"]
+
+
+def test_revision_unknown_after_template_change_behind_a_full_partition():
+    """partition >= replicas (staged/paused rollout): the controller never raises UpdateInProgress,
+    but updatedReplicas drops to 0: no group runs the current revision, none is 'updated'."""
+    lws, pods = load("basic")
+    lws = copy.deepcopy(lws)
+    lws["metadata"]["generation"] = lws["status"]["observedGeneration"] = 3
+    lws["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["partition"] = 3
+    lws["metadata"].setdefault("annotations", {})[keys.PAUSED_PARTITION_ANNOTATION] = "0"
+    lws["status"].pop("updatedReplicas")
+    a = health.assess(lws_view(lws), pods, now=NOW)
+    assert a.current_revision is None and a.updated == 0
+    assert [g.revision_role for g in a.groups] == ["stable"] * 3
+    assert a.state == "Paused" and "0/3 groups updated" in a.reason
+    # the same LWS with the counters intact (no template change) keeps the pods' revision
+    lws["status"]["updatedReplicas"] = 3
+    assert health.current_revision(lws_view(lws), pods) == revision_of(pods)
+
+
+def revision_of(pods: list[dict]) -> str:
+    return pods[0]["metadata"]["labels"][keys.REVISION_LABEL]

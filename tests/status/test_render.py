@@ -95,3 +95,28 @@ def test_change_lines_report_recreation_once():
     assert len(lines) == 1 and "group 1" in lines[0] and "re-created" in lines[0]
     assert lines[0].startswith("2026-11-22T11:00:00Z")
     assert change_lines(a2, a2, NOW + timedelta(seconds=5)) == []
+
+
+def test_change_lines_mark_recreation_across_a_leaderless_gap():
+    """A real re-creation passes through states with no leader at all (old one gone, new one not yet
+    listed): the watch's memory of leader uids must still mark the new leader as a re-creation."""
+    a1, _ = build("basic")
+
+    def drop_leader(pods):
+        return [p for p in pods if p["metadata"]["name"] != "basic-1"]
+
+    def new_leader(pods):
+        for p in pods:
+            if p["metadata"]["name"] == "basic-1":
+                p["metadata"]["uid"] = "new-uid"
+        return pods
+
+    gap, _ = build("basic", drop_leader)
+    a3, _ = build("basic", new_leader)
+    leaders: dict[int, str] = {}
+    change_lines(None, a1, NOW, leaders)
+    gap_lines = change_lines(a1, gap, NOW, leaders)
+    assert gap_lines and not any("re-created" in line for line in gap_lines)
+    lines = [line for line in change_lines(gap, a3, NOW, leaders) if "group 1" in line]
+    assert len(lines) == 1 and "re-created: new leader pod" in lines[0]
+    assert not any("re-created" in line for line in change_lines(a3, a3, NOW, leaders))

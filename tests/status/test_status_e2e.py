@@ -254,7 +254,8 @@ def test_watch_sees_group_recreated(sandbox, demo):
     assert r.exit_code == 0, r.stderr
     changes = [line for line in r.stdout.splitlines() if "  wl  group 1" in line]
     assert changes, r.stdout
-    assert any("re-created" in line or "Recreating" in line for line in changes)
+    assert any("Recreating" in line for line in changes)
+    assert sum("(re-created: new leader pod)" in line for line in changes) == 1, changes
     assert "Ready" in changes[-1]
     # streams, not polling: the GET, then one LIST per stream (LWS, pods, nodes), nothing repeated;
     # the watches themselves are logged by the sandbox only when they end.
@@ -289,3 +290,13 @@ def test_nodes_forbidden_degrades_to_node_names(sandbox, demo, tmp_path):
 def test_watch_rejects_unknown_group(demo):
     r = run_cli(["status", "healthy", "-w", "-g", "9", "--timeout", "5s"], kubeconfig=demo)
     assert r.exit_code == 2 and "group 9 does not exist" in r.stderr
+
+
+def test_color_always_survives_a_pipe_and_never_by_default(demo):
+    """--color always must colour even off a TTY (click.echo strips ANSI there unless told)."""
+    for args in (["list"], ["status", "crashy"]):
+        r = run_cli([*args, "--color", "always"], kubeconfig=demo)
+        assert r.exit_code == 0, r.stderr
+        assert "\x1b[" in r.stdout, args
+        plain = run_cli(args, kubeconfig=demo)
+        assert "\x1b[" not in plain.stdout, args
