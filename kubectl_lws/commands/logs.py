@@ -39,9 +39,9 @@ WATCH_RETRY_SECONDS = 1.0
               help="Only these groups (repeatable). Default: every group.")
 @click.option("--workers", is_flag=True, help="Also the workers of each group (not only the leader).")
 @click.option("--all-pods", is_flag=True,
-              help="Every pod of the LWS, with surge groups and pods still terminating.")
+              help="Every pod of the LWS, with surge groups and pods still terminating (-g/--worker still filter).")
 @click.option("--worker", "worker_indexes", type=click.IntRange(min=0), multiple=True, metavar="M",
-              help="Only these worker indexes (0 = leader; repeatable).")
+              help="Only these worker indexes (0 = leader; repeatable; narrows --workers/--all-pods).")
 @click.option("-c", "--container", metavar="NAME",
               help="Container (default: the default-container annotation, else the first).")
 @click.option("--all-containers", is_flag=True, help="Every container of each pod.")
@@ -80,8 +80,6 @@ def logs(name: str, groups: tuple[int, ...], workers: bool, all_pods: bool, work
 
     if workers and all_pods:
         raise errors.UsageError("--workers and --all-pods cannot be combined (--all-pods includes the workers)")
-    if worker_indexes and (workers or all_pods):
-        raise errors.UsageError("--worker picks worker indexes; do not combine it with --workers or --all-pods")
     if container and all_containers:
         raise errors.UsageError("-c/--container and --all-containers cannot be combined")
     if since is not None and since_time:

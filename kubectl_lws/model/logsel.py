@@ -190,7 +190,7 @@ def pod_containers(pod: dict, container: str | None, all_containers: bool) -> li
     if all_containers:
         return names
     if container:
-        return [container] if container in names else []
+        return [container] if container in g.container_names(pod, init=True) else []
     default = g.default_container(pod)
     return [default] if default else []
 
@@ -204,6 +204,9 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
     groups. ``worker_indexes``: exactly those worker indexes. ``all_pods``: every pod of the LWS,
     including surge groups and pods already terminating (which still log until they are gone).
     Terminating pods are otherwise skipped: during a re-creation the new pod is the one to follow.
+    ``groups`` and ``worker_indexes`` narrow every mode, ``all_pods`` included: a flag the user
+    typed is never silently ignored. An explicit ``container`` may also name an init container,
+    as with ``kubectl logs -c``.
     """
     group_filter = set(groups)
     worker_filter = set(worker_indexes)
@@ -215,16 +218,15 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
         wi = g.worker_index(pod)
         if gk is None or wi is None:
             continue
-        if not all_pods:
-            if g.is_terminating(pod):
+        if not all_pods and g.is_terminating(pod):
+            continue
+        if group_filter and gk not in group_filter:
+            continue
+        if worker_filter:
+            if wi not in worker_filter:
                 continue
-            if group_filter and gk not in group_filter:
-                continue
-            if worker_filter:
-                if wi not in worker_filter:
-                    continue
-            elif not workers and wi != 0:
-                continue
+        elif not (workers or all_pods) and wi != 0:
+            continue
         meta = pod.get("metadata") or {}
         name, uid = meta.get("name", ""), meta.get("uid", "")
         names = pod_containers(pod, container, all_containers)
@@ -232,7 +234,7 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
             missing_container.setdefault(tuple(g.container_names(pod)), []).append(name)
             continue
         show_container = all_containers and len(g.container_names(pod)) > 1
-        order = g.container_names(pod)
+        order = g.container_names(pod, init=True)
         for cname in names:
             pos = order.index(cname) if cname in order else 0
             key = (sort_key(gk, wi), pos, name)
@@ -260,8 +262,13 @@ def check_container(pods: Iterable[dict], container: str, selection: Selection) 
     if selection.targets or selection.waiting or not container or not selection.notes:
         return
     names: list[str] = []
+    inits: list[str] = []
     for pod in pods:
         for n in g.container_names(pod):
             if n not in names:
                 names.append(n)
-    raise UsageError(f'container "{container}" not found; containers: {", ".join(names) or "none"}')
+        for n in g.container_names(pod, init=True):
+            if n not in names and n not in inits:
+                inits.append(n)
+    more = f"; init containers: {', '.join(inits)}" if inits else ""
+    raise UsageError(f'container "{container}" not found; containers: {", ".join(names) or "none"}{more}')

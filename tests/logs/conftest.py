@@ -71,14 +71,15 @@ class Lws:
 
 @pytest.fixture(scope="module")
 def make_lws(sandbox, tmp_path_factory) -> Callable[..., Lws]:
-    """``make_lws(replicas, size, logs={...}, restart_policy=None)``: a settled LWS in a fresh namespace."""
+    """``make_lws(replicas, size, logs={...}, restart_policy=None, sidecar=False)``: a settled LWS in a
+    fresh namespace; ``sidecar`` adds a second container named "sidecar" to every pod."""
     for node in yaml.safe_load_all((GOLDEN / "inputs" / "nodes.yaml").read_text()):
         if node:
             sandbox.create("nodes", node)
     tmp = tmp_path_factory.mktemp("logs")
 
     def make(replicas: int = 3, size: int = 2, logs: dict | None = None, restart_policy: str | None = None,
-             name: str = "basic", gpus: int = 0) -> Lws:
+             name: str = "basic", gpus: int = 0, sidecar: bool = False) -> Lws:
         ns = f"lg-{next(_counter)}"
         sandbox.ensure_namespace(ns)
         obj = yaml.safe_load((GOLDEN / "inputs" / "basic.yaml").read_text())
@@ -92,6 +93,9 @@ def make_lws(sandbox, tmp_path_factory) -> Callable[..., Lws]:
             for tmpl in ("leaderTemplate", "workerTemplate"):
                 for c in lwt[tmpl]["spec"]["containers"]:
                     c.setdefault("resources", {})["limits"] = {"nvidia.com/gpu": str(gpus)}
+        if sidecar:
+            for tmpl in ("leaderTemplate", "workerTemplate"):
+                lwt[tmpl]["spec"]["containers"].append({"name": "sidecar", "image": "busybox"})
         if logs is not None:
             for tmpl in ("leaderTemplate", "workerTemplate"):
                 meta = lwt[tmpl].setdefault("metadata", {})

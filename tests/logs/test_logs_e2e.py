@@ -1,6 +1,7 @@
 """``kubectl lws logs`` end to end: the real CLI against the sandbox over HTTP with the real client."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 import signal
@@ -9,7 +10,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 from cliutil import run_cli
+from golden import GOLDEN
 
 LOGS = {"rate": 20, "startup": ["start {pod} {container}", "ready {pod}"], "startup_gap": 0.01,
         "lines": ["tick {n} {pod}"], "crash": ["boom {pod} exit {exit_code}"]}
@@ -106,6 +109,53 @@ def test_bad_input_lists_what_exists(basic):
     assert result.exit_code == 2 and "group 3 does not exist" in result.stderr
     result = run_cli(["logs", "basic", "-f", "--previous"], kubeconfig=basic.kubeconfig)
     assert result.exit_code == 2
+    result = run_cli(["logs", "basic", "-f", "-c", "nope"], kubeconfig=basic.kubeconfig)
+    assert result.exit_code == 2 and "containers: leader, worker" in result.stderr
+    result = run_cli(["logs", "basic", "--worker", "2"], kubeconfig=basic.kubeconfig)
+    assert result.exit_code == 2 and "(workers: 0-1; 0 is the leader)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_group_and_worker_filters_narrow_all_pods_and_workers(basic):
+    result = run_cli(["logs", "basic", "--all-pods", "-g", "1", "--tail", "1"], kubeconfig=basic.kubeconfig)
+    assert result.exit_code == 0, result.stderr
+    assert [p for p, _ in blocks(result.stdout)] == ["g1/w0", "g1/w1"]
+    result = run_cli(["logs", "basic", "--workers", "--worker", "1", "--tail", "1"], kubeconfig=basic.kubeconfig)
+    assert result.exit_code == 0, result.stderr
+    assert [p for p, _ in blocks(result.stdout)] == ["g0/w1", "g1/w1", "g2/w1"]
+
+
+def test_all_containers_prefixes_json_and_follow(make_lws, spawn):
+    lws = make_lws(replicas=2, size=2, logs=LOGS, name="side", sidecar=True)
+    result = run_cli(["logs", "side", "--all-containers"], kubeconfig=lws.kubeconfig)
+    assert result.exit_code == 0, result.stderr
+    got = blocks(result.stdout)
+    assert [p for p, _ in got] == ["g0/w0/leader", "g0/w0/sidecar", "g1/w0/leader", "g1/w0/sidecar"]
+    assert [lines[0] for _, lines in got] == ["start side-0 leader", "start side-0 sidecar",
+                                              "start side-1 leader", "start side-1 sidecar"]
+    one = run_cli(["logs", "side", "--tail", "1"], kubeconfig=lws.kubeconfig)
+    assert [p for p, _ in blocks(one.stdout)] == ["g0/w0", "g1/w0"]  # default container only, no suffix
+
+    result = run_cli(["logs", "side", "--all-containers", "--workers", "-o", "json", "--tail", "1"],
+                     kubeconfig=lws.kubeconfig)
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["group"], r["worker"], r["container"]) for r in rows] == [
+        (0, 0, "leader"), (0, 0, "sidecar"), (0, 1, "worker"), (0, 1, "sidecar"),
+        (1, 0, "leader"), (1, 0, "sidecar"), (1, 1, "worker"), (1, 1, "sidecar")]
+
+    follow = spawn(["logs", "side", "-f", "--all-containers", "-g", "1", "--tail", "1"], lws.kubeconfig)
+    follow.wait_for("+ g1/w0/leader (pod side-1)")
+    follow.wait_for("+ g1/w0/sidecar (pod side-1)")
+    follow.wait_for("g1/w0/sidecar tick", stream="stdout")
+    lws.delete_pod("side-1")
+    follow.wait_for("- g1/w0 (pod deleted)")
+    follow.wait_for("+ g1/w0/sidecar (pod side-1, new)")
+    follow.wait_for("g1/w0/sidecar start side-1 sidecar", stream="stdout")
+    follow.wait_for("g1/w0/leader  start side-1 leader", stream="stdout")
+    follow.proc.send_signal(signal.SIGINT)
+    assert follow.finish() == 130
+    assert "g0/w0" not in follow.stdout
 
 
 def test_previous_after_a_crash_and_follow_reattaches_on_restart(make_lws, spawn):
@@ -190,7 +240,7 @@ def test_no_interleaved_partial_lines_under_concurrent_writers(make_lws, spawn):
         assert match and match.group(1) == match.group(2), line[:120]
 
 
-def test_pending_leader_gets_a_note_and_the_others_print(make_lws):
+def test_pending_leader_gets_a_note_and_the_others_print(make_lws, spawn):
     # 6 nodes with 8 GPUs each: the 7th leader asking for 8 GPUs cannot be scheduled.
     lws = make_lws(replicas=7, size=1, logs=LOGS, name="big", gpus=8)
     result = run_cli(["logs", "big", "--tail", "1"], kubeconfig=lws.kubeconfig)
@@ -198,12 +248,29 @@ def test_pending_leader_gets_a_note_and_the_others_print(make_lws):
     assert [p for p, _ in blocks(result.stdout)] == [f"g{i}/w0" for i in range(6)]
     assert "note: g6/w0: pod big-6 is Pending (Unschedulable); no logs yet" in result.stderr
 
+    follow = spawn(["logs", "big", "-f", "--tail", "1"], lws.kubeconfig)
+    follow.wait_for("note: g6/w0: pod big-6 is Pending (Unschedulable); attaching when it starts")
+    follow.wait_for("+ g5/w0 (pod big-5)")
+    follow.wait_for("g5/w0 tick", stream="stdout")
+    node = next(n for n in yaml.safe_load_all((GOLDEN / "inputs" / "nodes.yaml").read_text())
+                if n and n["status"]["allocatable"].get("nvidia.com/gpu") == "8")
+    node = copy.deepcopy(node)
+    node["metadata"]["name"] = node["metadata"]["labels"]["kubernetes.io/hostname"] = "gpu-extra"
+    lws.sb.create("nodes", node)  # room for the 7th leader: the follow attaches to it by itself
+    follow.wait_for("+ g6/w0 (pod big-6")
+    follow.wait_for("g6/w0 start big-6 leader", stream="stdout")
+    follow.proc.send_signal(signal.SIGINT)
+    assert follow.finish() == 130
+
 
 def test_follow_resumes_streams_and_watches_after_a_network_cut(make_lws, spawn, cuttable_proxy, tmp_path):
     lws = make_lws(replicas=2, size=1, logs=LOGS, name="cut")
     kubeconfig = cuttable_proxy(lws, tmp_path)
     follow = spawn(["logs", "cut", "-f", "--tail", "1"], kubeconfig)
     follow.wait_for("+ g1/w0 (pod cut-1)")
+    # both streams flowing: their connections are through the proxy when it cuts (under load, a
+    # stream still connecting would escape the cut and never need a reconnect)
+    follow.wait_for("g0/w0 tick", stream="stdout")
     follow.wait_for("g1/w0 tick", stream="stdout")
     cuttable_proxy.proxy.cut()
     follow.wait_for("+ g1/w0 (pod cut-1, reconnected)")

@@ -100,3 +100,25 @@ def test_terminating_pods_only_with_all_pods():
 def test_describe_indexes():
     assert logsel.describe_indexes([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
     assert logsel.describe_indexes([]) == "none"
+
+
+def test_groups_and_worker_indexes_still_narrow_all_pods_and_workers():
+    sel = logsel.select_targets(pods("basic"), all_pods=True, groups=[1])
+    assert [t.pod for t in sel.targets] == ["basic-1", "basic-1-1", "basic-1-2", "basic-1-3"]
+    sel = logsel.select_targets(pods("basic"), all_pods=True, worker_indexes=[2])
+    assert [t.prefix for t in sel.targets] == ["g0/w2", "g1/w2", "g2/w2"]
+    sel = logsel.select_targets(pods("basic"), workers=True, worker_indexes=[0, 3], groups=[2])
+    assert [t.pod for t in sel.targets] == ["basic-2", "basic-2-3"]
+
+
+def test_container_may_name_an_init_container_as_with_kubectl():
+    pod = copy.deepcopy(pods("basic")[0])
+    pod["spec"]["initContainers"] = [{"name": "fetch-model", "image": "x"}]
+    pod["status"]["initContainerStatuses"] = [
+        {"name": "fetch-model", "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}]
+    sel = logsel.select_targets([pod], container="fetch-model")
+    assert [(t.container, t.prefix) for t in sel.targets] == [("fetch-model", "g0/w0")]
+    assert [t.container for t in logsel.select_targets([pod], all_containers=True).targets] == ["leader"]
+    sel = logsel.select_targets([pod], container="nope")
+    with pytest.raises(UsageError, match="containers: leader; init containers: fetch-model"):
+        logsel.check_container([pod], "nope", sel)
