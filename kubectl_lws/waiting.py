@@ -1,12 +1,12 @@
-"""Waiting for groups to come back: one list+watch per command run, never a polling loop.
+"""Waiting on live objects: one list+watch per kind and command run, never a polling loop.
 
-Why a watcher object: a rolling restart waits many times (batch after batch) and must see every
-change in between; one ``Cluster.list_watch`` stream feeds a live pod map that each wait checks
-against a goal. The stream runs on a daemon thread because a blocked watch read cannot time out
-on the caller's deadline; the caller waits on a condition variable with that deadline instead.
+Why an informer object: a rolling restart waits many times (batch after batch) and ``rollout
+status`` judges the LWS, its StatefulSets and its pods together; both must see every change in
+between. Each ``Cluster.list_watch`` stream runs on a daemon thread (a blocked watch read cannot
+time out on the caller's deadline) and feeds a store; the caller waits on one condition variable
+with its own deadline and judges the stores with a check of its own.
 
-Generic on purpose (restart, scale, rollout): a goal is "group i exists with none of these pod
-UIDs, all pods Ready" or "group i has no pods left".
+Shared by restart, scale (``PodWatcher`` + group goals) and rollout status (its own check).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Collection, Iterable, Sequence
 
 from kubectl_lws import errors
 from kubectl_lws.model import keys
@@ -25,100 +25,168 @@ if TYPE_CHECKING:  # pragma: no cover
 
 GROUP_SEPARATOR = "; "
 Check = Callable[[list[dict]], "tuple[bool, str]"]
+# How long close() waits for the stream threads after shutting their connections.
+CLOSE_GRACE_SECONDS = 2.0
 
 
-class PodWatcher:
-    """A live view of one LWS's pods, fed by a single list+watch on a background thread."""
+class Informer:
+    """Live stores of one or more kinds in a namespace, each fed by a list+watch on its own thread.
 
-    def __init__(self, cluster: "Cluster", lws_name: str, namespace: str) -> None:
+    ``sources`` is ``[(kind, label_selector), ...]``. A kind in ``optional`` that we may not read
+    (403) counts as synced and empty, so the caller can fall back to what it can see.
+    """
+
+    def __init__(self, cluster: "Cluster", namespace: str, sources: Sequence[tuple[str, str | None]], *,
+                 optional: Collection[str] = (), name: str = "") -> None:
         self.cluster = cluster
-        self.lws_name = lws_name
         self.namespace = namespace
-        self._pods: dict[str, dict] = {}
+        self._sources = list(sources)
+        self._optional = set(optional)
+        self._label = name
+        self._stores: dict[str, dict[str, dict]] = {kind: {} for kind, _ in self._sources}
+        self._synced: set[str] = set()
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._synced = False
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.changes = 0  # number of events applied (for progress and tests)
 
-    def __enter__(self) -> "PodWatcher":
+    def __enter__(self) -> "Informer":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start(self, timeout: float = 60.0) -> "PodWatcher":
-        """Start the stream and return once the first list is in (raises what the list raised)."""
-        self._thread = threading.Thread(target=self._run, name=f"watch-pods-{self.lws_name}", daemon=True)
-        self._thread.start()
+    @property
+    def synced(self) -> bool:
+        return len(self._synced) == len(self._sources)
+
+    def start(self, timeout: float | None = 60.0) -> "Informer":
+        """Start the streams; with a ``timeout``, return once every first list is in (or raise
+        what a list raised); with None, return at once (``wait`` holds checks until synced)."""
+        for kind, selector in self._sources:
+            thread = threading.Thread(target=self._run, args=(kind, selector), daemon=True,
+                                      name=f"watch-{kind}-{self._label}")
+            self._threads.append(thread)
+            thread.start()
+        if timeout is None:
+            return self
         deadline = time.monotonic() + timeout
         with self._cond:
-            while not self._synced and self._error is None:
+            while not self.synced and self._error is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise errors.WaitTimeout(f"could not list the pods of {self.lws_name} in {timeout:g}s")
+                    self.close()
+                    raise errors.WaitTimeout(f"could not list the {self._kinds()} of {self._label} in "
+                                             f"{timeout:g}s")
                 self._cond.wait(left)
-            if self._error is not None and not self._synced:
+            if self._error is not None:
+                self.close()
                 raise self._error
         return self
 
     def close(self) -> None:
-        """Ask the stream to stop; it ends at its next event (the thread is a daemon either way)."""
+        """Stop the streams now: shut their connections so no thread lingers on a quiet watch.
+
+        ``Cluster.close_streams`` shuts every open stream of this Cluster; a command runs one
+        informer at a time, so nothing else is streaming then.
+        """
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+        deadline = time.monotonic() + CLOSE_GRACE_SECONDS
+        for thread in self._threads:
+            while thread.is_alive() and time.monotonic() < deadline:
+                # Again each round: a thread may open its watch just after the previous shutdown.
+                self.cluster.close_streams()
+                thread.join(0.05)
 
-    def _run(self) -> None:
-        selector = keys.selector_for(self.lws_name)
+    def _run(self, kind: str, selector: str | None) -> None:
+        store = self._stores[kind]
         try:
-            for etype, obj in self.cluster.list_watch("pods", self.namespace, label_selector=selector,
+            for etype, obj in self.cluster.list_watch(kind, self.namespace, label_selector=selector,
                                                       stop=self._stop):
-                with self._cond:
-                    if etype == "SYNC":
-                        self._pods = {_uid(p): p for p in obj}
-                        self._synced = True
-                    elif etype == "DELETED":
-                        self._pods.pop(_uid(obj), None)
-                    elif etype in ("ADDED", "MODIFIED"):
-                        self._pods[_uid(obj)] = obj
-                    self.changes += 1
-                    self._cond.notify_all()
                 if self._stop.is_set():
                     return
-        except BaseException as exc:  # noqa: BLE001 — handed to the waiting thread
+                with self._cond:
+                    if etype == "SYNC":
+                        store.clear()
+                        store.update((_uid(o), o) for o in obj)
+                        self._synced.add(kind)
+                    elif etype == "DELETED":
+                        store.pop(_uid(obj), None)
+                    elif etype in ("ADDED", "MODIFIED"):
+                        store[_uid(obj)] = obj
+                    self.changes += 1
+                    self._cond.notify_all()
+        except Exception as exc:  # noqa: BLE001 — handed to the waiting thread
+            if self._stop.is_set():
+                return  # our own close() cut the stream
             with self._cond:
-                self._error = exc
+                if kind in self._optional and isinstance(exc, errors.Forbidden):
+                    self._synced.add(kind)  # not allowed to read it: the caller does without
+                elif isinstance(exc, errors.LwsError):
+                    self._error = exc
+                else:
+                    self._error = errors.LwsError(f"watching {kind} failed: {exc}")
                 self._cond.notify_all()
 
-    def pods(self) -> list[dict]:
+    def items(self, kind: str) -> list[dict]:
         with self._cond:
-            return list(self._pods.values())
+            return list(self._stores[kind].values())
 
-    def wait(self, check: Check, *, timeout: float | None, progress: Callable[[str], None] | None = None,
-             what: str = "condition") -> str:
-        """Block until ``check(pods)`` is true; report each new status line; WaitTimeout at the deadline.
+    def wait_for(self, check: Callable[[], "tuple[bool, str]"], *, timeout: float | None,
+                 progress: Callable[[str], None] | None = None, what: str = "condition",
+                 tick: float | None = None) -> str:
+        """Block until ``check()`` is true; report each new status; WaitTimeout at the deadline.
 
-        ``timeout`` None or 0 waits forever (like kubectl's ``--timeout=0``). Returns the last status.
+        ``check`` reads the stores (it runs under the informer's lock, once every kind is synced)
+        and may raise to stop the wait. ``tick`` re-runs it without events (for time-based
+        verdicts). ``timeout`` None or 0 waits forever (kubectl's ``--timeout=0``).
         """
         deadline = time.monotonic() + timeout if timeout else None
-        last = None
+        last: str | None = None
         with self._cond:
             while True:
                 if self._error is not None:
                     raise self._error
-                done, status = check(list(self._pods.values()))
-                if status != last and progress:
-                    progress(status)
-                last = status
-                if done:
-                    return status
+                if self.synced:
+                    done, status = check()
+                    if status != last and progress:
+                        progress(status)
+                    last = status
+                    if done:
+                        return status
                 if self._stop.is_set():
                     raise errors.LwsError(f"stopped waiting for {what}")
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise errors.WaitTimeout(f"timed out after {_secs(timeout)} waiting for {what}: {status}")
+                    raise errors.WaitTimeout(f"timed out after {_secs(timeout)} waiting for {what}: "
+                                             f"{last if last is not None else 'no state seen yet'}")
+                if tick is not None:
+                    left = tick if left is None else min(left, tick)
                 self._cond.wait(left)
+
+    def _kinds(self) -> str:
+        return "/".join(kind for kind, _ in self._sources)
+
+
+class PodWatcher(Informer):
+    """A live view of one LWS's pods (restart, scale): the informer with the LWS's pods only."""
+
+    def __init__(self, cluster: "Cluster", lws_name: str, namespace: str) -> None:
+        super().__init__(cluster, namespace, [("pods", keys.selector_for(lws_name))], name=lws_name)
+        self.lws_name = lws_name
+
+    def pods(self) -> list[dict]:
+        return self.items("pods")
+
+    def wait(self, check: Check, *, timeout: float | None, progress: Callable[[str], None] | None = None,
+             what: str = "condition") -> str:
+        """``check(pods)`` until true (see ``Informer.wait_for``). Returns the last status."""
+        store = self._stores["pods"]
+        return self.wait_for(lambda: check(list(store.values())), timeout=timeout, progress=progress,
+                             what=what)
 
 
 @dataclass(frozen=True)

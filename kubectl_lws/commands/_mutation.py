@@ -18,6 +18,7 @@ from kubectl_lws.options import AppContext
 
 T = TypeVar("T")
 MAX_CONFLICT_RETRIES = 3
+KIND_PREFIX = "leaderworkerset.leaderworkerset.x-k8s.io"  # kubectl's "<resource>.<group>/<name>" lines
 
 
 def stdin_is_tty() -> bool:
@@ -73,3 +74,14 @@ def apply_with_retry(agreed: Any, request: T, replan: Callable[[], tuple[Any, T]
                                       "changed, run the command again to see the new plan",
                                       code=409, reason="Conflict")
     raise AssertionError("unreachable")
+
+
+def list_hpas(app: AppContext, namespace: str) -> list[dict]:
+    """The namespace's HorizontalPodAutoscalers, best effort: a cluster without autoscaling/v2 or
+    without list rights has none we can see (``-v 1`` says why)."""
+    try:
+        return app.cluster.list("horizontalpodautoscalers", namespace)[0]
+    except errors.LwsError as exc:
+        if app.verbosity >= 1 or app.debug:
+            app.info(f"could not check for HorizontalPodAutoscalers: {exc.message}")
+        return []

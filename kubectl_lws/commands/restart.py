@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Sequence
 import click
 
 from kubectl_lws import errors
-from kubectl_lws.commands._mutation import consent, show_plan
+from kubectl_lws.commands._mutation import KIND_PREFIX, consent, show_plan
 from kubectl_lws.options import AppContext, DurationType, app_context, dry_run_option, yes_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubectl_lws.model.plans import GroupTarget, RestartPlan
 
-KIND_PREFIX = "leaderworkerset.leaderworkerset.x-k8s.io"
 DEFAULT_TIMEOUT = "10m"
 
 

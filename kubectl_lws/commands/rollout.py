@@ -10,8 +10,6 @@ The decisions live in ``kubectl_lws.model.rollout``; this module reads, asks, pa
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -19,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from kubectl_lws import errors
+from kubectl_lws.commands._mutation import KIND_PREFIX
 from kubectl_lws.options import AppContext, DurationType, app_context, dry_run_option, output_option, yes_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubectl_lws.cluster import Cluster
     from kubectl_lws.model.rollout import HealthFn, PartitionPlan, RolloutStatus
 
-KIND_PREFIX = "leaderworkerset.leaderworkerset.x-k8s.io"
 # A group being updated must look failing this long before `status` gives up on it (exit 3): a
 # group between its old leader's deletion and its new pods also looks "missing" for a moment.
 # Crash loops and image-pull errors (kubelet verdicts) fail at once.
@@ -72,14 +70,6 @@ def _snapshot(cluster: "Cluster", lws: dict, hpas: list[dict] | None = None) -> 
     pods = cluster.list_pods(meta["namespace"], label_selector=selector_for(meta["name"]))
     sts = _leader_sts(cluster, meta["name"], meta["namespace"])
     return Snapshot(lws, pods, sts, _current_key(lws, pods, sts), list(hpas or []))
-
-
-def _hpas(cluster: "Cluster", namespace: str) -> list[dict]:
-    """HPAs of the namespace; none when the API is absent or we may not list them (best effort)."""
-    try:
-        return cluster.list("horizontalpodautoscalers", namespace)[0]
-    except errors.LwsError:
-        return []
 
 
 def _health(lws: dict, current_key: str | None) -> "HealthFn":
@@ -131,21 +121,22 @@ def _plan(snap: Snapshot, action: str, decide: Decide) -> tuple["PartitionPlan",
 
 
 def _hpa_notes(snap: Snapshot, action: str) -> list[str]:
-    from kubectl_lws.model.rollout import hpa_note, hpas_targeting
+    from kubectl_lws.model.plans import hpa_objects_targeting
+    from kubectl_lws.model.rollout import hpa_note
 
-    return [hpa_note(h, action) for h in hpas_targeting(snap.hpas, snap.name)]
+    return [hpa_note(h, action) for h in hpa_objects_targeting(snap.hpas, snap.name)]
 
 
 def _run_partition_command(app: AppContext, name: str | None, selector: str | None, action: str,
                            decide: Decide, *, yes: bool, dry_run: str, wait: bool = False,
                            timeout: float = 0.0) -> int:
     """Plan every target, show all plans, ask once, then patch each (conditional on its read)."""
-    from kubectl_lws.commands._mutation import apply_with_retry, consent, show_plan
+    from kubectl_lws.commands._mutation import apply_with_retry, consent, list_hpas, show_plan
     from kubectl_lws.render.rollout import plan_lines, plan_title
 
     cluster = app.cluster
     targets = _targets(app, name, selector)
-    hpas = _hpas(cluster, cluster.namespace)
+    hpas = list_hpas(app, cluster.namespace)
     planned: list[tuple[Snapshot, "PartitionPlan"]] = []
     for lws in targets:
         snap = _snapshot(cluster, lws, hpas)
@@ -321,124 +312,64 @@ def _evaluate(lws: dict, pods: list[dict], leader_sts: dict | None) -> "RolloutS
     return evaluate_status(lws, pods, key, health=_health(lws, key))
 
 
-class _Watcher:
-    """Three informers (the LWS, its StatefulSets, its pods) merged into one event queue."""
-
-    def __init__(self, cluster: "Cluster", name: str, namespace: str) -> None:
-        from kubectl_lws.model.keys import selector_for
-
-        self.cluster, self.name, self.namespace = cluster, name, namespace
-        self.stop = threading.Event()
-        self.events: queue.Queue = queue.Queue()
-        self.lws: dict | None = None
-        self.sts: dict[str, dict] = {}
-        self.pods: dict[str, dict] = {}
-        self.synced: set[str] = set()
-        selector = selector_for(name)
-        self._specs = [("leaderworkersets", None), ("statefulsets", selector), ("pods", selector)]
-
-    def start(self) -> None:
-        for kind, selector in self._specs:
-            threading.Thread(target=self._pump, args=(kind, selector), daemon=True,
-                             name=f"rollout-watch-{kind}").start()
-
-    def _pump(self, kind: str, selector: str | None) -> None:
-        try:
-            for etype, obj in self.cluster.list_watch(kind, self.namespace, label_selector=selector, stop=self.stop):
-                if self.stop.is_set():
-                    return
-                self.events.put((kind, etype, obj))
-        except Exception as exc:  # noqa: BLE001 — handed to the main thread, which maps it
-            self.events.put((kind, "ERROR", exc))
-
-    def apply(self, kind: str, etype: str, obj: Any) -> None:
-        if etype == "ERROR" and kind == "statefulsets" and isinstance(obj, errors.Forbidden):
-            self.synced.add(kind)  # not allowed to read StatefulSets: infer the revision from pods
-            return
-        if etype == "ERROR":
-            raise obj if isinstance(obj, errors.LwsError) else errors.LwsError(f"watching {kind} failed: {obj}")
-        if kind == "leaderworkersets":
-            items = obj if etype == "SYNC" else [obj]
-            for item in items:
-                if item["metadata"]["name"] != self.name:
-                    continue
-                if etype == "DELETED":
-                    raise errors.LwsError(f'leaderworkerset "{self.name}" was deleted while waiting')
-                self.lws = item
-            if etype == "SYNC" and not any(i["metadata"]["name"] == self.name for i in items):
-                raise errors.lws_not_found(self.name, self.namespace, [i["metadata"]["name"] for i in items])
-        else:
-            store = self.sts if kind == "statefulsets" else self.pods
-            if etype == "SYNC":
-                store.clear()
-                for item in obj:
-                    store[item["metadata"]["name"]] = item
-            elif etype == "DELETED":
-                store.pop(obj["metadata"]["name"], None)
-            else:
-                store[obj["metadata"]["name"]] = obj
-        if etype == "SYNC":
-            self.synced.add(kind)
-
-    @property
-    def ready(self) -> bool:
-        return len(self.synced) == len(self._specs) and self.lws is not None
+def _the_lws(items: list[dict], name: str, namespace: str, seen: bool) -> dict:
+    """Our LWS out of the namespace's LWS store; gone is an error (deleted, or never there)."""
+    for item in items:
+        if item["metadata"]["name"] == name:
+            return item
+    if seen:
+        raise errors.LwsError(f'leaderworkerset "{name}" was deleted while waiting')
+    raise errors.lws_not_found(name, namespace, [i["metadata"]["name"] for i in items])
 
 
 def _wait_status(app: AppContext, name: str, namespace: str, timeout: float, *,
                  progress_to_stderr: bool = False) -> "RolloutStatus":
-    """Follow the rollout through watches until done (0), failing (3) or timed out (4)."""
-    watcher = _Watcher(app.cluster, name, namespace)
-    watcher.start()
-    deadline = time.monotonic() + timeout if timeout > 0 else None
+    """Follow the rollout through watches (the LWS, its StatefulSets, its pods; no polling) until
+    done (0), failing (3) or timed out (4)."""
+    from kubectl_lws.model.keys import selector_for
     from kubectl_lws.model.rollout import RecreateTracker
+    from kubectl_lws.waiting import Informer
 
-    last_message = None
-    failing_since: float | None = None
-    status = None
+    selector = selector_for(name)
+    informer = Informer(app.cluster, namespace, [("leaderworkersets", None), ("statefulsets", selector),
+                                                 ("pods", selector)], optional={"statefulsets"}, name=name)
     tracker = RecreateTracker()
+    state: dict[str, Any] = {"status": None, "failing_since": None}
+
+    def check() -> tuple[bool, str]:
+        lws = _the_lws(informer.items("leaderworkersets"), name, namespace, state["status"] is not None)
+        pods = informer.items("pods")
+        sts = next((s for s in informer.items("statefulsets") if s["metadata"]["name"] == name), None)
+        status = state["status"] = _evaluate(lws, pods, sts)
+        if status.done:
+            return True, status.message
+        tracker.observe(status)
+        recreated = tracker.failing(status)
+        if recreated:
+            raise errors.UnhealthyError(_failing_text(name, status, recreated))
+        # Old pods still terminating may hold the GPUs the new ones wait for (a Pending canary
+        # worker is normal then): the grace only starts once nothing of this LWS is terminating.
+        terminating = any(p["metadata"].get("deletionTimestamp") for p in pods)
+        if status.failing and not (terminating and not status.definitive):
+            now = time.monotonic()
+            if state["failing_since"] is None:
+                state["failing_since"] = now
+            if status.definitive or now - state["failing_since"] >= FAILING_GRACE_SECONDS:
+                raise errors.UnhealthyError(_failing_text(name, status))
+        else:
+            state["failing_since"] = None
+        return False, status.message
+
+    def progress(message: str) -> None:
+        click.echo(message, err=progress_to_stderr)
+
+    informer.start(timeout=None)
     try:
-        while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                msg = status.message if status else "no state seen yet"
-                raise errors.WaitTimeout(f"timed out after {timeout:g}s waiting for the rollout of {name}: {msg}")
-            try:
-                item = watcher.events.get(timeout=min(left, 1.0) if left is not None else 1.0)
-            except queue.Empty:
-                item = None
-            if item is not None:
-                watcher.apply(*item)
-                while True:  # drain what is already queued before judging (one decision per burst)
-                    try:
-                        watcher.apply(*watcher.events.get_nowait())
-                    except queue.Empty:
-                        break
-            if not watcher.ready:
-                continue
-            sts = watcher.sts.get(name)
-            status = _evaluate(watcher.lws, list(watcher.pods.values()), sts)  # type: ignore[arg-type]
-            if status.message != last_message:
-                click.echo(status.message, err=progress_to_stderr)
-                last_message = status.message
-            if status.done:
-                return status
-            tracker.observe(status)
-            recreated = tracker.failing(status)
-            if recreated:
-                raise errors.UnhealthyError(_failing_text(name, status, recreated))
-            # Old pods still terminating may hold the GPUs the new ones wait for (a Pending canary
-            # worker is normal then): the grace only starts once nothing of this LWS is terminating.
-            terminating = any(p["metadata"].get("deletionTimestamp") for p in watcher.pods.values())
-            if status.failing and not (terminating and not status.definitive):
-                now = time.monotonic()
-                failing_since = failing_since if failing_since is not None else now
-                if status.definitive or now - failing_since >= FAILING_GRACE_SECONDS:
-                    raise errors.UnhealthyError(_failing_text(name, status))
-            else:
-                failing_since = None
+        informer.wait_for(check, timeout=timeout, progress=progress, what=f"the rollout of {name}",
+                          tick=FAILING_GRACE_SECONDS / 4)
     finally:
-        watcher.stop.set()
+        informer.close()
+    return state["status"]
 
 
 def _failing_text(name: str, status: "RolloutStatus", extra: list[tuple[int, str]] | None = None) -> str:

@@ -13,10 +13,8 @@ import re
 import click
 
 from kubectl_lws import errors
-from kubectl_lws.commands._mutation import apply_with_retry, consent, show_plan
+from kubectl_lws.commands._mutation import KIND_PREFIX, apply_with_retry, consent, list_hpas, show_plan
 from kubectl_lws.options import DurationType, app_context, dry_run_option, yes_option
-
-KIND_PREFIX = "leaderworkerset.leaderworkerset.x-k8s.io"
 
 
 def parse_replicas(value: str | None, flag: str) -> int | None:
@@ -67,7 +65,7 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
     if expected is not None and expected != current:
         raise errors.LwsError(f"expected {expected} replicas but {ns}/{name} has {current} "
                               "(--current-replicas precondition failed); nothing was changed")
-    hpas = _hpas(app, ns, name, hpas_targeting)
+    hpas = hpas_targeting(list_hpas(app, ns), name)
     pods = cluster.list_pods(ns, label_selector=selector_for(name)) if target != current else []
     plan = plan_scale(view, pods, current, target, hpas)
     for hpa in hpas:
@@ -111,17 +109,6 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
         if watcher is not None:
             watcher.close()
     return errors.EXIT_OK
-
-
-def _hpas(app, ns: str, name: str, match) -> list[str]:  # noqa: ANN001
-    """HPAs that target this LWS; a cluster without autoscaling/v2 (or no list rights) has none we can see."""
-    try:
-        items, _ = app.cluster.list("horizontalpodautoscalers", ns)
-    except errors.LwsError as exc:
-        if app.verbosity >= 1 or app.debug:
-            app.info(f"could not check for HorizontalPodAutoscalers: {exc.message}")
-        return []
-    return match(items, name)
 
 
 def _wait(app, watcher, plan, timeout: float) -> None:  # noqa: ANN001

@@ -314,16 +314,25 @@ def group_accelerators(view: LwsView) -> dict[str, int]:
     return {k: v for k, v in total.items() if v}
 
 
-def hpas_targeting(hpas: Iterable[dict], lws_name: str) -> list[str]:
-    """Names of HPAs whose scaleTargetRef is this LWS (any autoscaling version)."""
+def hpa_objects_targeting(hpas: Iterable[dict], lws_name: str) -> list[dict]:
+    """HPAs whose scaleTargetRef is this LWS (any autoscaling version), sorted by name.
+
+    Shared by scale (the HPA undoes a manual scale) and rollout (groups it adds land above the
+    partition); a ref without apiVersion counts, one of another API group does not.
+    """
     out = []
     for hpa in hpas:
         ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
         api_version = ref.get("apiVersion", "")
         if ref.get("kind") == keys.LWS_KIND and ref.get("name") == lws_name and \
                 (not api_version or api_version.split("/")[0] == keys.LWS_GROUP):
-            out.append((hpa.get("metadata") or {}).get("name", ""))
-    return sorted(out)
+            out.append(hpa)
+    return sorted(out, key=lambda h: (h.get("metadata") or {}).get("name", ""))
+
+
+def hpas_targeting(hpas: Iterable[dict], lws_name: str) -> list[str]:
+    """Names of the HPAs whose scaleTargetRef is this LWS."""
+    return [(h.get("metadata") or {}).get("name", "") for h in hpa_objects_targeting(hpas, lws_name)]
 
 
 def containers_of(pod: dict) -> list[str]:

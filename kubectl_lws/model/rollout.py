@@ -610,16 +610,6 @@ def plan_undo(lws: dict, revisions: Iterable[dict], pods: Iterable[dict], curren
 
 # ---- HPA -------------------------------------------------------------------------------------------
 
-def hpas_targeting(hpas: Iterable[dict], lws_name: str) -> list[dict]:
-    """HorizontalPodAutoscalers whose scaleTargetRef is this LWS."""
-    out = []
-    for hpa in hpas:
-        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-        if ref.get("kind") == keys.LWS_KIND and ref.get("name") == lws_name:
-            out.append(hpa)
-    return out
-
-
 def hpa_note(hpa: dict, action: str) -> str:
     spec = hpa.get("spec") or {}
     name = (hpa.get("metadata") or {}).get("name", "")

@@ -201,3 +201,14 @@ def test_rolling_restart_waits_for_a_serving_group_that_went_down(make_lws) -> N
     assert "stopped to keep capacity: restarted and Ready: 2; untouched: 1,0" in res.stderr
     after = lws.uids_by_group()
     assert after[2].isdisjoint(before[2]) and after[1] == before[1] and after[0] == before[0]
+
+
+def test_wait_leaves_no_watch_thread_behind(make_lws) -> None:
+    """The pod watch of --wait is shut with the command, not left blocked on a quiet stream."""
+    import threading
+
+    lws = make_lws(replicas=2, size=1)
+    before = {t for t in threading.enumerate() if "watch" in t.name}
+    res = _restart(lws, "-g", "0", "--wait", "--timeout", "30s", "-y")
+    assert res.exit_code == 0, res.stderr
+    assert {t for t in threading.enumerate() if "watch" in t.name and t.is_alive()} - before == set()

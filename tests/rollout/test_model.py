@@ -11,6 +11,7 @@ from golden import GOLDEN
 from kubectl_lws import errors
 from kubectl_lws.model import keys
 from kubectl_lws.model import rollout as m
+from kubectl_lws.model.plans import hpa_objects_targeting
 
 CANARY = GOLDEN / "objects" / "basic-canary-partition2"
 BASIC = GOLDEN / "objects" / "basic"
@@ -259,7 +260,9 @@ def test_hpa_targeting():
     hpa = {"metadata": {"name": "h"}, "spec": {"scaleTargetRef": {"kind": "LeaderWorkerSet", "name": "basic"},
                                                "minReplicas": 2, "maxReplicas": 6}}
     other = {"metadata": {"name": "x"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "basic"}}}
-    assert m.hpas_targeting([hpa, other], "basic") == [hpa]
+    foreign = {"metadata": {"name": "f"}, "spec": {"scaleTargetRef": {
+        "apiVersion": "example.com/v1", "kind": "LeaderWorkerSet", "name": "basic"}}}
+    assert hpa_objects_targeting([hpa, other, foreign], "basic") == [hpa]
     assert "2-6 groups" in m.hpa_note(hpa, "pause")
 
 

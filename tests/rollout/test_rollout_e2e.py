@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
 import urllib.request
 
@@ -409,3 +410,23 @@ def test_real_conflict_from_a_concurrent_writer(cli, monkeypatch, concurrent, ch
     else:
         assert res.exit_code == 0, res.stderr
         assert cli.partition(name) == 1 and len(calls) == 2 and calls[0] != calls[1]
+
+
+def _watch_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "watch" in t.name and t.is_alive()}
+
+
+def test_status_watch_threads_end_with_the_command(cli):
+    """Done, timed out or failing: no watch thread outlives `status` (each would hold a connection
+    until the server's watch timeout, minutes later)."""
+    cli.create(lws_manifest("th1", replicas=2))
+    before = _watch_threads()
+    assert cli("rollout", "status", "th1", "--timeout", "20s").exit_code == 0
+    assert _watch_threads() - before == set()
+    cli.sb.fault("pause-controller", on=True)
+    try:
+        cli.set_image("th1", NEW_IMAGE)
+        assert cli("rollout", "status", "th1", "--timeout", "1s").exit_code == 4
+    finally:
+        cli.sb.fault("pause-controller", on=False)
+    assert _watch_threads() - before == set()
