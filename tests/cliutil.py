@@ -27,3 +27,17 @@ def run_cli(args: Sequence[str], *, env: dict[str, str] | None = None, input: st
     runner = CliRunner()
     result = runner.invoke(cli, list(args), env=full_env, input=input, prog_name="kubectl lws")
     return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def sandbox_http(sb, method: str, path: str, body: object | None = None,
+                 content_type: str = "application/json") -> dict:
+    """An admin request to a sandbox, for test set-up only (the product goes through Cluster)."""
+    import json
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(sb.url + path, data=data, method=method,
+                                 headers={"Content-Type": content_type,
+                                          "Authorization": f"Bearer {sb.admin_token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"{}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,3 +47,15 @@ def read_http(relpath: str) -> HttpExchange:
     status = int(resp_lines[0].split(" ", 2)[1])
     return HttpExchange(method, path, _headers(req_lines[1:]), req_body.strip(), status,
                         _headers(resp_lines[1:]), body.rstrip("\n"))
+
+
+def golden_lws(name: str) -> tuple[dict, list[dict]]:
+    """``objects/<name>/``: the LWS (GET) and its pods (PodList items), as the real controller left them."""
+    base = GOLDEN / "objects" / name
+    lws = json.loads((base / "leaderworkerset.json").read_text())
+    return lws, json.loads((base / "pods.json").read_text())["items"]
+
+
+def golden_nodes() -> list[dict]:
+    """``objects/nodes.json`` items: the golden cluster's nodes (labels, Ready conditions)."""
+    return json.loads((GOLDEN / "objects" / "nodes.json").read_text())["items"]

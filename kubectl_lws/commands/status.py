@@ -51,6 +51,10 @@ def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_k
     if not name:
         raise errors.UsageError("NAME is required: kubectl lws status NAME",
                                 hint="list them with: kubectl lws list")
+    if timeout is not None and not watch:
+        # status never waits; silently ignoring the flag would let a script believe it did
+        raise errors.UsageError("--timeout only applies with --watch",
+                                hint=f"kubectl lws status {name} --watch --timeout DURATION")
     app = app_context()
     cluster = app.cluster
     if watch:
@@ -149,7 +153,7 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
     from kubectl_lws import errors
     from kubectl_lws.model.keys import NAME_LABEL
     from kubectl_lws.model.timeutil import utc_now
-    from kubectl_lws.render.output import dump_json_line
+    from kubectl_lws.render.output import dump_json_line, dump_yaml
     from kubectl_lws.render.status import change_lines, render_screen, render_status, status_doc
 
     cluster = app.cluster
@@ -263,7 +267,12 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
             if output in ("json", "yaml"):
                 doc = status_doc(a, place, groups=groups)
                 if prev is None or _doc_key(doc) != _doc_key(prev):
-                    dump_json_line(doc)
+                    if output == "yaml":  # like kubectl get -w -o yaml: one document per change
+                        sys.stdout.write("---\n")
+                        dump_yaml(doc)
+                    else:
+                        dump_json_line(doc)
+                    sys.stdout.flush()
                 prev = doc
             elif tty:
                 size = shutil.get_terminal_size((120, 40))

@@ -6,26 +6,19 @@ from __future__ import annotations
 import copy
 import json
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
+from golden import GOLDEN, golden_lws, golden_nodes
 
 from kubectl_lws.model import health, keys
 from kubectl_lws.model.groups import group_pods, lws_view
 
-GOLDEN = Path("/work/shared/golden/objects")
 NOW = datetime(2026, 11, 22, 11, 0, 0, tzinfo=timezone.utc)
-
-
-def load(name: str) -> tuple[dict, list[dict]]:
-    lws = json.loads((GOLDEN / name / "leaderworkerset.json").read_text())
-    pods = json.loads((GOLDEN / name / "pods.json").read_text())["items"]
-    return lws, pods
 
 
 @pytest.fixture(scope="module")
 def nodes() -> list[dict]:
-    return json.loads((GOLDEN / "nodes.json").read_text())["items"]
+    return golden_nodes()
 
 
 def pod(pods: list[dict], name: str) -> dict:
@@ -33,7 +26,7 @@ def pod(pods: list[dict], name: str) -> dict:
 
 
 def test_basic_is_healthy(nodes):
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     a = health.assess(lws_view(lws), pods, nodes=nodes, now=NOW)
     assert (a.state, a.ready, a.updated, a.current) == ("Healthy", 3, 3, 3)
     assert a.current_revision == "685db546f6"
@@ -43,7 +36,7 @@ def test_basic_is_healthy(nodes):
 
 
 def test_canary_partition2_marks_stable_and_canary():
-    lws, pods = load("basic-canary-partition2")
+    lws, pods = golden_lws("basic-canary-partition2")
     a = health.assess(lws_view(lws), pods, now=NOW)
     assert a.current_revision == "86cb664869"
     assert a.state == "Canary"
@@ -55,8 +48,8 @@ def test_canary_partition2_marks_stable_and_canary():
 
 
 def test_current_revision_prefers_leader_statefulset():
-    lws, pods = load("basic-canary-partition2")
-    sts = json.loads((GOLDEN / "basic-canary-partition2" / "statefulsets.json").read_text())["items"]
+    lws, pods = golden_lws("basic-canary-partition2")
+    sts = json.loads((GOLDEN / "objects" / "basic-canary-partition2" / "statefulsets.json").read_text())["items"]
     leader_sts = next(s for s in sts if s["metadata"]["name"] == "basic")
     # pods alone would say 86cb664869 as well; give the STS a different label to prove it wins
     leader_sts = copy.deepcopy(leader_sts)
@@ -67,7 +60,7 @@ def test_current_revision_prefers_leader_statefulset():
 
 def test_revision_unknown_right_after_template_change():
     """UpdateInProgress=True with no updatedReplicas: no group runs the new revision yet."""
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     lws = copy.deepcopy(lws)
     lws["status"]["conditions"].append({"type": "UpdateInProgress", "status": "True"})
     lws["status"].pop("updatedReplicas")
@@ -78,7 +71,7 @@ def test_revision_unknown_right_after_template_change():
 
 
 def test_excl_scaled_pending_leader_is_unschedulable(nodes):
-    lws, pods = load("excl-scaled-3-pending")
+    lws, pods = golden_lws("excl-scaled-3-pending")
     a = health.assess(lws_view(lws), pods, nodes=nodes, now=NOW)
     g2 = a.group(2)
     assert g2.state == "Pending"
@@ -90,18 +83,18 @@ def test_excl_scaled_pending_leader_is_unschedulable(nodes):
 
 
 def test_subgroups_and_single(nodes):
-    lws, pods = load("subg")
+    lws, pods = golden_lws("subg")
     a = health.assess(lws_view(lws), pods, nodes=nodes, now=NOW)
     assert a.state == "Healthy"
     assert [p.subgroup_index for p in a.groups[0].pods] == [0, 0, 1, 1]
-    lws, pods = load("single")
+    lws, pods = golden_lws("single")
     a = health.assess(lws_view(lws), pods, nodes=nodes, now=NOW)
     assert a.state == "Healthy" and all(g.size == 1 and g.updated for g in a.groups)
 
 
 def test_pending_worker_is_not_ready_even_if_lws_status_says_ready():
     """Pre-v0.9 readyReplicas counted this group as ready; we do not."""
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     pods = copy.deepcopy(pods)
     w = pod(pods, "basic-1-3")
     w["status"] = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
@@ -116,7 +109,7 @@ def test_pending_worker_is_not_ready_even_if_lws_status_says_ready():
 
 
 def test_crash_loop_is_degraded_with_restarts():
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     pods = copy.deepcopy(pods)
     w = pod(pods, "basic-2-2")
     cs = w["status"]["containerStatuses"][0]
@@ -135,7 +128,7 @@ def test_crash_loop_is_degraded_with_restarts():
 
 
 def test_node_not_ready(nodes):
-    lws, pods = load("excl")
+    lws, pods = golden_lws("excl")
     nodes = copy.deepcopy(nodes)
     b2 = next(n for n in nodes if n["metadata"]["name"] == "gpu-b2")
     for c in b2["status"]["conditions"]:
@@ -150,7 +143,7 @@ def test_node_not_ready(nodes):
 
 
 def test_leader_deleted_is_recreating():
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     pods = copy.deepcopy(pods)
     leader = pod(pods, "basic-1")
     leader["metadata"]["deletionTimestamp"] = (NOW - timedelta(seconds=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -162,7 +155,7 @@ def test_leader_deleted_is_recreating():
 
 
 def test_missing_worker_and_missing_group():
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     old = [p for p in pods if p["metadata"]["name"] != "basic-0-3"]
     a = health.assess(lws_view(lws), old, now=NOW)  # leaders are hours old at NOW
     assert a.group(0).label == "Missing: w3"
@@ -177,7 +170,7 @@ def test_missing_worker_and_missing_group():
 
 
 def test_scale_up_in_progress_is_scaling_not_degraded():
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     lws = copy.deepcopy(lws)
     lws["spec"]["replicas"] = 5
     lws["metadata"]["generation"] = 2
@@ -187,7 +180,7 @@ def test_scale_up_in_progress_is_scaling_not_degraded():
 
 
 def test_scale_down_shows_surge_groups_as_scaling():
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     lws = copy.deepcopy(lws)
     lws["spec"]["replicas"] = 2
     a = health.assess(lws_view(lws), pods, now=NOW)
@@ -196,7 +189,7 @@ def test_scale_down_shows_surge_groups_as_scaling():
 
 
 def test_rollout_in_progress_marks_outdated_groups_updating():
-    lws, pods = load("basic-canary-partition2")
+    lws, pods = golden_lws("basic-canary-partition2")
     lws = copy.deepcopy(lws)
     lws["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["partition"] = 0
     a = health.assess(lws_view(lws), pods, now=NOW)
@@ -206,7 +199,7 @@ def test_rollout_in_progress_marks_outdated_groups_updating():
 
 
 def test_unavailable_when_no_group_ready():
-    lws, pods = load("single")
+    lws, pods = golden_lws("single")
     pods = copy.deepcopy(pods)
     for p in pods:
         p["status"]["phase"] = "Pending"
@@ -217,7 +210,7 @@ def test_unavailable_when_no_group_ready():
 
 
 def test_paused_annotation():
-    lws, pods = load("basic-canary-partition2")
+    lws, pods = golden_lws("basic-canary-partition2")
     lws = copy.deepcopy(lws)
     lws["metadata"]["annotations"][keys.PAUSED_PARTITION_ANNOTATION] = "0"
     state, reason = health.lws_health(lws_view(lws), group_pods(pods, 3), current_revision="86cb664869", now=NOW)
@@ -225,7 +218,7 @@ def test_paused_annotation():
 
 
 def test_leader_ready_startup_policy_waits_for_leader():
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     lws = copy.deepcopy(lws)
     lws["spec"]["startupPolicy"] = "LeaderReady"
     pods = copy.deepcopy(pods)
@@ -240,7 +233,7 @@ def test_leader_ready_startup_policy_waits_for_leader():
 
 
 def test_images_by_revision():
-    lws, pods = load("basic-canary-partition2")
+    lws, pods = golden_lws("basic-canary-partition2")
     a = health.assess(lws_view(lws), pods, now=NOW)
     images = health.images_by_revision(a.groups)
     assert images["685db546f6"]["worker"] == ["nvcr.io/nvidia/pytorch:24.05-py3"]
@@ -250,7 +243,7 @@ def test_images_by_revision():
 def test_revision_unknown_after_template_change_behind_a_full_partition():
     """partition >= replicas (staged/paused rollout): the controller never raises UpdateInProgress,
     but updatedReplicas drops to 0: no group runs the current revision, none is 'updated'."""
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     lws = copy.deepcopy(lws)
     lws["metadata"]["generation"] = lws["status"]["observedGeneration"] = 3
     lws["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["partition"] = 3

@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import copy
-import json
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
+from golden import golden_lws, golden_nodes
 from kubectl_lws.model.groups import lws_view
 from kubectl_lws.model.health import assess
 from kubectl_lws.model.topology import placement
 from kubectl_lws.render.status import change_lines, render_screen, render_status, status_doc
 
-GOLDEN = Path("/work/shared/golden/objects")
 NOW = datetime(2026, 11, 22, 11, 0, 0, tzinfo=timezone.utc)
-NODES = json.loads((GOLDEN / "nodes.json").read_text())["items"]
+NODES = golden_nodes()
 
 
 def build(name: str, pods_edit=None):
-    lws = json.loads((GOLDEN / name / "leaderworkerset.json").read_text())
-    pods = json.loads((GOLDEN / name / "pods.json").read_text())["items"]
+    lws, pods = golden_lws(name)
     if pods_edit:
         pods = pods_edit(copy.deepcopy(pods))
     view = lws_view(lws)
     a = assess(view, pods, nodes=NODES, now=NOW)
     return a, placement(view, [g.group for g in a.groups], NODES)
+
+
+def new_leader_1(pods: list[dict]) -> list[dict]:
+    """Group 1 re-created: its leader pod comes back under the same name with a new uid."""
+    for p in pods:
+        if p["metadata"]["name"] == "basic-1":
+            p["metadata"]["uid"] = "new-uid"
+    return pods
 
 
 def test_json_document_has_the_issue_fields():
@@ -83,14 +88,7 @@ def test_screen_fits_the_terminal_and_keeps_problem_groups():
 
 def test_change_lines_report_recreation_once():
     a1, _ = build("basic")
-
-    def recreate(pods):
-        for p in pods:
-            if p["metadata"]["name"] == "basic-1":
-                p["metadata"]["uid"] = "new-uid"
-        return pods
-
-    a2, _ = build("basic", recreate)
+    a2, _ = build("basic", new_leader_1)
     lines = change_lines(a1, a2, NOW)
     assert len(lines) == 1 and "group 1" in lines[0] and "re-created" in lines[0]
     assert lines[0].startswith("2026-11-22T11:00:00Z")
@@ -105,14 +103,8 @@ def test_change_lines_mark_recreation_across_a_leaderless_gap():
     def drop_leader(pods):
         return [p for p in pods if p["metadata"]["name"] != "basic-1"]
 
-    def new_leader(pods):
-        for p in pods:
-            if p["metadata"]["name"] == "basic-1":
-                p["metadata"]["uid"] = "new-uid"
-        return pods
-
     gap, _ = build("basic", drop_leader)
-    a3, _ = build("basic", new_leader)
+    a3, _ = build("basic", new_leader_1)
     leaders: dict[int, str] = {}
     change_lines(None, a1, NOW, leaders)
     gap_lines = change_lines(a1, gap, NOW, leaders)

@@ -9,24 +9,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 
 import pytest
 
-from cliutil import run_cli
+from cliutil import run_cli, sandbox_http
 
 LWS_API = "/apis/leaderworkerset.x-k8s.io/v1"
 
 
-def http(sb, method: str, path: str, body: object | None = None,
-         content_type: str = "application/json") -> dict:
-    """Test setup only (the product goes through Cluster)."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(sb.url + path, data=data, method=method,
-                                 headers={"Content-Type": content_type,
-                                          "Authorization": f"Bearer {sb.admin_token}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read() or b"{}")
+http = sandbox_http  # test set-up only
 
 
 def small_lws(name: str, ns: str, replicas: int = 2, size: int = 2, **spec) -> dict:
@@ -300,3 +291,20 @@ def test_color_always_survives_a_pipe_and_never_by_default(demo):
         assert "\x1b[" in r.stdout, args
         plain = run_cli(args, kubeconfig=demo)
         assert "\x1b[" not in plain.stdout, args
+
+
+def test_watch_yaml_is_yaml_documents(demo):
+    import yaml
+
+    r = run_cli(["status", "healthy", "-w", "--timeout", "1s", "-o", "yaml"], kubeconfig=demo)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith("---\n")
+    docs = [d for d in yaml.safe_load_all(r.stdout) if d]
+    assert docs and all(d["kind"] == "LeaderWorkerSetStatus" for d in docs)
+    assert docs[0]["name"] == "healthy" and docs[0]["groups"]
+
+
+def test_timeout_without_watch_is_a_usage_error(demo):
+    r = run_cli(["status", "healthy", "--timeout", "5s"], kubeconfig=demo)
+    assert r.exit_code == 2 and "--timeout only applies with --watch" in r.stderr
+    assert r.stdout == ""

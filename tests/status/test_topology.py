@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
+from golden import golden_lws, golden_nodes
 
 from kubectl_lws.model import keys
 from kubectl_lws.model.groups import group_pods, lws_view
 from kubectl_lws.model.topology import placement, short_key, topology_keys
 
-GOLDEN = Path("/work/shared/golden/objects")
 RACK = "example.com/rack"
-
-
-def load(name: str) -> tuple[dict, list[dict]]:
-    lws = json.loads((GOLDEN / name / "leaderworkerset.json").read_text())
-    pods = json.loads((GOLDEN / name / "pods.json").read_text())["items"]
-    return lws, pods
 
 
 @pytest.fixture(scope="module")
 def nodes() -> list[dict]:
-    return json.loads((GOLDEN / "nodes.json").read_text())["items"]
+    return golden_nodes()
 
 
 def test_keys_include_exclusive_and_extra():
-    lws, _ = load("excl")
+    lws, _ = golden_lws("excl")
     view = lws_view(lws)
     assert topology_keys(view, ["cloud.google.com/gke-nodepool", RACK]) == [
         keys.HOSTNAME_TOPOLOGY_KEY, keys.ZONE_TOPOLOGY_KEY, RACK, "cloud.google.com/gke-nodepool"]
@@ -36,7 +28,7 @@ def test_keys_include_exclusive_and_extra():
 
 
 def test_excl_groups_own_one_rack_each(nodes):
-    lws, pods = load("excl")
+    lws, pods = golden_lws("excl")
     view = lws_view(lws)
     p = placement(view, group_pods(pods, view.replicas), nodes)
     assert p.domains[0][RACK] == ["rack-1"] and p.domains[1][RACK] == ["rack-2"]
@@ -46,7 +38,7 @@ def test_excl_groups_own_one_rack_each(nodes):
 
 
 def test_excl_pending_leader_is_a_violation(nodes):
-    lws, pods = load("excl-scaled-3-pending")
+    lws, pods = golden_lws("excl-scaled-3-pending")
     view = lws_view(lws)
     p = placement(view, group_pods(pods, view.replicas), nodes)
     assert [(v.group, v.key) for v in p.violations] == [(2, RACK)]
@@ -55,7 +47,7 @@ def test_excl_pending_leader_is_a_violation(nodes):
 
 
 def test_spread_and_shared_domains(nodes):
-    lws, pods = load("excl")
+    lws, pods = golden_lws("excl")
     pods = copy.deepcopy(pods)
     # worker of group 0 lands in rack-2 (group 1's rack): spread + sharing
     next(x for x in pods if x["metadata"]["name"] == "excl-0-1")["spec"]["nodeName"] = "gpu-b2"
@@ -66,7 +58,7 @@ def test_spread_and_shared_domains(nodes):
 
 
 def test_node_without_label_and_not_ready(nodes):
-    lws, pods = load("excl")
+    lws, pods = golden_lws("excl")
     pods = copy.deepcopy(pods)
     next(x for x in pods if x["metadata"]["name"] == "excl-1-1")["spec"]["nodeName"] = "kwok-node-0"
     nodes = copy.deepcopy(nodes)
@@ -79,7 +71,7 @@ def test_node_without_label_and_not_ready(nodes):
 
 
 def test_subgroup_exclusive(nodes):
-    lws, pods = load("subg")
+    lws, pods = golden_lws("subg")
     lws = copy.deepcopy(lws)
     lws["metadata"]["annotations"] = {keys.SUBGROUP_EXCLUSIVE_TOPOLOGY_ANNOTATION: keys.ZONE_TOPOLOGY_KEY}
     view = lws_view(lws)
@@ -95,7 +87,7 @@ def test_subgroup_exclusive(nodes):
 
 
 def test_without_nodes_hostname_still_known():
-    lws, pods = load("basic")
+    lws, pods = golden_lws("basic")
     view = lws_view(lws)
     p = placement(view, group_pods(pods, view.replicas), None)
     assert p.domains[0][keys.HOSTNAME_TOPOLOGY_KEY] == ["gpu-c1", "kwok-node-0"]
