@@ -3,6 +3,12 @@
 ``up`` serves it (foreground, or ``--detach`` into a background process with a pid file next to the
 kubeconfig), ``down`` stops a detached one, ``fault`` applies a fault through the sandbox's admin API,
 and ``demo`` runs the demo scenario in-process and prints what ``list``/``status`` show.
+
+Authentication: the written kubeconfig carries an admin bearer token. kubectl never sends a bearer token
+over plain HTTP, so a plain-HTTP sandbox (the default) treats a request *without* credentials as admin,
+like kube-apiserver's old insecure port; a wrong token still gets 401. ``up --tls`` serves HTTPS with a
+self-signed certificate (its CA goes into the kubeconfig), and then a request without a token gets 401.
+The sandbox listens on 127.0.0.1 only.
 """
 from __future__ import annotations
 
@@ -18,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from kubectl_lws.errors import LwsError
 
 DEFAULT_KUBECONFIG = "~/.kube/kubectl-lws-sandbox.yaml"
 EXIT_INTERRUPTED = 130
@@ -43,9 +51,15 @@ def _export_line(path: Path) -> str:
     return f"export KUBECONFIG={path}"
 
 
-def _start(port: int, speed: float, scenario: str | None) -> Any:
+def _start(port: int, speed: float, scenario: str | None, tls: bool = False) -> Any:
     from kubectl_lws.sandbox.sandbox import Sandbox
-    sb = Sandbox(port=port, speed=speed).start()
+    if scenario and not Path(scenario).exists() and scenario not in _builtin_scenarios():
+        raise LwsError(f"no scenario named or at {scenario!r} (built-in: "
+                                   f"{', '.join(_builtin_scenarios())}; or a YAML file path)")
+    try:
+        sb = Sandbox(port=port, speed=speed, tls=tls).start()
+    except OSError as e:
+        raise LwsError(f"cannot serve on 127.0.0.1:{port}: {e.strerror or e}") from None
     try:
         if scenario:
             _say(f"loading scenario {scenario} ...")
@@ -54,6 +68,11 @@ def _start(port: int, speed: float, scenario: str | None) -> Any:
         sb.stop()
         raise
     return sb
+
+
+def _builtin_scenarios() -> list[str]:
+    from kubectl_lws.sandbox import scenario as scenarios
+    return sorted(p.stem for p in scenarios.SCENARIO_DIR.glob("*.yaml"))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -70,11 +89,15 @@ def _pid_alive(pid: int) -> bool:
 def sandbox() -> None:
     """Run a simulated Kubernetes cluster with the LWS controller (no real cluster needed).
 
+    It listens on 127.0.0.1 only. Over plain HTTP (the default) a request without credentials is
+    treated as admin, because kubectl sends no bearer token over plain HTTP; use `up --tls` to require
+    the kubeconfig's token.
+
     \b
     Examples:
       kubectl lws sandbox demo
       kubectl lws sandbox up --scenario demo --detach && export KUBECONFIG=~/.kube/kubectl-lws-sandbox.yaml
-      kubectl lws sandbox fault crash-container pod=demo-basic-1-2
+      kubectl lws sandbox fault crash pod=demo/healthy-1-2 loop=true
       kubectl lws sandbox down
     """
 
@@ -86,8 +109,15 @@ def sandbox() -> None:
 @click.option("--kubeconfig", "kubeconfig", metavar="PATH", default=None,
               help=f"Where to write the kubeconfig (default {DEFAULT_KUBECONFIG}).")
 @click.option("--detach", is_flag=True, help="Run in a background process (stop it with `sandbox down`).")
-def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, detach: bool) -> None:
-    """Start the sandbox, write a kubeconfig and print the `export KUBECONFIG=...` line."""
+@click.option("--tls", is_flag=True, help="Serve HTTPS (self-signed, CA in the kubeconfig); then every request "
+                                          "needs the kubeconfig's token. Without it, plain HTTP treats a request "
+                                          "without credentials as admin.")
+def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, detach: bool, tls: bool) -> None:
+    """Start the sandbox, write a kubeconfig and print the `export KUBECONFIG=...` line.
+
+    Ctrl-C (or SIGTERM) stops it and removes everything it created (pod network namespaces, processes
+    started by exec); leftovers of a run that was killed are removed at the next start.
+    """
     path = _kubeconfig_path(kubeconfig)
     pid_file = _pid_path(path)
     if pid_file.exists():
@@ -96,14 +126,14 @@ def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, de
         except ValueError:
             old = 0
         if old and old != os.getpid() and _pid_alive(old):
-            raise click.ClickException(f"a detached sandbox (pid {old}) already uses {path}; run "
+            raise LwsError(f"a detached sandbox (pid {old}) already uses {path}; run "
                                        f"`kubectl lws sandbox down --kubeconfig {path}` first")
         if old != os.getpid():
             pid_file.unlink(missing_ok=True)
     if detach:
-        _up_detached(path, scenario, port, speed)
+        _up_detached(path, scenario, port, speed, tls)
         return
-    sb = _start(port, speed, scenario)
+    sb = _start(port, speed, scenario, tls)
     stop_reason = {"signal": None}
 
     def on_term(signum: int, _frame: Any) -> None:
@@ -130,14 +160,19 @@ def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, de
         signal.signal(signal.SIGTERM, previous)
 
 
-def _up_detached(path: Path, scenario: str | None, port: int, speed: float) -> None:
+def _up_detached(path: Path, scenario: str | None, port: int, speed: float, tls: bool = False) -> None:
     """Start ``up`` in a new session and return once its kubeconfig answers."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     args = [sys.executable, "-m", "kubectl_lws.sandbox", "up", "--kubeconfig", str(path), "--port", str(port),
             "--speed", str(speed)]
     if scenario:
-        args += ["--scenario", scenario]
+        if not Path(scenario).exists() and scenario not in _builtin_scenarios():
+            raise LwsError(f"no scenario named or at {scenario!r} (built-in: "
+                                       f"{', '.join(_builtin_scenarios())}; or a YAML file path)")
+        args += ["--scenario", str(Path(scenario).resolve()) if Path(scenario).exists() else scenario]
+    if tls:
+        args.append("--tls")
     log = open(_log_path(path), "wb")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     log.close()
@@ -146,11 +181,13 @@ def _up_detached(path: Path, scenario: str | None, port: int, speed: float) -> N
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             _pid_path(path).unlink(missing_ok=True)
-            raise click.ClickException(f"the sandbox exited with code {proc.returncode}; see {_log_path(path)}")
+            lines = [ln for ln in _log_path(path).read_text(errors="replace").splitlines() if ln.strip()]
+            why = f": {lines[-1].removeprefix('error: ')}" if lines else ""
+            raise LwsError(f"the sandbox exited with code {proc.returncode}{why} (log: {_log_path(path)})")
         if path.exists():
             try:
                 server, _token = _server_and_token(path)
-                with urllib.request.urlopen(server + "/version", timeout=2):
+                with urllib.request.urlopen(server + "/version", timeout=2, context=_ssl_context(path)):
                     break
             except (OSError, ValueError, KeyError):
                 pass
@@ -158,7 +195,7 @@ def _up_detached(path: Path, scenario: str | None, port: int, speed: float) -> N
     else:
         proc.terminate()
         _pid_path(path).unlink(missing_ok=True)
-        raise click.ClickException(f"the sandbox did not come up within 60s; see {_log_path(path)}")
+        raise LwsError(f"the sandbox did not come up within 60s; see {_log_path(path)}")
     _say(f"sandbox running in the background (pid {proc.pid}); log {_log_path(path)}")
     click.echo(_export_line(path))
 
@@ -171,7 +208,7 @@ def down(kubeconfig: str | None) -> None:
     path = _kubeconfig_path(kubeconfig)
     pid_file = _pid_path(path)
     if not pid_file.exists():
-        raise click.ClickException(f"no detached sandbox found (no {pid_file})")
+        raise LwsError(f"no detached sandbox found (no {pid_file})")
     try:
         pid = int(pid_file.read_text().strip())
     except ValueError:
@@ -193,14 +230,29 @@ def down(kubeconfig: str | None) -> None:
     _say(f"sandbox stopped (pid {pid})")
 
 
-def _server_and_token(path: Path) -> tuple[str, str]:
+def _kubeconfig_parts(path: Path) -> tuple[dict, dict]:
+    """The current context's cluster and user entries of a sandbox kubeconfig."""
     import yaml
     cfg = yaml.safe_load(path.read_text()) or {}
     ctx_name = cfg.get("current-context")
     ctx = next(c["context"] for c in cfg.get("contexts", []) if c["name"] == ctx_name)
     cluster = next(c["cluster"] for c in cfg.get("clusters", []) if c["name"] == ctx["cluster"])
     user = next(u["user"] for u in cfg.get("users", []) if u["name"] == ctx["user"])
+    return cluster, user
+
+
+def _server_and_token(path: Path) -> tuple[str, str]:
+    cluster, user = _kubeconfig_parts(path)
     return cluster["server"], user.get("token", "")
+
+
+def _ssl_context(path: Path) -> Any:
+    """Trust the sandbox's self-signed CA (``up --tls``); None for plain HTTP."""
+    import ssl
+    cluster, _user = _kubeconfig_parts(path)
+    if not str(cluster.get("server", "")).startswith("https"):
+        return None
+    return ssl.create_default_context(cafile=cluster.get("certificate-authority"))
 
 
 def _coerce(value: str) -> Any:
@@ -217,10 +269,31 @@ def _coerce(value: str) -> Any:
 @click.option("--kubeconfig", "kubeconfig", metavar="PATH", default=None,
               help=f"The running sandbox's kubeconfig (default {DEFAULT_KUBECONFIG}).")
 def fault(name: str, params: tuple[str, ...], kubeconfig: str | None) -> None:
-    """Apply a fault to a running sandbox (e.g. `fail-requests path=/api/v1 status=500 count=3`)."""
+    """Apply a fault to a running sandbox; prints the fault's result as JSON.
+
+    Pods are NS/NAME (or a name unique across namespaces). Faults that can be undone take on=false.
+
+    \b
+    Faults:
+      crash            pod=P [container=C] [loop=true] [exit_code=N]   crash once, or into CrashLoopBackOff
+      stop-crash       pod=P [container=C]                             end a crash loop
+      fail-readiness   pod=P [on=false]                                the pod's Ready condition turns False
+      cut-network      pod=P [on=false]                                drop the pod's packets (needs root)
+      cut-pair         pod_a=P pod_b=P [on=false]                      drop packets between two pods only
+      node-not-ready   node=N [on=false]                               node Ready=False, its pods unready
+      pause-controller [controller=lws|statefulset|scheduler|kubelet|gc] [on=false]
+      slow-controller  factor=N                                        slow every controller down (1 = off)
+      fail-requests    path=/PREFIX status=N [count=N] [method=M] [message=TEXT]
+                                                                       the next N requests fail
+      set-env          pod=P var=NAME value=V [container=C]            tamper a pod's env in the store
+
+    \b
+    Example:
+      kubectl lws sandbox fault fail-requests path=/api/v1/namespaces/demo/pods status=503 count=3
+    """
     path = _kubeconfig_path(kubeconfig)
     if not path.exists():
-        raise click.ClickException(f"no sandbox kubeconfig at {path}; start one with `kubectl lws sandbox up`")
+        raise LwsError(f"no sandbox kubeconfig at {path}; start one with `kubectl lws sandbox up`")
     body: dict[str, Any] = {}
     for p in params:
         if "=" not in p:
@@ -232,16 +305,16 @@ def fault(name: str, params: tuple[str, ...], kubeconfig: str | None) -> None:
                                  method="POST", headers={"Content-Type": "application/json",
                                                          "Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=30, context=_ssl_context(path)) as resp:
             result = json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as e:
         try:
             msg = json.loads(e.read()).get("message", "")
         except ValueError:
             msg = ""
-        raise click.ClickException(f"fault {name} failed: HTTP {e.code} {msg}".rstrip()) from None
+        raise LwsError(f"fault {name} failed: HTTP {e.code} {msg}".rstrip()) from None
     except OSError as e:
-        raise click.ClickException(f"cannot reach the sandbox at {server}: {e}") from None
+        raise LwsError(f"cannot reach the sandbox at {server}: {e}") from None
     click.echo(json.dumps(result.get("result"), sort_keys=True))
 
 

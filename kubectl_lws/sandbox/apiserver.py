@@ -988,8 +988,12 @@ class ApiServer:
         pod = self._get_or_404(route)
         body = await self._body(request) or {}
         node = ((body.get("target") or {}).get("name")) or ""
+        # kube wraps these as a Conflict on the pods/binding resource (BindingREST.assignPod)
+        if pod["metadata"].get("deletionTimestamp"):
+            raise errors.conflict("pods/binding", route.name or "", "",
+                                  f"pod {route.name} is being deleted, cannot be assigned to a host")
         if (pod.get("spec") or {}).get("nodeName"):
-            raise errors.conflict("pods", route.name or "", "",
+            raise errors.conflict("pods/binding", route.name or "", "",
                                   f"pod {route.name} is already assigned to node "
                                   f"\"{pod['spec']['nodeName']}\"")
         new = json.loads(json.dumps(pod))
@@ -999,7 +1003,7 @@ class ApiServer:
                       "lastTransitionTime": now_iso()})
         new["status"]["conditions"] = conds
         if not self._dry_run(request):
-            self.store.update("pods", new)
+            self.store.update("pods", new, subresource="binding")
         return self._json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
                           201)
 
@@ -1067,7 +1071,12 @@ class ApiServer:
                 result = self.sandbox.faults[name](**params)
                 if asyncio.iscoroutine(result):
                     result = await result
-            except TypeError as e:
+            except TypeError as e:  # a missing or unknown parameter: name it without Python's wrapping
+                msg = re.sub(r"^\S*\(\) ", "", str(e))
+                raise errors.bad_request(f"fault {name}: {msg}") from None
+            except KeyError as e:  # the pod or node the fault names does not exist
+                raise ApiError(404, "NotFound", f"fault {name}: {e.args[0] if e.args else e}") from None
+            except (ValueError, RuntimeError) as e:  # e.g. network faults without network namespaces
                 raise errors.bad_request(f"fault {name}: {e}") from None
             return self._json({"fault": name, "result": result if _jsonable(result) else repr(result)})
         return not_found_text()

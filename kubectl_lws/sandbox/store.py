@@ -187,9 +187,10 @@ class Store:
                dry_run: bool = False) -> dict:
         """Replace a stored object (a copy of ``obj`` is stored).
 
-        ``subresource='status'`` keeps the stored spec and only takes status + metadata labels/annotations.
-        The generation grows when spec changes on a main-resource update. An object being deleted whose
-        finalizers become empty is removed (DELETED).
+        ``subresource='status'`` keeps the stored spec and only takes status + metadata labels/annotations;
+        ``subresource='binding'`` stores the object as given. The generation grows only when spec changes on
+        a main-resource update (kube's pods/binding writes storage directly: no bump). An object being
+        deleted whose finalizers become empty is removed (DELETED).
         """
         rt = resource_type(resource)
         meta_in = obj.get("metadata") or {}

@@ -280,3 +280,30 @@ def test_idle_watch_gets_bookmarks_when_allowed(sb, monkeypatch) -> None:
     assert events[0]["object"]["metadata"]["resourceVersion"] == str(rv)
     status, events = call(sb, "GET", f"/api/v1/namespaces/golden/pods?watch=1&resourceVersion={rv}&timeoutSeconds=1")
     assert events == []
+
+
+def test_pod_binding_and_eviction(sb) -> None:
+    sb.create("pods", {"metadata": {"name": "unbound", "namespace": "golden"}, "spec": {"containers": []}})
+    body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "unbound"},
+            "target": {"kind": "Node", "name": "gpu-a1"}}
+    path = "/api/v1/namespaces/golden/pods/unbound"
+    status, out = call(sb, "POST", path + "/binding", body)
+    assert status == 201 and out["status"] == "Success"
+    pod = sb.get("pods", "golden", "unbound")
+    assert pod["spec"]["nodeName"] == "gpu-a1" and pod["metadata"]["generation"] == 1
+    assert [c["status"] for c in pod["status"]["conditions"] if c["type"] == "PodScheduled"] == ["True"]
+    # A second binding is a Conflict on pods/binding, worded as kube's BindingREST words it.
+    status, out = call(sb, "POST", path + "/binding", body)
+    assert status == 409 and out["reason"] == "Conflict"
+    assert out["message"] == ('Operation cannot be fulfilled on pods/binding "unbound": pod unbound is already '
+                              'assigned to node "gpu-a1"')
+    assert out["details"] == {"name": "unbound", "kind": "pods/binding"}
+    # Eviction deletes through the normal path: a bound pod gets its grace period and a deletionTimestamp.
+    status, out = call(sb, "POST", path + "/eviction", {"apiVersion": "policy/v1", "kind": "Eviction",
+                                                        "metadata": {"name": "unbound", "namespace": "golden"}})
+    assert status == 201 and out["status"] == "Success"
+    meta = sb.get("pods", "golden", "unbound")["metadata"]
+    assert meta["deletionTimestamp"] and meta["deletionGracePeriodSeconds"] == 30
+    status, out = call(sb, "POST", path + "/binding", body)
+    assert status == 409 and out["message"].endswith("pod unbound is being deleted, cannot be assigned to a host")
+    assert call(sb, "POST", "/api/v1/namespaces/golden/pods/nope/eviction", {"kind": "Eviction"})[0] == 404

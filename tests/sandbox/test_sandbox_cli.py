@@ -100,3 +100,46 @@ def test_demo_runs_and_exits_0() -> None:
     assert r.exit_code == 0, r.stderr
     assert "$ kubectl lws list -A" in r.stdout
     assert r.stdout.count("$ kubectl lws status ") >= 1
+
+
+def test_up_tls_detached_needs_the_token_and_faults_report_clean_errors(tmp_path: Path) -> None:
+    import ssl
+    kc = tmp_path / "kc.yaml"
+    r = run_cli(["sandbox", "up", "--detach", "--tls", "--kubeconfig", str(kc), "--speed", "20"])
+    try:
+        assert r.exit_code == 0, r.stderr
+        cluster = yaml.safe_load(kc.read_text())["clusters"][0]["cluster"]
+        assert cluster["server"].startswith("https://127.0.0.1:")
+        ctx = ssl.create_default_context(cafile=cluster["certificate-authority"])
+        with pytest.raises(urllib.error.HTTPError) as ei:  # no token: over TLS that is not admin
+            urllib.request.urlopen(cluster["server"] + "/api/v1/namespaces", context=ctx, timeout=5)
+        assert ei.value.code == 401
+        k = subprocess.run(["kubectl", "--kubeconfig", str(kc), "get", "ns", "default", "-o", "name"],
+                           capture_output=True, text=True, timeout=30)
+        assert k.returncode == 0 and k.stdout.strip() == "namespace/default", k.stderr
+        ok = run_cli(["sandbox", "fault", "slow-controller", "factor=1", "--kubeconfig", str(kc)])
+        assert ok.exit_code == 0 and json.loads(ok.stdout) == {"factor": 1.0}, ok.stderr
+        missing = run_cli(["sandbox", "fault", "crash", "--kubeconfig", str(kc)])
+        assert missing.exit_code == 1
+        assert "HTTP 400 fault crash: missing 1 required positional argument: 'pod'" in missing.stderr
+        gone = run_cli(["sandbox", "fault", "node-not-ready", "node=no-such-node", "--kubeconfig", str(kc)])
+        assert gone.exit_code == 1 and "HTTP 404 fault node-not-ready: node no-such-node not found" in gone.stderr
+        bad = run_cli(["sandbox", "fault", "pause-controller", "controller=nope", "--kubeconfig", str(kc)])
+        assert bad.exit_code == 1 and "HTTP 400" in bad.stderr and "unknown controller 'nope'" in bad.stderr
+    finally:
+        run_cli(["sandbox", "down", "--kubeconfig", str(kc)])
+
+
+def test_up_with_an_unknown_scenario_is_a_one_line_error(tmp_path: Path) -> None:
+    r = run_cli(["sandbox", "up", "--scenario", "no-such-scenario", "--kubeconfig", str(tmp_path / "kc.yaml")])
+    assert r.exit_code == 1
+    assert r.stderr.strip() == ("error: no scenario named or at 'no-such-scenario' (built-in: demo, golden; "
+                                "or a YAML file path)")
+    assert not (tmp_path / "kc.yaml").exists()
+
+
+def test_help_says_plain_http_without_credentials_is_admin() -> None:
+    r = run_cli(["sandbox", "up", "--help"])
+    assert r.exit_code == 0
+    flat = " ".join(r.stdout.split())
+    assert "--tls" in flat and "plain HTTP treats a request without credentials as admin" in flat

@@ -50,6 +50,9 @@ def _register_faults(sandbox: Any, mgr: Manager, kubelet: Kubelet) -> None:
         return {"node": node, "notReady": _truthy(on)}
 
     def pause_controller(on: Any = True, controller: str = "lws") -> dict:
+        known = [c.name for c in mgr.controllers]
+        if controller not in known:
+            raise ValueError(f"unknown controller {controller!r}; known: {', '.join(known)}")
         names = ["lws", "lwspod"] if controller == "lws" else [controller]
         for n in names:
             (mgr.paused.add if _truthy(on) else mgr.paused.discard)(n)

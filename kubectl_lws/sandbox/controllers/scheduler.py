@@ -286,7 +286,7 @@ class Scheduler(Controller):
                       "lastTransitionTime": now_iso()})
         st["conditions"] = conds
         st.setdefault("phase", "Pending")
-        bound = self.store.update("pods", new)
+        bound = self.store.update("pods", new, subresource="binding")  # pods/binding: generation stays
         key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
         self.pending.discard(key)
         self.unschedulable.discard(key)

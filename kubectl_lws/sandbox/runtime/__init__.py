@@ -61,6 +61,7 @@ class Runtime:
         self.follow_min_interval = 0.05  # batch lines of fast writers instead of waking per line
         self._waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
         self._procs: set[asyncio.subprocess.Process] = set()
+        self._sessions: set[int] = set()  # every exec's session id: its background children outlive it
         self._scratch = tempfile.mkdtemp(prefix="kls-runtime-")
         self._unsubscribe = None
         store = getattr(sandbox, "store", None)
@@ -243,6 +244,7 @@ class Runtime:
             if proc is not None:
                 started.append(proc)
                 self._procs.add(proc)
+                self._sessions.add(proc.pid)  # start_new_session: the session id is the pid
             else:
                 for p in started:
                     self._procs.discard(p)
@@ -297,10 +299,42 @@ class Runtime:
                 except (ProcessLookupError, PermissionError):
                     pass
         self._procs.clear()
+        kill_sessions(self._sessions)  # e.g. `sh -c 'server &'`: the exec ended, its child still runs
+        self._sessions.clear()
         for ev in [e for s in self._waiters.values() for e in s]:
             ev.set()
         self.network.close()
         shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def kill_sessions(sessions: set[int]) -> list[int]:
+    """SIGKILL every process whose session id is in ``sessions`` (one pass over /proc); returns the pids.
+
+    Each exec runs in its own session, so this finds what an exec left running in the background,
+    whichever network namespace it is in, without touching any other process."""
+    if not sessions:
+        return []
+    killed: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+            session = int(stat.rsplit(b")", 1)[1].split()[3])  # fields after "(comm)": state ppid pgrp session
+        except (OSError, ValueError, IndexError):
+            continue
+        if session in sessions and int(entry) != os.getpid():
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed.append(int(entry))
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
 
 
 def _truthy(v: Any) -> bool:

@@ -331,12 +331,35 @@ def _clean_prefix(prefix: str) -> None:
         except FileNotFoundError:
             pass
     ordered = sorted(names, key=lambda n: n.endswith("-br"))  # pods first, the bridge netns last
+    _kill_inside(ordered)  # a process left inside would keep its netns (and veth) alive after `netns del`
     if ordered:
         subprocess.run([shutil.which("ip") or "ip", "-force", "-batch", "-"],
                        input="".join(f"netns del {n}\n" for n in ordered if os.path.exists(os.path.join(NETNS_DIR, n))),
                        capture_output=True, text=True, timeout=120)
     for n in ordered:
         shutil.rmtree(os.path.join(ETC_NETNS, n), ignore_errors=True)
+
+
+def _kill_inside(names: list[str]) -> None:
+    """SIGKILL every process living in one of these netns (one pass over /proc, not one `ip` per netns)."""
+    inodes = set()
+    for n in names:
+        try:
+            st = os.stat(os.path.join(NETNS_DIR, n))
+            inodes.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+    if not inodes:
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            st = os.stat(f"/proc/{entry}/ns/net")
+            if (st.st_dev, st.st_ino) in inodes:
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
 
 
 def _owner_alive(sid: str) -> bool:

@@ -58,6 +58,7 @@ def _pod_view(p: dict) -> dict:
     return {
         "labels": _norm_labels(p["metadata"].get("labels")),
         "annotations": p["metadata"].get("annotations") or {},
+        "generation": p["metadata"].get("generation"),  # binding is a subresource write: no bump
         "owner": _owner(p),
         "hostname": spec.get("hostname"), "subdomain": spec.get("subdomain"),
         "affinity": spec.get("affinity"), "nodeSelector": spec.get("nodeSelector"),
