@@ -31,7 +31,8 @@ def stdin_is_tty() -> bool:
 def show_plan(app: AppContext, title: str, lines: Sequence[str]) -> None:
     """Print the plan on stderr (data stays on stdout)."""
     bold = app.use_color(sys.stderr)
-    app.info(click.style(title, bold=True) if bold else title)
+    # color= explicitly: click.echo would strip the style on a pipe, defeating --color=always.
+    click.echo(click.style(title, bold=True) if bold else title, err=True, color=bold)
     for line in lines:
         app.info(f"  {line}")
 

@@ -9,9 +9,10 @@ template annotation (§8.3), so the controller rolls by its own strategy.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, Sequence
 
 import click
 
@@ -118,13 +119,18 @@ def restart(name: str, groups: tuple[str, ...], all_groups: bool, rolling: bool,
 
 # ---- the three modes --------------------------------------------------------------------------------
 
+def _optional_watcher(app: AppContext, plan: "RestartPlan", wanted: bool) -> ContextManager[Any]:
+    """The pod watch of --wait, started before anything is deleted (so no change is missed), or None."""
+    from kubectl_lws.waiting import PodWatcher
+
+    return PodWatcher(app.cluster, plan.lws, plan.namespace) if wanted else nullcontext()
+
+
 def _restart_groups(app: AppContext, plan: "RestartPlan", save_logs: Path | None, wait: bool, timeout: float,
                     server_dry: bool, suffix: str) -> int:
-    from kubectl_lws.waiting import GroupGoal, PodWatcher, wait_for_groups
+    from kubectl_lws.waiting import GroupGoal, wait_for_groups
 
-    cluster = app.cluster
-    watcher = PodWatcher(cluster, plan.lws, plan.namespace).start() if wait and not server_dry else None
-    try:
+    with _optional_watcher(app, plan, wait and not server_dry) as watcher:
         if save_logs is not None:
             _save_logs(app, save_logs, plan.targets)
         goals = []
@@ -134,9 +140,6 @@ def _restart_groups(app: AppContext, plan: "RestartPlan", save_logs: Path | None
         if watcher is not None and goals:
             wait_for_groups(watcher, goals, size=plan.size, timeout=timeout, progress=app.info)
             app.info(f"{_plural(len(goals))} Ready again")
-    finally:
-        if watcher is not None:
-            watcher.close()
     return errors.EXIT_OK
 
 
@@ -195,12 +198,11 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
 def _template_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path | None,  # noqa: ANN001
                       wait: bool, timeout: float, server_dry: bool, suffix: str) -> int:
     from kubectl_lws.model.plans import template_restart_patch
-    from kubectl_lws.waiting import GroupGoal, PodWatcher, wait_for_groups
+    from kubectl_lws.waiting import GroupGoal, wait_for_groups
 
     cluster = app.cluster
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    watcher = PodWatcher(cluster, plan.lws, plan.namespace).start() if wait and not server_dry else None
-    try:
+    with _optional_watcher(app, plan, wait and not server_dry) as watcher:
         if save_logs is not None:
             _save_logs(app, save_logs, plan.targets)
         cluster.patch_lws(plan.lws, template_restart_patch(view, stamp), namespace=plan.namespace,
@@ -210,9 +212,6 @@ def _template_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Pat
             goals = [GroupGoal(t.index, t.pod_uids) for t in plan.targets]
             wait_for_groups(watcher, goals, size=view.size, timeout=timeout, progress=app.info)
             app.info(f"{_plural(len(goals))} Ready again")
-    finally:
-        if watcher is not None:
-            watcher.close()
     return errors.EXIT_OK
 
 

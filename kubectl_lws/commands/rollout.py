@@ -334,7 +334,16 @@ def _wait_status(app: AppContext, name: str, namespace: str, timeout: float, *,
     informer = Informer(app.cluster, namespace, [("leaderworkersets", None), ("statefulsets", selector),
                                                  ("pods", selector)], optional={"statefulsets"}, name=name)
     tracker = RecreateTracker()
-    state: dict[str, Any] = {"status": None, "failing_since": None}
+    state: dict[str, Any] = {"status": None, "failing_since": None, "shown": None}
+
+    def progress(message: str) -> None:
+        if message != state["shown"]:
+            click.echo(message, err=progress_to_stderr)
+            state["shown"] = message
+
+    def failing(text: str, status: "RolloutStatus") -> errors.UnhealthyError:
+        progress(status.message)  # the state that failed is printed before the verdict
+        return errors.UnhealthyError(text)
 
     def check() -> tuple[bool, str]:
         lws = _the_lws(informer.items("leaderworkersets"), name, namespace, state["status"] is not None)
@@ -346,7 +355,7 @@ def _wait_status(app: AppContext, name: str, namespace: str, timeout: float, *,
         tracker.observe(status)
         recreated = tracker.failing(status)
         if recreated:
-            raise errors.UnhealthyError(_failing_text(name, status, recreated))
+            raise failing(_failing_text(name, status, recreated), status)
         # Old pods still terminating may hold the GPUs the new ones wait for (a Pending canary
         # worker is normal then): the grace only starts once nothing of this LWS is terminating.
         terminating = any(p["metadata"].get("deletionTimestamp") for p in pods)
@@ -355,13 +364,10 @@ def _wait_status(app: AppContext, name: str, namespace: str, timeout: float, *,
             if state["failing_since"] is None:
                 state["failing_since"] = now
             if status.definitive or now - state["failing_since"] >= FAILING_GRACE_SECONDS:
-                raise errors.UnhealthyError(_failing_text(name, status))
+                raise failing(_failing_text(name, status), status)
         else:
             state["failing_since"] = None
         return False, status.message
-
-    def progress(message: str) -> None:
-        click.echo(message, err=progress_to_stderr)
 
     informer.start(timeout=None)
     try:

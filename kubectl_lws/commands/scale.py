@@ -9,6 +9,7 @@ highest indexes (reference §8.4), so the plan names those groups before anythin
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 
 import click
 
@@ -94,20 +95,15 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
         return cluster.patch_scale(name, target, namespace=ns, resource_version=resource_version,
                                    dry_run=server_dry)
 
-    watcher = None
-    if wait and not server_dry:
-        from kubectl_lws.waiting import PodWatcher
+    from kubectl_lws.waiting import PodWatcher
 
-        watcher = PodWatcher(cluster, name, ns).start()
-    try:
+    # The watch starts before the patch so --wait sees every change the scale causes.
+    with PodWatcher(cluster, name, ns) if wait and not server_dry else nullcontext() as watcher:
         apply_with_retry(agreed, (scale_obj.get("metadata") or {}).get("resourceVersion"), replan, send,
                          describe_change=lambda a, f: f"replicas went from {a[0]} to {f[0]}")
         click.echo(f"{KIND_PREFIX}/{name} scaled{' (server dry run)' if server_dry else ''}")
         if watcher is not None:
             _wait(app, watcher, plan, timeout)
-    finally:
-        if watcher is not None:
-            watcher.close()
     return errors.EXIT_OK
 
 

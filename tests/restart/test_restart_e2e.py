@@ -212,3 +212,12 @@ def test_wait_leaves_no_watch_thread_behind(make_lws) -> None:
     res = _restart(lws, "-g", "0", "--wait", "--timeout", "30s", "-y")
     assert res.exit_code == 0, res.stderr
     assert {t for t in threading.enumerate() if "watch" in t.name and t.is_alive()} - before == set()
+
+
+def test_plan_title_honours_color_flag(make_lws) -> None:
+    """--color=always styles the plan even on a pipe; the default (NO_COLOR, no TTY) stays plain."""
+    lws = make_lws(replicas=2, size=1)
+    coloured = _restart(lws, "-g", "0", "--dry-run", "--color=always")
+    assert coloured.exit_code == 0 and "\x1b[1mRestart group 0" in coloured.stderr
+    plain = _restart(lws, "-g", "0", "--dry-run")
+    assert plain.exit_code == 0 and "\x1b[" not in plain.stderr

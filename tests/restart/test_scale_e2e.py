@@ -56,6 +56,11 @@ def test_hpa_warning(make_lws) -> None:
     assert res.exit_code == 0, res.stderr
     assert "warning: HorizontalPodAutoscaler svc-hpa targets svc" in res.stderr
     assert _replicas(lws) == 3
+    down = _scale(lws, "--replicas", "1", "-y")  # scale-down with an HPA: warned, still done with -y
+    assert down.exit_code == 0, down.stderr
+    assert "warning: HorizontalPodAutoscaler svc-hpa targets svc" in down.stderr
+    assert "groups 1,2 will be deleted" in down.stderr
+    assert _replicas(lws) == 1
 
 
 def test_current_replicas_precondition(make_lws) -> None:

@@ -363,6 +363,9 @@ def test_status_crash_looping_canary_exits_3(cli, policy):
         # None keeps the pod (CrashLoopBackOff); RecreateGroupOnPodRestart shows the crash until the
         # controller re-creates the group, and then the group keeps coming back
         assert "CrashLoopBackOff" in res.stderr or ("re-created" in res.stderr and policy != "None")
+        if policy == "None":  # failing from the first look: the state is printed before the verdict
+            again = cli("rollout", "status", name, "--timeout", "30s")
+            assert again.exit_code == 3 and "Waiting for" in again.stdout and "CrashLoopBackOff" in again.stdout
     finally:
         cli.sb.fault("stop-crash", pod=f"{name}-1-1", namespace=NS)
         cli.sb.fault("fail-readiness", pod=f"{name}-1-1", namespace=NS, on=False)
