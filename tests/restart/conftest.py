@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
-import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 
 import pytest
 import yaml
+from cliutil import sandbox_http as http
 from golden import GOLDEN
 
 LWS_API = "/apis/leaderworkerset.x-k8s.io/v1"
 _counter = itertools.count()
-
-
-def http(sb, method: str, path: str, body: object | None = None,
-         content_type: str = "application/json") -> dict:
-    """A plain admin request to the sandbox (test setup only; the product goes through Cluster)."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(sb.url + path, data=data, method=method,
-                                 headers={"Content-Type": content_type,
-                                          "Authorization": f"Bearer {sb.admin_token}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read() or b"{}")
 
 
 @dataclass

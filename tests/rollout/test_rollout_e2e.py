@@ -11,11 +11,10 @@ import copy
 import json
 import threading
 import time
-import urllib.request
 
 import pytest
 
-from cliutil import run_cli
+from cliutil import run_cli, sandbox_http
 from kubectl_lws.model import keys
 
 NS = "ro"
@@ -29,12 +28,8 @@ NODES = [{"name": f"node-{i}", "labels": {"topology.kubernetes.io/zone": "z1"},
 
 def http(sb, method: str, path: str, body: object | None = None,
          content_type: str = "application/merge-patch+json") -> dict:
-    """Test setup only (the product goes through Cluster): a plain admin request."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(sb.url + path, data=data, method=method,
-                                 headers={"Content-Type": content_type, "Authorization": f"Bearer {sb.admin_token}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read() or b"{}")
+    """Test setup only (the product goes through Cluster): a plain admin request, merge patch by default."""
+    return sandbox_http(sb, method, path, body, content_type)
 
 
 def lws_manifest(name: str, *, replicas: int = 4, partition: int = 0, max_surge: int = 0,
