@@ -60,8 +60,10 @@ class AppContext:
         click.echo(message, err=True)
 
     def warn(self, message: str) -> None:
-        prefix = click.style("warning:", fg="yellow") if self.use_color(sys.stderr) else "warning:"
-        click.echo(f"{prefix} {message}", err=True)
+        colour = self.use_color(sys.stderr)
+        prefix = click.style("warning:", fg="yellow") if colour else "warning:"
+        # click strips styles off a non-TTY unless told otherwise: --color=always must still colour.
+        click.echo(f"{prefix} {message}", err=True, color=colour)
 
 
 def app_context(ctx: click.Context | None = None) -> AppContext:

@@ -105,3 +105,16 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(UsageError):
         parse_duration(text)
+
+
+def test_warnings_follow_the_color_flag(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from kubectl_lws.options import AppContext
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    AppContext(color="always").warn("x")
+    assert "\x1b[33mwarning:" in capsys.readouterr().err  # coloured although stderr is not a TTY
+    AppContext(color="never").warn("x")
+    assert capsys.readouterr().err == "warning: x\n"
+    monkeypatch.setenv("NO_COLOR", "1")
+    AppContext(color="auto").warn("x")
+    assert capsys.readouterr().err == "warning: x\n"
