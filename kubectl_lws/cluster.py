@@ -130,20 +130,36 @@ class Cluster:
             raise errors.ConfigError(f"invalid kubeconfig: {exc}") from exc
         except (OSError, ValueError) as exc:
             raise errors.ConfigError(f"invalid kubeconfig: {exc}") from exc
-        if s.server:
-            cfg.host = s.server.rstrip("/")
         if s.token:
             cfg.api_key = {"authorization": f"Bearer {s.token}"}
             cfg.api_key_prefix = {}
             cfg.refresh_api_key_hook = None
-        if s.certificate_authority:
-            cfg.ssl_ca_cert = s.certificate_authority
-        if s.client_certificate:
-            cfg.cert_file = s.client_certificate
-        if s.client_key:
-            cfg.key_file = s.client_key
+
+        def apply_flags(c: Any) -> None:
+            if s.server:
+                c.host = s.server.rstrip("/")
+            if s.certificate_authority:
+                c.ssl_ca_cert = s.certificate_authority
+            if s.client_certificate:
+                c.cert_file = s.client_certificate
+            if s.client_key:
+                c.key_file = s.client_key
+            if s.insecure_skip_tls_verify:
+                c.verify_ssl = False
+
+        apply_flags(cfg)
+        hook = cfg.refresh_api_key_hook
+        if hook is not None:
+            # The kubeconfig loader's token hook runs before every request, copies the kubeconfig's
+            # host and TLS files back onto the configuration and re-installs itself: the flags must
+            # win after it, and this wrapper must stay the hook.
+            def refresh(c: Any, _hook: Any = hook) -> None:
+                _hook(c)
+                apply_flags(c)
+                c.refresh_api_key_hook = refresh
+
+            cfg.refresh_api_key_hook = refresh
         if s.insecure_skip_tls_verify:
-            cfg.verify_ssl = False
             import urllib3
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)

@@ -308,3 +308,18 @@ def test_timeout_without_watch_is_a_usage_error(demo):
     r = run_cli(["status", "healthy", "--timeout", "5s"], kubeconfig=demo)
     assert r.exit_code == 2 and "--timeout only applies with --watch" in r.stderr
     assert r.stdout == ""
+
+
+def test_server_flag_wins_over_the_kubeconfig(sandbox, demo, tmp_path):
+    """-s/--server must beat the kubeconfig's server even though the kubeconfig's token hook
+    re-copies the kubeconfig's host before every request (kubernetes client behaviour)."""
+    import yaml
+
+    conf = yaml.safe_load(open(demo))
+    conf["clusters"][0]["cluster"]["server"] = "http://127.0.0.1:1"
+    bad = tmp_path / "kubeconfig-bad-server.yaml"
+    bad.write_text(yaml.safe_dump(conf))
+    assert run_cli(["list", "--request-timeout", "2s"], kubeconfig=str(bad)).exit_code == 1
+    r = run_cli(["list", "--server", sandbox.url], kubeconfig=str(bad))
+    assert r.exit_code == 0, r.stderr
+    assert "healthy" in r.stdout
