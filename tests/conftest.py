@@ -2,7 +2,8 @@
 
 Other test modules reuse these: ``sandbox`` starts a :class:`~kubectl_lws.sandbox.sandbox.Sandbox` at
 speed 20 with controllers/runtime if installed; ``kubeconfig`` writes a kubeconfig for it in tmp_path;
-``golden_http`` parses a recorded exchange (see tests/golden.py).
+``golden_http`` parses a recorded exchange (see tests/golden.py); ``load_golden_objects`` fills a bare
+sandbox with the recorded LWS and pods.
 """
 from __future__ import annotations
 
@@ -24,6 +25,26 @@ def start_sandbox(**kw) -> "object":
     from kubectl_lws.sandbox.sandbox import Sandbox
     kw.setdefault("speed", SANDBOX_SPEED)
     return Sandbox(**kw).start()
+
+
+def load_golden_objects(sb, pods_of: tuple[str, ...], *, managed_fields: bool = True) -> None:
+    """Store, as recorded, every golden LWS of namespace ``golden`` and the pods of the LWS named in
+    ``pods_of`` (for bare API-server tests: without controllers nothing changes them)."""
+    import json
+
+    def items(relpath: str) -> list[dict]:
+        return json.loads((GOLDEN / relpath).read_text())["items"]
+
+    def load() -> None:
+        for lws in items("objects/leaderworkersets-list.json"):
+            if not managed_fields:
+                lws["metadata"].pop("managedFields", None)
+            sb.store.create("leaderworkersets.leaderworkerset.x-k8s.io", lws)
+        for name in pods_of:
+            for pod in items(f"objects/{name}/pods.json"):
+                sb.store.create("pods", pod)
+    sb.ensure_namespace("golden")
+    sb.call(load)
 
 
 @pytest.fixture(scope="module")
@@ -58,4 +79,4 @@ def golden_http() -> Callable[[str], HttpExchange]:
     return read_http
 
 
-__all__ = ["GOLDEN", "HttpExchange", "read_http", "start_sandbox", "SANDBOX_SPEED"]
+__all__ = ["GOLDEN", "HttpExchange", "read_http", "start_sandbox", "load_golden_objects", "SANDBOX_SPEED"]

@@ -75,16 +75,6 @@ def _builtin_scenarios() -> list[str]:
     return sorted(p.stem for p in scenarios.SCENARIO_DIR.glob("*.yaml"))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @click.group("sandbox")
 def sandbox() -> None:
     """Run a simulated Kubernetes cluster with the LWS controller (no real cluster needed).
@@ -118,6 +108,7 @@ def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, de
     Ctrl-C (or SIGTERM) stops it and removes everything it created (pod network namespaces, processes
     started by exec); leftovers of a run that was killed are removed at the next start.
     """
+    from kubectl_lws.sandbox.runtime.netns import pid_alive
     path = _kubeconfig_path(kubeconfig)
     pid_file = _pid_path(path)
     if pid_file.exists():
@@ -125,7 +116,7 @@ def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, de
             old = int(pid_file.read_text().strip())
         except ValueError:
             old = 0
-        if old and old != os.getpid() and _pid_alive(old):
+        if old and old != os.getpid() and pid_alive(old):
             raise LwsError(f"a detached sandbox (pid {old}) already uses {path}; run "
                                        f"`kubectl lws sandbox down --kubeconfig {path}` first")
         if old != os.getpid():
@@ -205,6 +196,7 @@ def _up_detached(path: Path, scenario: str | None, port: int, speed: float, tls:
               help=f"The detached sandbox's kubeconfig (default {DEFAULT_KUBECONFIG}).")
 def down(kubeconfig: str | None) -> None:
     """Stop a sandbox started with `up --detach` and remove its kubeconfig."""
+    from kubectl_lws.sandbox.runtime.netns import pid_alive
     path = _kubeconfig_path(kubeconfig)
     pid_file = _pid_path(path)
     if not pid_file.exists():
@@ -213,16 +205,16 @@ def down(kubeconfig: str | None) -> None:
         pid = int(pid_file.read_text().strip())
     except ValueError:
         pid = 0
-    if pid and _pid_alive(pid):
+    if pid and pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             try:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
             time.sleep(0.1)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
             _say(f"sandbox pid {pid} did not stop in 20s; killed")
     pid_file.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import start_sandbox
+from conftest import load_golden_objects, start_sandbox
 from golden import GOLDEN, read_http
 
 LWS = "leaderworkersets.leaderworkerset.x-k8s.io"
@@ -24,15 +24,7 @@ LWS_PATH = "/apis/leaderworkerset.x-k8s.io/v1/namespaces/golden/leaderworkersets
 def sb() -> Iterator:
     sandbox = start_sandbox(plugins=(), tokens={"reader": {"user": "reader", "rules": [
         {"verbs": ["get", "list", "watch"], "resources": ["*"]}]}})
-    sandbox.ensure_namespace("golden")
-
-    def load() -> None:
-        for lws in json.loads((GOLDEN / "objects/leaderworkersets-list.json").read_text())["items"]:
-            sandbox.store.create(LWS, lws)
-        for name in ("single", "basic"):
-            for pod in json.loads((GOLDEN / f"objects/{name}/pods.json").read_text())["items"]:
-                sandbox.store.create("pods", pod)
-    sandbox.call(load)
+    load_golden_objects(sandbox, ("single", "basic"))
     try:
         yield sandbox
     finally:

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import start_sandbox
+from conftest import load_golden_objects, start_sandbox
 from golden import GOLDEN, read_http
 
 POD_GETTER_TOKEN = "pod-getter-token"
@@ -19,25 +19,12 @@ POD_GETTER = "system:serviceaccount:golden:pod-getter"
 LWS = "leaderworkersets.leaderworkerset.x-k8s.io"
 
 
-def _items(relpath: str) -> list[dict]:
-    return json.loads((GOLDEN / relpath).read_text())["items"]
-
-
 @pytest.fixture(scope="module")
 def sb() -> Iterator:
     """A bare API server (no controllers) holding the recorded objects of namespace ``golden``."""
     sandbox = start_sandbox(plugins=(), tokens={POD_GETTER_TOKEN: {"user": POD_GETTER, "rules": [
         {"verbs": ["get"], "resources": ["pods"], "namespaces": ["golden"]}]}})
-    sandbox.ensure_namespace("golden")
-
-    def load() -> None:
-        for lws in _items("objects/leaderworkersets-list.json"):
-            lws["metadata"] = {k: v for k, v in lws["metadata"].items() if k != "managedFields"}
-            sandbox.store.create(LWS, lws)
-        for name in ("basic", "excl", "subg", "uniq", "single"):
-            for pod in _items(f"objects/{name}/pods.json"):
-                sandbox.store.create("pods", pod)
-    sandbox.call(load)
+    load_golden_objects(sandbox, ("basic", "excl", "subg", "uniq", "single"), managed_fields=False)
     try:
         yield sandbox
     finally:

@@ -11,8 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import start_sandbox
-from golden import GOLDEN
+from conftest import load_golden_objects, start_sandbox
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
@@ -23,14 +22,7 @@ LWS = "leaderworkersets.leaderworkerset.x-k8s.io"
 def sb() -> Iterator:
     """A bare API server (no controllers, so objects stay as created) with golden LWS `single` and its pods."""
     sandbox = start_sandbox(plugins=())
-    sandbox.ensure_namespace("golden")
-
-    def load() -> None:
-        for lws in json.loads((GOLDEN / "objects/leaderworkersets-list.json").read_text())["items"]:
-            sandbox.store.create(LWS, lws)
-        for pod in json.loads((GOLDEN / "objects/single/pods.json").read_text())["items"]:
-            sandbox.store.create("pods", pod)
-    sandbox.call(load)
+    load_golden_objects(sandbox, ("single",))
     try:
         yield sandbox
     finally:

@@ -33,6 +33,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from typing import Any
 
 PREFIX = "kls-"
@@ -45,7 +46,8 @@ ETC_NETNS = "/etc/netns"
 CLUSTER_DOMAIN = "cluster.local"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (also someone else's, which gives EPERM)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -53,6 +55,23 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22): with the pid it
+    names one process for good, so a reused pid is not mistaken for a sandbox that is still running."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _state_owner_alive(state: dict) -> bool:
+    pid = int(state.get("pid", 0))
+    if not pid_alive(pid):
+        return False
+    return state.get("start") is None or start_time(pid) in (None, state["start"])
 
 
 def netns_available() -> tuple[bool, str]:
@@ -109,7 +128,7 @@ class Network:
             clean_stale()
             os.makedirs(self.state_dir, exist_ok=True)
             with open(os.path.join(self.state_dir, "state.json"), "w") as f:
-                json.dump({"pid": os.getpid(), "prefix": f"{PREFIX}{self.sid}-"}, f)
+                json.dump({"pid": os.getpid(), "start": start_time(os.getpid()), "prefix": f"{PREFIX}{self.sid}-"}, f)
             self._write_hosts()
             atexit.register(self.close)
 
@@ -365,7 +384,7 @@ def _kill_inside(names: list[str]) -> None:
 def _owner_alive(sid: str) -> bool:
     try:
         with open(os.path.join(STATE_ROOT, sid, "state.json")) as f:
-            return _pid_alive(int(json.load(f).get("pid", 0)))
+            return _state_owner_alive(json.load(f))
     except (OSError, ValueError):
         return False
 
@@ -382,9 +401,17 @@ def clean_stale() -> list[str]:
         try:
             with open(os.path.join(STATE_ROOT, sid, "state.json")) as f:
                 state: dict[str, Any] = json.load(f)
-            if _pid_alive(int(state.get("pid", 0))):
+            if _state_owner_alive(state):
                 live.add(sid)
                 continue
+        except FileNotFoundError:
+            # a sandbox starting right now has made its dir but not yet written its state file
+            try:
+                if time.time() - os.stat(os.path.join(STATE_ROOT, sid)).st_mtime < 60:
+                    live.add(sid)
+                    continue
+            except OSError:
+                pass
         except (OSError, ValueError):
             pass
         shutil.rmtree(os.path.join(STATE_ROOT, sid), ignore_errors=True)

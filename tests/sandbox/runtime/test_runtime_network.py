@@ -153,6 +153,32 @@ def test_stale_leftovers_of_a_killed_run_are_removed():
         old._pool.shutdown(wait=True)
 
 
+def test_stale_leftovers_are_removed_even_when_the_pid_was_reused():
+    old = Network("auto")
+    pod = {"metadata": {"uid": "stale-2", "name": "y", "namespace": "golden"}, "spec": {}}
+    old.attach(pod)
+    name = old.netns_of(pod)
+    prefix = f"kls-{old.sid}-"
+    inside = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "300"])
+    try:
+        # The killed owner's pid now belongs to a live process (ours) that started at another time.
+        with open(os.path.join(old.state_dir, "state.json"), "w") as f:
+            json.dump({"pid": os.getpid(), "start": "1", "prefix": prefix}, f)
+        new = Network("auto")
+        try:
+            assert _netns_names(prefix) == set()
+            assert not os.path.exists(old.state_dir)
+            assert inside.wait(5) == -signal.SIGKILL  # what ran inside the stale netns is gone too
+        finally:
+            new.close()
+            old._closed = True
+            old._pool.shutdown(wait=True)
+    finally:
+        if inside.poll() is None:
+            inside.kill()
+            inside.wait(5)
+
+
 def test_ctrl_c_removes_everything(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(
