@@ -277,7 +277,7 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
             elif tty:
                 size = shutil.get_terminal_size((120, 40))
                 screen = render_screen(a, place, height=size.lines, width=size.columns, groups=groups,
-                                       color=color, now=now)
+                                       pods=pods, color=color, now=now)
                 sys.stdout.write("\x1b[H\x1b[2J" + screen + "\n")
                 sys.stdout.flush()
                 last_draw = time.monotonic()

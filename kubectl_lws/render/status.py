@@ -274,9 +274,11 @@ def render_screen(a: Assessment, place: Placement | None, *, height: int, width:
         header_count = len(header_lines(a, place, color=False, compact=compact)) + 2  # blank + table header
         return height - 1 - header_count - 1 - viol_room  # stamp, "... more groups"
 
-    compact = room_for(False) < min(n_groups, 5)
-    room = max(1, room_for(compact))
-    text = render_status(a, place, groups=groups, pods=False, color=color, max_rows=room,
+    # with --pods a group takes its own row, one per pod and maybe a "(no pod for ...)" line
+    per_group = 2 + a.view.size if pods else 1
+    compact = room_for(False) < min(n_groups, 5) * per_group
+    room = max(1, room_for(compact) // per_group)
+    text = render_status(a, place, groups=groups, pods=pods, color=color, max_rows=room,
                          max_violations=max_viol, compact=compact)
     out_lines = [stamp[:width]] + text.splitlines()
     if len(out_lines) > height:

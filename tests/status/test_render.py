@@ -86,6 +86,17 @@ def test_screen_fits_the_terminal_and_keeps_problem_groups():
     assert "... 2 more groups" in screen
 
 
+def test_screen_with_pods_shows_the_tree_and_still_fits():
+    """--watch --pods on a TTY: the pod tree, trimmed by whole groups, the failing group kept."""
+    a, place = build("excl-scaled-3-pending")
+    screen = render_screen(a, place, height=18, width=200, pods=True, now=NOW)
+    lines = screen.splitlines()
+    assert len(lines) <= 18
+    assert any(line.startswith("├─ ") or line.startswith("└─ ") for line in lines)
+    assert any(line.startswith("group 2") and "Pending" in line for line in lines)
+    assert "more groups" in screen and "more lines" not in screen
+
+
 def test_change_lines_report_recreation_once():
     a1, _ = build("basic")
     a2, _ = build("basic", new_leader_1)
