@@ -125,30 +125,46 @@ def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, de
         _up_detached(path, scenario, port, speed, tls)
         return
     sb = _start(port, speed, scenario, tls)
-    stop_reason = {"signal": None}
-
-    def on_term(signum: int, _frame: Any) -> None:
-        stop_reason["signal"] = signum
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         sb.write_kubeconfig(path)
         _say(f"sandbox API server at {sb.url} (speed x{speed}); kubeconfig {path}")
         click.echo(_export_line(path))
         sys.stdout.flush()
         _say("press Ctrl-C to stop")
+        _serve_until_stopped()
+    finally:
+        sb.stop()
+        _forget_kubeconfig(path, sb.url)
+
+
+def _serve_until_stopped() -> None:
+    """Sleep until Ctrl-C (KeyboardInterrupt propagates: exit 130) or SIGTERM (`sandbox down`: return)."""
+    terminated: list[int] = []
+
+    def on_term(signum: int, _frame: Any) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
         while True:
             time.sleep(0.5)
     except KeyboardInterrupt:
         _say("stopping sandbox ...")
-        sb.stop()
-        if stop_reason["signal"] == signal.SIGTERM:
-            return
-        raise
+        if not terminated:
+            raise
     finally:
-        sb.stop()
         signal.signal(signal.SIGTERM, previous)
+
+
+def _forget_kubeconfig(path: Path, url: str) -> None:
+    """Remove the kubeconfig written for a sandbox that has stopped (its port and token are dead now),
+    unless something else has rewritten it since."""
+    try:
+        if _server_and_token(path)[0] == url:
+            path.unlink()
+    except (OSError, ValueError, KeyError, StopIteration, TypeError, AttributeError):
+        pass
 
 
 def _up_detached(path: Path, scenario: str | None, port: int, speed: float, tls: bool = False) -> None:
@@ -334,10 +350,11 @@ def demo(keep: bool, speed: float, kubeconfig: str | None) -> None:
             _say(f"sandbox API server at {sb.url}; press Ctrl-C to stop")
             click.echo(_export_line(Path(kc)))
             sys.stdout.flush()
-            while True:
-                time.sleep(0.5)
+            _serve_until_stopped()
     finally:
         sb.stop()
+        if keep:
+            _forget_kubeconfig(_kubeconfig_path(kubeconfig), sb.url)
         import shutil
         shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -157,3 +158,25 @@ def test_create_namespace_protobuf_body(sb, kc: str) -> None:
     assert ns is not None and ns["status"]["phase"] == "Active"
     assert ns["metadata"]["labels"] == {"kubernetes.io/metadata.name": "made-by-kubectl"}
     assert kubectl(kc, "delete", "namespace", "made-by-kubectl").returncode == 0
+
+
+def test_get_pods_and_lws_in_one_call(kc) -> None:
+    r = kubectl(kc, "get", "pods,lws")
+    assert r.returncode == 0, r.stderr
+    tables = r.stdout.strip().split("\n\n")
+    assert tables[0].split()[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert "pod/single-0" in tables[0] and "pod/single-1" in tables[0]
+    assert tables[1].split()[:5] == ["NAME", "READY", "DESIRED", "UP-TO-DATE", "AGE"]
+    assert "leaderworkerset.leaderworkerset.x-k8s.io/single" in tables[1]
+
+
+def test_describe_lws_and_pod(kc) -> None:
+    r = kubectl(kc, "describe", "lws", "single")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Name:         single\nNamespace:    golden\n")
+    assert "\nKind:         LeaderWorkerSet\n" in r.stdout
+    assert re.search(r"^  Replicas:\s+\d+$", r.stdout, re.M) and re.search(r"^Status:\n  Conditions:", r.stdout, re.M)
+    r = kubectl(kc, "describe", "pod", "single-0")
+    assert r.returncode == 0, r.stderr
+    assert "Controlled By:  StatefulSet/single" in r.stdout
+    assert "LWS_LEADER_ADDRESS:  single-0.single.golden" in r.stdout

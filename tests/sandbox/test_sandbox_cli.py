@@ -43,6 +43,7 @@ def test_up_foreground_prints_export_and_ctrl_c_exits_130(tmp_path: Path) -> Non
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == 130
         assert not _reachable(url)
+        assert not kc.exists()  # its port and token are dead: the kubeconfig goes too
         assert "stopping sandbox" in proc.stderr.read()  # type: ignore[union-attr]
     finally:
         if proc.poll() is None:
@@ -143,3 +144,25 @@ def test_help_says_plain_http_without_credentials_is_admin() -> None:
     assert r.exit_code == 0
     flat = " ".join(r.stdout.split())
     assert "--tls" in flat and "plain HTTP treats a request without credentials as admin" in flat
+
+
+def test_demo_keep_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    kc = tmp_path / "kc.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "kubectl_lws", "sandbox", "demo", "--keep", "--speed", "20",
+                             "--kubeconfig", str(kc)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while time.monotonic() < deadline and not line.startswith("export KUBECONFIG="):
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line, proc.stderr.read()  # type: ignore[union-attr]
+        assert line.strip() == f"export KUBECONFIG={kc}"
+        url = _server(kc)
+        assert _reachable(url)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        assert not _reachable(url) and not kc.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
