@@ -15,6 +15,10 @@ import click
 
 from kubectl_lws.options import DurationType, app_context, output_option
 
+# Said once when nodes cannot be read (common for namespace users); one text for get and watch.
+NODES_FORBIDDEN = ("cannot list nodes (forbidden): placement shows node names only; "
+                   "NotReady nodes are not detected (use --no-placement to skip)")
+
 
 @click.command("status")
 @click.argument("name", required=False, metavar="NAME")
@@ -82,8 +86,7 @@ def _nodes(app: Any) -> list[dict] | None:
     try:
         return app.cluster.list_nodes()
     except errors.Forbidden:
-        app.warn("cannot list nodes (forbidden): placement shows node names only; "
-                 "NotReady nodes are not detected (use --no-placement to skip)")
+        app.warn(NODES_FORBIDDEN)
         return None
 
 
@@ -204,8 +207,7 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
         if etype == "FAILED":
             raise payload
         if etype == "FORBIDDEN":
-            app.warn("cannot list nodes (forbidden): placement shows node names only; "
-                     "NotReady nodes are not detected (use --no-placement to skip)")
+            app.warn(NODES_FORBIDDEN)
             sources.pop(src, None)
             state.pop(src, None)
             return

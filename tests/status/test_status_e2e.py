@@ -323,3 +323,13 @@ def test_server_flag_wins_over_the_kubeconfig(sandbox, demo, tmp_path):
     r = run_cli(["list", "--server", sandbox.url], kubeconfig=str(bad))
     assert r.exit_code == 0, r.stderr
     assert "healthy" in r.stdout
+
+
+def test_watch_without_node_access_warns_once_and_keeps_watching(sandbox, demo, tmp_path):
+    sandbox.add_token("st-viewer-w", "viewer-w", [
+        {"verbs": ["get", "list", "watch"], "resources": ["leaderworkersets", "pods"]}])
+    kc = sandbox.write_kubeconfig(tmp_path / "viewer-w", namespace="demo", token="st-viewer-w")
+    r = run_cli(["status", "healthy", "-w", "--timeout", "1s"], kubeconfig=kc)
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.count("cannot list nodes (forbidden)") == 1
+    assert "Healthy" in r.stdout and "NODES" in r.stdout
