@@ -59,3 +59,25 @@ def golden_lws(name: str) -> tuple[dict, list[dict]]:
 def golden_nodes() -> list[dict]:
     """``objects/nodes.json`` items: the golden cluster's nodes (labels, Ready conditions)."""
     return json.loads((GOLDEN / "objects" / "nodes.json").read_text())["items"]
+
+
+def basic_lws_manifest(name: str, namespace: str, *, replicas: int = 3, size: int = 2,
+                       restart_policy: str | None = None, gpus: int = 0, sidecar: bool = False) -> dict:
+    """The golden ``basic`` LWS (inputs/basic.yaml) resized for a test, in its own namespace."""
+    import yaml
+
+    obj = yaml.safe_load((GOLDEN / "inputs" / "basic.yaml").read_text())
+    obj["metadata"] = {"name": name, "namespace": namespace}
+    obj["spec"]["replicas"] = replicas
+    lwt = obj["spec"]["leaderWorkerTemplate"]
+    lwt["size"] = size
+    if restart_policy:
+        lwt["restartPolicy"] = restart_policy
+    for tmpl in ("leaderTemplate", "workerTemplate"):
+        containers = lwt[tmpl]["spec"]["containers"]
+        if gpus:
+            for c in containers:
+                c.setdefault("resources", {})["limits"] = {"nvidia.com/gpu": str(gpus)}
+        if sidecar:
+            containers.append({"name": "sidecar", "image": "busybox"})
+    return obj

@@ -12,29 +12,18 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 
 import pytest
 import yaml
-from golden import GOLDEN
+from cliutil import sandbox_http as http
+from golden import GOLDEN, basic_lws_manifest
 
 from kubectl_lws.sandbox.runtime.logs import LOGS_ANNOTATION
 
 LWS_API = "/apis/leaderworkerset.x-k8s.io/v1"
 _counter = itertools.count()
-
-
-def http(sb, method: str, path: str, body: object | None = None,
-         content_type: str = "application/json") -> dict:
-    """A plain admin request to the sandbox (test set-up only; the product goes through Cluster)."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(sb.url + path, data=data, method=method,
-                                 headers={"Content-Type": content_type,
-                                          "Authorization": f"Bearer {sb.admin_token}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read() or b"{}")
 
 
 @dataclass
@@ -82,20 +71,9 @@ def make_lws(sandbox, tmp_path_factory) -> Callable[..., Lws]:
              name: str = "basic", gpus: int = 0, sidecar: bool = False) -> Lws:
         ns = f"lg-{next(_counter)}"
         sandbox.ensure_namespace(ns)
-        obj = yaml.safe_load((GOLDEN / "inputs" / "basic.yaml").read_text())
-        obj["metadata"] = {"name": name, "namespace": ns}
-        obj["spec"]["replicas"] = replicas
+        obj = basic_lws_manifest(name, ns, replicas=replicas, size=size, restart_policy=restart_policy,
+                                 gpus=gpus, sidecar=sidecar)
         lwt = obj["spec"]["leaderWorkerTemplate"]
-        lwt["size"] = size
-        if restart_policy:
-            lwt["restartPolicy"] = restart_policy
-        if gpus:
-            for tmpl in ("leaderTemplate", "workerTemplate"):
-                for c in lwt[tmpl]["spec"]["containers"]:
-                    c.setdefault("resources", {})["limits"] = {"nvidia.com/gpu": str(gpus)}
-        if sidecar:
-            for tmpl in ("leaderTemplate", "workerTemplate"):
-                lwt[tmpl]["spec"]["containers"].append({"name": "sidecar", "image": "busybox"})
         if logs is not None:
             for tmpl in ("leaderTemplate", "workerTemplate"):
                 meta = lwt[tmpl].setdefault("metadata", {})

@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 import yaml
 from cliutil import sandbox_http as http
-from golden import GOLDEN
+from golden import GOLDEN, basic_lws_manifest
 
 LWS_API = "/apis/leaderworkerset.x-k8s.io/v1"
 _counter = itertools.count()
@@ -108,17 +108,8 @@ def make_lws(sandbox, write_kubeconfig) -> Callable[..., Lws]:
              name: str = "svc") -> Lws:
         ns = f"rs-{next(_counter)}"
         sandbox.ensure_namespace(ns)
-        obj = yaml.safe_load((GOLDEN / "inputs" / "basic.yaml").read_text())
-        obj["metadata"] = {"name": name, "namespace": ns}
-        obj["spec"]["replicas"] = replicas
-        lwt = obj["spec"]["leaderWorkerTemplate"]
-        lwt["size"] = size
-        if restart_policy:
-            lwt["restartPolicy"] = restart_policy
-        if gpus:
-            for tmpl in ("leaderTemplate", "workerTemplate"):
-                for c in lwt[tmpl]["spec"]["containers"]:
-                    c.setdefault("resources", {})["limits"] = {"nvidia.com/gpu": str(gpus)}
+        obj = basic_lws_manifest(name, ns, replicas=replicas, size=size, restart_policy=restart_policy,
+                                 gpus=gpus)
         http(sandbox, "POST", f"{LWS_API}/namespaces/{ns}/leaderworkersets", obj)
         sandbox.wait_settled(30)
         return Lws(sandbox, ns, name, replicas, size, write_kubeconfig(sandbox, namespace=ns))
