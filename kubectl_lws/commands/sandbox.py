@@ -12,6 +12,7 @@ The sandbox listens on 127.0.0.1 only.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
@@ -126,19 +127,25 @@ def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, de
         return
     sb = _start(port, speed, scenario, tls)
     try:
-        sb.write_kubeconfig(path)
-        _say(f"sandbox API server at {sb.url} (speed x{speed}); kubeconfig {path}")
-        click.echo(_export_line(path))
-        sys.stdout.flush()
-        _say("press Ctrl-C to stop")
-        _serve_until_stopped()
+        with _stop_on_signals():
+            sb.write_kubeconfig(path)
+            _say(f"sandbox API server at {sb.url} (speed x{speed}); kubeconfig {path}")
+            click.echo(_export_line(path))
+            sys.stdout.flush()
+            _say("press Ctrl-C to stop")
+            while True:
+                time.sleep(0.5)
     finally:
         sb.stop()
         _forget_kubeconfig(path, sb.url)
 
 
-def _serve_until_stopped() -> None:
-    """Sleep until Ctrl-C (KeyboardInterrupt propagates: exit 130) or SIGTERM (`sandbox down`: return)."""
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM (`sandbox down`) into a clean stop with exit 0, and let Ctrl-C propagate (exit 130).
+
+    Installed before the `export KUBECONFIG=...` line is printed: whoever reads that line may signal us
+    at once."""
     terminated: list[int] = []
 
     def on_term(signum: int, _frame: Any) -> None:
@@ -147,8 +154,7 @@ def _serve_until_stopped() -> None:
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        while True:
-            time.sleep(0.5)
+        yield
     except KeyboardInterrupt:
         _say("stopping sandbox ...")
         if not terminated:
@@ -347,10 +353,12 @@ def demo(keep: bool, speed: float, kubeconfig: str | None) -> None:
                                  sb.store.list("leaderworkersets.leaderworkerset.x-k8s.io")])
         _show(kc, names, sb)
         if keep:
-            _say(f"sandbox API server at {sb.url}; press Ctrl-C to stop")
-            click.echo(_export_line(Path(kc)))
-            sys.stdout.flush()
-            _serve_until_stopped()
+            with _stop_on_signals():
+                _say(f"sandbox API server at {sb.url}; press Ctrl-C to stop")
+                click.echo(_export_line(Path(kc)))
+                sys.stdout.flush()
+                while True:
+                    time.sleep(0.5)
     finally:
         sb.stop()
         if keep:

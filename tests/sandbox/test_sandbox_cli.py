@@ -125,6 +125,8 @@ def test_up_tls_detached_needs_the_token_and_faults_report_clean_errors(tmp_path
         assert "HTTP 400 fault crash: missing 1 required positional argument: 'pod'" in missing.stderr
         gone = run_cli(["sandbox", "fault", "node-not-ready", "node=no-such-node", "--kubeconfig", str(kc)])
         assert gone.exit_code == 1 and "HTTP 404 fault node-not-ready: node no-such-node not found" in gone.stderr
+        gone = run_cli(["sandbox", "fault", "fail-readiness", "pod=default/no-such-pod", "--kubeconfig", str(kc)])
+        assert gone.exit_code == 1 and "HTTP 404 fault fail-readiness: pod default/no-such-pod not found" in gone.stderr
         bad = run_cli(["sandbox", "fault", "pause-controller", "controller=nope", "--kubeconfig", str(kc)])
         assert bad.exit_code == 1 and "HTTP 400" in bad.stderr and "unknown controller 'nope'" in bad.stderr
     finally:

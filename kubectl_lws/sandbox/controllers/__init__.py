@@ -42,6 +42,8 @@ def _register_faults(sandbox: Any, mgr: Manager, kubelet: Kubelet) -> None:
 
     def fail_readiness(pod: str, on: Any = True, namespace: str | None = None) -> dict:
         ns, name = find_pod(store, pod, namespace)
+        if _truthy(on) and store.get("pods", ns, name) is None:  # a typo must not "succeed"
+            raise KeyError(f"pod {ns}/{name} not found")
         kubelet.set_readiness_failure(ns, name, _truthy(on))
         return {"pod": f"{ns}/{name}", "on": _truthy(on)}
 
