@@ -65,6 +65,9 @@ def _start(port: int, speed: float, scenario: str | None, tls: bool = False) -> 
         if scenario:
             _say(f"loading scenario {scenario} ...")
             sb.load_scenario(scenario)
+    except Exception as e:  # bad YAML, an unsupported kind, a manifest the webhooks reject
+        sb.stop()
+        raise LwsError(f"cannot load scenario {scenario}: {' '.join(str(e).split())}") from None
     except BaseException:
         sb.stop()
         raise

@@ -168,3 +168,15 @@ def test_demo_keep_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def test_up_with_a_scenario_the_webhooks_reject_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("objects:\n  - {apiVersion: leaderworkerset.x-k8s.io/v1, kind: LeaderWorkerSet, metadata: {name: x},"
+                   " spec: {leaderWorkerTemplate: {size: 0, workerTemplate: {spec: {containers: [{name: a, image: b}]}}}}}\n")
+    r = run_cli(["sandbox", "up", "--scenario", str(bad), "--kubeconfig", str(tmp_path / "kc.yaml")])
+    assert r.exit_code == 1
+    assert r.stderr.splitlines()[-1] == (
+        f'error: cannot load scenario {bad}: admission webhook "vleaderworkerset.kb.io" denied the request: '
+        'spec.leaderWorkerTemplate.size: Invalid value: 0: size must be equal or greater than 1')
+    assert not (tmp_path / "kc.yaml").exists()
