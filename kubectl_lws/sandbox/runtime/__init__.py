@@ -61,7 +61,8 @@ class Runtime:
         self.follow_min_interval = 0.05  # batch lines of fast writers instead of waking per line
         self._waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
         self._procs: set[asyncio.subprocess.Process] = set()
-        self._sessions: set[int] = set()  # every exec's session id: its background children outlive it
+        # pod uid -> session ids of its execs: what they leave running in the background dies with the pod
+        self._sessions: dict[str, set[int]] = {}
         self._scratch = tempfile.mkdtemp(prefix="kls-runtime-")
         self._unsubscribe = None
         store = getattr(sandbox, "store", None)
@@ -70,9 +71,13 @@ class Runtime:
 
     # -- store events ---------------------------------------------------------------------------------
     def _on_event(self, event_type: str, resource: str, obj: dict, old: dict | None) -> None:
-        if resource != "pods" or not self._waiters:
+        if resource != "pods":
             return
         meta = obj.get("metadata") or {}
+        if event_type == "DELETED" and meta.get("uid") in self._sessions:
+            kill_sessions(self._sessions.pop(meta["uid"]))  # a real pod's processes end with it
+        if not self._waiters:
+            return
         for ev in self._waiters.get((meta.get("namespace", ""), meta.get("name", "")), ()):
             ev.set()
 
@@ -244,7 +249,7 @@ class Runtime:
             if proc is not None:
                 started.append(proc)
                 self._procs.add(proc)
-                self._sessions.add(proc.pid)  # start_new_session: the session id is the pid
+                self._sessions.setdefault(uid, set()).add(proc.pid)  # start_new_session: sid == pid
             else:
                 for p in started:
                     self._procs.discard(p)
@@ -299,7 +304,8 @@ class Runtime:
                 except (ProcessLookupError, PermissionError):
                     pass
         self._procs.clear()
-        kill_sessions(self._sessions)  # e.g. `sh -c 'server &'`: the exec ended, its child still runs
+        # e.g. `sh -c 'server &'`: the exec ended, its child still runs
+        kill_sessions({sid for sids in self._sessions.values() for sid in sids})
         self._sessions.clear()
         for ev in [e for s in self._waiters.values() for e in s]:
             ev.set()

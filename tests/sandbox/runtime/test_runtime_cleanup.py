@@ -1,4 +1,5 @@
-"""Stopping the sandbox removes what execs left running (issue 3: processes are removed on shutdown)."""
+"""What execs leave running in the background ends with its pod, and at the latest when the sandbox stops
+(issue 3: processes are removed on shutdown)."""
 from __future__ import annotations
 
 import os
@@ -23,32 +24,53 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_stop_kills_processes_an_exec_left_in_the_background(tmp_path: Path) -> None:
-    sb = start_sandbox()
+def _running_pod(sb, name: str) -> None:
+    sb.create("pods", {"metadata": {"name": name, "namespace": "t"},
+                       "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "x"}]}})
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pod = sb.get("pods", "t", name) or {}
+        if "running" in (((pod.get("status") or {}).get("containerStatuses") or [{}])[0].get("state") or {}):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"pod {name} did not start")
+
+
+def _background_sleep(kc: str, pod: str) -> int:
+    """The exec returns at once; its backgrounded child keeps running (as it would in a container)."""
+    r = subprocess.run([KUBECTL, "--kubeconfig", kc, "-n", "t", "exec", pod, "--", "sh", "-c",
+                        "sleep 300 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    pid = int(r.stdout.strip())
+    assert _alive(pid)
+    return pid
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, 9)
+        return False
+    return True
+
+
+@pytest.mark.parametrize("network", ["off", "auto"])  # host namespace, and per-pod netns where possible
+def test_exec_leftovers_end_with_their_pod_and_with_the_sandbox(tmp_path: Path, network: str) -> None:
+    sb = start_sandbox(network=network)
     pids: list[int] = []
     try:
         sb.ensure_namespace("t")
-        sb.create("pods", {"metadata": {"name": "p", "namespace": "t"},
-                           "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "x"}]}})
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            pod = sb.get("pods", "t", "p") or {}
-            if "running" in (((pod.get("status") or {}).get("containerStatuses") or [{}])[0].get("state") or {}):
-                break
-            time.sleep(0.05)
+        _running_pod(sb, "doomed")
+        _running_pod(sb, "kept")
         kc = sb.write_kubeconfig(tmp_path / "kc.yaml")
-        # The exec returns at once; its backgrounded child keeps running (as it would in a container).
-        r = subprocess.run([KUBECTL, "--kubeconfig", kc, "-n", "t", "exec", "p", "--", "sh", "-c",
-                            "sleep 300 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True, timeout=30)
+        pids = [_background_sleep(kc, "doomed"), _background_sleep(kc, "kept")]
+        r = subprocess.run([KUBECTL, "--kubeconfig", kc, "-n", "t", "delete", "pod", "doomed", "--grace-period=0",
+                            "--force"], capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
-        pids.append(int(r.stdout.strip()))
-        assert _alive(pids[0])
+        assert _gone_within(pids[0], 5), "a process started by exec survived the deletion of its pod"
+        assert _alive(pids[1]), "deleting one pod killed another pod's process"
     finally:
         sb.stop()
-    deadline = time.monotonic() + 5
-    while _alive(pids[0]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    leaked = _alive(pids[0])
-    if leaked:
-        os.kill(pids[0], 9)
-    assert not leaked, "a process started by exec survived sandbox.stop()"
+    assert pids and _gone_within(pids[1], 5), "a process started by exec survived sandbox.stop()"
