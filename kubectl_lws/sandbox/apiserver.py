@@ -1010,6 +1010,8 @@ class ApiServer:
     async def _eviction(self, request: web.Request, route: Route) -> web.Response:
         self._get_or_404(route)
         body = await self._body(request) or {}
+        if (body.get("metadata") or {}).get("name") not in (None, route.name):
+            raise errors.bad_request("name in URL does not match name in Eviction object")
         opts = body.get("deleteOptions") or {}
         if not self._dry_run(request):
             self._do_delete(route.rt, route.namespace, route.name or "", opts, False)

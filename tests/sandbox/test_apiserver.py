@@ -290,6 +290,8 @@ def test_pod_binding_and_eviction(sb) -> None:
     assert out["message"] == ('Operation cannot be fulfilled on pods/binding "unbound": pod unbound is already '
                               'assigned to node "gpu-a1"')
     assert out["details"] == {"name": "unbound", "kind": "pods/binding"}
+    status, out = call(sb, "POST", path + "/eviction", {"kind": "Eviction", "metadata": {"name": "other"}})
+    assert (status, out["message"]) == (400, "name in URL does not match name in Eviction object")
     # Eviction deletes through the normal path: a bound pod gets its grace period and a deletionTimestamp.
     status, out = call(sb, "POST", path + "/eviction", {"apiVersion": "policy/v1", "kind": "Eviction",
                                                         "metadata": {"name": "unbound", "namespace": "golden"}})
