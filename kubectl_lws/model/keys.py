@@ -30,6 +30,7 @@ SUBGROUP_SIZE_ANNOTATION = _PREFIX + "subgroup-size"
 SUBGROUP_POLICY_TYPE_ANNOTATION = _PREFIX + "subgroup-policy-type"
 SUBDOMAIN_POLICY_ANNOTATION = _PREFIX + "subdomainPolicy"
 LEADER_REQUESTS_TPUS_ANNOTATION = _PREFIX + "leader-requests-tpus"
+RECREATE_AFTER_START_ANNOTATION = _PREFIX + "experimental-recreate-group-after-start"  # v0.8 (§2)
 
 # Env injected into every container and init container (§6)
 ENV_LEADER_ADDRESS = "LWS_LEADER_ADDRESS"

@@ -63,7 +63,7 @@ def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_head
 
 
 def human_age(seconds: float | None) -> str:
-    """kubectl's short age: 45s, 5m, 3h12m, 2d4h, 400d."""
+    """kubectl's ages (apimachinery's HumanDuration): 45s, 5m2s, 11m, 3h12m, 2d4h, 400d, 3y2d."""
     if seconds is None:
         return "<unknown>"
     s = int(max(seconds, 0))
@@ -74,12 +74,16 @@ def human_age(seconds: float | None) -> str:
         return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
     if m < 180:
         return f"{m}m"
-    h = m // 60
+    h = s // 3600
     if h < 8:
         return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
     if h < 48:
         return f"{h}h"
-    d = h // 24
-    if d < 8:
-        return f"{d}d{h % 24}h" if h % 24 else f"{d}d"
-    return f"{d}d"
+    if h < 24 * 8:
+        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
+    if h < 24 * 365 * 2:
+        return f"{h // 24}d"
+    if h < 24 * 365 * 8:
+        years, days = h // (24 * 365), (h // 24) % 365
+        return f"{years}y{days}d" if days else f"{years}y"
+    return f"{h // (24 * 365)}y"

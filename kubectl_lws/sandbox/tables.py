@@ -98,54 +98,21 @@ LWS_COLUMNS: list[dict] = [{'name': 'Name',
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+# The sandbox may use the product's pure helpers (never the other way round).
+from kubectl_lws.model.timeutil import parse_time
+from kubectl_lws.render.output import human_age
+
 _NAME_COLUMN = POD_COLUMNS[0]
 _AGE_COLUMN = {"name": "Age", "type": "string", "format": "",
                "description": "CreationTimestamp is a timestamp representing the server time when this object was "
                               "created.", "priority": 0}
 
 
-def parse_time(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        return datetime.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
-
-
-def human_duration(seconds: float) -> str:
-    """apimachinery's ``duration.HumanDuration``: the compact ages kubectl shows (``5m2s``, ``11m``, ``3d4h``)."""
-    s = int(seconds)
-    if s < 0:
-        s = 0
-    if s < 120:
-        return f"{s}s"
-    m = s // 60
-    if m < 10:
-        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
-    if m < 180:
-        return f"{m}m"
-    h = s // 3600
-    if h < 8:
-        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
-    if h < 48:
-        return f"{h}h"
-    if h < 24 * 8:
-        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
-    if h < 24 * 365 * 2:
-        return f"{h // 24}d"
-    if h < 24 * 365 * 8:
-        y = h // (24 * 365)
-        d = (h // 24) % 365
-        return f"{y}y{d}d" if d else f"{y}y"
-    return f"{h // (24 * 365)}y"
-
-
 def age(ts: str | None, now: datetime | None = None) -> str:
     t = parse_time(ts)
     if t is None:
         return "<unknown>"
-    return human_duration(((now or datetime.now(timezone.utc)) - t).total_seconds())
+    return human_age(((now or datetime.now(timezone.utc)) - t).total_seconds())
 
 
 def pod_cells(pod: dict, now: datetime | None = None) -> list[Any]:

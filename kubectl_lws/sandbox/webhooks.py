@@ -15,27 +15,28 @@ from typing import Any
 
 from .errors import ApiError, field_invalid, forbidden, invalid
 
-P = "leaderworkerset.sigs.k8s.io/"
-LWS_RESOURCE = "leaderworkersets.leaderworkerset.x-k8s.io"
-GROUP = "leaderworkerset.x-k8s.io"
+from kubectl_lws.model import keys as _k
 
-# label / annotation keys (reference §5)
-NAME = P + "name"
-GROUP_INDEX = P + "group-index"
-WORKER_INDEX = P + "worker-index"
-GROUP_KEY = P + "group-key"
-REVISION = P + "template-revision-hash"
-SUBGROUP_INDEX = P + "subgroup-index"
-SUBGROUP_KEY = P + "subgroup-key"
-SIZE = P + "size"
-REPLICAS = P + "replicas"
-LEADER_NAME = P + "leader-name"
-EXCLUSIVE = P + "exclusive-topology"
-SUBGROUP_EXCLUSIVE = P + "subgroup-exclusive-topology"
-SUBGROUP_SIZE = P + "subgroup-size"
-SUBGROUP_POLICY_TYPE = P + "subgroup-policy-type"
-SUBDOMAIN_POLICY = P + "subdomainPolicy"
-LEADER_REQUESTS_TPUS = P + "leader-requests-tpus"
+LWS_RESOURCE = f"{_k.LWS_PLURAL}.{_k.LWS_GROUP}"
+GROUP = _k.LWS_GROUP
+
+# label / annotation keys (reference §5): the product's one spelling of each, under short local names
+NAME = _k.NAME_LABEL
+GROUP_INDEX = _k.GROUP_INDEX_LABEL
+WORKER_INDEX = _k.WORKER_INDEX_LABEL
+GROUP_KEY = _k.GROUP_KEY_LABEL
+REVISION = _k.REVISION_LABEL
+SUBGROUP_INDEX = _k.SUBGROUP_INDEX_LABEL
+SUBGROUP_KEY = _k.SUBGROUP_KEY_LABEL
+SIZE = _k.SIZE_ANNOTATION
+REPLICAS = _k.REPLICAS_ANNOTATION
+LEADER_NAME = _k.LEADER_NAME_ANNOTATION
+EXCLUSIVE = _k.EXCLUSIVE_TOPOLOGY_ANNOTATION
+SUBGROUP_EXCLUSIVE = _k.SUBGROUP_EXCLUSIVE_TOPOLOGY_ANNOTATION
+SUBGROUP_SIZE = _k.SUBGROUP_SIZE_ANNOTATION
+SUBGROUP_POLICY_TYPE = _k.SUBGROUP_POLICY_TYPE_ANNOTATION
+SUBDOMAIN_POLICY = _k.SUBDOMAIN_POLICY_ANNOTATION
+LEADER_REQUESTS_TPUS = _k.LEADER_REQUESTS_TPUS_ANNOTATION
 TPU = "google.com/tpu"
 
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 
+from kubectl_lws.model.keys import RECREATE_AFTER_START_ANNOTATION
+
 from .. import webhooks as wh
 from . import events
 from .base import Controller, controller_ref, owner_ref
@@ -12,7 +14,7 @@ from .common import CR, LWS, STS, default_pod_spec, lws_pod_annotations, revisio
 from .lws import headless_service
 from .statefulset import pod_ready
 
-AFTER_START_ANNOTATION = wh.P + "experimental-recreate-group-after-start"
+AFTER_START_ANNOTATION = RECREATE_AFTER_START_ANNOTATION
 
 
 class LwsPodController(Controller):
