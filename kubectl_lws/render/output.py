@@ -43,17 +43,26 @@ def emit(data: Any, output: str, stream: TextIO | None = None) -> bool:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_headers: bool = False) -> str:
-    """A kubectl-style table as text (no trailing newline)."""
-    from tabulate import tabulate
+    """A kubectl-style table as text (no trailing newline): columns as wide as their widest cell
+    (colour codes not counted), separated by three spaces, leading whitespace of a cell kept."""
+    import tabulate as tab
 
     rows = [["" if v is None else v for v in row] for row in rows]
     if not rows:
         return "" if no_headers else "   ".join(h.upper() for h in headers)
-    text = tabulate(rows, headers=[] if no_headers else [h.upper() for h in headers], tablefmt="plain",
-                    disable_numparse=True, stralign="left")
-    # tabulate separates columns with two spaces, close enough to kubectl and stable for parsing.
+    row_format = tab.DataRow("", "   ", "")
+    kubectl_format = tab.TableFormat(lineabove=None, linebelowheader=None, linebetweenrows=None,
+                                     linebelow=None, headerrow=row_format, datarow=row_format, padding=0,
+                                     with_header_hide=None)
+    saved = tab.MIN_PADDING
+    tab.MIN_PADDING = 0  # tabulate pads headers by 2 by default; kubectl does not
+    try:
+        text = tab.tabulate(rows, headers=[] if no_headers else [h.upper() for h in headers],
+                            tablefmt=kubectl_format, disable_numparse=True, stralign="left",
+                            preserve_whitespace=True)
+    finally:
+        tab.MIN_PADDING = saved
     return "\n".join(line.rstrip() for line in text.splitlines())
-
 
 
 def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_headers: bool = False) -> None:
