@@ -7,6 +7,8 @@ sandbox with the recorded LWS and pods.
 """
 from __future__ import annotations
 
+import contextlib
+
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -25,6 +27,18 @@ def start_sandbox(**kw) -> "object":
     from kubectl_lws.sandbox.sandbox import Sandbox
     kw.setdefault("speed", SANDBOX_SPEED)
     return Sandbox(**kw).start()
+
+
+@contextlib.contextmanager
+def scenario_sandbox(scenario: str | dict, *, speed: float = 50.0) -> Iterator["object"]:
+    """A started sandbox with ``scenario`` loaded and settled; stopped (with its cleanups) on exit."""
+    sb = start_sandbox(speed=speed)
+    try:
+        sb.load_scenario(scenario)
+        sb.wait_settled(60)
+        yield sb
+    finally:
+        sb.stop()
 
 
 def load_golden_objects(sb, pods_of: tuple[str, ...], *, managed_fields: bool = True) -> None:

@@ -73,15 +73,7 @@ POD_COLUMNS: list[dict] = [{'name': 'Name',
                  'to "True" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates',
   'priority': 1}]
 
-LWS_COLUMNS: list[dict] = [{'name': 'Name',
-  'type': 'string',
-  'format': 'name',
-  'description': 'Name must be unique within a namespace. Is required when creating resources, although some '
-                 'resources may allow a client to request the generation of an appropriate name automatically. '
-                 'Name is primarily intended for creation idempotence and configuration definition. Cannot be '
-                 'updated. More info: '
-                 'https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names',
-  'priority': 0},
+LWS_COLUMNS: list[dict] = [POD_COLUMNS[0],  # kube's Name column, the same for every kind
  {'name': 'Ready', 'type': 'integer', 'format': '', 'description': 'Number of ready replicas', 'priority': 0},
  {'name': 'Desired', 'type': 'integer', 'format': '', 'description': 'Number of desired replicas', 'priority': 0},
  {'name': 'Up-to-date',

@@ -80,15 +80,10 @@ def test_install_writes_the_krew_shim(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def demo_kubeconfig(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from conftest import start_sandbox
+    from conftest import scenario_sandbox
 
-    sb = start_sandbox(speed=50)
-    try:
-        sb.load_scenario("demo")
-        sb.wait_settled(60)
+    with scenario_sandbox("demo") as sb:
         yield sb.write_kubeconfig(tmp_path_factory.mktemp("kc") / "kc.yaml", namespace="default")
-    finally:
-        sb.stop()
 
 
 def test_live_names_from_the_cluster(demo_kubeconfig: str) -> None:

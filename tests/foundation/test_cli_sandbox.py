@@ -8,20 +8,15 @@ from typing import Iterator
 import pytest
 
 from cliutil import run_cli
-from conftest import start_sandbox
+from conftest import scenario_sandbox
 
 LWS_PATH = "/apis/leaderworkerset.x-k8s.io/v1/namespaces/{ns}/leaderworkersets/{name}"
 
 
 @pytest.fixture(scope="module")
 def demo() -> Iterator[object]:
-    sb = start_sandbox(speed=50)
-    try:
-        sb.load_scenario("demo")
-        sb.wait_settled(60)
+    with scenario_sandbox("demo") as sb:
         yield sb
-    finally:
-        sb.stop()
 
 
 @pytest.fixture

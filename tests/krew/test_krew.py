@@ -83,17 +83,12 @@ def test_krew_install_gets_plugin_completion(krew_install: dict[str, str]) -> No
 
 
 def test_krew_installed_plugin_talks_to_the_sandbox(krew_install: dict[str, str], tmp_path: Path) -> None:
-    from conftest import start_sandbox
+    from conftest import scenario_sandbox
 
-    sb = start_sandbox(speed=50)
-    try:
-        sb.load_scenario("demo")
-        sb.wait_settled(60)
+    with scenario_sandbox("demo") as sb:
         kubeconfig = sb.write_kubeconfig(tmp_path / "kc.yaml", namespace="demo")
         env = {**krew_install, "KUBECONFIG": kubeconfig}
         result = subprocess.run([KUBECTL, "lws", "status", "healthy"], env=env, capture_output=True, text=True,
                                 timeout=120)
         assert result.returncode == 0, result.stderr
         assert "healthy" in result.stdout and "Healthy" in result.stdout
-    finally:
-        sb.stop()

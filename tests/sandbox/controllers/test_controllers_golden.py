@@ -9,7 +9,7 @@ import re
 import pytest
 
 from kubectl_lws.sandbox import webhooks as wh
-from kubectl_lws.sandbox.sandbox import Sandbox
+from conftest import scenario_sandbox
 
 GOLDEN = "/work/shared/golden/objects"
 NAMES = ["basic", "excl", "subg", "uniq", "single"]
@@ -18,13 +18,8 @@ TOPOLOGY = ("topology.kubernetes.io/zone", "topology.kubernetes.io/region")
 
 @pytest.fixture(scope="module")
 def sb():
-    s = Sandbox(speed=50).start()
-    try:
-        s.load_scenario("golden")
-        s.wait_settled(60)
+    with scenario_sandbox("golden") as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _list(sb, resource, name):

@@ -9,18 +9,14 @@ import yaml
 
 from kubectl_lws.sandbox import scenario
 from kubectl_lws.sandbox import webhooks as wh
+from conftest import scenario_sandbox
 from kubectl_lws.sandbox.sandbox import Sandbox
 
 
 @pytest.fixture(scope="module")
 def demo():
-    s = Sandbox(speed=50).start()
-    try:
-        s.load_scenario("demo")
-        s.wait_settled(60)
+    with scenario_sandbox("demo") as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _status(sb, ns, name):
