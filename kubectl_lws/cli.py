@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 from typing import Any
 
@@ -62,6 +63,13 @@ class RootGroup(click.Group):
             raise click.UsageError(f'unknown command "{name}" for "kubectl lws"{hint}', ctx)
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # click's main() turns EPIPE into a bare exit 1; a closed stdout must reach run() instead.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise StdoutClosed() from exc
+
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         code = run(self, args, prog_name or "kubectl lws", **extra)
@@ -70,9 +78,16 @@ class RootGroup(click.Group):
         return code
 
 
+class StdoutClosed(Exception):
+    """The reader of stdout went away (``| head -1``): the command ends quietly."""
+
+
 def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
     """Invoke the CLI and return the exit code; the one place errors become messages."""
     debug = "--debug" in (args if args is not None else sys.argv[1:])
+    from kubectl_lws import terminal
+
+    terminal.degrade_streams()
     try:
         result = click.Group.main(group, args=args, prog_name=prog_name, standalone_mode=False, **extra)
         if isinstance(result, int):
@@ -83,9 +98,17 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         return errors.EXIT_INTERRUPTED
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+            exc.show()
+            return errors.EXIT_USAGE
+        message, hint = usage_message(exc, _command_path(group, args, prog_name))
+        click.echo(f"error: {message}", err=True)
+        click.echo(f"hint: {hint}", err=True)
+        return errors.EXIT_USAGE
     except click.ClickException as exc:
         exc.show()
-        return errors.EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        return exc.exit_code
     except errors.LwsError as exc:
         if debug:
             import traceback
@@ -95,12 +118,10 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
         return exc.exit_code
-    except BrokenPipeError:
-        # stdout closed early (e.g. piped to head): not an error worth a message.
-        try:
-            sys.stdout = None  # type: ignore[assignment]
-        finally:
-            return errors.EXIT_OK
+    except (BrokenPipeError, StdoutClosed):
+        # stdout closed early (e.g. piped to head): not an error worth a message, like kubectl.
+        terminal.silence_stdout()
+        return errors.EXIT_OK
     except Exception as exc:  # noqa: BLE001 — last line of defence: no tracebacks for users
         if debug:
             import traceback
@@ -108,6 +129,58 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
             traceback.print_exc()
         click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
         return errors.EXIT_ERROR
+
+
+def _command_path(group: click.Group, args: Any, prog_name: str) -> str:
+    """``kubectl lws rollout pause`` from the arguments, for errors click raises without a context."""
+    path = [prog_name]
+    command: click.Command = group
+    for token in list(args if args is not None else sys.argv[1:]):
+        if not isinstance(command, click.Group) or token.startswith("-"):
+            continue
+        try:
+            sub = command.get_command(click.Context(command), token)
+        except Exception:  # noqa: BLE001 — a best-effort hint only
+            sub = None
+        if sub is not None:
+            path.append(token)
+            command = sub
+    return " ".join(path)
+
+
+def usage_message(exc: click.UsageError, fallback_path: str = "kubectl lws") -> tuple[str, str]:
+    """click's usage errors in kubectl's (cobra's) words: one ``error:`` line and a ``hint:``."""
+    ctx = exc.ctx
+    path = ctx.command_path if ctx is not None else fallback_path
+    hint = f"see '{path} --help'"
+    if isinstance(exc, click.NoSuchOption):
+        name = exc.option_name
+        if name.startswith("--") or len(name) != 2:
+            return f"unknown flag: {name}", hint
+        return f"unknown shorthand flag: {name[1:]!r} in {name}", hint
+    if isinstance(exc, click.BadOptionUsage) and "requires an argument" in exc.message:
+        return f"flag needs an argument: {exc.option_name}", hint
+    if isinstance(exc, click.MissingParameter) and exc.param is not None:
+        param = exc.param
+        if isinstance(param, click.Argument):
+            return f"missing argument {param.make_metavar(ctx) if ctx else param.name}", hint  # type: ignore[arg-type]
+        return f"required flag not set: {param.opts[-1] if param.opts else param.name}", hint
+    if isinstance(exc, click.BadParameter):
+        param = exc.param_hint or (exc.param.get_error_hint(ctx) if exc.param is not None and ctx else None)  # type: ignore[arg-type]
+        if isinstance(param, (list, tuple)):
+            param = " / ".join(param)
+        text = exc.message.rstrip(".")
+        if param:
+            return f"invalid value for {str(param).replace(chr(39), '')}: {text}", hint
+        return text, hint
+    text = exc.message.rstrip(".")
+    extra = re.match(r"Got unexpected extra arguments? \((.*)\)$", text)
+    if extra:
+        return f"unexpected argument{'s' if ' ' in extra.group(1) else ''}: {extra.group(1)}", hint
+    missing = re.match(r"No such command '(.*)'$", text)
+    if missing:
+        return f'unknown command "{missing.group(1)}" for "{path}"', hint
+    return text[:1].lower() + text[1:], hint
 
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},

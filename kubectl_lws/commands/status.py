@@ -189,7 +189,9 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
 
     state: dict[str, dict[str, dict]] = {src: {} for src in sources}
     synced: set[str] = set()
-    tty = sys.stdout.isatty() and output in ("table", "wide")
+    from kubectl_lws.terminal import can_redraw
+
+    tty = can_redraw(sys.stdout) and output in ("table", "wide")  # TERM=dumb: line mode
     color = app.use_color()
     deadline = None if timeout is None else time.monotonic() + timeout
     prev = None
