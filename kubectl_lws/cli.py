@@ -169,7 +169,8 @@ def usage_message(exc: click.UsageError, fallback_path: str = "kubectl lws") -> 
         param = exc.param_hint or (exc.param.get_error_hint(ctx) if exc.param is not None and ctx else None)  # type: ignore[arg-type]
         if isinstance(param, (list, tuple)):
             param = " / ".join(param)
-        text = exc.message.rstrip(".")
+        text = exc.message.rstrip(".").replace("valid integer range", "valid integer").replace(
+            "valid float range", "valid number")
         if param:
             return f"invalid value for {str(param).replace(chr(39), '')}: {text}", hint
         return text, hint

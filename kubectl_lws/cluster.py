@@ -17,7 +17,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from kubectl_lws import errors
 from kubectl_lws.kubeconfig import ConnectionSettings, ResolvedConfig, resolve
@@ -47,17 +47,27 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
 
 def resource_path(kind: str, namespace: str | None = None, name: str | None = None,
                   subresource: str | None = None) -> str:
-    """URL path of a collection, object or subresource."""
+    """URL path of a collection, object or subresource.
+
+    The namespace and name are checked as the API server checks them (a UsageError, exit 2, before
+    anything is sent) and percent-encoded anyway: a name is one path segment, never ``..`` or a query.
+    """
+    from kubectl_lws.names import check_name, check_namespace
+
     prefix, plural, namespaced = RESOURCES[kind]
     path = prefix
     if namespaced and namespace:
-        path += f"/namespaces/{namespace}"
+        path += f"/namespaces/{_segment(check_namespace(namespace))}"
     path += f"/{plural}"
     if name:
-        path += f"/{name}"
+        path += f"/{_segment(check_name(name, kind.rstrip('s')))}"
     if subresource:
-        path += f"/{subresource}"
+        path += f"/{_segment(subresource)}"
     return path
+
+
+def _segment(text: str) -> str:
+    return quote(text, safe="")
 
 
 @dataclass

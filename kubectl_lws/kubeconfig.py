@@ -44,16 +44,24 @@ class ConnectionSettings:
     request_timeout: float | None = None
 
 
+MAX_DURATION = (2**63 - 1) / 1e9
+
+
 def parse_duration(text: str) -> float:
     """Parse kubectl/Go durations: ``0``, ``30`` (seconds), ``30s``, ``1m30s``, ``1h``, ``500ms``."""
     value = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
+        if float(value) > MAX_DURATION:
+            raise UsageError(f'invalid duration "{text}": at most {MAX_DURATION:.0f}s (about 292 years)')
         return float(value)
     units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
     parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)", value)
     if not parts or "".join(n + u for n, u in parts) != value:
         raise UsageError(f'invalid duration "{text}": use forms like 30s, 1m30s, 2h or plain seconds')
-    return sum(float(n) * units[u] for n, u in parts)
+    total = sum(float(n) * units[u] for n, u in parts)
+    if total > MAX_DURATION:  # Go's time.Duration (int64 ns); larger would overflow sleeps and waits
+        raise UsageError(f'invalid duration "{text}": at most {MAX_DURATION:.0f}s (about 292 years)')
+    return total
 
 
 def kubeconfig_paths(explicit: str | None, environ: dict[str, str] | None = None) -> list[Path]:

@@ -101,6 +101,12 @@ def _verbosity(value: str) -> int:
         raise click.BadParameter(f"{value!r} is not a number (e.g. -v 6)") from None
 
 
+def _namespace(value: str) -> str:
+    from kubectl_lws.names import check_namespace
+
+    return check_namespace(str(value))
+
+
 def _timeout(value: str) -> float:
     try:
         return parse_duration(str(value))
@@ -118,7 +124,8 @@ def global_options() -> list[click.Option]:
                             type=type_, default=None if not (is_flag or multiple) else (False if is_flag else ()))
 
     return [
-        opt(["-n", "--namespace"], "settings.namespace", "Namespace (default: the context's).", metavar="NS"),
+        opt(["-n", "--namespace"], "settings.namespace", "Namespace (default: the context's).", metavar="NS",
+            convert=_namespace),
         opt(["--kubeconfig"], "settings.kubeconfig", "Path to the kubeconfig file.", metavar="PATH"),
         opt(["--context"], "settings.context", "Kubeconfig context to use.", metavar="NAME"),
         opt(["--cluster"], "settings.cluster", "Kubeconfig cluster to use.", metavar="NAME"),
@@ -203,3 +210,46 @@ class DurationType(click.ParamType):
             return parse_duration(str(value))
         except UsageError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class NameType(click.ParamType):
+    """An object NAME a user types: a DNS-1123 subdomain, checked while parsing (exit 2, nothing sent).
+
+    Every command that takes a NAME uses ``LWS_NAME``; ``cluster.resource_path`` checks again, so a
+    command that forgot still cannot put a hostile name into a URL.
+    """
+
+    name = "name"
+
+    def __init__(self, kind: str = "leaderworkerset") -> None:
+        self.kind = kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from kubectl_lws.names import check_name
+
+        return check_name(str(value), self.kind)
+
+
+LWS_NAME = NameType()
+
+
+class ContainerType(click.ParamType):
+    """A container name (a DNS-1123 label)."""
+
+    name = "container"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from kubectl_lws.names import check_container
+
+        return check_container(str(value))
+
+
+class SelectorType(click.ParamType):
+    """A label selector, parsed with the API server's grammar before it is sent (exit 2 when it cannot be)."""
+
+    name = "selector"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from kubectl_lws.names import check_selector
+
+        return check_selector(str(value))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_lws.options import app_context, no_headers_option, output_option
+from kubectl_lws.options import SelectorType, app_context, no_headers_option, output_option
 
 # Above this many LWS names the pod selector is "name exists" instead of "name in (...)".
 MAX_NAMES_IN_SELECTOR = 50
@@ -16,7 +16,7 @@ MAX_NAMES_IN_SELECTOR = 50
 
 @click.command("list")
 @click.option("-A", "--all-namespaces", is_flag=True, help="List LWS in every namespace.")
-@click.option("-l", "--selector", default=None, metavar="SELECTOR",
+@click.option("-l", "--selector", type=SelectorType(), default=None, metavar="SELECTOR",
               help="Label selector on the LeaderWorkerSets (e.g. team=ml-infra).")
 @output_option(("table", "wide", "json", "yaml", "name"), default="table")
 @no_headers_option()

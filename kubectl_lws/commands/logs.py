@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import click
 
-from kubectl_lws.options import DurationType
+from kubectl_lws.options import LWS_NAME, ContainerType, DurationType
 
 CHUNK = 64 * 1024
 QUEUE_BLOCKS = 512  # bounded: a slow stdout slows the readers (TCP back-pressure), memory stays flat
@@ -34,7 +34,7 @@ WATCH_RETRY_SECONDS = 1.0
 
 
 @click.command("logs")
-@click.argument("name")
+@click.argument("name", type=LWS_NAME, metavar="NAME")
 @click.option("-g", "--group", "groups", type=click.IntRange(min=0), multiple=True, metavar="N",
               help="Only these groups (repeatable). Default: every group.")
 @click.option("--workers", is_flag=True, help="Also the workers of each group (not only the leader).")
@@ -42,19 +42,19 @@ WATCH_RETRY_SECONDS = 1.0
               help="Every pod of the LWS, with surge groups and pods still terminating (-g/--worker still filter).")
 @click.option("--worker", "worker_indexes", type=click.IntRange(min=0), multiple=True, metavar="M",
               help="Only these worker indexes (0 = leader; repeatable; narrows --workers/--all-pods).")
-@click.option("-c", "--container", metavar="NAME",
+@click.option("-c", "--container", type=ContainerType(), metavar="NAME",
               help="Container (default: the default-container annotation, else the first).")
 @click.option("--all-containers", is_flag=True, help="Every container of each pod.")
 @click.option("-f", "--follow", is_flag=True,
               help="Stream new lines; follows the groups across re-creation, scale-up and restarts.")
 @click.option("--since", type=DurationType(), metavar="DURATION", help="Only lines newer than this (5s, 2m, 3h).")
 @click.option("--since-time", metavar="TIME", help="Only lines after this RFC 3339 time.")
-@click.option("--tail", type=int, default=-1, show_default=True,
+@click.option("--tail", type=click.IntRange(min=-1, max=2**63 - 1), default=-1, show_default=True,
               help="Lines of recent log per stream (-1: all).")
 @click.option("--timestamps", is_flag=True, help="Start each line with the kubelet's RFC 3339 timestamp.")
 @click.option("-p", "--previous", is_flag=True, help="The previous (crashed) container instance.")
 @click.option("--no-prefix", is_flag=True, help="Do not prefix lines with g<group>/w<worker>.")
-@click.option("--max-streams", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--max-streams", type=click.IntRange(1, 1024), default=64, show_default=True,
               help="Concurrent log streams; more pods queue (or, with -f, are listed as not followed).")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text, or json: one object per line {time, group, worker, pod, container, line}.")

@@ -18,7 +18,7 @@ import click
 
 from kubectl_lws import errors
 from kubectl_lws.commands._mutation import KIND_PREFIX, consent, show_plan
-from kubectl_lws.options import AppContext, DurationType, app_context, dry_run_option, yes_option
+from kubectl_lws.options import LWS_NAME, AppContext, DurationType, app_context, dry_run_option, yes_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubectl_lws.model.plans import GroupTarget, RestartPlan
@@ -39,14 +39,14 @@ def parse_groups(values: Sequence[str]) -> list[int]:
 
 
 @click.command("restart")
-@click.argument("name")
+@click.argument("name", type=LWS_NAME, metavar="NAME")
 @click.option("-g", "--group", "groups", multiple=True, metavar="N[,N...]",
               help="Group index to re-create (repeatable, or comma-separated).")
 @click.option("--all", "all_groups", is_flag=True, help="All groups: a template restart, or with --rolling "
               "group by group.")
 @click.option("--rolling", is_flag=True, help="Re-create groups batch by batch, highest index first, waiting "
               "until each batch is Ready again.")
-@click.option("--max-unavailable", type=int, default=None, metavar="K",
+@click.option("--max-unavailable", type=click.IntRange(max=2**31 - 1), default=None, metavar="K",
               help="With --rolling: groups re-created at the same time (default 1).")
 @click.option("--wait", is_flag=True, help="Wait until the re-created groups are Ready (new pod UIDs).")
 @click.option("--timeout", type=DurationType(), default=DEFAULT_TIMEOUT, show_default=True,

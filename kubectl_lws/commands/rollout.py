@@ -18,7 +18,8 @@ import click
 
 from kubectl_lws import errors
 from kubectl_lws.commands._mutation import KIND_PREFIX
-from kubectl_lws.options import AppContext, DurationType, app_context, dry_run_option, output_option, yes_option
+from kubectl_lws.options import (LWS_NAME, AppContext, DurationType, SelectorType, app_context, dry_run_option,
+                                 output_option, yes_option)
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubectl_lws.cluster import Cluster
@@ -190,7 +191,7 @@ def _done_word(action: str) -> str:
 
 
 def _selector_option() -> Callable:
-    return click.option("-l", "--selector", default=None, metavar="SELECTOR",
+    return click.option("-l", "--selector", type=SelectorType(), default=None, metavar="SELECTOR",
                         help="Act on every LWS matching this label selector (one plan for all).")
 
 
@@ -216,9 +217,9 @@ def rollout() -> None:
 
 
 @rollout.command("canary")
-@click.argument("name", required=False)
+@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
 @_selector_option()
-@click.option("--groups", type=int, default=None, metavar="K",
+@click.option("--groups", type=click.IntRange(max=2**31 - 1), default=None, metavar="K",
               help="Put the current revision on the top K groups: partition = replicas - K.")
 @click.option("--partition", type=int, default=None, metavar="P", help="Set the partition to P exactly.")
 @yes_option()
@@ -248,9 +249,9 @@ def canary(name: str | None, selector: str | None, groups: int | None, partition
 
 
 @rollout.command("promote")
-@click.argument("name", required=False)
+@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
 @_selector_option()
-@click.option("--step", type=int, default=None, metavar="K", help="Lower the partition by K groups (default 1).")
+@click.option("--step", type=click.IntRange(max=2**31 - 1), default=None, metavar="K", help="Lower the partition by K groups (default 1).")
 @click.option("--full", is_flag=True, help="Set the partition to 0: every group gets the current revision.")
 @click.option("--wait", is_flag=True, help="Then wait like `rollout status` (exit 3 failing, 4 timeout).")
 @click.option("--timeout", type=DurationType(), default="0", help="With --wait: give up after this long "
@@ -279,7 +280,7 @@ def promote(name: str | None, selector: str | None, step: int | None, full: bool
 
 
 @rollout.command("pause")
-@click.argument("name", required=False)
+@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
 @_selector_option()
 @yes_option()
 @dry_run_option()
@@ -291,7 +292,7 @@ def pause(name: str | None, selector: str | None, yes: bool, dry_run: str) -> in
 
 
 @rollout.command("resume")
-@click.argument("name", required=False)
+@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
 @_selector_option()
 @yes_option()
 @dry_run_option()
@@ -407,7 +408,7 @@ def _bool_text(value: str) -> bool:
 
 
 @rollout.command("status", cls=_StatusCommand)
-@click.argument("name")
+@click.argument("name", type=LWS_NAME, metavar="NAME")
 @click.option("-w", "--watch", "watch_flag", is_flag=True,
               help="Wait until the rollout is done (the default); --watch=false prints the state once.")
 @click.option("--watch-value", "watch_value", default=None, hidden=True)
@@ -455,7 +456,7 @@ def _revisions(cluster: "Cluster", lws: dict) -> list[dict]:
 
 
 @rollout.command("history")
-@click.argument("name")
+@click.argument("name", type=LWS_NAME, metavar="NAME")
 @click.option("--revision", "revision_number", type=int, default=None, metavar="N",
               help="Show revision N in detail (images, groups, the stored template).")
 @output_option(("table", "json", "yaml"), default="table")
@@ -512,7 +513,7 @@ def history(name: str, revision_number: int | None, output: str) -> int:
 
 
 @rollout.command("undo")
-@click.argument("name")
+@click.argument("name", type=LWS_NAME, metavar="NAME")
 @click.option("--to-revision", type=int, default=None, metavar="N",
               help="Revision to go back to (default: the newest one before the current).")
 @yes_option()

@@ -15,21 +15,31 @@ import click
 
 from kubectl_lws import errors
 from kubectl_lws.commands._mutation import KIND_PREFIX, apply_with_retry, consent, list_hpas, show_plan
-from kubectl_lws.options import DurationType, app_context, dry_run_option, yes_option
+from kubectl_lws.options import LWS_NAME, DurationType, app_context, dry_run_option, yes_option
+
+
+INT32_MAX = 2**31 - 1
 
 
 def parse_replicas(value: str | None, flag: str) -> int | None:
-    """A non-negative integer, or a usage error (``-1``, ``1.5`` and ``two`` are all refused)."""
+    """A non-negative int32, or a usage error (``-1``, ``1.5``, ``two`` and ``2147483648`` are refused).
+
+    The API stores replicas as int32 and so does the /scale subresource: a bigger number can never
+    be applied, so it is refused before any request (and before a plan sized by it is built).
+    """
     if value is None:
         return None
     text = str(value).strip()
     if not re.fullmatch(r"\d+", text):
         raise errors.UsageError(f"{flag} must be a non-negative integer, got {value!r}")
+    if len(text) > 10 or int(text) > INT32_MAX:
+        raise errors.UsageError(f"{flag} must be at most {INT32_MAX} (replicas are an int32 in the API), "
+                                f"got {text if len(text) <= 20 else text[:20] + '...'}")
     return int(text)
 
 
 @click.command("scale")
-@click.argument("name")
+@click.argument("name", type=LWS_NAME, metavar="NAME")
 @click.option("--replicas", required=True, metavar="N", help="The new number of groups.")
 @click.option("--current-replicas", metavar="M", default=None,
               help="Precondition: only scale if the LWS has M replicas now.")
@@ -61,6 +71,9 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
     cluster = app.cluster
     ns = cluster.namespace
     view = lws_view(cluster.get_lws(name, ns))
+    if target * max(view.size, 1) > INT32_MAX:
+        raise errors.UsageError(f"--replicas {target} with groups of {view.size} pods is more than {INT32_MAX} "
+                                "pods, which the LWS webhook refuses (replicas x size must fit an int32)")
     scale_obj = cluster.get_scale(name, ns)
     current = int((scale_obj.get("spec") or {}).get("replicas") or 0)
     if expected is not None and expected != current:

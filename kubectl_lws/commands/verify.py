@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import click
 
-from kubectl_lws.options import DurationType, app_context, output_option
+from kubectl_lws.options import LWS_NAME, DurationType, app_context, output_option
 
 DEFAULT_CONCURRENCY = 16
 
@@ -178,7 +178,7 @@ def _summary(groups: list[dict], execs: int, started: float) -> dict:
 # ---- verify env ---------------------------------------------------------------------------------
 
 @verify.command("env")
-@click.argument("name")
+@click.argument("name", type=LWS_NAME, metavar="NAME")
 @_groups_option
 @click.option("--live", is_flag=True, help="Also exec into every container and read the running environment.")
 @click.option("--show-values", is_flag=True, help="Print values of secret-looking variables (masked by default).")
@@ -292,7 +292,7 @@ def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tup
 # ---- verify nccl --------------------------------------------------------------------------------
 
 @verify.command("nccl")
-@click.argument("name")
+@click.argument("name", type=LWS_NAME, metavar="NAME")
 @_groups_option
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Listener port (0: a free port chosen in the leader); with --no-listener the port to test.")

@@ -218,9 +218,11 @@ def _restart_warnings(view: LwsView, by_index: dict[int, GroupTarget],
 
 
 def _range_text(indexes: Sequence[int]) -> str:
-    """``0-2`` for contiguous indexes, else ``0,2,5``."""
+    """``0-2`` for contiguous indexes, else ``0,2,5``; a range stays a range (it may be huge)."""
     if not indexes:
         return "(none)"
+    if isinstance(indexes, range) and indexes.step == 1:
+        return f"{indexes[0]}-{indexes[-1]}" if len(indexes) > 2 else ",".join(str(i) for i in indexes)
     ordered = sorted(indexes)
     if ordered == list(range(ordered[0], ordered[-1] + 1)) and len(ordered) > 2:
         return f"{ordered[0]}-{ordered[-1]}"
@@ -237,7 +239,7 @@ class ScalePlan:
     target: int
     size: int
     removed: tuple[GroupTarget, ...] = ()
-    added: tuple[int, ...] = ()
+    added: Sequence[int] = ()  # a range: a scale to 10^6 groups must not build 10^6 of anything
     accelerators_per_group: dict[str, int] = field(default_factory=dict, compare=False)
     hpas: tuple[str, ...] = field(default=(), compare=False)
 
@@ -256,13 +258,13 @@ class ScalePlan:
     def lines(self) -> list[str]:
         out = [f"replicas {self.current} -> {self.target} (groups of {self.size} pods)"]
         if self.direction == "down":
-            out.append(f"groups {_range_text([t.index for t in self.removed] or list(range(self.target, self.current)))}"
+            out.append(f"groups {_range_text([t.index for t in self.removed] or range(self.target, self.current))}"
                        " will be deleted (scale-down always removes the highest indexes):")
             out.extend("  " + _group_line(t) for t in self.removed)
             out.append(f"capacity: {self.target} of {self.current} groups remain")
         elif self.direction == "up":
             acc = ", ".join(f"{n} {k}" for k, n in sorted(self.accelerators_added.items()))
-            out.append(f"new groups {_range_text(list(self.added))}: {self.pods_added} pods"
+            out.append(f"new groups {_range_text(self.added)}: {self.pods_added} pods"
                        + (f", {acc}" if acc else ", no GPUs requested"))
         for hpa in self.hpas:
             out.append(f"HPA {hpa} targets this LWS: it will undo a manual scale")
@@ -279,7 +281,7 @@ def plan_scale(view: LwsView, pods: Sequence[dict], current: int, target: int,
         by_index = targets_by_index(view, pods)
         removed = tuple(by_index[i] for i in sorted(by_index, reverse=True) if target <= i < max(current, 0)
                         and i in by_index)
-    added = tuple(range(current, target)) if target > current else ()
+    added = range(current, target) if target > current else range(0)
     return ScalePlan(view.name, view.namespace, current, target, view.size, removed, added,
                      group_accelerators(view), tuple(hpas))
 

@@ -103,7 +103,7 @@ def test_scale_up_counts_pods_and_gpus(basic: tuple) -> None:
     gview = lws_view(raw)
     assert group_accelerators(gview) == {"nvidia.com/gpu": 32}
     plan = plan_scale(gview, pods, 3, 5)
-    assert plan.added == (3, 4) and plan.pods_added == 8
+    assert tuple(plan.added) == (3, 4) and plan.pods_added == 8
     assert plan.accelerators_added == {"nvidia.com/gpu": 64}
     assert "8 pods, 64 nvidia.com/gpu" in "\n".join(plan.lines())
     assert "no GPUs requested" in "\n".join(plan_scale(view, pods, 3, 4).lines())
