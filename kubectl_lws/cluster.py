@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import quote, urlencode
 
 from kubectl_lws import errors
-from kubectl_lws.kubeconfig import ConnectionSettings, ResolvedConfig, resolve
+from kubectl_lws.kubeconfig import ConnectionSettings, ResolvedConfig, check_server_url, default_scheme, resolve
 from kubectl_lws.model.keys import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -130,12 +130,19 @@ class Cluster:
         resolved = self.resolved
         s = self.settings
         cfg = client.Configuration()
+        user_name, user = _current_user(resolved)
         try:
             if resolved.in_cluster:
                 config.load_incluster_config(client_configuration=cfg)
-            elif resolved.kubeconfig is not None:
-                config.load_kube_config_from_dict(resolved.kubeconfig, context=resolved.context_name,
-                                                  client_configuration=cfg, persist_config=False)
+            elif resolved.kubeconfig is not None and resolved.context_name is not None:
+                if not s.token:
+                    _check_exec_helper(user_name, user)
+                with _client_log() as logged:
+                    config.load_kube_config_from_dict(resolved.kubeconfig, context=resolved.context_name,
+                                                      client_configuration=cfg, persist_config=False)
+                if logged and not s.token:
+                    raise errors.ConfigError(f'getting credentials for user "{user_name}" failed: {logged[-1]}',
+                                             hint="check the user's exec/auth-provider entry in the kubeconfig")
         except config.ConfigException as exc:
             raise errors.ConfigError(f"invalid kubeconfig: {exc}") from exc
         except (OSError, ValueError) as exc:
@@ -145,9 +152,11 @@ class Cluster:
             cfg.api_key_prefix = {}
             cfg.refresh_api_key_hook = None
 
+        tls_flags = bool(s.certificate_authority or s.client_certificate or s.insecure_skip_tls_verify)
+
         def apply_flags(c: Any) -> None:
             if s.server:
-                c.host = s.server.rstrip("/")
+                c.host = default_scheme(s.server.rstrip("/"), tls_flags)
             if s.certificate_authority:
                 c.ssl_ca_cert = s.certificate_authority
             if s.client_certificate:
@@ -164,7 +173,10 @@ class Cluster:
             # host and TLS files back onto the configuration and re-installs itself: the flags must
             # win after it, and this wrapper must stay the hook.
             def refresh(c: Any, _hook: Any = hook) -> None:
-                _hook(c)
+                with _client_log() as logged:  # an exec helper re-run for a fresh token
+                    _hook(c)
+                if logged and not s.token:
+                    raise errors.ConfigError(f'getting credentials for user "{user_name}" failed: {logged[-1]}')
                 apply_flags(c)
                 c.refresh_api_key_hook = refresh
 
@@ -175,6 +187,17 @@ class Cluster:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         if not cfg.host:
             raise errors.ConfigError("no server found in the kubeconfig: pass --server")
+        if not s.server:  # the kubeconfig's server: checked like the flag, named as the kubeconfig's
+            try:
+                cfg.host = default_scheme(check_server_url(cfg.host).rstrip("/"),
+                                          bool(cfg.ssl_ca_cert or cfg.cert_file or not cfg.verify_ssl))
+            except errors.UsageError as exc:
+                raise errors.ConfigError(f"the kubeconfig's cluster server: {exc.message}") from None
+        _check_tls_files(cfg, s, resolved)
+        # --request-timeout bounds the whole call, as in kubectl: urllib3 must not retry a timed-out or
+        # refused request (its default retries three times); a reused keep-alive connection the server
+        # closed may still be retried once.
+        cfg.retries = _no_timeout_retries()
         cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, self.max_connections)
         api = client.ApiClient(cfg)
         api.user_agent = f"kubectl-lws/{_version()} (python)"
@@ -232,6 +255,7 @@ class Cluster:
         if body is not None:
             headers["Content-Type"] = content_type
         req_timeout = timeout if timeout is not None else self.settings.request_timeout
+        deadline = time.monotonic() + req_timeout if req_timeout else None
         try:
             method, url, headers, body, _ = client.param_serialize(
                 method, path, query_params=params, header_params=headers, body=body,
@@ -252,7 +276,7 @@ class Cluster:
                 self._streams.add(raw)
             return raw
         try:
-            data = raw.data
+            data = _read_within(raw, deadline)
         except Exception as exc:  # noqa: BLE001 — a read timeout or reset mid-body
             raise self._map_error(exc, method, path) from exc
         if not data:
@@ -268,16 +292,13 @@ class Cluster:
 
         if isinstance(exc, ApiException):
             if not exc.status:  # the client's wrapper around SSL and WebSocket failures
-                return _status_zero_error(str(exc.reason or exc), self.host, path)
+                return _status_zero_error(exc, self.host, path)
             return map_api_exception(exc.status, exc.body, path)
-        if isinstance(exc, (ux.ReadTimeoutError, ux.TimeoutError)) or "timed out" in str(exc).lower():
+        if _is_timeout(exc):
             return errors.RequestTimeout(f"request to {self.host} timed out ({method} {path}); "
                                          "raise --request-timeout or check the server")
-        if isinstance(exc, ux.MaxRetryError):
-            reason = exc.reason
-            return errors.Unreachable(f"cannot reach the API server at {self.host}: {_reason_text(reason)}")
         if isinstance(exc, (ux.HTTPError, OSError)):
-            return errors.Unreachable(f"cannot reach the API server at {self.host}: {_reason_text(exc)}")
+            return errors.Unreachable(f"cannot reach the API server at {self.host}: {transport_problem(exc)}")
         if isinstance(exc, errors.LwsError):
             return exc
         return errors.LwsError(f"{method} {path} failed: {exc}")
@@ -493,22 +514,32 @@ class Cluster:
         simple collect-everything form. Always ``close()`` the session (closing the WebSocket ends the
         command on kubelets that honour it).
         """
-        from kubernetes.client import CoreV1Api
         from kubernetes.client.exceptions import ApiException
-        from kubernetes.stream import stream
+        from kubernetes.stream.ws_client import websocket_call
 
         ns = namespace or self.namespace
         path = resource_path("pods", ns, pod, "exec")
         started = time.perf_counter()
         status: int | str = 101
         try:
-            ws = stream(CoreV1Api(self.client).connect_get_namespaced_pod_exec, pod, ns, command=argv,
-                        container=container, stderr=True, stdout=True, stdin=stdin, tty=False,
-                        _preload_content=False, _request_timeout=timeout)
+            # The WebSocket call directly, not kubernetes.stream.stream(): that one swaps the shared
+            # ApiClient's call_api while it runs, so concurrent execs (verify) could send a plain GET
+            # (or leave the swap in place) when one of them fails fast.
+            client = self.client
+            query: list[tuple[str, str]] = [("command", arg) for arg in argv]
+            if container:
+                query.append(("container", container))
+            query += [("stderr", "true"), ("stdout", "true"), ("stdin", "true" if stdin else "false"),
+                      ("tty", "false")]
+            _, url, headers, _, _ = client.param_serialize("GET", path, query_params=query,
+                                                           header_params={"Accept": "*/*"},
+                                                           auth_settings=["BearerToken"])
+            ws = websocket_call(client.configuration, "GET", url, headers=headers, _preload_content=False,
+                                _request_timeout=timeout)
         except ApiException as exc:
             status = exc.status or "ERR"
             if not exc.status:
-                raise _status_zero_error(str(exc.reason or exc), self.host, path) from exc
+                raise _status_zero_error(exc, self.host, path) from exc
             raise map_api_exception(exc.status, exc.body, path) from exc
         except Exception as exc:  # noqa: BLE001
             status = "ERR"
@@ -597,6 +628,36 @@ class ExecSession:
             pass
 
 
+def _read_within(raw: Any, deadline: float | None) -> bytes:
+    """The whole body, or a timeout once ``deadline`` passes: --request-timeout bounds the whole call,
+    also against a server that sends headers and then trickles or stalls the body."""
+    if deadline is None:
+        return raw.data
+    fired = threading.Event()
+
+    def cut() -> None:
+        fired.set()
+        try:
+            raw.shutdown()
+        except Exception:  # noqa: BLE001 — already complete or closed
+            pass
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        data = raw.data
+    except Exception as exc:  # noqa: BLE001
+        if fired.is_set():
+            raise TimeoutError("the response body did not arrive in time") from exc
+        raise
+    finally:
+        timer.cancel()
+    if fired.is_set():
+        raise TimeoutError("the response body did not arrive in time")
+    return data
+
+
 def _exec_status(text: str) -> tuple[int | None, str]:
     """Exit code and message from the exec status channel (kubelet's Status JSON)."""
     if not text:
@@ -676,16 +737,36 @@ def map_api_exception(code: int | None, body: Any, path: str) -> errors.LwsError
     return errors.ApiError(f"{message} (HTTP {code})" if code else message, **kwargs)
 
 
-def _status_zero_error(text: str, host: str, path: str) -> errors.LwsError:
-    """Errors the client reports with status 0: failed WebSocket handshakes and SSL errors."""
+def _status_zero_error(exc: Any, host: str, path: str) -> errors.LwsError:
+    """Errors the client reports with status 0: failed WebSocket handshakes and transport errors.
+
+    The handshake's status and body come from the websocket exception the client wrapped (never
+    its text, which carries the response headers as a dict).
+    """
+    for e in _chain(exc):
+        code = getattr(e, "status_code", None)
+        if isinstance(code, int) and code >= 400:
+            body = getattr(e, "resp_body", None) or b""
+            return map_api_exception(code, body or f"HTTP {code} {getattr(e, 'status_message', '') or ''}".strip(),
+                                     path)
+    text = str(getattr(exc, "reason", None) or exc)
     match = re.search(r"Handshake status (\d+)", text)
     if match:
-        body_match = re.search(r"(\{.*\})", text, re.S)
-        body = body_match.group(1).encode().decode("unicode_escape") if body_match else text
+        body_match = re.search(r"-\+-\+- (b'.*'|b\".*\")\s*$", text, re.S)
+        body: Any = text
+        if body_match:
+            import ast
+
+            try:
+                body = ast.literal_eval(body_match.group(1))
+            except (ValueError, SyntaxError):
+                body = f"HTTP {match.group(1)}"
+        else:
+            body = f"HTTP {match.group(1)}"
         return map_api_exception(int(match.group(1)), body, path)
-    if "SSL" in text or "certificate" in text:
-        return errors.Unreachable(f"cannot reach the API server at {host}: TLS error: {text.splitlines()[-1][:200]}")
-    return errors.Unreachable(f"cannot reach the API server at {host}: {text[:200]}")
+    if any(isinstance(e, (OSError,)) for e in _chain(exc)) or "SSL" in text or "certificate" in text:
+        return errors.Unreachable(f"cannot reach the API server at {host}: {transport_problem(exc)}")
+    return errors.Unreachable(f"cannot reach the API server at {host}: {text.splitlines()[0][:200] if text else 'failed'}")
 
 
 def _query_list(query: dict | list | None) -> list[tuple[str, Any]]:
@@ -713,3 +794,181 @@ def _version() -> str:
 def encode_query(query: dict) -> str:
     """Query string in the form the request log prints (for messages and tests)."""
     return urlencode([(k, v) for k, v in query.items() if v is not None])
+
+
+# ---- configuration and transport problems, in words a user can act on ---------------------------
+
+def _current_user(resolved: ResolvedConfig) -> tuple[str, dict]:
+    """The kubeconfig user of the chosen context (name, body), or ``("", {})``."""
+    config = resolved.kubeconfig or {}
+    context = next((c.get("context") or {} for c in config.get("contexts") or []
+                    if c.get("name") == resolved.context_name), {})
+    name = context.get("user") or ""
+    user = next((u.get("user") or {} for u in config.get("users") or [] if u.get("name") == name), {})
+    return name, user if isinstance(user, dict) else {}
+
+
+def _check_exec_helper(user_name: str, user: dict) -> None:
+    """An exec credential helper that is not installed is named before the client runs it.
+
+    (The client would log ``ERROR:root:`` and carry on without credentials: a misleading 401.)
+    """
+    import os
+    import shutil
+
+    command = ((user.get("exec") or {}) if isinstance(user.get("exec"), dict) else {}).get("command")
+    if not command:
+        return
+    found = os.access(command, os.X_OK) if os.sep in command else shutil.which(command) is not None
+    if not found:
+        raise errors.ConfigError(f'getting credentials for user "{user_name}": the exec credential helper '
+                                 f'"{command}" was not found{"" if os.sep in command else " on PATH"}',
+                                 hint="install it, or fix users[].user.exec.command in the kubeconfig")
+
+
+class _client_log:
+    """Collect what the kubernetes client logs at ERROR while loading credentials (instead of
+    ``ERROR:root:`` on stderr): the caller turns it into one error line."""
+
+    def __enter__(self) -> list[str]:
+        import logging
+
+        self.messages: list[str] = []
+        messages = self.messages
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                messages.append(record.getMessage().strip().splitlines()[0] if record.getMessage().strip()
+                                else "error")
+
+        self.handler = Collect(logging.ERROR)
+        self.root = logging.getLogger()
+        self.root.addHandler(self.handler)  # a root handler also stops logging.error() calling basicConfig()
+        return messages
+
+    def __exit__(self, *exc: Any) -> None:
+        self.root.removeHandler(self.handler)
+
+
+def _check_tls_files(cfg: Any, s: ConnectionSettings, resolved: ResolvedConfig) -> None:
+    """CA, client certificate and key files exist and hold PEM data, named as the user gave them."""
+    import os
+    import ssl
+
+    cluster = {}
+    if resolved.kubeconfig:
+        context = next((c.get("context") or {} for c in resolved.kubeconfig.get("contexts") or []
+                        if c.get("name") == resolved.context_name), {})
+        cluster = next((c.get("cluster") or {} for c in resolved.kubeconfig.get("clusters") or []
+                        if c.get("name") == context.get("cluster")), {})
+
+    def origin(path: str, flag: str, given: str | None, key: str, entry: dict) -> str:
+        if given and path == given:
+            return f"{flag} file {path}"
+        if entry.get(key) == path:
+            return f"the kubeconfig's {key} file {path}"
+        return f"the kubeconfig's {key}-data"
+
+    _, user = _current_user(resolved)
+    ca = cfg.ssl_ca_cert
+    if ca and cfg.verify_ssl:
+        what = origin(ca, "--certificate-authority", s.certificate_authority, "certificate-authority", cluster)
+        if not os.path.isfile(ca):
+            raise errors.ConfigError(f"{what} does not exist")
+        try:
+            ssl.create_default_context(cafile=ca)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            raise errors.ConfigError(f"{what} holds no PEM certificate ({getattr(exc, 'reason', None) or exc})",
+                                     hint="it must be the cluster's CA certificate in PEM form "
+                                          "(-----BEGIN CERTIFICATE-----)") from None
+    cert, key = cfg.cert_file, cfg.key_file
+    if cert or key:
+        for path, flag, given, name in ((cert, "--client-certificate", s.client_certificate, "client-certificate"),
+                                        (key, "--client-key", s.client_key, "client-key")):
+            if path and not os.path.isfile(path):
+                raise errors.ConfigError(f"{origin(path, flag, given, name, user)} does not exist")
+        if cert:
+            try:
+                ssl.create_default_context().load_cert_chain(cert, key)
+            except (ssl.SSLError, ValueError, OSError) as exc:
+                raise errors.ConfigError(
+                    f"cannot load the client certificate {cert}{f' and key {key}' if key else ''}: "
+                    f"{getattr(exc, 'reason', None) or exc} (they must be PEM and belong together)") from None
+
+
+def _no_timeout_retries() -> Any:
+    """urllib3 retries that never repeat a timed-out, refused or answered request (see _build_client)."""
+    import urllib3
+    import urllib3.exceptions as ux
+
+    class NoTimeoutRetry(urllib3.Retry):
+        def increment(self, method: Any = None, url: Any = None, response: Any = None, error: Any = None,
+                      _pool: Any = None, _stacktrace: Any = None) -> Any:
+            if isinstance(error, ux.TimeoutError):
+                raise ux.MaxRetryError(_pool, url, error) from error
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    return NoTimeoutRetry(total=1, connect=0, read=1, redirect=0, status=0, other=0, raise_on_status=False)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """A read or connect timeout (urllib3's NewConnectionError is a ConnectTimeoutError too: it is not)."""
+    import urllib3.exceptions as ux
+
+    for e in _chain(exc):
+        if isinstance(e, ux.NewConnectionError):
+            return False
+        if isinstance(e, (ux.ReadTimeoutError, ux.ConnectTimeoutError)) or \
+                (isinstance(e, TimeoutError) and not isinstance(e, ux.HTTPError)):
+            return True
+    return False
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and every exception it wraps (urllib3 reasons, args, causes, contexts)."""
+    out: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is None or any(e is seen for seen in out) or len(out) > 20:
+            continue
+        out.append(e)
+        todo.append(getattr(e, "reason", None) if isinstance(getattr(e, "reason", None), BaseException) else None)
+        todo.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+        todo.extend([e.__cause__, e.__context__])
+    return out
+
+
+def transport_problem(exc: BaseException) -> str:
+    """What went wrong between us and the server, in one phrase a user can act on."""
+    import http.client
+    import socket
+    import ssl
+
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return (f"the server's certificate is not trusted ({e.verify_message or 'verification failed'}); "
+                    "check --certificate-authority or the kubeconfig's certificate-authority")
+    for e in chain:
+        if isinstance(e, ssl.SSLError):
+            reason = getattr(e, "reason", None) or ""
+            if reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
+                          "PACKET_LENGTH_TOO_LONG", "UNEXPECTED_RECORD"):
+                return ("TLS handshake failed: the server does not speak TLS on this port "
+                        "(check http:// versus https:// and the port)")
+            return (f"TLS handshake failed ({reason or 'SSL error'}); check the server address, "
+                    "--certificate-authority and the client certificate")
+    for e in chain:
+        if isinstance(e, http.client.RemoteDisconnected):
+            return "the server closed the connection without answering (is this the API server's address and port?)"
+        if isinstance(e, (http.client.BadStatusLine, http.client.LineTooLong, http.client.HTTPException)):
+            return ("the server's answer is not HTTP (is this the API server's address and port? "
+                    "check --server and the scheme)")
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, socket.gaierror):
+            return "the host name cannot be resolved (check --server or the kubeconfig's server)"
+        if isinstance(e, ConnectionResetError):
+            return "the connection was reset by the server"
+    return _reason_text(exc)

@@ -88,9 +88,12 @@ def load_file(path: Path) -> dict:
     import yaml
 
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read kubeconfig {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"malformed kubeconfig {path}: not a text (UTF-8) file, invalid byte at offset "
+                          f"{exc.start}; is --kubeconfig/KUBECONFIG pointing at the right file?") from exc
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -209,3 +212,29 @@ def context_names(settings: ConnectionSettings | None = None) -> list[str]:
         return [c["name"] for c in config.get("contexts", [])]
     except Exception:  # completion must never fail loudly
         return []
+
+
+def check_server_url(url: str) -> str:
+    """A server address a URL parser accepts (``http://[::1`` or a bad port is a UsageError, exit 2).
+
+    A bare ``host:port`` is allowed: like kubectl, the scheme is chosen later (``default_scheme``).
+    """
+    from urllib.parse import urlsplit
+
+    text = url.strip()
+    try:
+        parts = urlsplit(text if "://" in text else f"http://{text}")
+        parts.port  # noqa: B018 — raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise UsageError(f'invalid server URL "{url}": {exc} (e.g. https://10.0.0.1:6443 or '
+                         "https://[::1]:6443)") from None
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f'invalid server URL "{url}": the scheme must be http or https')
+    if not parts.hostname:
+        raise UsageError(f'invalid server URL "{url}": no host (e.g. https://10.0.0.1:6443)')
+    return text
+
+
+def default_scheme(url: str, tls: bool) -> str:
+    """kubectl's rule for a server without a scheme: https when TLS settings are given, else http."""
+    return url if "://" in url else ("https://" if tls else "http://") + url

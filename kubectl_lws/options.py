@@ -107,6 +107,12 @@ def _namespace(value: str) -> str:
     return check_namespace(str(value))
 
 
+def _server(value: str) -> str:
+    from kubectl_lws.kubeconfig import check_server_url
+
+    return check_server_url(str(value))
+
+
 def _timeout(value: str) -> float:
     try:
         return parse_duration(str(value))
@@ -130,7 +136,7 @@ def global_options() -> list[click.Option]:
         opt(["--context"], "settings.context", "Kubeconfig context to use.", metavar="NAME"),
         opt(["--cluster"], "settings.cluster", "Kubeconfig cluster to use.", metavar="NAME"),
         opt(["--user"], "settings.user", "Kubeconfig user to use.", metavar="NAME"),
-        opt(["-s", "--server"], "settings.server", "API server address.", metavar="URL"),
+        opt(["-s", "--server"], "settings.server", "API server address.", metavar="URL", convert=_server),
         opt(["--token"], "settings.token", "Bearer token.", metavar="TOKEN"),
         opt(["--as"], "settings.as_user", "User to impersonate.", metavar="USER"),
         opt(["--as-group"], "settings.as_groups", "Group to impersonate (repeatable).", multiple=True,

@@ -138,6 +138,13 @@ def _parallel(items: list, fn: Callable[[Any], Any], concurrency: int, execs: Ex
         pool.shutdown(wait=not execs.cancelled.is_set(), cancel_futures=True)
 
 
+def _why(exc: BaseException) -> str:
+    """Our errors are already sentences; anything else keeps its type so it can be reported."""
+    from kubectl_lws.errors import LwsError
+
+    return str(exc) if isinstance(exc, LwsError) else f"{type(exc).__name__}: {exc}"
+
+
 def _pod_running(pod: dict) -> str | None:
     """None when the pod can be exec'd into, else why not."""
     status = pod.get("status") or {}
@@ -338,7 +345,7 @@ def verify_nccl(name: str, groups: tuple[int, ...], port: int, mesh: bool, no_li
                 if execs.cancelled.is_set():
                     raise
                 live = {"findings": [envcheck.Finding(group.index, "probe", envcheck.FAIL,
-                                                      f"probing the group failed: {type(exc).__name__}: {exc}")]}
+                                                      f"probing the group failed: {_why(exc)}")]}
             findings += live.pop("findings")
         return {"index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(False) for f in findings], **live}

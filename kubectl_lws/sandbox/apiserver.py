@@ -164,6 +164,7 @@ class ApiServer:
         self.store = sandbox.store
         self.log = sandbox.request_log
         self.fail_rules: list[dict] = []
+        self.stall_rules: list[dict] = []
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
         self.app.on_response_prepare.append(self._on_response_prepare)
@@ -191,6 +192,38 @@ class ApiServer:
         self.fail_rules.append(rule)
         return {"path_prefix": path_prefix, "status": int(status), "count": int(count)}
 
+    def add_stall_rule(self, path_prefix: str = "/", seconds: float = 3600.0, count: int = 1,
+                       after_headers: bool = False, method: str | None = None) -> dict:
+        """The next ``count`` matching requests are held ``seconds`` before any answer, or (with
+        ``after_headers``) get their status line and headers, part of the body, and then nothing."""
+        rule = {"path_prefix": path_prefix, "seconds": float(seconds), "remaining": int(count),
+                "after_headers": bool(after_headers), "method": method.upper() if method else None}
+        self.stall_rules.append(rule)
+        return {"path_prefix": path_prefix, "seconds": float(seconds), "count": int(count),
+                "after_headers": bool(after_headers)}
+
+    def _stall_rule(self, request: web.Request) -> dict | None:
+        for rule in self.stall_rules:
+            if rule["remaining"] > 0 and request.path.startswith(rule["path_prefix"]) and \
+                    (rule["method"] is None or rule["method"] == request.method):
+                rule["remaining"] -= 1
+                if rule["remaining"] == 0:
+                    self.stall_rules.remove(rule)
+                return rule
+        return None
+
+    async def _stall(self, request: web.Request, rule: dict) -> web.StreamResponse | None:
+        """Hold the request as the rule says; None when the caller should then answer normally."""
+        if not rule["after_headers"]:
+            await asyncio.sleep(rule["seconds"])
+            return None
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        resp.content_length = 1 << 20
+        await resp.prepare(request)
+        await resp.write(b'{"kind": "Status", "apiVersion": "v1", "metadata": {}, ')
+        await asyncio.sleep(rule["seconds"])
+        return resp
+
     def _injected_failure(self, request: web.Request) -> ApiError | None:
         for rule in self.fail_rules:
             if rule["remaining"] > 0 and request.path.startswith(rule["path_prefix"]) and \
@@ -208,6 +241,12 @@ class ApiServer:
         request[_REQ_T0] = t0
         status, user = 500, "-"
         try:
+            stall = self._stall_rule(request) if self.stall_rules else None
+            if stall is not None:
+                held = await self._stall(request, stall)
+                if held is not None:
+                    status = held.status
+                    return held
             resp, user = await self._handle(request)
             status = resp.status
             if request.headers.get("User-Agent", "").startswith("curl"):

@@ -67,6 +67,7 @@ class Sandbox:
         self._stopped = False
         self.apiserver = ApiServer(self)
         self.register_fault("fail-requests", self._fault_fail_requests)
+        self.register_fault("stall-requests", self._fault_stall_requests)
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> "Sandbox":
@@ -227,6 +228,13 @@ class Sandbox:
                              message: str | None = None, method: str | None = None) -> dict:
         """The next ``count`` requests whose path starts with ``path`` fail with ``status``."""
         return self.apiserver.add_fail_rule(path, int(status), int(count), message, method)
+
+    def _fault_stall_requests(self, path: str = "/", seconds: float = 3600.0, count: int = 1,
+                              after_headers: Any = False, method: str | None = None) -> dict:
+        """The next ``count`` requests under ``path`` are held ``seconds`` (latency, or a server that
+        accepts and never answers); ``after_headers=true`` stalls after the headers and part of the body."""
+        flag = str(after_headers).lower() in ("1", "true", "yes", "on")
+        return self.apiserver.add_stall_rule(path, float(seconds), int(count), flag, method)
 
     # --------------------------------------------------------------------------------- helpers
     @property
