@@ -88,6 +88,10 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
     from kubectl_lws import terminal
 
     terminal.degrade_streams()
+    if not debug:  # library warnings (urllib3, kubernetes, websocket) are internals, not messages
+        import warnings
+
+        warnings.filterwarnings("ignore", module=r"(urllib3|kubernetes|websocket|yaml)(\.|$)")
     try:
         result = click.Group.main(group, args=args, prog_name=prog_name, standalone_mode=False, **extra)
         if isinstance(result, int):

@@ -961,7 +961,8 @@ def transport_problem(exc: BaseException) -> str:
                     "--certificate-authority and the client certificate")
     for e in chain:
         if isinstance(e, http.client.RemoteDisconnected):
-            return "the server closed the connection without answering (is this the API server's address and port?)"
+            return ("the server closed the connection without answering (is this the API server's address and "
+                    "port, with the right scheme, http:// or https://?)")
         if isinstance(e, (http.client.BadStatusLine, http.client.LineTooLong, http.client.HTTPException)):
             return ("the server's answer is not HTTP (is this the API server's address and port? "
                     "check --server and the scheme)")

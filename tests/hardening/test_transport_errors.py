@@ -197,3 +197,25 @@ def test_request_timeout_bounds_the_whole_call(hard, kc: str, proc, after_header
     _clean(done.stderr)
     assert "timed out" in done.stderr and "raise --request-timeout" in done.stderr
     assert elapsed < 2 + startup + 2.5, (elapsed, startup)  # one attempt, not four
+
+
+def test_tls_server_without_its_ca_and_https_spoken_as_http() -> None:
+    from conftest import start_sandbox
+
+    sb = start_sandbox(tls=True, plugins=())
+    try:
+        r = run_cli(["list", "-s", sb.url, "--token", sb.admin_token], kubeconfig="/nonexistent")
+        assert r.exit_code == 1
+        _clean(r.stderr)
+        assert "the server's certificate is not trusted (self-signed certificate); check --certificate-authority" \
+            in r.stderr
+        r = run_cli(["list", "-s", sb.url.replace("https://", "http://"), "--token", sb.admin_token],
+                    kubeconfig="/nonexistent")
+        assert r.exit_code == 1
+        _clean(r.stderr)
+        assert "http:// or https://" in r.stderr
+        ok = run_cli(["list", "-s", sb.url.split("://", 1)[1], "--token", sb.admin_token,
+                      "--certificate-authority", sb.ca_file], kubeconfig="/nonexistent")
+        assert ok.exit_code == 0, ok.stderr  # no scheme + a CA: https, as kubectl does
+    finally:
+        sb.stop()
