@@ -534,8 +534,20 @@ class Cluster:
             _, url, headers, _, _ = client.param_serialize("GET", path, query_params=query,
                                                            header_params={"Accept": "*/*"},
                                                            auth_settings=["BearerToken"])
-            ws = websocket_call(client.configuration, "GET", url, headers=headers, _preload_content=False,
-                                _request_timeout=timeout)
+            # The client opens the socket without a timeout: a server that never answers the upgrade
+            # would hang us past every --timeout. Connect + handshake are bounded by this exec's
+            # timeout (see _bounded_websocket_connect); the open session then blocks again as before.
+            _bounded_websocket_connect()
+            _CONNECT.timeout = min(timeout, self.settings.request_timeout or timeout)
+            try:
+                ws = websocket_call(client.configuration, "GET", url, headers=headers, _preload_content=False,
+                                    _request_timeout=timeout)
+            finally:
+                _CONNECT.timeout = None
+            try:
+                ws.sock.settimeout(None)
+            except Exception:  # noqa: BLE001 — not a socket-backed session
+                pass
         except ApiException as exc:
             status = exc.status or "ERR"
             if not exc.status:
@@ -547,6 +559,30 @@ class Cluster:
         finally:
             self._note_request("GET", f"{self.host}{path}", status, started)
         return ExecSession(ws, timeout)
+
+
+_CONNECT = threading.local()  # .timeout: the connect/handshake bound of the exec this thread opens
+
+
+def _bounded_websocket_connect() -> None:
+    """Give the client's WebSocket a connect timeout (once): ``kubernetes.stream.ws_client`` builds
+    ``WebSocket(...).connect(url, header=...)`` with no way to pass one, and websocket-client's
+    global default applies only to ``create_connection``. The bound is per thread (``_CONNECT``)."""
+    from kubernetes.stream import ws_client
+
+    if getattr(ws_client.WebSocket, "_lws_bounded", False):
+        return
+
+    class BoundedWebSocket(ws_client.WebSocket):  # type: ignore[misc, name-defined]
+        _lws_bounded = True
+
+        def connect(self, url: str, **options: Any) -> None:
+            bound = getattr(_CONNECT, "timeout", None)
+            if bound and "timeout" not in options:
+                options["timeout"] = bound
+            super().connect(url, **options)
+
+    ws_client.WebSocket = BoundedWebSocket
 
 
 class ExecSession:
@@ -750,6 +786,8 @@ def _status_zero_error(exc: Any, host: str, path: str) -> errors.LwsError:
             return map_api_exception(code, body or f"HTTP {code} {getattr(e, 'status_message', '') or ''}".strip(),
                                      path)
     text = str(getattr(exc, "reason", None) or exc)
+    if _is_timeout(exc):
+        return errors.RequestTimeout(f"{host} did not answer in time ({path}); check the server or raise --timeout")
     match = re.search(r"Handshake status (\d+)", text)
     if match:
         body_match = re.search(r"-\+-\+- (b'.*'|b\".*\")\s*$", text, re.S)

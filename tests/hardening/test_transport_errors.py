@@ -219,3 +219,22 @@ def test_tls_server_without_its_ca_and_https_spoken_as_http() -> None:
         assert ok.exit_code == 0, ok.stderr  # no scheme + a CA: https, as kubectl does
     finally:
         sb.stop()
+
+
+def test_an_exec_the_server_never_answers_is_bounded(hard, kc: str) -> None:  # noqa: ANN001
+    hard.fault("stall-requests", path="/api/v1/namespaces/hard/pods/web-0/exec", seconds=20, count=20)
+    try:
+        started = time.monotonic()
+        r = run_cli(["verify", "env", "web", "-g", "0", "--live", "--timeout", "2s"], kubeconfig=kc)
+        elapsed = time.monotonic() - started
+        started = time.monotonic()
+        n = run_cli(["verify", "nccl", "web", "-g", "0", "--timeout", "2s", "--request-timeout", "2s"],
+                    kubeconfig=kc)
+        nccl_elapsed = time.monotonic() - started
+    finally:
+        hard.apiserver.stall_rules.clear()
+    assert r.exit_code == 3, r.stdout + r.stderr
+    assert "did not answer in time" in r.stdout
+    assert elapsed < 15, elapsed  # each exec attempt gives up after its 2 s, not after the server's 20 s
+    assert n.exit_code == 3 and "did not answer in time" in n.stdout, n.stdout
+    assert nccl_elapsed < 15, nccl_elapsed
