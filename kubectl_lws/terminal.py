@@ -9,7 +9,6 @@ from __future__ import annotations
 import codecs
 import os
 import sys
-import unicodedata
 from typing import Any, TextIO
 
 ERRORS = "kubectl-lws-ascii"
@@ -27,6 +26,8 @@ def _ascii_fallback(exc: UnicodeError) -> tuple[str, int]:
     """Codec error handler: each character the encoding cannot carry becomes its ASCII look-alike."""
     if not isinstance(exc, UnicodeEncodeError):
         raise exc
+    import unicodedata  # only when a character cannot be printed
+
     out = []
     for ch in exc.object[exc.start:exc.end]:
         text = _ASCII.get(ch)
