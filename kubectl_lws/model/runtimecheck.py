@@ -640,12 +640,13 @@ def _check_serving_port(gi: int, shape: GroupShape, services: list[dict]) -> lis
     leader_labels = labels(leader.pod)
     worker_labels = [labels(w.pod) for w in shape.workers]
     for svc in services:
-        sel = (svc.get("spec") or {}).get("selector") or {}
-        if not _selects(sel, leader_labels):
-            continue
+        spec = svc.get("spec") or {}
+        sel = spec.get("selector") or {}
+        if spec.get("clusterIP") == "None" or not _selects(sel, leader_labels):
+            continue  # headless: the LWS's own per-pod DNS Service, not a traffic path
         sname = (svc.get("metadata") or {}).get("name", "")
         targets = []
-        for sp in (svc.get("spec") or {}).get("ports") or []:
+        for sp in spec.get("ports") or []:
             tp = sp.get("targetPort", sp.get("port"))
             targets.append(by_name.get(tp, tp) if isinstance(tp, str) else tp)
         if port in targets:

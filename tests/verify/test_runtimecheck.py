@@ -336,3 +336,10 @@ def test_http_live_results():
     dead = rc.check_http_live(0, "l", 8080, [{"path": "/health", "status": 503}, {"path": "/v1/models", "status": 200,
                                                                                   "body": body}], "other/model")
     assert dead[0].status == rc.FAIL and "engine dead" in dead[0].message and dead[1].status == rc.WARN
+
+
+def test_headless_service_of_the_lws_is_not_a_traffic_path():
+    lws, svcs = vllm_gpu()
+    headless = {"kind": "Service", "metadata": {"name": "vllm", "namespace": "default"},
+                "spec": {"clusterIP": "None", "selector": {"leaderworkerset.sigs.k8s.io/name": "vllm"}}}
+    assert not bad(check(lws, svcs + [headless]))

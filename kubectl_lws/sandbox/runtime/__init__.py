@@ -65,6 +65,8 @@ class Runtime:
         self._sessions: dict[str, set[int]] = {}
         self._scratch = tempfile.mkdtemp(prefix="kls-runtime-")
         self._unsubscribe = None
+        from .stack import Stack
+        self.stack: Stack | None = Stack(self)
         store = getattr(sandbox, "store", None)
         if store is not None and hasattr(store, "subscribe"):
             self._unsubscribe = store.subscribe(self._on_event)
@@ -241,6 +243,8 @@ class Runtime:
         cwd = os.path.join(self._scratch, "pods", uid)
         os.makedirs(cwd, exist_ok=True)
         prefix = self.network.exec_prefix(netns)
+        if self.stack is not None:  # simulated serving stacks: stand-in ray/server (runtime/stack.py)
+            env = await self.stack.prepare(pod, container, env, prefix)
 
         started: list[asyncio.subprocess.Process] = []
 
