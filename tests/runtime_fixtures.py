@@ -6,12 +6,15 @@ from pathlib import Path
 
 import yaml
 
+from golden import GOLDEN
+
 from kubectl_lws.model import keys
 from kubectl_lws.model.groups import group_pods, lws_view
 
-SAMPLES = Path("/work/shared/lws/docs/examples")
-if not SAMPLES.is_dir():  # a checkout elsewhere: the shared tree next to the repository
-    SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "lws" / "docs" / "examples"
+# ../shared next to the checkout (as the golden files), or next to the worktrees' parent
+SAMPLES = GOLDEN.parent / "lws" / "docs" / "examples"
+if not SAMPLES.is_dir():
+    SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "lws" / "docs" / "examples"
 
 
 def sample(path: str) -> tuple[dict, list[dict]]:

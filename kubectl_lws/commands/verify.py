@@ -34,7 +34,7 @@ def _concurrency_option(f: Callable) -> Callable:
 
 @click.group("verify")
 def verify() -> None:
-    """Check injected env and NCCL reachability inside every group.
+    """Check injected env, NCCL reachability and the serving stack inside every group.
 
     \b
     Exit codes: 0 all checks pass (warnings allowed), 3 a check failed.

@@ -6,6 +6,7 @@ Knobs a scenario can set on a pod (template) — see logs.py / exec.py for detai
   overrides); ``logs_annotation(rate=500)`` builds it for benchmarks that need fast writers.
 * ``sandbox.kubectl-lws.dev/binaries``: ``"sh,bash"`` (or ``{"<container>": "..."}``): the only programs
   the container's "image" has; default is the host's standard PATH.
+* ``sandbox.kubectl-lws.dev/stack``: a simulated serving stack (stand-in ``ray`` and server, stack.py).
 
 ``install(sandbox)`` sets ``sandbox.runtime`` (a :class:`Runtime`: the API server hands pods/log and
 pods/exec requests to ``handle_log`` / ``handle_exec`` after auth and 404/400 checks) and

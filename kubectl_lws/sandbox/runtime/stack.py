@@ -170,7 +170,8 @@ class Stack:
         env = {**env, "PATH": f"{bin_dir}:{env.get('PATH', '')}"}
         serve = spec.get("serve")
         is_leader = (meta.get("labels") or {}).get(_WORKER, "0") == "0"
-        if serve and is_leader and not serve.get("down") and (prefix or not self.rt.network.real):
+        # only inside the pod's own network namespace: in the host's, all leaders would share one port
+        if serve and is_leader and not serve.get("down") and prefix:
             await self._ensure_server(uid, serve, "serve" in (spec.get("hang") or []), prefix)
         return env
 
