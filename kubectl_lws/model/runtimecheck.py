@@ -294,7 +294,11 @@ def check_group_static(lws: LwsView, group: Group, services: list[dict] | None =
     out: list[Finding] = []
     for s in shape.stacks:
         if not s.launches:
-            out.append(Finding(gi, "recognise", INFO, NOT_RECOGNISED, template=s.role, pod=s.name))
+            ran = " ".join(str(x) for x in list(s.container.get("command") or []) + list(s.container.get("args") or []))
+            out.append(Finding(gi, "recognise", INFO, NOT_RECOGNISED, template=s.role, pod=s.name, flag="command",
+                               expected="vllm serve | python3 -m vllm.entrypoints.openai.api_server | python3 -m "
+                               f"sglang.launch_server | ray start | {MNS}",
+                               actual=(ran[:80] or "<image entrypoint>")))
     if not shape.kind:
         return out
     ray_shape = any(s.find("ray-head", "ray-worker", "mns-leader", "mns-worker") for s in shape.stacks)
@@ -512,6 +516,27 @@ def _check_vllm(lws: LwsView, gi: int, shape: GroupShape, ray_shape: bool) -> li
             out.append(Finding(gi, "executor-backend", FAIL, "--nnodes starts vLLM on every pod without Ray, but the "
                                "backend is ray", template=s0.role, pod=s0.name, flag=backend.name,
                                expected="mp", actual=_shown(backend)))
+    elif lws.size > 1 and any(first_flag(x.flags, "data-parallel-address", "headless") for _, x in servers):
+        # vLLM data parallel over pods: every pod runs vllm, the others (--headless) join the leader's address
+        for s, x in servers:
+            f = first_flag(x.flags, "data-parallel-address")
+            want = leader_address(s, lws, gi)
+            if s is s0 and (f is None or _same_host(f.value or "", want)):
+                continue
+            if f is None or not f.value or not _same_host(f.value, want):
+                out.append(Finding(gi, "dist-init-addr", FAIL, "--data-parallel-address must be this group's leader "
+                                   "(use $(LWS_LEADER_ADDRESS))", template=s.role, pod=s.name,
+                                   flag=f.name if f else "--data-parallel-address", expected=want,
+                                   actual=_shown(f) if f else "<unset>"))
+            else:
+                out.append(Finding(gi, "dist-init-addr", PASS, f"--data-parallel-address {f.value}", template=s.role,
+                                   pod=s.name, flag=f.name, expected=want, actual=_shown(f)))
+        missing = [s for s in shape.stacks if not s.find("vllm")]
+        for s in missing:
+            out.append(Finding(gi, "vllm-launch", FAIL, f"the {s.role} runs no vLLM engine: the data-parallel group "
+                               "waits for it", template=s.role, pod=s.name, flag="vllm serve --headless",
+                               expected="vllm serve ... --headless", actual="<none>"))
+        return out
     elif lws.size > 1:
         if not ray_shape:
             out.append(Finding(gi, "executor-backend", FAIL, "vLLM spans several pods but nothing connects them: "

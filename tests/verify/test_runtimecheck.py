@@ -343,3 +343,22 @@ def test_headless_service_of_the_lws_is_not_a_traffic_path():
     headless = {"kind": "Service", "metadata": {"name": "vllm", "namespace": "default"},
                 "spec": {"clusterIP": "None", "selector": {"leaderworkerset.sigs.k8s.io/name": "vllm"}}}
     assert not bad(check(lws, svcs + [headless]))
+
+
+def test_vllm_data_parallel_over_pods():
+    lws, svcs = vllm_gpu()
+    common = "--port 8080 -tp 8 --data-parallel-size 2 --data-parallel-size-local 1 --data-parallel-address"
+    set_command(lws, "leader", ["sh", "-c", f"vllm serve m {common} $(LWS_LEADER_ADDRESS) --data-parallel-rpc-port 13345"])
+    set_command(lws, "worker", ["sh", "-c", f"vllm serve m {common} $(LWS_LEADER_ADDRESS) --data-parallel-start-rank "
+                                            "$(LWS_WORKER_INDEX) --headless"])
+    findings = check(lws, svcs)
+    assert not bad(findings), [(f.check, f.message) for f in bad(findings)]
+    set_command(lws, "worker", ["sh", "-c", f"vllm serve m {common} vllm-9.vllm --headless"])
+    [f] = only(check(lws, svcs), "dist-init-addr")
+    assert f.template == "worker" and f.expected == "vllm-0.vllm.default"
+
+
+def test_unrecognised_names_what_runs():
+    lws, _ = sample("sample/lws.yaml")
+    f = check(lws)[0]
+    assert f.flag == "command" and f.actual and "vllm serve" in f.expected
