@@ -54,12 +54,12 @@ esc() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '%s' "${s//$'\n'/ }"; }
 ms() { if [ -n "$1" ] && [ -n "$2" ]; then local a=${1/[.,]/} b=${2/[.,]/}; echo $(( (10#$b - 10#$a) / 1000 )); else echo null; fi; }
 for path in "$@"; do
   t0=$EPOCHREALTIME
-  if ! err=$( { exec 3<>"/dev/tcp/$host/$port"; } 2>&1 ); then
-    case "$err" in *refused*) e="connection refused";; *) e="${err##*: }";; esac
+  if ! { exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null; then
+    err=$( { exec 4<>"/dev/tcp/$host/$port"; } 2>&1 )  # failed: once more in a subshell, for the reason
+    case "$err" in *refused*) e="connection refused";; "") e="connection failed";; *) e="${err##*: }";; esac
     printf '{"t":"http","path":"%s","error":"%s","ms":%s}\n' "$(esc "$path")" "$(esc "$e")" "$(ms "$t0" "$EPOCHREALTIME")"
     continue
   fi
-  exec 3<>"/dev/tcp/$host/$port"
   printf 'GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: kubectl-lws\r\n\r\n' "$path" "$host" >&3
   if ! IFS= read -r -t "$tmo" line <&3; then
     printf '{"t":"http","path":"%s","error":"timeout","ms":%s}\n' "$(esc "$path")" "$(ms "$t0" "$EPOCHREALTIME")"
@@ -69,7 +69,8 @@ for path in "$@"; do
   body=""; while IFS= read -r -t "$tmo" l <&3; do body+="$l"; done; body+="$l"
   exec 3<&-
   ids=""; rest=$body
-  while [[ $rest =~ \"id\"[[:space:]]*:[[:space:]]*\"([^\"]*)\"(.*) ]]; do ids+="${ids:+,}\"$(esc "${BASH_REMATCH[1]}")\""; rest=${BASH_REMATCH[2]}; done
+  # model cards only ("id" then "object": "model"), not their permission entries
+  while [[ $rest =~ \"id\"[[:space:]]*:[[:space:]]*\"([^\"]*)\"[[:space:]]*,[[:space:]]*\"object\"[[:space:]]*:[[:space:]]*\"model\"(.*) ]]; do ids+="${ids:+,}\"$(esc "${BASH_REMATCH[1]}")\""; rest=${BASH_REMATCH[2]}; done
   printf '{"t":"http","path":"%s","status":%s,"ids":[%s],"ms":%s}\n' "$(esc "$path")" "${code:-null}" "$ids" "$(ms "$t0" "$EPOCHREALTIME")"
 done
 '''

@@ -163,7 +163,7 @@ def test_live_ray_status_fallback_and_bash_http_probe(kc):
     assert "1/2 nodes alive (ray status)" in f["message"] and "unknown" in f["message"]
     code, rep = report(kc, "nopy", "--live")  # no python3 in the leader: HTTP over bash /dev/tcp
     assert code == 0, problems(rep)
-    assert "serves meta-llama/Llama-3.1-8B-Instruct" in by_check(rep, "models")[0]["message"]
+    assert by_check(rep, "models")[0]["actual"] == "meta-llama/Llama-3.1-8B-Instruct"
 
 
 def test_live_timeouts(kc):
