@@ -359,6 +359,9 @@ def _check_ray(lws: LwsView, gi: int, shape: GroupShape) -> list[Finding]:
             size_flag = mns.flags.get("ray-cluster-size")
             port, _ = _int(mns.flags.get("ray-port"), RAY_DEFAULT_PORT)
             head_port = port or RAY_DEFAULT_PORT
+            out.append(Finding(gi, "ray-head", PASS, f"Ray head via {MNS} leader on port {head_port}",
+                               template="leader", pod=leader.name, flag="leader", expected="a Ray head in the leader",
+                               actual=f"{MNS} leader"))
             if size_flag is None:
                 out.append(Finding(gi, "ray-cluster-size", FAIL, f"{MNS} leader needs --ray_cluster_size=N (it exits "
                                    "with 'Missing argument')", template="leader", pod=leader.name,
@@ -376,7 +379,8 @@ def _check_ray(lws: LwsView, gi: int, shape: GroupShape) -> list[Finding]:
             port, _ = _int(head.flags.get("port"), RAY_DEFAULT_PORT)
             head_port = port or RAY_DEFAULT_PORT
             out.append(Finding(gi, "ray-head", PASS, f"Ray head on port {head_port}", template="leader",
-                               pod=leader.name, flag="--head"))
+                               pod=leader.name, flag="--head", expected="a Ray head in the leader",
+                               actual="ray start --head"))
     for w in shape.workers:
         out += _check_ray_worker(lws, gi, w, head_port)
     return out
@@ -782,15 +786,19 @@ def check_ray_live(lws: LwsView, group: Group, shape: GroupShape, view: RayView 
     out: list[Finding] = []
     size = lws.size
     missing: list[str] = []
+    foreign: list[str] = []
     if view.ips is not None:
         alive = set(view.ips)
+        ours: set[str] = set()
         for s in shape.stacks:
+            ours |= set(pod_ips(s.pod))
             if not set(pod_ips(s.pod)) & alive:
                 missing.append(s.name)
+        foreign = [ip for ip in view.ips if ip not in ours]
         present = {s.worker_index for s in shape.stacks}
         missing += [f"{lws.name}-{gi}-{w}" for w in range(1, size) if w not in present]
     source = view.source
-    if view.alive == size and not missing:
+    if view.alive == size and not missing and not foreign:
         out.append(Finding(gi, "ray-nodes", PASS, f"{view.alive}/{size} nodes alive ({source})", template="leader",
                            pod=leader, flag="ray status", expected=str(size), actual=str(view.alive)))
     else:
@@ -802,6 +810,9 @@ def check_ray_live(lws: LwsView, group: Group, shape: GroupShape, view: RayView 
                 detail += f" (joined, then died: {', '.join(died)})"
         elif view.ips is None and view.alive < size:
             detail = "; ray status does not list addresses, so which worker is missing is unknown"
+        if foreign:
+            detail += (f"; nodes that are not pods of this group joined: {', '.join(foreign)} (another group's "
+                       "worker with a hard-coded leader address?)")
         if view.pending:
             detail += f"; {view.pending} pending"
         out.append(Finding(gi, "ray-nodes", FAIL, f"{view.alive}/{size} nodes alive ({source}){detail}",

@@ -362,3 +362,12 @@ def test_unrecognised_names_what_runs():
     lws, _ = sample("sample/lws.yaml")
     f = check(lws)[0]
     assert f.flag == "command" and f.actual and "vllm serve" in f.expected
+
+
+def test_ray_live_foreign_node_from_another_group():
+    view, group, shape = live_setup()
+    nodes = [{"node_ip": ip, "state": "ALIVE", "resources_total": {"GPU": 8.0}}
+             for ip in ("10.244.1.2", "10.244.1.3", "10.244.1.4", "10.244.2.3")]
+    [f, g] = rc.check_ray_live(view, group, shape, rc.parse_ray_list_nodes(json.dumps(nodes)), leader="vllm-1")
+    assert f.status == rc.FAIL and "4/3 nodes alive" in f.message and "10.244.2.3" in f.message
+    assert g.status == rc.FAIL and g.actual == "32"
