@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable
 
 from kubectl_lws.model import keys
@@ -183,19 +184,48 @@ def pod_gpus(pod_or_template: dict) -> float:
 _IMAGE_ENTRYPOINTS = (("vllm/vllm-openai", ["vllm", "serve"]), ("vllm-openai", ["vllm", "serve"]))
 
 
+_REF = re.compile(r"\$[({]?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@lru_cache(maxsize=1024)
+def _referenced(items: tuple[str, ...]) -> tuple[str, ...]:
+    """Every variable name the command line mentions (``$(X)``, ``$X``, ``${X}``, nested quotes too)."""
+    return tuple(sorted({m.group(1) for item in items for m in _REF.finditer(item)}))
+
+
+_LAUNCH_CACHE: dict[tuple, list[Launch]] = {}
+
+
+def container_launches(c: dict, env: dict[str, str | None]) -> list[Launch]:
+    """The recognised launches of one container. Cached by the command line and the values of the
+    variables it mentions: 512 leaders with the same template and LWS_GROUP_SIZE cost one parse."""
+    items = tuple(str(x) for x in list(c.get("command") or []) + list(c.get("args") or []))
+    values = tuple((n, env.get(n)) for n in _referenced(items))
+    key = (items, bool(c.get("command")), str(c.get("image", "")), values)
+    cacheable = not any(v and "$" in v for _, v in values)  # a value that expands further: no shortcut
+    if cacheable and key in _LAUNCH_CACHE:
+        return _LAUNCH_CACHE[key]
+    commands = container_commands(c, env)
+    if not c.get("command") and c.get("args"):
+        image = str(c.get("image", ""))
+        for marker, entry in _IMAGE_ENTRYPOINTS:
+            if marker in image:  # the image's own ENTRYPOINT runs the args
+                commands = [[Word(v, v) for v in entry] + [w for cmd in commands for w in cmd]]
+    launches = [launch for cmd in commands if (launch := recognise(cmd)) is not None]
+    if cacheable:
+        if len(_LAUNCH_CACHE) > 4096:
+            _LAUNCH_CACHE.clear()
+        _LAUNCH_CACHE[key] = launches
+    return launches
+
+
 def pod_stack(pod: dict) -> PodStack:
     """Recognise what the pod's containers run; the main container is the first with a launch."""
     containers = (pod.get("spec") or {}).get("containers") or []
     chosen: tuple[dict, dict, list[Launch]] | None = None
     for c in containers:
         env = container_literal_env(c)
-        commands = container_commands(c, env)
-        if not c.get("command") and c.get("args"):
-            image = str(c.get("image", ""))
-            for marker, entry in _IMAGE_ENTRYPOINTS:
-                if marker in image:  # the image's own ENTRYPOINT runs the args
-                    commands = [[Word(v, v) for v in entry] + [w for cmd in commands for w in cmd]]
-        launches = [launch for cmd in commands if (launch := recognise(cmd)) is not None]
+        launches = container_launches(c, env)
         if launches and chosen is None:
             chosen = (c, env, launches)
     if chosen is None:

@@ -371,3 +371,13 @@ def test_ray_live_foreign_node_from_another_group():
     [f, g] = rc.check_ray_live(view, group, shape, rc.parse_ray_list_nodes(json.dumps(nodes)), leader="vllm-1")
     assert f.status == rc.FAIL and "4/3 nodes alive" in f.message and "10.244.2.3" in f.message
     assert g.status == rc.FAIL and g.actual == "32"
+
+
+def test_fast_table_layout_is_the_kubectl_table():
+    import click
+
+    from kubectl_lws.render.output import table
+    from kubectl_lws.render.runtime import HEADERS, _layout
+    rows = [["tp-pp", click.style("FAIL", fg="red"), "leader", "vllm-0", "--tp", "16 (8 per pod x 2 pods)", "8", "m"],
+            ["ray-address", "PASS", "worker", "", "", "", "", "2/2 ok"]]
+    assert _layout(HEADERS, rows) == table(HEADERS, rows).splitlines()
