@@ -31,8 +31,13 @@ def _rows(group: dict, color: bool) -> list[list[str]]:
             templates = sorted({g.get("template", "") for g in good} - {""})
             rows.append([check, _status("PASS", color), ",".join(templates), "", good[0].get("flag", ""), "", "",
                          f"{len(good)}/{len(items)} ok"])
+        info = [f for f in items if f["status"] == "INFO"]
+        if len(info) > 1:  # "not recognised" on every pod of a big group: one row says it
+            templates = sorted({f.get("template", "") for f in info} - {""})
+            rows.append([check, "INFO", ",".join(templates), f"{len(info)} pods", info[0].get("flag", ""),
+                         "", _cut(info[0].get("actual"), 40), _cut(info[0]["message"], 120)])
         for f in items:
-            if f["status"] == "PASS":
+            if f["status"] == "PASS" or (f["status"] == "INFO" and len(info) > 1):
                 continue
             rows.append([check, _status(f["status"], color), f.get("template", ""), _cut(f.get("pod", ""), 40),
                          f.get("flag", ""), _cut(f.get("expected"), 40), _cut(f.get("actual"), 40),

@@ -102,7 +102,11 @@ def test_correct_lws_passes_statically_without_exec(kc):
     assert code == 0, problems(rep)
     assert rep["kind"] == "VerifyRuntimeReport" and rep["summary"]["execs"] == 0
     assert [g["status"] for g in rep["groups"]] == ["PASS", "PASS"]
-    assert {f["check"] for f in by_check(rep, "tp-pp")} == {"tp-pp"}
+    # sh -c strings with $(VAR) from the injected env: the value, and what was written
+    [size] = by_check(rep, "ray-cluster-size")[:1]
+    assert size["actual"] == "2 (written $(LWS_GROUP_SIZE))" and size["template"] == "leader"
+    addr = by_check(rep, "ray-address")[0]
+    assert addr["actual"] == "good-0.good.serve (written $(LWS_LEADER_ADDRESS))" and addr["template"] == "worker"
 
 
 def test_wrong_tp_fails_statically_on_its_own(kc):
@@ -118,6 +122,9 @@ def test_unrecognised_command_is_info_and_exit_0(kc):
     res = run_cli(["verify", "runtime", "plain"], kubeconfig=kc)
     assert res.exit_code == 0, res.stdout
     assert "not recognised: only static env checks apply" in res.stdout and "INFO" in res.stdout
+    assert "2 pods" in res.stdout  # one folded INFO row per group
+    res = run_cli(["verify", "runtime", "plain", "-o", "yaml"], kubeconfig=kc)
+    assert res.exit_code == 0 and yaml.safe_load(res.stdout)["kind"] == "VerifyRuntimeReport"
     code, rep = report(kc, "plain", "--live")
     assert code == 0 and rep["summary"]["info"] >= 2
 
