@@ -593,6 +593,11 @@ def _check_vllm(lws: LwsView, gi: int, shape: GroupShape, ray_shape: bool) -> li
     return out
 
 
+def _has_leader_template(lws: LwsView) -> bool:
+    """Whether leaders have their own template (a literal rank 0 there is right for every leader)."""
+    return bool(((lws.raw.get("spec") or {}).get("leaderWorkerTemplate") or {}).get("leaderTemplate"))
+
+
 def _check_rendezvous(lws: LwsView, gi: int, shape: GroupShape, kind: str, nnodes: tuple[str, ...],
                       rank: tuple[str, ...], addr: tuple[str, ...]) -> list[Finding]:
     """--nnodes == size, --node-rank == LWS_WORKER_INDEX, --dist-init-addr/--master-addr host == leader."""
@@ -621,7 +626,7 @@ def _check_rendezvous(lws: LwsView, gi: int, shape: GroupShape, kind: str, nnode
                                "(use $(LWS_WORKER_INDEX))", template=s.role, pod=s.name,
                                flag=f.name if f else f"--{rank[0]}", expected=want,
                                actual=_shown(f) if f else "<unset: 0>"))
-        elif keys.ENV_WORKER_INDEX not in f.raw:
+        elif keys.ENV_WORKER_INDEX not in f.raw and (s.role == "worker" or not _has_leader_template(lws)):
             out.append(Finding(gi, "node-rank", WARN, f"--{rank[0]} is a literal: right for this pod, wrong for the "
                                "others of the template (use $(LWS_WORKER_INDEX))", template=s.role, pod=s.name,
                                flag=f.name, expected=f"$({keys.ENV_WORKER_INDEX})", actual=_shown(f)))

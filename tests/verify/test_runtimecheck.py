@@ -381,3 +381,17 @@ def test_fast_table_layout_is_the_kubectl_table():
     rows = [["tp-pp", click.style("FAIL", fg="red"), "leader", "vllm-0", "--tp", "16 (8 per pod x 2 pods)", "8", "m"],
             ["ray-address", "PASS", "worker", "", "", "", "", "2/2 ok"]]
     assert _layout(HEADERS, rows) == table(HEADERS, rows).splitlines()
+
+
+def test_literal_rank_zero_in_a_leader_template_is_right():
+    lws, svcs = sglang_with("leader", ["--node-rank"], ["--node-rank", "0"])
+    assert not bad(check(lws, svcs))
+    # without a leaderTemplate the workers share it: a literal rank is wrong for all but one pod
+    lws, svcs = sample("sglang/lws.yaml")
+    lwt = lws["spec"]["leaderWorkerTemplate"]
+    lwt["workerTemplate"] = lwt.pop("leaderTemplate")
+    cmd = lwt["workerTemplate"]["spec"]["containers"][0]["command"]
+    cmd[cmd.index("--node-rank") + 1] = "0"
+    problems = bad(check(lws, svcs))
+    assert [(p.check, p.status, p.template) for p in problems if p.check == "node-rank"] == [
+        ("node-rank", rc.WARN, "leader"), ("node-rank", rc.FAIL, "worker")]
