@@ -833,9 +833,10 @@ def check_ray_live(lws: LwsView, group: Group, shape: GroupShape, view: RayView 
         present = {s.worker_index for s in shape.stacks}
         missing += [f"{lws.name}-{gi}-{w}" for w in range(1, size) if w not in present]
     source = view.source
+    cmd = "ray list nodes" if source == "ray list nodes" else "ray status"
     if view.alive == size and not missing and not foreign:
         out.append(Finding(gi, "ray-nodes", PASS, f"{view.alive}/{size} nodes alive ({source})", template="leader",
-                           pod=leader, flag="ray status", expected=str(size), actual=str(view.alive)))
+                           pod=leader, flag=cmd, expected=str(size), actual=str(view.alive)))
     else:
         detail = ""
         if missing:
@@ -852,17 +853,17 @@ def check_ray_live(lws: LwsView, group: Group, shape: GroupShape, view: RayView 
             detail += f"; {view.pending} pending"
         out.append(Finding(gi, "ray-nodes", FAIL, f"{view.alive}/{size} nodes alive ({source}){detail}",
                            template="worker" if missing and missing != [leader] else "leader",
-                           pod=", ".join(missing) or leader, flag="ray status", expected=str(size),
+                           pod=", ".join(missing) or leader, flag=cmd, expected=str(size),
                            actual=str(view.alive)))
     if view.gpus is not None and shape.group_gpus:
         if abs(view.gpus - shape.group_gpus) < 1e-6:
             out.append(Finding(gi, "ray-gpus", PASS, f"{_fmt(view.gpus)} GPUs in the Ray cluster", template="leader",
-                               pod=leader, flag="ray status", expected=_fmt(shape.group_gpus),
+                               pod=leader, flag=cmd, expected=_fmt(shape.group_gpus),
                                actual=_fmt(view.gpus)))
         else:
             out.append(Finding(gi, "ray-gpus", FAIL, f"the Ray cluster has {_fmt(view.gpus)} GPUs, the group "
                                f"requests {_fmt(shape.group_gpus)} ({shape.per_pod})", template="leader", pod=leader,
-                               flag="ray status", expected=_fmt(shape.group_gpus), actual=_fmt(view.gpus)))
+                               flag=cmd, expected=_fmt(shape.group_gpus), actual=_fmt(view.gpus)))
     return out
 
 
