@@ -219,3 +219,11 @@ def test_ctrl_c_leaves_nothing_running(kc, sb):
     while time.monotonic() < deadline and [p for p in standin_processes() if uid in p]:
         time.sleep(0.05)
     assert [p for p in standin_processes() if uid in p] == []
+
+
+def test_port_override_probes_an_unrecognised_server(kc):
+    # `plain` runs `sleep infinity` (not recognised), but its leader does serve on 8080
+    code, rep = report(kc, "plain", "--live", "--port", "8080", "-g", "0")
+    assert code == 0, problems(rep)
+    assert [f["status"] for f in by_check(rep, "health")] == ["PASS"]
+    assert by_check(rep, "models")[0]["actual"] == "meta-llama/Llama-3.1-8B-Instruct"
