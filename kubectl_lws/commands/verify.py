@@ -650,7 +650,7 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
 # ---- verify runtime -----------------------------------------------------------------------------
 
 @verify.command("runtime")
-@click.argument("name")
+@click.argument("name", type=LWS_NAME, metavar="NAME")
 @_groups_option
 @click.option("--live", is_flag=True, help="Also ask Ray and the server inside each leader (exec).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,

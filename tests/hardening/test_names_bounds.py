@@ -24,6 +24,7 @@ NAME_COMMANDS = [
     ["logs", "{n}", "--tail", "1"],
     ["verify", "env", "{n}"],
     ["verify", "nccl", "{n}", "--static"],
+    ["verify", "runtime", "{n}"],
 ]
 HOSTILE = ["nothere/../victim", "victim#frag", "victim?x=1", "../victim", "Victim", "victim/", "vic tim",
            "victim%2f", "victim.", "x" * 254]
