@@ -951,13 +951,13 @@ def _no_timeout_retries() -> Any:
 
 def _is_timeout(exc: BaseException) -> bool:
     """A read or connect timeout (urllib3's NewConnectionError is a ConnectTimeoutError too: it is not)."""
-    import urllib3.exceptions as ux
-
+    ux = sys.modules.get("urllib3.exceptions")  # not imported when urllib3 never served a request
     for e in _chain(exc):
-        if isinstance(e, ux.NewConnectionError):
+        if ux is not None and isinstance(e, ux.NewConnectionError):
             return False
-        if isinstance(e, (ux.ReadTimeoutError, ux.ConnectTimeoutError)) or \
-                (isinstance(e, TimeoutError) and not isinstance(e, ux.HTTPError)):
+        if ux is not None and isinstance(e, (ux.ReadTimeoutError, ux.ConnectTimeoutError)):
+            return True
+        if isinstance(e, TimeoutError) and not (ux is not None and isinstance(e, ux.HTTPError)):
             return True
     return False
 
@@ -979,17 +979,17 @@ def _chain(exc: BaseException | None) -> list[BaseException]:
 
 def transport_problem(exc: BaseException) -> str:
     """What went wrong between us and the server, in one phrase a user can act on."""
-    import http.client
     import socket
-    import ssl
 
+    ssl = sys.modules.get("ssl")  # loaded by whichever transport spoke TLS; absent: no TLS error
+    hc = sys.modules.get("http.client")
     chain = _chain(exc)
     for e in chain:
-        if isinstance(e, ssl.SSLCertVerificationError):
+        if ssl is not None and isinstance(e, ssl.SSLCertVerificationError):
             return (f"the server's certificate is not trusted ({e.verify_message or 'verification failed'}); "
                     "check --certificate-authority or the kubeconfig's certificate-authority")
     for e in chain:
-        if isinstance(e, ssl.SSLError):
+        if ssl is not None and isinstance(e, ssl.SSLError):
             reason = getattr(e, "reason", None) or ""
             if reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
                           "PACKET_LENGTH_TOO_LONG", "UNEXPECTED_RECORD"):
@@ -998,10 +998,14 @@ def transport_problem(exc: BaseException) -> str:
             return (f"TLS handshake failed ({reason or 'SSL error'}); check the server address, "
                     "--certificate-authority and the client certificate")
     for e in chain:
-        if isinstance(e, http.client.RemoteDisconnected):
+        if "not an HTTP response" in str(e):  # a transport's own word for it
+            return ("the server's answer is not HTTP (is this the API server's address and port? "
+                    "check --server and the scheme)")
+        if "closed the connection without answering" in str(e) or \
+                (hc is not None and isinstance(e, hc.RemoteDisconnected)):
             return ("the server closed the connection without answering (is this the API server's address and "
                     "port, with the right scheme, http:// or https://?)")
-        if isinstance(e, (http.client.BadStatusLine, http.client.LineTooLong, http.client.HTTPException)):
+        if hc is not None and isinstance(e, (hc.BadStatusLine, hc.LineTooLong, hc.HTTPException)):
             return ("the server's answer is not HTTP (is this the API server's address and port? "
                     "check --server and the scheme)")
         if isinstance(e, ConnectionRefusedError):
