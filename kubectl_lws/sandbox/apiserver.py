@@ -180,9 +180,12 @@ class ApiServer:
                 self._admit = webhooks.admit
             except ImportError:
                 self._admit = None
-        if self._admit is None:
-            return obj
-        return self._admit(self.sandbox, operation, resource, obj, old)
+        if self._admit is not None:
+            obj = self._admit(self.sandbox, operation, resource, obj, old)
+        if resource == "pods" and operation == "CREATE":  # denying webhooks, then ResourceQuota
+            from .admission import check_pod  # noqa: PLC0415
+            check_pod(self.sandbox, self.store, obj)
+        return obj
 
     def add_fail_rule(self, path_prefix: str = "/", status: int = 500, count: int = 1,
                       message: str | None = None, method: str | None = None) -> dict:
