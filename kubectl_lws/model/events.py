@@ -327,7 +327,7 @@ def _event_cause(ev: Event, worker: int | None) -> Cause | None:
         text = _failed_create_text(ev.message)
         return Cause(r, ev.message, f"{who} cannot be created: {text}", ev.object, ev.first, ev.count, True)
     if r == "FailedScheduling":
-        return Cause(r, ev.message, f"{who} unschedulable: {_short_scheduler(ev.message)}", ev.object, ev.first,
+        return Cause(r, ev.message, f"{who} unschedulable ({_short_scheduler(ev.message)})", ev.object, ev.first,
                      ev.count, True)
     if r in ("Preempted", "Evicted"):
         return Cause(r, ev.message, f"{who} {r.lower()}: {ev.message}", ev.object, ev.first, ev.count, True)
@@ -578,3 +578,25 @@ def recreation_text(rec: Recreations | None, now: datetime | None = None) -> str
     now = now or utc_now()
     ago = f" ({for_text((now - rec.last).total_seconds())} ago)" if rec.last else ""
     return f"{rec.count}{ago}" + (" loop" if rec.loop else "")
+
+
+def mark_loops(a: "object", events: Sequence[Event], *, now: datetime | None = None,
+               others: Sequence[str] = ()) -> list[int]:
+    """For ``list``: give each group its re-creation history and make an LWS with a looping group
+    Degraded (a loop needs a human even while its groups look Ready). Returns the looping groups."""
+    from kubectl_lws.model import health as H
+
+    now = now or utc_now()
+    history = recreations(events_of_lws(events, a.view.name, others=others), now=now)  # type: ignore[attr-defined]
+    loops = []
+    for g in a.groups:  # type: ignore[attr-defined]
+        g.recreations = history.get(g.index, Recreations())
+        if g.recreations.loop:
+            loops.append(g.index)
+    if loops and a.state not in (H.UNAVAILABLE, H.DEGRADED):  # type: ignore[attr-defined]
+        rec = history[loops[0]]
+        a.state = H.DEGRADED  # type: ignore[attr-defined]
+        a.reason = (f"group {loops[0]} in a re-creation loop ({rec.count} re-creations"  # type: ignore[attr-defined]
+                    + (f", last {for_text((now - rec.last).total_seconds())} ago" if rec.last else "") + ")"
+                    + (f" (+{len(loops) - 1} more)" if len(loops) > 1 else ""))
+    return loops
