@@ -281,8 +281,18 @@ def _failed_create_text(message: str) -> str:
     """``Create Pod x in StatefulSet y failed error: pods "x" is forbidden: exceeded quota: ...`` ->
     ``exceeded quota: ...`` (the part an operator acts on)."""
     text = message.split(" failed error: ", 1)[-1]
-    text = re.sub(r'^pods "[^"]*" is forbidden: ', "", text)
-    return text.strip()
+    text = re.sub(r'^pods "[^"]*" is forbidden: ', "", text).strip()
+    m = _QUOTA_RE.search(text)
+    if m:  # one line: "exceeded quota gpu (pods 3/3)"
+        used = dict(kv.split("=", 1) for kv in m.group("used").split(",") if "=" in kv)
+        limited = dict(kv.split("=", 1) for kv in m.group("limited").split(",") if "=" in kv)
+        parts = [f"{r} {used.get(r, '?')}/{v}" for r, v in limited.items()]
+        return f"exceeded quota {m.group('name')} ({', '.join(parts)})"
+    return text
+
+
+_QUOTA_RE = re.compile(r"exceeded quota: (?P<name>[^,]+), requested: (?P<req>\S+), used: (?P<used>\S+), "
+                       r"limited: (?P<limited>\S+)")
 
 
 def _short_scheduler(message: str) -> str:
