@@ -382,13 +382,16 @@ def group_cause(*, pods: Sequence[dict], missing: Sequence[int], leader_missing:
             continue
         cause = _event_cause(ev, le.worker)
         if cause is not None:
-            candidates.append((_rank(cause.reason), -int(_ts(ev.last)), cause))
+            candidates.append((_rank(cause.reason), le.worker or 0, -int(_ts(ev.last)), cause))
     for pod in pods:
-        for cause in _container_state_causes(pod, worker_index(pod)):
-            candidates.append((_rank(cause.reason), 0, cause))
+        w = worker_index(pod)
+        for cause in _container_state_causes(pod, w):
+            candidates.append((_rank(cause.reason), w or 0, 0, cause))
     if not candidates:
         return None
-    candidates.sort(key=lambda c: (c[0], c[1]))
+    # most specific reason first, then the leader before workers, then the newest
+    candidates.sort(key=lambda c: (c[0], c[1], c[2]))
+    candidates = [(r, t, c) for r, _, t, c in candidates]
     best = candidates[0][2]
     if best.since is None:
         # a status-only cause (image pull): as old as the matching event when there is one

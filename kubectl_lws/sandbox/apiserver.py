@@ -1101,7 +1101,7 @@ def core_event_to_v1(ev: dict) -> dict:
     """A stored core/v1 Event as events.k8s.io/v1 presents it (golden objects/events-*.json)."""
     out: dict[str, Any] = {"kind": "Event", "apiVersion": "events.k8s.io/v1", "metadata": ev.get("metadata", {})}
     for core, v1 in _EVENT_FIELDS:
-        if core in ev:
+        if core in ev and not (v1 == "reportingInstance" and ev[core] == ""):  # omitempty in events.k8s.io/v1
             out[v1] = ev[core]
     if "deprecatedSource" not in out:
         out["deprecatedSource"] = {}
