@@ -94,7 +94,7 @@ def _select(items: list[dict], name: str, groups: list[int], since: float | None
     from kubectl_lws.model import events as E
     from kubectl_lws.model.timeutil import utc_now
 
-    evs = E.normalize_all(items)
+    evs = E.normalize_all(E.raw_of_lws(items, name))
     mine = E.events_of_lws(evs, name, others=_others(evs, name))
     if groups:
         mine = [le for le in mine if le.group in groups]

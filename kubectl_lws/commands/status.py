@@ -104,7 +104,7 @@ def _explain(app: Any, a: Any, read_events: bool | None, stuck_after: float) -> 
         return
     if info.get("truncated"):
         app.warn(f"more than {EVENTS_LIMIT} events in {a.view.namespace}: causes come from the first {EVENTS_LIMIT}")
-    E.explain(a, E.normalize_all(items), stuck_after=stuck_after, info=info)
+    E.explain(a, E.normalize_all(E.raw_of_lws(items, a.view.name)), stuck_after=stuck_after, info=info)
 
 
 def _selector(name: str) -> str:

@@ -149,6 +149,19 @@ def normalize_all(items: Iterable[dict]) -> list[Event]:
     return out
 
 
+def raw_of_lws(items: Iterable[dict], lws: str) -> list[dict]:
+    """Raw events whose object is named like one of LWS ``lws``'s (cheap string test before
+    ``normalize_all``: a namespace's timeline is mostly other workloads' events)."""
+    prefix = lws + "-"
+    out = []
+    for raw in items:
+        ref = raw.get("involvedObject") or raw.get("regarding") or {}
+        name = ref.get("name") or ""
+        if name == lws or name.startswith(prefix):
+            out.append(raw)
+    return out
+
+
 # ---- which group an object belongs to ---------------------------------------------------------------
 
 _NAME_CACHE: dict[str, re.Pattern] = {}

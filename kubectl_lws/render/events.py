@@ -33,14 +33,25 @@ def row(le: LwsEvent, now: datetime) -> list[str]:
 
 
 def events_table(items: Sequence[LwsEvent], now: datetime, *, color: bool = False) -> str:
+    """kubectl's table layout (as render.output.table) without tabulate: a timeline can be thousands of
+    rows and only the widths are needed, so this is a few string joins (``kubectl lws events`` budget)."""
     rows = [row(le, now) for le in items]
+    if not rows:
+        return table(HEADERS, [])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
+    warn = "Warning"
     if color:
         import click
 
-        for r in rows:
-            if r[1] == "Warning":
-                r[1] = click.style(r[1], fg="yellow")
-    return table(HEADERS, rows)
+        warn = click.style("Warning", fg="yellow")
+    last = len(HEADERS) - 1
+    lines = ["   ".join(h.ljust(widths[i]) if i < last else h for i, h in enumerate(HEADERS)).rstrip()]
+    for r in rows:
+        cells = [c.ljust(widths[i]) if i < last else c for i, c in enumerate(r)]
+        if color and r[1] == "Warning":
+            cells[1] = warn + " " * (widths[1] - len("Warning"))
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)
 
 
 def watch_line(le: LwsEvent, now: datetime) -> str:
