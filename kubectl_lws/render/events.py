@@ -57,11 +57,11 @@ def events_table(items: Sequence[LwsEvent], now: datetime, *, color: bool = Fals
 def watch_line(le: LwsEvent, now: datetime) -> str:
     """One line per event while following (columns fixed, so lines align without a table)."""
     last, type_, reason, group, obj, message = row(le, now)
-    return f"{last:<18} {type_:<8} {reason:<20} {group:<5} {obj:<28} {message}"
+    return f"{last:<22} {type_:<8} {reason:<20} {group:<5} {obj:<28} {message}"
 
 
 def watch_header() -> str:
-    return f"{'LAST SEEN':<18} {'TYPE':<8} {'REASON':<20} {'GROUP':<5} {'OBJECT':<28} MESSAGE"
+    return f"{'LAST SEEN':<22} {'TYPE':<8} {'REASON':<20} {'GROUP':<5} {'OBJECT':<28} MESSAGE"
 
 
 def item_json(le: LwsEvent) -> dict:
