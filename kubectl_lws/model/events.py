@@ -525,7 +525,7 @@ def aggregate_text(ev: Event, now: datetime | None = None) -> str:
 
 def needs_events(a: "object") -> bool:
     """Whether ``status`` reads events: only when some group is not Ready (healthy keeps its budget)."""
-    return any(not g.group_ready or not g.healthy for g in a.groups)  # type: ignore[attr-defined]
+    return any(not g.group_ready for g in a.groups)  # type: ignore[attr-defined]
 
 
 def recreation_possible(a: "object", now: datetime | None = None) -> bool:
