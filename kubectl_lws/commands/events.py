@@ -84,8 +84,9 @@ def _types(text: str | None) -> list[str]:
 
 
 def _others(evs: Sequence[Any], name: str) -> list[str]:
-    """Other LWS whose names extend this one (``vllm-1`` next to ``vllm``), seen in the events."""
-    return sorted({e.object_name for e in evs if e.kind == "LeaderWorkerSet" and e.object_name.startswith(name + "-")})
+    from kubectl_lws.model.events import other_lws_names
+
+    return other_lws_names(evs, name)
 
 
 def _select(items: list[dict], name: str, groups: list[int], since: float | None, types: list[str]) -> list:

@@ -41,6 +41,12 @@ LOOP_WINDOW = timedelta(minutes=10)
 EVENT_TTL_TEXT = "1h"
 
 
+def other_lws_names(events: Iterable[Event], lws: str) -> list[str]:
+    """Other LWS whose names extend ``lws`` (``vllm-1`` next to ``vllm``), as the events name them: their
+    objects look like ``lws``'s group objects and must be left to them (``events_of_lws(others=...)``)."""
+    return sorted({e.object_name for e in events if e.kind == LWS_KIND and e.object_name.startswith(lws + "-")})
+
+
 def noise_field_selector() -> str:
     return ",".join(f"reason!={r}" for r in NOISE_REASONS)
 
@@ -406,6 +412,15 @@ def group_cause(*, pods: Sequence[dict], missing: Sequence[int], leader_missing:
     candidates.sort(key=lambda c: (c[0], c[1], c[2]))
     candidates = [(r, t, c) for r, _, t, c in candidates]
     best = candidates[0][2]
+    if best.reason in ("OOMKilled", "ExitCode"):
+        # a crash loop has been so since the kubelet's first "Back-off restarting failed container"
+        pod_name = best.object.split("/", 1)[-1]
+        backoffs = [le.event for le in events if le.event.reason == "BackOff" and le.event.object_name == pod_name
+                    and "restarting failed container" in le.event.message and le.event.first]
+        if backoffs:
+            first = min(backoffs, key=lambda e: _ts(e.first))
+            best = Cause(best.reason, best.message, best.summary, best.object, first.first, best.count,
+                         best.blocking)
     if best.since is None:
         # a status-only cause (image pull): as old as the matching event when there is one
         same = [c for r, _, c in candidates if r == candidates[0][0] and c.since is not None]
@@ -554,6 +569,7 @@ def explain(a: "object", events: Sequence[Event] | None, *, stuck_after: float =
         return a
     now = now or utc_now()
     view = a.view  # type: ignore[attr-defined]
+    others = list(others) or other_lws_names(events, view.name)
     mine = events_of_lws(events, view.name, others=others)
     by_group: dict[int, list[LwsEvent]] = {}
     for le in mine:
