@@ -21,10 +21,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from kubectl_lws.model.groups import worker_index
 from kubectl_lws.model.timeutil import parse_time, rfc3339, utc_now
+
+if TYPE_CHECKING:  # pragma: no cover - health imports nothing from here at run time
+    from kubectl_lws.model.health import Assessment
 
 LWS_KIND = "LeaderWorkerSet"
 
@@ -538,23 +541,23 @@ def aggregate_text(ev: Event, now: datetime | None = None) -> str:
 
 # ---- status: explain an assessment ------------------------------------------------------------------
 
-def needs_events(a: "object") -> bool:
+def needs_events(a: "Assessment") -> bool:
     """Whether ``status`` reads events: only when some group is not Ready (healthy keeps its budget)."""
-    return any(not g.group_ready for g in a.groups)  # type: ignore[attr-defined]
+    return any(not g.group_ready for g in a.groups)
 
 
-def recreation_possible(a: "object", now: datetime | None = None) -> bool:
+def recreation_possible(a: "Assessment", now: datetime | None = None) -> bool:
     """Whether a re-creation loop can exist: some group is not Ready, or a leader is younger than the
     loop window (a loop's last re-creation made the current leader). ``list`` reads RecreateGroup
     events only then, so a settled fleet keeps its two requests."""
-    for g in a.groups:  # type: ignore[attr-defined]
+    for g in a.groups:
         if not g.group_ready or (g.age_seconds is not None and g.age_seconds < LOOP_WINDOW.total_seconds()):
             return True
     return False
 
 
-def explain(a: "object", events: Sequence[Event] | None, *, stuck_after: float = 300.0,
-            now: datetime | None = None, others: Sequence[str] = (), info: dict | None = None) -> "object":
+def explain(a: "Assessment", events: Sequence[Event] | None, *, stuck_after: float = 300.0,
+            now: datetime | None = None, others: Sequence[str] = (), info: dict | None = None) -> "Assessment":
     """Give every unhealthy group of ``a`` (a health.Assessment) its cause and every group its
     re-creation history, mark groups stuck past ``stuck_after`` seconds, and re-derive the LWS state.
 
@@ -564,11 +567,11 @@ def explain(a: "object", events: Sequence[Event] | None, *, stuck_after: float =
     """
     from kubectl_lws.model import health as H
 
-    a.events_info = dict(info or {}, read=events is not None)  # type: ignore[attr-defined]
+    a.events_info = dict(info or {}, read=events is not None)
     if events is None:
         return a
     now = now or utc_now()
-    view = a.view  # type: ignore[attr-defined]
+    view = a.view
     others = list(others) or other_lws_names(events, view.name)
     mine = events_of_lws(events, view.name, others=others)
     by_group: dict[int, list[LwsEvent]] = {}
@@ -577,7 +580,7 @@ def explain(a: "object", events: Sequence[Event] | None, *, stuck_after: float =
             by_group.setdefault(le.group, []).append(le)
     history = recreations(mine, now=now)
     changed = False
-    for g in a.groups:  # type: ignore[attr-defined]
+    for g in a.groups:
         g.recreations = history.get(g.index, Recreations())
         if g.recreations.loop:
             changed = True
@@ -602,14 +605,14 @@ def explain(a: "object", events: Sequence[Event] | None, *, stuck_after: float =
             if cause.blocking and g.state == H.RECREATING:
                 g.state = H.PENDING
             g.reason = text
-    for g in a.groups:  # type: ignore[attr-defined]
+    for g in a.groups:
         rec = g.recreations
         if rec is not None and rec.loop and g.cause is None:
             loop = f"re-creation loop: {rec.count} re-creations, last {for_text((now - rec.last).total_seconds())} ago" \
                 if rec.last else f"re-creation loop: {rec.count} re-creations"
             g.reason = f"{g.reason}; {loop}" if g.reason else loop
     if changed:
-        a.state, a.reason = H._lws_state(view, a.groups, a.current_revision)  # type: ignore[attr-defined]
+        a.state, a.reason = H._lws_state(view, a.groups, a.current_revision)
     return a
 
 
@@ -622,23 +625,23 @@ def recreation_text(rec: Recreations | None, now: datetime | None = None) -> str
     return f"{rec.count}{ago}" + (" loop" if rec.loop else "")
 
 
-def mark_loops(a: "object", events: Sequence[Event], *, now: datetime | None = None,
+def mark_loops(a: "Assessment", events: Sequence[Event], *, now: datetime | None = None,
                others: Sequence[str] = ()) -> list[int]:
     """For ``list``: give each group its re-creation history and make an LWS with a looping group
     Degraded (a loop needs a human even while its groups look Ready). Returns the looping groups."""
     from kubectl_lws.model import health as H
 
     now = now or utc_now()
-    history = recreations(events_of_lws(events, a.view.name, others=others), now=now)  # type: ignore[attr-defined]
+    history = recreations(events_of_lws(events, a.view.name, others=others), now=now)
     loops = []
-    for g in a.groups:  # type: ignore[attr-defined]
+    for g in a.groups:
         g.recreations = history.get(g.index, Recreations())
         if g.recreations.loop:
             loops.append(g.index)
-    if loops and a.state not in (H.UNAVAILABLE, H.DEGRADED):  # type: ignore[attr-defined]
+    if loops and a.state not in (H.UNAVAILABLE, H.DEGRADED):
         rec = history[loops[0]]
-        a.state = H.DEGRADED  # type: ignore[attr-defined]
-        a.reason = (f"group {loops[0]} in a re-creation loop ({rec.count} re-creations"  # type: ignore[attr-defined]
+        a.state = H.DEGRADED
+        a.reason = (f"group {loops[0]} in a re-creation loop ({rec.count} re-creations"
                     + (f", last {for_text((now - rec.last).total_seconds())} ago" if rec.last else "") + ")"
                     + (f" (+{len(loops) - 1} more)" if len(loops) > 1 else ""))
     return loops

@@ -22,12 +22,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from kubectl_lws.model import keys
 from kubectl_lws.model.groups import (Group, LwsView, group_pods, is_terminating, labels, pod_name,
                                       pod_ready, pod_restarts, revision, subgroup_index, worker_index)
 from kubectl_lws.model.timeutil import age_seconds, parse_time, utc_now
+
+if TYPE_CHECKING:  # pragma: no cover - model/events imports this module at run time, not the reverse
+    from kubectl_lws.model.events import Cause, Recreations
 
 # ---- states ---------------------------------------------------------------------------------------
 
@@ -311,8 +314,8 @@ class GroupHealth:
     missing: list[int] = field(default_factory=list)  # worker indexes with no live pod
     group: Group | None = field(default=None, repr=False, compare=False)
     # Filled in from events (model/events.explain) only when they were read; None = not known.
-    cause: "object | None" = field(default=None, repr=False, compare=False)  # events.Cause
-    recreations: "object | None" = field(default=None, repr=False, compare=False)  # events.Recreations
+    cause: "Cause | None" = field(default=None, repr=False, compare=False)
+    recreations: "Recreations | None" = field(default=None, repr=False, compare=False)
     stuck: bool = False
 
     @property
@@ -322,7 +325,8 @@ class GroupHealth:
     @property
     def failing(self) -> bool:
         return self.state in FAILING_GROUP_STATES or (self.state == PENDING and self._pending_failing) \
-            or bool(getattr(self.cause, "blocking", False)) or bool(getattr(self.recreations, "loop", False))
+            or bool(self.cause is not None and self.cause.blocking) \
+            or bool(self.recreations is not None and self.recreations.loop)
 
     _pending_failing: bool = field(default=False, repr=False)
 
@@ -340,9 +344,9 @@ class GroupHealth:
                "missing": list(self.missing)}
         if domains is not None:
             out["domains"] = domains
-        out["cause"] = self.cause.to_json() if self.cause is not None else None  # type: ignore[attr-defined]
+        out["cause"] = self.cause.to_json() if self.cause is not None else None
         out["stuck"] = self.stuck
-        out["recreations"] = self.recreations.to_json() if self.recreations is not None else None  # type: ignore[attr-defined]
+        out["recreations"] = self.recreations.to_json() if self.recreations is not None else None
         if with_pods:
             out["pods"] = [p.to_json() for p in self.pods]
         return out

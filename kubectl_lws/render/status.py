@@ -198,7 +198,7 @@ def _events_read(a: Assessment) -> bool:
 def _recreated_cell(g: GroupHealth) -> str:
     from kubectl_lws.model.events import recreation_text
 
-    return recreation_text(g.recreations)  # type: ignore[arg-type]
+    return recreation_text(g.recreations)
 
 
 def cause_lines(a: Assessment, groups: Sequence[GroupHealth]) -> list[str]:
@@ -209,16 +209,16 @@ def cause_lines(a: Assessment, groups: Sequence[GroupHealth]) -> list[str]:
     for g in groups:
         c = g.cause
         if c is not None:
-            since = f", since {rfc3339(c.since)}" if c.since else ""  # type: ignore[attr-defined]
-            times = f", x{c.count}" if c.count > 1 else ""  # type: ignore[attr-defined]
-            lines.append(f"  group {g.index}: {c.reason} on {c.object}{times}{since}: {c.message}")  # type: ignore[attr-defined]
+            since = f", since {rfc3339(c.since)}" if c.since else ""
+            times = f", x{c.count}" if c.count > 1 else ""
+            lines.append(f"  group {g.index}: {c.reason} on {c.object}{times}{since}: {c.message}")
         rec = g.recreations
-        if rec is not None and rec.loop:  # type: ignore[attr-defined]
-            lines.append(f"  group {g.index}: re-creation loop, {rec.count} re-creations, "  # type: ignore[attr-defined]
-                         f"last: {rec.last_reason or '-'}")  # type: ignore[attr-defined]
+        if rec is not None and rec.loop:
+            lines.append(f"  group {g.index}: re-creation loop, {rec.count} re-creations, "
+                         f"last: {rec.last_reason or '-'}")
     if lines:
         lines.insert(0, "Causes (from events):")
-    if any(g.recreations is not None and g.recreations.count for g in groups):  # type: ignore[attr-defined]
+    if any(g.recreations is not None and g.recreations.count for g in groups):
         lines.append("RECREATED counts re-creations in the events the API server still keeps (1h by default).")
     return lines
 
