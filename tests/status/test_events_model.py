@@ -146,3 +146,42 @@ def test_sandbox_events_have_the_golden_shape():
         want = set(golden[reason]) - {"kind", "apiVersion"}
         assert set(made) - {"kind", "apiVersion"} == want, reason
         assert set(core_event_to_v1(made)) - {"kind", "apiVersion"} == set(golden_v1[reason]) - {"kind", "apiVersion"}
+
+
+def _pod(name: str, uid: str, worker: int, **status) -> dict:
+    return {"metadata": {"name": name, "uid": uid, "labels": {"leaderworkerset.sigs.k8s.io/worker-index": str(worker)}},
+            "spec": {"nodeName": "n1"}, "status": {"phase": "Running", **status}}
+
+
+def _ev(uid: str, kind: str, name: str, reason: str, message: str, obj_uid: str | None = None) -> dict:
+    return {"metadata": {"uid": uid, "name": f"{name}.{uid}"},
+            "involvedObject": {"kind": kind, "name": name, **({"uid": obj_uid} if obj_uid else {})},
+            "reason": reason, "message": message, "type": "Warning", "count": 2,
+            "firstTimestamp": "2026-11-25T15:00:00Z", "lastTimestamp": "2026-11-25T15:05:00Z"}
+
+
+def test_cause_priority_and_incarnations():
+    pods = [_pod("x-1", "L", 0), _pod("x-1-1", "W1", 1), _pod("x-1-2", "W2", 2, containerStatuses=[
+        {"name": "main", "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+         "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "finishedAt": "2026-11-25T15:04:00Z"}}}])]
+    raw = [_ev("1", "Pod", "x-1-1", "Unhealthy", "Readiness probe failed: 503", "W1"),
+           _ev("2", "Pod", "x-1-2", "FailedMount", "MountVolume.SetUp failed for volume \"models\"", "W2"),
+           _ev("3", "Pod", "x-1", "Evicted", "The node was low on resource: memory.", "OLD-LEADER")]
+    les = [le for le in E.events_of_lws(E.normalize_all(raw), "x") if le.group == 1]
+    c = E.group_cause(pods=pods, missing=[], leader_missing=False, events=les)
+    # the eviction was of an earlier leader (another uid): FailedMount ranks above OOMKilled and Unhealthy
+    assert c.reason == "FailedMount" and c.object == "Pod/x-1-2" and c.summary.startswith("w2 FailedMount")
+    c = E.group_cause(pods=pods, missing=[], leader_missing=False, events=[les[0]])
+    assert c.reason == "OOMKilled" and c.summary == "w2 CrashLoopBackOff: OOMKilled (4 restarts)"
+    assert "exit code 137" in c.message
+    c = E.group_cause(pods=pods[:2], missing=[], leader_missing=False, events=[les[0]])
+    assert c.reason == "Unhealthy" and not c.blocking
+
+
+def test_webhook_denial_summary():
+    raw = [_ev("1", "StatefulSet", "x", "FailedCreate",
+               'create Pod x-2 in StatefulSet x failed error: admission webhook "p.example.com" denied the request: no')]
+    les = E.events_of_lws(E.normalize_all(raw), "x")
+    assert (les[0].group, les[0].worker) == (2, 0)
+    c = E.group_cause(pods=[], missing=[0, 1], leader_missing=True, events=les)
+    assert c.summary == 'leader cannot be created: admission webhook "p.example.com" denied the request: no'
