@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("kubectl_lws.commands.list_cmd", "list_cmd", "List LeaderWorkerSets with group health."),
     "status": ("kubectl_lws.commands.status", "status", "Show groups, pods, placement and health of one LWS."),
     "logs": ("kubectl_lws.commands.logs", "logs", "Print or follow the logs of the groups' pods."),
+    "events": ("kubectl_lws.commands.events", "events", "One timeline of an LWS's events, by group."),
     "verify": ("kubectl_lws.commands.verify", "verify", "Check injected env and NCCL reachability per group."),
     "rollout": ("kubectl_lws.commands.rollout", "rollout", "Canary, promote, pause, resume, status, history, undo."),
     "restart": ("kubectl_lws.commands.restart", "restart", "Re-create one group, several, or all (rolling)."),

@@ -181,9 +181,12 @@ class ApiServer:
                 self._admit = webhooks.admit
             except ImportError:
                 self._admit = None
-        if self._admit is None:
-            return obj
-        return self._admit(self.sandbox, operation, resource, obj, old)
+        if self._admit is not None:
+            obj = self._admit(self.sandbox, operation, resource, obj, old)
+        if resource == "pods" and operation == "CREATE":  # denying webhooks, then ResourceQuota
+            from .admission import check_pod  # noqa: PLC0415
+            check_pod(self.sandbox, self.store, obj)
+        return obj
 
     def add_fail_rule(self, path_prefix: str = "/", status: int = 500, count: int = 1,
                       message: str | None = None, method: str | None = None) -> dict:
@@ -1137,7 +1140,7 @@ def core_event_to_v1(ev: dict) -> dict:
     """A stored core/v1 Event as events.k8s.io/v1 presents it (golden objects/events-*.json)."""
     out: dict[str, Any] = {"kind": "Event", "apiVersion": "events.k8s.io/v1", "metadata": ev.get("metadata", {})}
     for core, v1 in _EVENT_FIELDS:
-        if core in ev:
+        if core in ev and not (v1 == "reportingInstance" and ev[core] == ""):  # omitempty in events.k8s.io/v1
             out[v1] = ev[core]
     if "deprecatedSource" not in out:
         out["deprecatedSource"] = {}

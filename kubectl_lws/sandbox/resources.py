@@ -60,6 +60,8 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
     ResourceType("services", "Service", "", "v1", subresources=("status",), short_names=("svc",),
                  singular="service", categories=("all",)),
     ResourceType("events", "Event", "", "v1", short_names=("ev",), singular="event", field_labels=_EVENT_FIELDS),
+    ResourceType("resourcequotas", "ResourceQuota", "", "v1", subresources=("status",), short_names=("quota",),
+                 singular="resourcequota"),
     ResourceType("statefulsets", "StatefulSet", "apps", "v1", generation=True, subresources=("status", "scale"),
                  short_names=("sts",), singular="statefulset", categories=("all",)),
     ResourceType("controllerrevisions", "ControllerRevision", "apps", "v1", singular="controllerrevision"),
