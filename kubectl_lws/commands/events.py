@@ -13,13 +13,13 @@ from typing import Any, Sequence
 
 import click
 
-from kubectl_lws.options import DurationType, app_context, output_option
+from kubectl_lws.options import LWS_NAME, DurationType, app_context, output_option
 
 TYPES = ("Normal", "Warning")
 
 
 @click.command("events")
-@click.argument("name", required=False, metavar="NAME")
+@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
 @click.option("-g", "--group", "group_filter", type=int, multiple=True, metavar="N",
               help="Only events of group N's objects (repeatable).")
 @click.option("--since", type=DurationType(), default=None, metavar="DURATION",

@@ -25,6 +25,7 @@ NAME_COMMANDS = [
     ["verify", "env", "{n}"],
     ["verify", "nccl", "{n}", "--static"],
     ["verify", "runtime", "{n}"],
+    ["events", "{n}"],
 ]
 HOSTILE = ["nothere/../victim", "victim#frag", "victim?x=1", "../victim", "Victim", "victim/", "vic tim",
            "victim%2f", "victim.", "x" * 254]
