@@ -57,8 +57,6 @@ def doctor(controller_namespace: str | None, output: str) -> int:
     from kubectl_lws.model import doctor as model
     from kubectl_lws.model.keys import LWS_GROUP
     from kubectl_lws.model.timeutil import utc_now
-    from kubectl_lws.render.doctor import render_doctor
-    from kubectl_lws.render.output import emit
 
     if controller_namespace is not None:
         _validate_ns(controller_namespace)
@@ -138,8 +136,9 @@ def _finish(app: Any, report: Any, output: str) -> int:
     from kubectl_lws.render.doctor import render_doctor
     from kubectl_lws.render.output import emit
 
-    if not emit(report.to_dict(), output):
-        click.echo(render_doctor(report.to_dict(), color=app.use_color()), color=app.use_color())
+    doc = report.to_dict()
+    if not emit(doc, output):
+        click.echo(render_doctor(doc, color=app.use_color()), color=app.use_color())
     return 3 if report.failed else 0
 
 
