@@ -297,20 +297,19 @@ class Collector:
         self.not_collected.append({"item": item, "reason": reason})
 
     def clean(self, obj: dict, *, keep_managed: bool = False) -> dict:
+        """Redacted (in place: call only once nothing else reads ``obj``), managedFields dropped."""
         from kubectl_lws.model.bundle import redact, slim
 
         if not self.redact:
             return obj if keep_managed else slim(obj)
-        out, n = redact(obj, drop_managed_fields=not keep_managed)
+        out, n = redact(obj, drop_managed_fields=not keep_managed, in_place=True)
         self.masked += n
         return out
 
     def add_yaml(self, path: str, data: Any) -> None:
-        import yaml
+        from kubectl_lws.render.fastyaml import dumps
 
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        self.archive.add(path, yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False,
-                                         allow_unicode=True))
+        self.archive.add(path, dumps(data))
 
     def add_json(self, path: str, data: Any) -> None:
         self.archive.add(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
@@ -368,7 +367,14 @@ class Collector:
         pods = self._part(got, "pods") or []
         statefulsets = self._part(got, "statefulsets") or []
         services = [s for s in (self._part(got, "services") or []) if _owned_service(s, self.lws, pods)]
-        revisions = lws_revisions(self._part(got, "revisions") or [], self.lws["metadata"].get("uid"))
+        all_revisions = self._part(got, "revisions") or []
+        revisions = lws_revisions(all_revisions, self.lws["metadata"].get("uid"))
+        uids, names = bundle.owned_names(self.lws, statefulsets, pods, services)
+        # the command outputs first: they read the objects before redaction edits them in place
+        nodes = self._nodes(pods)
+        self._status(pods, nodes)
+        self._verify_env(pods)
+        self._history(all_revisions, pods, statefulsets)
         self.add_yaml("lws.yaml", self.clean(self.lws, keep_managed=True))
         self.add_yaml("controllerrevisions.yaml", bundle.as_list([self.clean(r) for r in revisions]))
         if got["statefulsets"][1] is None:
@@ -377,7 +383,6 @@ class Collector:
             self.add_yaml("services.yaml", bundle.as_list([self.clean(s) for s in services]))
         if got["pods"][1] is None:
             self.add_yaml("pods.yaml", bundle.as_list([self.clean(p) for p in pods]))
-        uids, names = bundle.owned_names(self.lws, statefulsets, pods, services)
         if got["events"][1] is None:
             self.add_yaml("events.yaml", bundle.as_list(
                 bundle.related_events([bundle.slim(e) for e in got["events"][0]], uids, names, "v1")))
@@ -389,10 +394,6 @@ class Collector:
                 "events.k8s.io/v1"))
         else:
             self.miss("events.events.k8s.io.yaml", got["events.k8s.io"][1])
-        nodes = self._nodes(pods)
-        self._status(pods, nodes)
-        self._verify_env(pods)
-        self._history(got["revisions"][0] or [], pods, statefulsets)
         if logs_mode != "none" and got["pods"][1] is None:
             self._logs(pods, logs_mode, previous, since, max_log_bytes, concurrency)
         if include_controller:

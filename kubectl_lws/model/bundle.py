@@ -35,9 +35,12 @@ def _redact_walk(node: Any) -> int:
     return count
 
 
-def redact(obj: dict, *, drop_managed_fields: bool = False) -> tuple[dict, int]:
-    """A copy of ``obj`` with secret-looking env values masked (also inside last-applied); (copy, masked)."""
-    out = copy.deepcopy(obj)
+def redact(obj: dict, *, drop_managed_fields: bool = False, in_place: bool = False) -> tuple[dict, int]:
+    """``obj`` with secret-looking env values masked (also inside last-applied); (object, masked).
+
+    A copy unless ``in_place`` (the report redacts in place once nothing else reads the objects:
+    deep copies of 512 pods cost more than fetching them)."""
+    out = obj if in_place else copy.deepcopy(obj)
     meta = out.get("metadata") or {}
     if drop_managed_fields:
         meta.pop("managedFields", None)
