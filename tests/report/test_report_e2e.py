@@ -46,7 +46,8 @@ def _lws(name: str, replicas: int, size: int, *, secret_env: bool = False) -> di
                    "spec": {"leaderWorkerTemplate": {"workerTemplate": {"spec": {"containers": [container]}}}}}
         meta["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(applied)}
     return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": meta,
-            "spec": {"replicas": replicas, "leaderWorkerTemplate": {"size": size, "workerTemplate": {
+            "spec": {"replicas": replicas, "leaderWorkerTemplate": {"size": size, "restartPolicy": "None",
+                                                                    "workerTemplate": {
                 "metadata": {"annotations": {"sandbox.kubectl-lws.dev/logs": LOGS}},
                 "spec": {"containers": [container], "volumes": volumes}}}}}
 
@@ -227,3 +228,20 @@ def test_sigint_leaves_no_file_and_exits_130(kc, tmp_path: Path) -> None:
     assert proc.returncode == 130, (proc.returncode, seen + err)
     assert not out.exists()
     assert list(out_dir.iterdir()) == []  # no temporary file either
+
+
+def test_previous_adds_the_crashed_instance_only(sb, kc, tmp_path: Path) -> None:
+    sb.fault("crash", pod=f"{NS}/app-1", container="main")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        pod = sb.get("pods", NS, "app-1")
+        statuses = (pod or {}).get("status", {}).get("containerStatuses") or []
+        if statuses and statuses[0].get("restartCount") and "running" in statuses[0].get("state", {}):
+            break
+        time.sleep(0.1)
+    out = tmp_path / "prev.zip"
+    r = run_cli(["report", "app", "--output", str(out), "--previous"], kubeconfig=kc)
+    assert r.exit_code == 0, r.stderr
+    files = _strip_root(_members(out))
+    assert sorted(n for n in files if n.startswith("logs/")) == [
+        "logs/app-0/main.log", "logs/app-1/main.log", "logs/app-1/main.previous.log"]
