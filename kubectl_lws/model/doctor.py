@@ -335,6 +335,9 @@ COMMAND_PERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+READ_COMMANDS = frozenset({"list", "status", "logs", "verify env"})
+
+
 def permission_matrix(allowed: dict[str, bool | None]) -> list[dict]:
     """Per command: works / degraded / no, with the missing permissions named."""
     by_key = {p.key: p for p in PERMS}
@@ -360,7 +363,9 @@ def check_permissions(allowed: dict[str, bool | None], namespace: str) -> list[C
     if ns_denied:
         rows = permission_matrix(allowed)
         broken = [r["command"] for r in rows if r["works"] == "no"]
-        out.append(Check("Permissions", "namespace", FAIL if broken else WARN,
+        # reading is what the plugin is for: a read-only user gets a WARN, not an unhealthy verdict
+        status = FAIL if any(c in READ_COMMANDS for c in broken) else WARN
+        out.append(Check("Permissions", "namespace", status,
                          f"in namespace {namespace}: denied {', '.join(p.label() for p in ns_denied)}"
                          + (f"; not usable: {', '.join(broken)}" if broken else ""),
                          "ask for a Role granting these verbs (see docs/doctor.md for a minimal Role)"))

@@ -80,3 +80,12 @@ def test_image_tag() -> None:
     assert d.image_tag("registry.k8s.io/lws/lws:v0.10.0") == "v0.10.0"
     assert d.image_tag("localhost:5000/lws@sha256:abc") == ""
     assert d.image_tag("localhost:5000/lws:v1@sha256:abc") == "v1"
+
+
+def test_read_only_user_is_a_warn_not_a_fail() -> None:
+    allowed = {p.key: p.verb in ("get", "list", "watch") for p in d.PERMS}
+    checks = {c.name: c for c in d.check_permissions(allowed, "prod")}
+    assert checks["namespace"].status == d.WARN
+    assert "restart" in checks["namespace"].message and "delete pods" in checks["namespace"].message
+    allowed["get-log"] = False
+    assert {c.name: c for c in d.check_permissions(allowed, "prod")}["namespace"].status == d.FAIL
