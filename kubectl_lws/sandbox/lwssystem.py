@@ -9,7 +9,9 @@ process without TLS), the leader-election Lease (renewed every few seconds) and 
 Faults that break each piece: ``controller-down`` (scaled to 0: no pod, no endpoints, the LWS controllers
 paused, the Lease no longer renewed), ``webhook-cert-expired`` (the caBundle's notAfter moved into the
 past; the signature is then invalid, which nothing here checks), ``webhook-failure-policy`` (Ignore),
-``stale-lease`` (renewTime 10 minutes old, renewals stopped).
+``stale-lease`` (renewTime 10 minutes old, renewals stopped). While the webhook cannot be called (no
+endpoints, an expired CA) and its failurePolicy is Fail, LWS creates and updates through the API get the
+API server's 500 "failed calling webhook"; with Ignore they are admitted (and still defaulted here).
 """
 from __future__ import annotations
 
@@ -275,6 +277,47 @@ class LwsSystem:
         if self._timer is not None:
             self._timer.cancel()
 
+    # ---- admission: the API server calls the LWS webhooks through the service ---------------------
+    def webhook_problem(self) -> str | None:
+        """Why the API server could not call ``mleaderworkerset.kb.io`` now, or None (also None with
+        failurePolicy Ignore: the call failure is then ignored)."""
+        from kubectl_lws.model.certs import CertError, parse_ca_bundle
+
+        cfg = self.store.get("mutatingwebhookconfigurations.admissionregistration.k8s.io", None, MUTATING)
+        hook = next((h for h in (cfg or {}).get("webhooks") or [] if h.get("name") == "mleaderworkerset.kb.io"),
+                    None)
+        if hook is None or hook.get("failurePolicy", "Fail") == "Ignore":
+            return None
+        slices = self.store.list("endpointslices.discovery.k8s.io", NAMESPACE,
+                                 label_selector=f"kubernetes.io/service-name={SERVICE}")
+        if not any(ep.get("addresses") for sl in slices for ep in sl.get("endpoints") or []):
+            return f'no endpoints available for service "{SERVICE}"'
+        try:
+            certs = parse_ca_bundle((hook.get("clientConfig") or {}).get("caBundle"))
+        except CertError:
+            return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+        now = _now()
+        for cert in certs:
+            if cert.not_after <= now:
+                return (f"tls: failed to verify certificate: x509: certificate has expired or is not yet valid: "
+                        f"current time {_iso(now)} is after {_iso(cert.not_after)}")
+        return None
+
+    def gate(self, inner: Any) -> Any:
+        """Wrap the API server's admission: LWS writes fail (HTTP 500) while the webhook cannot be called."""
+        from .errors import ApiError
+
+        def admit(sandbox: Any, operation: str, resource: str, obj: dict, old: dict | None) -> dict:
+            if resource == "leaderworkersets.leaderworkerset.x-k8s.io" and operation in ("CREATE", "UPDATE"):
+                problem = self.webhook_problem()
+                if problem:
+                    raise ApiError(500, "InternalError", 'Internal error occurred: failed calling webhook '
+                                   '"mleaderworkerset.kb.io": failed to call webhook: Post "https://'
+                                   f'{SERVICE}.{NAMESPACE}.svc:443/mutate-leaderworkerset-x-k8s-io-v1-'
+                                   f'leaderworkerset?timeout=10s": {problem}')
+            return inner(sandbox, operation, resource, obj, old) if inner is not None else obj
+        return admit
+
     # ---- faults -----------------------------------------------------------------------------------
     def fault_controller_down(self, on: Any = True) -> dict:
         """Scale the controller to 0 (on) or back to 1: pods, endpoints, LWS reconciles and Lease follow."""
@@ -362,6 +405,14 @@ def install(sandbox: Any) -> LwsSystem:
     system.create()
     system.schedule_renew()
     sandbox.lws_system = system
+    api = getattr(sandbox, "apiserver", None)
+    if api is not None and hasattr(api, "_admit"):
+        try:
+            from . import webhooks
+            inner = webhooks.admit
+        except ImportError:
+            inner = None
+        api._admit, api._admit_loaded = system.gate(inner), True
     if hasattr(sandbox, "register_fault"):
         sandbox.register_fault("controller-down", system.fault_controller_down)
         sandbox.register_fault("webhook-cert-expired", system.fault_webhook_cert_expired)

@@ -116,3 +116,23 @@ def test_controller_namespace_is_validated(sb, tmp_path: Path) -> None:
     kc = sb.write_kubeconfig(tmp_path / "kc.yaml")
     r = run_cli(["doctor", "--controller-namespace", "Bad_NS"], kubeconfig=kc)
     assert r.exit_code == 2 and "not a valid namespace" in r.stderr
+
+
+@pytest.mark.parametrize("fault,words", [("controller-down", 'no endpoints available for service "lws-webhook-service"'),
+                                         ("webhook-cert-expired", "x509: certificate has expired")])
+def test_lws_writes_fail_while_the_webhook_cannot_be_called(sb, tmp_path: Path, fault: str, words: str) -> None:
+    from cliutil import sandbox_http
+    import urllib.error
+
+    lws = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+           "metadata": {"name": "w", "namespace": "default"},
+           "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 1, "workerTemplate": {
+               "spec": {"containers": [{"name": "c", "image": "x"}]}}}}}
+    path = "/apis/leaderworkerset.x-k8s.io/v1/namespaces/default/leaderworkersets"
+    sb.fault(fault)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        sandbox_http(sb, "POST", path, lws)
+    body = json.loads(err.value.read())
+    assert err.value.code == 500 and words in body["message"] and "mleaderworkerset.kb.io" in body["message"]
+    sb.fault("webhook-failure-policy", policy="Ignore")  # the failure is then ignored
+    assert sandbox_http(sb, "POST", path, lws)["metadata"]["name"] == "w"
