@@ -245,3 +245,28 @@ def test_previous_adds_the_crashed_instance_only(sb, kc, tmp_path: Path) -> None
     files = _strip_root(_members(out))
     assert sorted(n for n in files if n.startswith("logs/")) == [
         "logs/app-0/main.log", "logs/app-1/main.log", "logs/app-1/main.previous.log"]
+
+
+def test_progress_is_a_bar_on_a_tty_and_stdout_stays_one_line(kc, tmp_path: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "KUBECONFIG": kc, "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "kubectl_lws", "report", "app", "--output",
+                             str(tmp_path / "tty.zip"), "--logs", "all"],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    assert proc.wait(30) == 0
+    assert b"\r[" in seen and b"6/6 logs" in seen and b"\x1b[K" in seen
+    assert out.count("\n") == 1 and out.startswith("wrote ")
