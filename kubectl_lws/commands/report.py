@@ -233,10 +233,13 @@ def report(name: str | None, output_path: str | None, logs_mode: str, previous: 
         raise
     finally:
         progress.done()
-    missed = len(collector.not_collected)
+    missed = sum(1 for m in collector.not_collected if not m.get("partial"))
+    cut = len(collector.truncated)
     click.echo(f"wrote {path} ({size:,} bytes, {len(archive.files)} files)")
-    if missed:
-        app.warn(f"{missed} item(s) could not be collected; see manifest.json (notCollected)")
+    if missed or cut:
+        parts = ([f"{missed} item(s) could not be collected"] if missed else []) + \
+                ([f"{cut} log(s) cut at --max-log-bytes"] if cut else [])
+        app.warn(f"{'; '.join(parts)}; see manifest.json (notCollected)")
     return 0
 
 
@@ -522,6 +525,8 @@ class Collector:
                         self.archive.add(path, data)
                         if truncated:
                             self.truncated.append(path)
+                            self.not_collected.append({"item": path, "partial": True,
+                                                       "reason": f"size cap: only the newest {cap} bytes kept"})
                     done_count += 1
                     self.progress.count("logs", done_count, total)
         finally:

@@ -184,6 +184,9 @@ def test_log_cap_keeps_the_newest_bytes_and_is_noted(kc, tmp_path: Path) -> None
     manifest = json.loads(files["manifest.json"])
     assert manifest["logs"]["maxLogBytesPerContainer"] == 1024
     assert sorted(manifest["logs"]["truncated"]) == ["logs/app-0/main.log", "logs/app-1/main.log"]
+    capped = [m for m in manifest["notCollected"] if m.get("partial")]
+    assert len(capped) == 2 and all("size cap" in m["reason"] for m in capped)
+    assert r.stderr.count("warning:") == 1 and "2 log(s) cut at --max-log-bytes" in r.stderr
     for path in manifest["logs"]["truncated"]:
         data = files[path]
         assert 0 < len(data) <= 1024
