@@ -43,6 +43,14 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "deployments": ("/apis/apps/v1", "deployments", True),
     "horizontalpodautoscalers": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
     "customresourcedefinitions": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+    # doctor and report (an LWS install and the events.k8s.io view of events)
+    "events.k8s.io": ("/apis/events.k8s.io/v1", "events", True),
+    "leases": ("/apis/coordination.k8s.io/v1", "leases", True),
+    "endpointslices": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
+    "mutatingwebhookconfigurations": ("/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations",
+                                      False),
+    "validatingwebhookconfigurations": ("/apis/admissionregistration.k8s.io/v1",
+                                        "validatingwebhookconfigurations", False),
 }
 
 
@@ -386,6 +394,18 @@ class Cluster:
 
     def server_version(self) -> dict:
         return self.request("GET", "/version")
+
+    def access_review(self, verb: str, resource: str, *, group: str = "", namespace: str | None = None,
+                      subresource: str | None = None, name: str | None = None) -> bool:
+        """SelfSubjectAccessReview: may the current user do ``verb`` on ``resource``? (one POST)"""
+        attrs = {"verb": verb, "resource": resource, "group": group}
+        for key, value in (("namespace", namespace), ("subresource", subresource), ("name", name)):
+            if value:
+                attrs[key] = value
+        body = {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                "spec": {"resourceAttributes": attrs}}
+        out = self.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body)
+        return bool(((out or {}).get("status") or {}).get("allowed"))
 
     # ---- writes -----------------------------------------------------------------------------
     def patch(self, kind: str, name: str, patch: Any, *, namespace: str | None = None,

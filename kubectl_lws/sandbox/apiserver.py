@@ -355,6 +355,8 @@ class ApiServer:
         verb = self._verb(request, route)
         if verb is None:
             raise errors.method_not_allowed(f"the server does not allow this method on the requested resource")
+        if route.rt.plural == "selfsubjectaccessreviews" and verb == "create":
+            return await self._access_review(request, entry), user  # every authenticated user may ask
         if not self.allowed(entry, verb, route.rt, route.namespace, route.sub):
             raise errors.rbac_forbidden(user, verb, route.rt.plural, route.rt.group, route.namespace, route.name,
                                         route.sub)
@@ -1093,6 +1095,25 @@ class ApiServer:
         if runtime is None:
             raise ApiError(503, "ServiceUnavailable", "the sandbox runtime (logs/exec) is not installed")
         return await runtime.handle_exec(request, pod, container, request.query.getall("command", []))
+
+    async def _access_review(self, request: web.Request, entry: dict) -> web.Response:
+        """SelfSubjectAccessReview answered from the caller's token rule set (201, as kube does)."""
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request was in an unknown format")
+        attrs = (body.get("spec") or {}).get("resourceAttributes")
+        if not isinstance(attrs, dict):
+            raise errors.bad_request("spec.resourceAttributes is required (nonResourceAttributes are not "
+                                     "supported by the sandbox)")
+        resource, sub = attrs.get("resource") or "", attrs.get("subresource") or None
+        probe = ResourceType(resource, "", attrs.get("group") or "", attrs.get("version") or "")
+        allowed = self.allowed(entry, attrs.get("verb") or "", probe, attrs.get("namespace") or None, sub)
+        out = {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+               "metadata": {"creationTimestamp": None}, "spec": {"resourceAttributes": attrs},
+               "status": {"allowed": allowed}}
+        if not allowed:
+            out["status"]["reason"] = "no rule of the sandbox token's rule set allows it"
+        return self._json(out, 201)
 
     # ADMIN ---------------------------------------------------------------------------------------
     async def _admin(self, request: web.Request) -> web.Response:
