@@ -259,3 +259,14 @@ class SelectorType(click.ParamType):
         from kubectl_lws.names import check_selector
 
         return check_selector(str(value))
+
+
+class NamespaceType(click.ParamType):
+    """A namespace a command flag names (besides -n): a DNS-1123 label, checked while parsing."""
+
+    name = "namespace"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from kubectl_lws.names import check_namespace
+
+        return check_namespace(str(value))

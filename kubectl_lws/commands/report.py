@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import click
 
-from kubectl_lws.options import DurationType, app_context
+from kubectl_lws.options import LWS_NAME, DurationType, NamespaceType, app_context
 
 DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -151,7 +151,7 @@ class Progress:
 # ---- the command --------------------------------------------------------------------------------------
 
 @click.command("report")
-@click.argument("name", required=False, metavar="NAME")
+@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
 @click.option("--output", "output_path", metavar="FILE",
               help="Archive to write: .zip or .tar.gz/.tgz (default report_<ns>_<name>_<UTC time>.zip).")
 @click.option("--logs", "logs_mode", type=click.Choice(["leaders", "all", "none"]), default="leaders",
@@ -163,7 +163,8 @@ class Progress:
               help="Per-container cap; the newest bytes are kept.")
 @click.option("--include-controller", is_flag=True,
               help="Also the LWS controller Deployment, pods and logs, webhooks (caBundle fingerprints) and CRDs.")
-@click.option("--controller-namespace", metavar="NS", default="lws-system", show_default=True,
+@click.option("--controller-namespace", type=NamespaceType(), metavar="NS", default="lws-system",
+              show_default=True,
               help="Where lws-controller-manager runs (with --include-controller).")
 @click.option("--no-redact", is_flag=True, help="Keep the values of secret-looking env variables (warns).")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")

@@ -26,6 +26,7 @@ NAME_COMMANDS = [
     ["verify", "nccl", "{n}", "--static"],
     ["verify", "runtime", "{n}"],
     ["events", "{n}"],
+    ["report", "{n}", "--output", "/tmp/i16a-never.zip"],
 ]
 HOSTILE = ["nothere/../victim", "victim#frag", "victim?x=1", "../victim", "Victim", "victim/", "vic tim",
            "victim%2f", "victim.", "x" * 254]
@@ -128,3 +129,12 @@ def test_scale_to_the_int32_limit_plans_without_building_a_list(hard, kc: str) -
     assert time.monotonic() - started < 10
     too_big = run_cli(["scale", "web", "--replicas", "2147483647", "--dry-run"], kubeconfig=kc)
     assert too_big.exit_code == 2 and "replicas x size must fit an int32" in too_big.stderr
+
+
+@pytest.mark.parametrize("args", [["doctor", "--controller-namespace", "../kube-system"],
+                                  ["report", "web", "--controller-namespace", "Bad_NS", "--include-controller"]])
+def test_namespace_flags_of_report_and_doctor_are_checked(hard, kc: str, args: list[str]) -> None:  # noqa: ANN001
+    hard.request_log.clear()
+    r = run_cli(args, kubeconfig=kc)
+    assert r.exit_code == 2 and r.stderr.startswith("error: invalid namespace "), r.stderr
+    assert hard.request_log.snapshot() == []
