@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import click
 
-from kubectl_lws.options import NamespaceType, app_context, output_option
+from kubectl_lws.options import app_context, output_option
 
 WORKERS = 12
 
@@ -37,7 +37,7 @@ def _wave(pool: ThreadPoolExecutor, jobs: dict[str, Callable[[], Any]]) -> dict[
 
 
 @click.command("doctor")
-@click.option("--controller-namespace", type=NamespaceType(), metavar="NS", default=None,
+@click.option("--controller-namespace", metavar="NS", default=None,
               help="Where lws-controller-manager runs (default: from the webhooks' service, else lws-system).")
 @output_option(("table", "json", "yaml"), default="table")
 def doctor(controller_namespace: str | None, output: str) -> int:
