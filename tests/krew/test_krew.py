@@ -160,6 +160,10 @@ def test_archive_holds_what_krew_installs(krew_build) -> None:
     for module in ("kubectl_lws/sandbox/apiserver", "kubectl_lws/commands/status", "aiohttp/web"):
         assert any(n.startswith(f"_internal/{module}.") for n in names), module
     assert "_internal/kubectl_lws/sandbox/scenarios/demo.yaml" in names
+    # every module of the package, also those only imported lazily by name (cli.COMMANDS), and new ones
+    sources = {p.relative_to(ROOT).with_suffix(".pyc").as_posix()
+               for p in (ROOT / "kubectl_lws").rglob("*.py") if "__pycache__" not in p.parts}
+    assert {f"_internal/{s}" for s in sources} <= names
 
 
 # ---- installed the way krew installs it --------------------------------------------------------
