@@ -2,8 +2,9 @@
 
 ``kubectl-lws`` runs the CLI; ``kubectl_complete-lws`` (same program under another name, or any
 link to it) runs kubectl's plugin completion. ``sys.executable`` is this program, not a Python, so
-``<exe> -m kubectl_lws.<module> ...`` (how ``sandbox up --detach`` starts its server) is emulated
-here for our own modules.
+the two ways our code starts a Python child are emulated here: ``<exe> -m kubectl_lws.<module> ...``
+(``sandbox up --detach`` starts its server so) and ``<exe> [-I] [-S] <file>.py ...`` for the
+sandbox's stand-in programs (shipped as source beside the frozen modules, see kubectl-lws.spec).
 """
 
 from __future__ import annotations
@@ -11,9 +12,33 @@ from __future__ import annotations
 import os
 import sys
 
+# interpreter flags our code passes before a script (they change nothing for a frozen program)
+_PYTHON_FLAGS = {"-I", "-S", "-E", "-s", "-u", "-B"}
+
+
+def _script(argv: list[str]) -> list[str] | None:
+    """``[script, args...]`` when argv is a Python command line running one of the .py files shipped
+    inside this build, else None (no other script is run: this is not a general Python)."""
+    rest = argv[1:]
+    while rest and rest[0] in _PYTHON_FLAGS:
+        rest = rest[1:]
+    if not rest or not rest[0].endswith(".py") or not os.path.isfile(rest[0]):
+        return None
+    home = os.path.realpath(getattr(sys, "_MEIPASS", os.path.dirname(os.path.abspath(__file__))))
+    if os.path.commonpath([home, os.path.realpath(rest[0])]) != home:
+        return None
+    return rest
+
 
 def main() -> None:
     argv = sys.argv
+    script = _script(argv)
+    if script is not None:
+        import runpy
+
+        sys.argv = script
+        runpy.run_path(script[0], run_name="__main__")
+        return
     if len(argv) >= 3 and argv[1] == "-m" and argv[2].split(".")[0] == "kubectl_lws":
         import runpy
 

@@ -268,3 +268,30 @@ def test_sandbox_demo_from_the_krew_install(krew_env: dict[str, str], tmp_path: 
                   timeout=180)
     assert result.returncode == 0, result.stderr
     assert "healthy" in result.stdout and "GROUP" in result.stdout
+
+
+def test_frozen_program_runs_the_sandboxs_stand_in_scripts(krew_env: dict[str, str], tmp_path: Path) -> None:
+    """The sandbox starts its stand-in servers as `sys.executable -I -S <file>.py`; frozen, that is us."""
+    import socket
+    import urllib.request
+
+    store = next((Path(krew_env["KREW_ROOT"]) / "store" / "lws").iterdir())
+    script = store / "_internal" / "kubectl_lws" / "sandbox" / "runtime" / "standins" / "server.py"
+    assert script.is_file()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(store / "kubectl-lws"), "-I", "-S", str(script), "--port", str(port)],
+                            env=krew_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "ready" in proc.stdout.readline()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        proc.kill()
+        proc.wait()
+    # only scripts shipped inside the build run: the program is not a general Python
+    other = tmp_path / "other.py"
+    other.write_text("print('ran')\n")
+    result = _run([str(store / "kubectl-lws"), "-I", "-S", str(other)], krew_env)
+    assert "ran" not in result.stdout and result.returncode == 2
