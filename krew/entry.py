@@ -30,7 +30,27 @@ def _script(argv: list[str]) -> list[str] | None:
     return rest
 
 
+def _clean_environment() -> None:
+    """Give the programs we start (openssl, ip, a pod's commands, this program again) the user's
+    environment, not the frozen runtime's: PyInstaller's bootloader points LD_LIBRARY_PATH (macOS:
+    DYLD_LIBRARY_PATH) at _internal/, whose bundled libssl/libcrypto would then be loaded by the
+    system's openssl, and marks its process tree with _PYI_* variables. This process does not need
+    them any more: the dynamic loader read its search path at start-up."""
+    home = getattr(sys, "_MEIPASS", None)
+    if home is None:
+        return
+    for var in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"):
+        original = os.environ.pop(f"{var}_ORIG", None)
+        if original is not None:
+            os.environ[var] = original
+        elif os.environ.get(var, "").split(os.pathsep)[0] == home:
+            del os.environ[var]
+    for var in [v for v in os.environ if v.startswith("_PYI_")]:
+        del os.environ[var]
+
+
 def main() -> None:
+    _clean_environment()
     argv = sys.argv
     script = _script(argv)
     if script is not None:
