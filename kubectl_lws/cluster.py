@@ -10,6 +10,7 @@ tests/benchmarks count) every request. The kubernetes package is imported lazily
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import threading
@@ -90,6 +91,7 @@ class Cluster:
         # (urllib3 otherwise discards and warns about every connection beyond the pool size).
         self.max_connections = 16
         self._streams: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._light: Any = None  # LightTransport, or False once the kubernetes client is needed
 
     # ---- configuration -------------------------------------------------------------------
     @property
@@ -112,7 +114,22 @@ class Cluster:
 
     @property
     def host(self) -> str:
-        return self.client.configuration.host
+        light = self._light_transport()
+        return light.host if light else self.client.configuration.host
+
+    def _light_transport(self) -> Any:
+        """The urllib3 transport when the credentials need no plugin (see ``transport.py``), else None."""
+        if self._light is None:
+            with self._lock:
+                if self._light is None:
+                    from kubectl_lws.transport import light_transport
+
+                    light = None
+                    if os.environ.get("KUBECTL_LWS_TRANSPORT") != "client":
+                        light = light_transport(self.resolved, self.settings,
+                                                max_connections=self.max_connections)
+                    self._light = light or False
+        return self._light or None
 
     def _build_client(self) -> "ApiClient":
         from kubernetes import client, config
@@ -216,12 +233,23 @@ class Cluster:
                 content_type: str = "application/json", stream: bool = False,
                 timeout: float | None = None, accept: str = "application/json") -> Any:
         """Send one request; returns parsed JSON (or the raw response when ``stream``)."""
-        client = self.client
+        raw = self._send(method, path, query=query, body=body, content_type=content_type, stream=stream,
+                         timeout=timeout, accept=accept)
+        return self._finish(raw, method, path, stream=stream)
+
+    def _send(self, method: str, path: str, *, query: dict | list | None = None, body: Any = None,
+              content_type: str = "application/json", stream: bool = False, timeout: float | None = None,
+              accept: str = "application/json") -> Any:
+        """Send one request and return the urllib3 response, unread (errors mapped)."""
         params = _query_list(query)
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         req_timeout = timeout if timeout is not None else self.settings.request_timeout
+        light = self._light_transport()
+        if light is not None:
+            return self._send_light(light, method, path, params, headers, body, stream, req_timeout)
+        client = self.client
         try:
             method, url, headers, body, _ = client.param_serialize(
                 method, path, query_params=params, header_params=headers, body=body,
@@ -230,13 +258,51 @@ class Cluster:
                                    _request_timeout=req_timeout or None)
         except Exception as exc:  # noqa: BLE001 — every transport failure is mapped here
             raise self._map_error(exc, method, path) from exc
-        raw = resp.response
-        if not 200 <= resp.status <= 299:
+        return resp.response
+
+    def _send_light(self, light: Any, method: str, path: str, params: list, headers: dict, body: Any,
+                    stream: bool, timeout: float | None) -> Any:
+        """Whole responses over ``http.client`` (no urllib3 import on small commands); streams over
+        urllib3, whose response object the watch and log readers use."""
+        target = path + ("?" + urlencode(params) if params else "")
+        all_headers = {**light.auth_headers(), **headers, "User-Agent": f"kubectl-lws/{_version()} (python)"}
+        if self.settings.as_user:
+            all_headers["Impersonate-User"] = self.settings.as_user
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        started = time.perf_counter()
+        status: int | str = "ERR"
+        try:
+            if stream or self.settings.as_groups:
+                import urllib3
+
+                merged = urllib3.HTTPHeaderDict(all_headers)
+                for group in self.settings.as_groups:
+                    merged.add("Impersonate-Group", group)
+                resp = light.pool.request(method, light.host + target, body=body, headers=merged,
+                                          preload_content=not stream, decode_content=False, redirect=False,
+                                          retries=False,
+                                          timeout=urllib3.Timeout(total=timeout) if timeout else None)
+            else:
+                resp = light.fetch(method, target, all_headers, body, timeout or None)
+            status = resp.status
+            return resp
+        except Exception as exc:  # noqa: BLE001 — every transport failure is mapped here
+            status = type(exc).__name__
+            raise self._map_error(exc, method, path) from exc
+        finally:
+            self._note_request(method, light.host + target, status, started)
+
+    def _finish(self, raw: Any, method: str, path: str, *, stream: bool) -> Any:
+        """Map a non-2xx status; hand back the open response (``stream``) or its parsed JSON."""
+        if not 200 <= raw.status <= 299:
             try:
                 data = raw.data
             finally:
                 raw.release_conn()
-            raise map_api_exception(resp.status, data, path)
+            raise map_api_exception(raw.status, data, path)
         if stream:
             with self._lock:
                 self._streams.add(raw)
@@ -253,20 +319,24 @@ class Cluster:
             return data.decode("utf-8", "replace")
 
     def _map_error(self, exc: Exception, method: str, path: str) -> errors.LwsError:
-        from kubernetes.client.exceptions import ApiException
-        import urllib3.exceptions as ux
+        import http.client
 
-        if isinstance(exc, ApiException):
+        if isinstance(exc, errors.LwsError):
+            return exc
+        api_exception = sys.modules.get("kubernetes.client.exceptions")
+        if api_exception is not None and isinstance(exc, api_exception.ApiException):
             if not exc.status:  # the client's wrapper around SSL and WebSocket failures
                 return _status_zero_error(str(exc.reason or exc), self.host, path)
             return map_api_exception(exc.status, exc.body, path)
-        if isinstance(exc, (ux.ReadTimeoutError, ux.TimeoutError)) or "timed out" in str(exc).lower():
+        ux = sys.modules.get("urllib3.exceptions")  # only loaded when urllib3 served the request
+        timeouts: tuple = (TimeoutError,) + ((ux.ReadTimeoutError, ux.TimeoutError) if ux else ())
+        if isinstance(exc, timeouts) or "timed out" in str(exc).lower():
             return errors.RequestTimeout(f"request to {self.host} timed out ({method} {path}); "
                                          "raise --request-timeout or check the server")
-        if isinstance(exc, ux.MaxRetryError):
+        if ux is not None and isinstance(exc, ux.MaxRetryError):
             reason = exc.reason
             return errors.Unreachable(f"cannot reach the API server at {self.host}: {_reason_text(reason)}")
-        if isinstance(exc, (ux.HTTPError, OSError)):
+        if isinstance(exc, (OSError, http.client.HTTPException)) or (ux and isinstance(exc, ux.HTTPError)):
             return errors.Unreachable(f"cannot reach the API server at {self.host}: {_reason_text(exc)}")
         if isinstance(exc, errors.LwsError):
             return exc
