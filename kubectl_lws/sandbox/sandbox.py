@@ -67,6 +67,7 @@ class Sandbox:
         self._stopped = False
         self.apiserver = ApiServer(self)
         self.register_fault("fail-requests", self._fault_fail_requests)
+        self.register_fault("delay-responses", self._fault_delay_responses)
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> "Sandbox":
@@ -227,6 +228,12 @@ class Sandbox:
                              message: str | None = None, method: str | None = None) -> dict:
         """The next ``count`` requests whose path starts with ``path`` fail with ``status``."""
         return self.apiserver.add_fail_rule(path, int(status), int(count), message, method)
+
+    def _fault_delay_responses(self, path: str = "/", seconds: float = 1.0, count: int = 1,
+                               method: str | None = None) -> dict:
+        """The next ``count`` requests whose path starts with ``path`` take effect at once but are
+        answered ``seconds`` late (races between a change and what the client sees next)."""
+        return self.apiserver.add_delay_rule(path, float(seconds), int(count), method)
 
     # --------------------------------------------------------------------------------- helpers
     @property
