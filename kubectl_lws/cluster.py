@@ -28,7 +28,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from kubernetes.client import ApiClient
 
 FIELD_MANAGER = "kubectl-lws"
-PAGE_SIZE = 5000
+# Pages of a LIST, as kubectl pages (--chunk-size 500): each page is reduced (``slim``) before the
+# next is read, so a big LIST never sits in memory whole. A paged LIST counts as ONE list in
+# ``Cluster.list_calls`` (the request budget of a command), however many pages it took.
+PAGE_SIZE = 500
+# A continue token that expired (410) restarts the LIST from the beginning, at most this often.
+MAX_RELISTS = 3
 
 # kind -> (api prefix, plural, namespaced)
 RESOURCES: dict[str, tuple[str, str, bool]] = {
@@ -87,6 +92,7 @@ class Cluster:
         self._client: ApiClient | None = None
         self._lock = threading.Lock()
         self.request_count = 0
+        self.list_calls = 0  # LISTs as the request budget counts them (a paged LIST is one)
         # Connections kept per host; raise before the first request when many streams run at once
         # (urllib3 otherwise discards and warns about every connection beyond the pool size).
         self.max_connections = 16
@@ -347,21 +353,56 @@ class Cluster:
         return self.request("GET", resource_path(kind, namespace, name))
 
     def list(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
-             field_selector: str | None = None, all_namespaces: bool = False) -> tuple[list[dict], str]:
-        """All items (following continue tokens) and the list's resourceVersion."""
+             field_selector: str | None = None, all_namespaces: bool = False,
+             slim: bool = False) -> tuple[list[dict], str]:
+        """All items (following continue tokens) and the list's resourceVersion.
+
+        ``slim``: each page becomes slim records (``model/slim.py``) before the next page is read.
+        A continue token that expired mid-way (410 Gone, an etcd compaction) restarts the LIST from
+        the start, like client-go's pager falling back to a full list: the pages of one answer
+        must come from one snapshot.
+        """
+        from kubectl_lws.model import slim as slimmer
+
         ns = None if all_namespaces else namespace
         path = resource_path(kind, ns)
+        with self._lock:
+            self.list_calls += 1
+        relists = 0
         items: list[dict] = []
         cont = None
         while True:
             query = {"labelSelector": label_selector, "fieldSelector": field_selector,
                      "limit": PAGE_SIZE, "continue": cont}
-            data = self.request("GET", path, query=query)
+            try:
+                if slim:
+                    data = slimmer.decode_list(kind, self._get_bytes(path, query))
+                else:
+                    data = self.request("GET", path, query=query)
+            except errors.ApiError as exc:
+                if exc.code == 410 and cont and relists < MAX_RELISTS:
+                    relists += 1
+                    items, cont = [], None
+                    continue
+                raise
+            if not isinstance(data, dict):
+                raise errors.LwsError(f"GET {path}: the server did not answer with a list")
             items.extend(data.get("items") or [])
+            del data["items"]
             meta = data.get("metadata") or {}
             cont = meta.get("continue")
             if not cont:
                 return items, meta.get("resourceVersion", "")
+
+    def _get_bytes(self, path: str, query: dict) -> bytes:
+        """A GET's body, unparsed (the slim decoders parse it)."""
+        raw = self._send("GET", path, query=query)
+        if not 200 <= raw.status <= 299:
+            self._finish(raw, "GET", path, stream=False)
+        try:
+            return raw.data or b"{}"
+        except Exception as exc:  # noqa: BLE001 — a read timeout or reset mid-body
+            raise self._map_error(exc, "GET", path) from exc
 
     def get_lws(self, name: str, namespace: str | None = None) -> dict:
         """GET one LWS; a 404 becomes the standard not-found error with close names."""
@@ -383,12 +424,13 @@ class Cluster:
                          all_namespaces=all_namespaces)[0]
 
     def list_pods(self, namespace: str | None = None, *, label_selector: str | None = None,
-                  field_selector: str | None = None, all_namespaces: bool = False) -> list[dict]:
+                  field_selector: str | None = None, all_namespaces: bool = False,
+                  slim: bool = False) -> list[dict]:
         return self.list("pods", namespace or self.namespace, label_selector=label_selector,
-                         field_selector=field_selector, all_namespaces=all_namespaces)[0]
+                         field_selector=field_selector, all_namespaces=all_namespaces, slim=slim)[0]
 
-    def list_nodes(self) -> list[dict]:
-        return self.list("nodes")[0]
+    def list_nodes(self, *, slim: bool = False) -> list[dict]:
+        return self.list("nodes", slim=slim)[0]
 
     def server_version(self) -> dict:
         return self.request("GET", "/version")
@@ -502,16 +544,19 @@ class Cluster:
 
     def list_watch(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
                    stop: threading.Event | None = None, all_namespaces: bool = False,
-                   field_selector: str | None = None) -> Iterator[tuple[str, Any]]:
+                   field_selector: str | None = None, slim: bool = False) -> Iterator[tuple[str, Any]]:
         """List, then watch from the list's version; on 410 or a broken stream, list again.
 
         Yields ``("SYNC", items)`` after every (re)list, then ``(type, obj)`` events; BOOKMARKs are
         consumed here. Callers rebuild their view on SYNC, so a reconnect never loses a change.
+        ``slim``: the list's pages and every event's object are slim records (``model/slim.py``).
         """
+        from kubectl_lws.model.slim import slim as slimmer
+
         ns = namespace or self.namespace
         while not (stop and stop.is_set()):
             items, rv = self.list(kind, ns, label_selector=label_selector, field_selector=field_selector,
-                                  all_namespaces=all_namespaces)
+                                  all_namespaces=all_namespaces, slim=slim)
             yield "SYNC", items
             while not (stop and stop.is_set()):
                 try:
@@ -521,7 +566,7 @@ class Cluster:
                         rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
                         if etype == "BOOKMARK":
                             continue
-                        yield etype, obj
+                        yield etype, (slimmer(kind, obj) if slim else obj)
                         if stop and stop.is_set():
                             return
                 except WatchExpired:

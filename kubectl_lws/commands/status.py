@@ -65,7 +65,8 @@ def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_k
         return _watch(app, name, list(group_filter) or None, pods=pods, extra_keys=topology_keys,
                       placement=placement, timeout=timeout, exit_code=exit_code, output=output)
     obj = cluster.get_lws(name)
-    pod_list = cluster.list_pods(obj["metadata"]["namespace"], label_selector=_selector(name))
+    # slim records, page by page: memory follows the number of pods, not the size of their bodies
+    pod_list = cluster.list_pods(obj["metadata"]["namespace"], label_selector=_selector(name), slim=True)
     nodes = _nodes(app) if placement else None
     a, place = _build(obj, pod_list, nodes, topology_keys)
     groups = _check_groups(a, list(group_filter) or None)
@@ -84,7 +85,7 @@ def _nodes(app: Any) -> list[dict] | None:
     from kubectl_lws import errors
 
     try:
-        return app.cluster.list_nodes()
+        return app.cluster.list_nodes(slim=True)
     except errors.Forbidden:
         app.warn(NODES_FORBIDDEN)
         return None
