@@ -637,6 +637,14 @@ class ApiServer:
         token = q.get("continue")
         if token:
             rv, start = _continue_decode(token)
+            if rv < self.store.oldest_rv():
+                # etcd compacted past the token's revision (kube's wording, 410 Expired)
+                raise errors.gone("The provided continue parameter is too old to display a consistent list "
+                                  "result. You can start a new list without the continue parameter, or use "
+                                  "the continue token in this response to retrieve the remainder of the "
+                                  "results. Continuing with the provided token results in an inconsistent "
+                                  "list - objects that were created, modified, or deleted between the time "
+                                  "the first chunk was returned and now may show up in the list.")
             objs = [o for o in objs if self._sort_key(route, o) > start]
         limit = int(q.get("limit") or 0)
         cont = ""
