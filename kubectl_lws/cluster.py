@@ -371,15 +371,27 @@ class Cluster:
         relists = 0
         items: list[dict] = []
         cont = None
+        ahead: _Prefetch | None = None
         while True:
             query = {"labelSelector": label_selector, "fieldSelector": field_selector,
                      "limit": PAGE_SIZE, "continue": cont}
             try:
                 if slim:
-                    data = slimmer.decode_list(kind, self._get_bytes(path, query))
+                    body = ahead.result() if ahead is not None and ahead.token == cont else \
+                        self._get_bytes(path, query)
+                    ahead = None
+                    nxt = _peek_continue(body)
+                    if nxt:
+                        # the server builds the next page while we decode this one
+                        ahead = _Prefetch(nxt, lambda q={**query, "continue": nxt}: self._get_bytes(path, q))
+                    data = slimmer.decode_list(kind, body)
+                    del body
                 else:
                     data = self.request("GET", path, query=query)
             except errors.ApiError as exc:
+                if ahead is not None:
+                    ahead.result(swallow=True)
+                    ahead = None
                 if exc.code == 410 and cont and relists < MAX_RELISTS:
                     relists += 1
                     items, cont = [], None
@@ -702,6 +714,44 @@ class ExecSession:
             pass
 
 
+class _Prefetch:
+    """The next page of a LIST, fetched on a thread (its body only: decoding stays on the caller)."""
+
+    def __init__(self, token: str, fetch: Callable[[], bytes]) -> None:
+        self.token = token
+        self._value: bytes | None = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = fetch()
+            except BaseException as exc:  # noqa: BLE001 — handed to the caller
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, daemon=True, name="list-prefetch")
+        self._thread.start()
+
+    def result(self, *, swallow: bool = False) -> bytes:
+        self._thread.join()
+        if self._error is not None and not swallow:
+            raise self._error
+        return self._value or b"{}"
+
+
+_CONTINUE = re.compile(rb'"continue":"([^"]+)"')
+
+
+def _peek_continue(body: bytes) -> str | None:
+    """The list's continue token when its metadata comes before the items (built-in kinds do);
+    None otherwise (then the next page is fetched after decoding, as usual)."""
+    head = body[:4096]
+    cut = head.find(b'"items"')
+    if cut < 0:
+        return None
+    match = _CONTINUE.search(head, 0, cut)
+    return match.group(1).decode() if match else None
+
+
 def _exec_status(text: str) -> tuple[int | None, str]:
     """Exit code and message from the exec status channel (kubelet's Status JSON)."""
     if not text:
@@ -748,7 +798,7 @@ def iter_lines(resp: Any) -> Iterator[str]:
 
 def map_api_exception(code: int | None, body: Any, path: str) -> errors.LwsError:
     """Turn an HTTP error (status code + body) into our error with the server's own words."""
-    if isinstance(body, bytes):
+    if isinstance(body, (bytes, bytearray)):
         body = body.decode("utf-8", "replace")
     status: dict = {}
     if isinstance(body, str) and body.strip().startswith("{"):
