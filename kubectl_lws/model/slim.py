@@ -103,8 +103,16 @@ def decoder(kind: str) -> Any:
     return dec
 
 
-def decode_list(kind: str, data: bytes, *, use_msgspec: bool = True) -> dict:
-    """A LIST response body as ``{"metadata": ..., "items": [slim records]}``."""
+# Below this body size json.loads is as quick and msgspec's import (about 10 ms) is not worth it.
+MSGSPEC_MIN_BYTES = 256 * 1024
+
+
+def decode_list(kind: str, data: bytes, *, use_msgspec: bool | None = None) -> dict:
+    """A LIST response body as ``{"metadata": ..., "items": [slim records]}``.
+
+    ``use_msgspec`` None: msgspec for bodies of MSGSPEC_MIN_BYTES and more (when installed)."""
+    if use_msgspec is None:
+        use_msgspec = len(data) >= MSGSPEC_MIN_BYTES
     dec = decoder(kind) if use_msgspec else None
     if dec is not None:
         try:

@@ -79,7 +79,7 @@ def test_both_decoders_build_the_same_records() -> None:
     pytest.importorskip("msgspec")
     pod = json.loads((GOLDEN / "objects" / "pod-big-17-3-real-4096-pod-lws.json").read_text())
     body = _as_list([pod, pod])
-    a = slim.decode_list("pods", body)
+    a = slim.decode_list("pods", body, use_msgspec=True)
     b = slim.decode_list("pods", body, use_msgspec=False)
     assert a == b
     assert "managedFields" not in a["items"][0]["metadata"]
