@@ -268,7 +268,7 @@ class Cluster:
 
     def _send_light(self, light: Any, method: str, path: str, params: list, headers: dict, body: Any,
                     stream: bool, timeout: float | None) -> Any:
-        """Whole responses over ``http.client`` (no urllib3 import on small commands); streams over
+        """Whole responses over ``transport._Connection`` (no urllib3 import on small commands); streams over
         urllib3, whose response object the watch and log readers use."""
         target = path + ("?" + urlencode(params) if params else "")
         all_headers = {**light.auth_headers(), **headers, "User-Agent": f"kubectl-lws/{_version()} (python)"}
@@ -325,10 +325,9 @@ class Cluster:
             return data.decode("utf-8", "replace")
 
     def _map_error(self, exc: Exception, method: str, path: str) -> errors.LwsError:
-        import http.client
-
         if isinstance(exc, errors.LwsError):
             return exc
+        hc = sys.modules.get("http.client")
         api_exception = sys.modules.get("kubernetes.client.exceptions")
         if api_exception is not None and isinstance(exc, api_exception.ApiException):
             if not exc.status:  # the client's wrapper around SSL and WebSocket failures
@@ -342,7 +341,8 @@ class Cluster:
         if ux is not None and isinstance(exc, ux.MaxRetryError):
             reason = exc.reason
             return errors.Unreachable(f"cannot reach the API server at {self.host}: {_reason_text(reason)}")
-        if isinstance(exc, (OSError, http.client.HTTPException)) or (ux and isinstance(exc, ux.HTTPError)):
+        if isinstance(exc, OSError) or (hc and isinstance(exc, hc.HTTPException)) or \
+                (ux and isinstance(exc, ux.HTTPError)):
             return errors.Unreachable(f"cannot reach the API server at {self.host}: {_reason_text(exc)}")
         if isinstance(exc, errors.LwsError):
             return exc
