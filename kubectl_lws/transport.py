@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,9 @@ _USER_KEYS = {"token", "tokenFile", "client-certificate", "client-certificate-da
               "client-key-data", "username", "password"}
 _CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify",
                  "tls-server-name", "extensions"}
+
+
+_POOL_LOCK = threading.Lock()
 
 
 class Response:
@@ -59,16 +63,21 @@ class LightTransport:
     def pool(self) -> Any:
         """urllib3 pool for streaming responses (imported only by commands that stream)."""
         if self._pool is None:
-            import urllib3
-
-            kw: dict[str, Any] = {}
-            if self.ssl_context is not None:
-                if self.ssl_context.verify_mode == 0:
-                    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-                kw = {"ssl_context": self.ssl_context, "server_hostname": self.server_hostname,
-                      "assert_hostname": False if self.ssl_context.verify_mode == 0 else None}
-            self._pool = urllib3.PoolManager(num_pools=4, maxsize=self.max_connections, block=False, **kw)
+            with _POOL_LOCK:
+                if self._pool is None:
+                    self._pool = self._make_pool()
         return self._pool
+
+    def _make_pool(self) -> Any:
+        import urllib3
+
+        kw: dict[str, Any] = {}
+        if self.ssl_context is not None:
+            if self.ssl_context.verify_mode == 0:
+                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            kw = {"ssl_context": self.ssl_context, "server_hostname": self.server_hostname,
+                  "assert_hostname": False if self.ssl_context.verify_mode == 0 else None}
+        return urllib3.PoolManager(num_pools=4, maxsize=self.max_connections, block=False, **kw)
 
     def fetch(self, method: str, target: str, headers: dict[str, str], body: Any,
               timeout: float | None) -> Response:

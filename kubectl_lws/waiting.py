@@ -70,6 +70,7 @@ class Informer:
     def start(self, timeout: float | None = 60.0) -> "Informer":
         """Start the streams; with a ``timeout``, return once every first list is in (or raise
         what a list raised); with None, return at once (``wait`` holds checks until synced)."""
+        self.cluster.prepare_streams()
         for kind, selector, fields in self._sources:
             thread = threading.Thread(target=self._run, args=(kind, selector, fields), daemon=True,
                                       name=f"watch-{kind}-{self._label}")
