@@ -97,8 +97,8 @@ def sandbox() -> None:
 
 
 @sandbox.command("up")
-@click.option("--scenario", metavar="demo|golden|FILE", default=None,
-              help="Scenario to load: a built-in name (demo, golden) or a YAML file.")
+@click.option("--scenario", metavar="demo|golden|runtime|FILE", default=None,
+              help="Scenario to load: a built-in name (demo, golden, runtime) or a YAML file.")
 @click.option("--port", type=int, default=0, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option("--speed", type=float, default=1.0, show_default=True, help="Time factor for controller delays.")
 @click.option("--kubeconfig", "kubeconfig", metavar="PATH", default=None,
@@ -304,6 +304,10 @@ def fault(name: str, params: tuple[str, ...], kubeconfig: str | None) -> None:
       fail-requests    path=/PREFIX status=N [count=N] [method=M] [message=TEXT]
                                                                        the next N requests fail
       set-env          pod=P var=NAME value=V [container=C]            tamper a pod's env in the store
+      controller-down  [on=false]                                      lws-controller-manager scaled to 0
+      webhook-cert-expired [on=false] [days_ago=N]                     the webhooks' caBundle has expired
+      webhook-failure-policy policy=Ignore|Fail                        the LWS webhooks' failurePolicy
+      stale-lease      [on=false] [minutes=N]                          the controller's Lease stops renewing
 
     \b
     Example:

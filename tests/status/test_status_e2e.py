@@ -70,15 +70,17 @@ def test_list_states_with_two_requests(sandbox, demo):
     assert rows["crashy"][1] == "1/2" and "Degraded" in rows["crashy"]
     assert rows["canary"][3] == "1/3" and "Canary" in rows["canary"]
     assert "Healthy" in rows["solo"]
-    assert len(reqs) == 2
+    # a third LIST, of RecreateGroup events only, because groups are young or not Ready (re-creation loops)
+    assert len(reqs) == 3
     assert reqs[0][1] == f"{LWS_API}/namespaces/demo/leaderworkersets"
     assert reqs[1][1] == "/api/v1/namespaces/demo/pods"
     assert "leaderworkerset.sigs.k8s.io%2Fname" in reqs[1][2] or "leaderworkerset.sigs.k8s.io/name" in reqs[1][2]
+    assert reqs[2][1] == "/api/v1/namespaces/demo/events" and "reason%3DRecreateGroup" in reqs[2][2]
 
 
 def test_list_all_namespaces_json_and_name(sandbox, demo):
     r, reqs = requests(sandbox, lambda: run_cli(["list", "-A", "-o", "json"], kubeconfig=demo))
-    assert r.exit_code == 0 and len(reqs) == 2
+    assert r.exit_code == 0 and len(reqs) == 3
     items = {(i["namespace"], i["name"]): i for i in json.loads(r.stdout)["items"]}
     assert items[("default", "pinned")]["state"] == "Degraded"
     assert items[("demo", "canary")]["groups"] == {"desired": 3, "ready": 3, "updated": 1, "current": 3,
