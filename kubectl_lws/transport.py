@@ -81,19 +81,36 @@ class LightTransport:
 
     def fetch(self, method: str, target: str, headers: dict[str, str], body: Any,
               timeout: float | None) -> Response:
-        """One request on a kept-alive connection, whole body read (retried once on a stale one)."""
+        """One request on a kept-alive connection, whole body read (retried once on a stale one).
+
+        ``timeout`` (--request-timeout) bounds the whole exchange, as kubectl's does: the socket
+        timeout bounds each read, and a timer cuts a server that trickles its answer."""
+        import time
+
+        deadline = time.monotonic() + timeout if timeout else None
         for attempt in (0, 1):
             conn, reused = self._connection(timeout)
+            cut = _Cut(conn, deadline - time.monotonic()) if deadline is not None else None
             try:
                 status, data, keep = conn.exchange(method, target, headers, body)
             except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
                 conn.close()
+                if cut is not None and cut.fired:
+                    raise TimeoutError("the answer did not arrive within --request-timeout") from None
                 if reused and attempt == 0:
                     continue  # the server closed an idle keep-alive connection: one fresh try
                 raise
             except BaseException:
                 conn.close()
+                if cut is not None and cut.fired:
+                    raise TimeoutError("the answer did not arrive within --request-timeout") from None
                 raise
+            finally:
+                if cut is not None:
+                    cut.cancel()
+            if cut is not None and cut.fired:
+                conn.close()
+                raise TimeoutError("the answer did not arrive within --request-timeout")
             if not keep:
                 conn.close()
             elif len(self._idle) < self.max_connections:
@@ -124,6 +141,31 @@ class LightTransport:
             except OSError as exc:
                 raise errors.ConfigError(f"cannot read tokenFile {self.token_file}: {exc.strerror}") from exc
         return self.headers
+
+
+class _Cut:
+    """Shut a connection down when its deadline passes (only with --request-timeout)."""
+
+    def __init__(self, conn: "_Connection", seconds: float) -> None:
+        import threading
+
+        self.fired = False
+        self._conn = conn
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        import socket
+
+        self.fired = True
+        try:
+            self._conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 class _Connection:

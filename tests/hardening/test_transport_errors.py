@@ -238,3 +238,46 @@ def test_an_exec_the_server_never_answers_is_bounded(hard, kc: str) -> None:  # 
     assert elapsed < 15, elapsed  # each exec attempt gives up after its 2 s, not after the server's 20 s
     assert n.exit_code == 3 and "did not answer in time" in n.stdout, n.stdout
     assert nccl_elapsed < 15, nccl_elapsed
+
+
+def test_request_timeout_cuts_a_server_that_trickles_its_answer(tmp_path: Path) -> None:
+    """Each read gets a byte in time, so only a bound on the whole call ends it."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    stop = threading.Event()
+
+    def serve() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{")
+                for _ in range(199):
+                    if stop.wait(0.3):
+                        break
+                    conn.sendall(b" ")
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        r = run_cli(["list", "-s", f"http://127.0.0.1:{srv.getsockname()[1]}", "--token", "t",
+                     "--request-timeout", "2s"], kubeconfig=_empty_kubeconfig(tmp_path))
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(2)
+        srv.close()
+    assert r.exit_code == 1
+    _clean(r.stderr)
+    assert "timed out" in r.stderr
+    assert elapsed < 6, elapsed
