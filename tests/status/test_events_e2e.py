@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cliutil import run_cli, sandbox_http
+from cliutil import requests_made, run_cli, sandbox_http, wait_for
 
 LWS_API = "/apis/leaderworkerset.x-k8s.io/v1"
 NODES = [{"name": f"gpu-{i}", "labels": {"example.com/rack": f"rack-{i % 2}"},
@@ -42,21 +42,8 @@ def quota(name: str, ns: str, hard: dict) -> dict:
             "spec": {"hard": hard}}
 
 
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")
 
 
-def requests(sb, fn):
-    sb.request_log.clear()
-    result = fn()
-    return result, [(m, p, q) for m, p, q, *_ in sb.request_log.entries]
 
 
 def status_json(kc: str, name: str, *extra: str) -> dict:
@@ -96,7 +83,7 @@ def quota_ns(nodes):
 def test_quota_stuck_group_names_the_quota_and_is_not_progressing(quota_ns, tmp_path):
     sb = quota_ns
     kc = kubeconfig_for(sb, tmp_path, "quota")
-    r, reqs = requests(sb, lambda: run_cli(["status", "q"], kubeconfig=kc))
+    r, reqs = requests_made(sb, lambda: run_cli(["status", "q"], kubeconfig=kc))
     assert r.exit_code == 0, r.stderr
     state = next(line for line in r.stdout.splitlines() if line.startswith("State:"))
     assert "Progressing" not in state and state.split()[1] == "Degraded:"
@@ -155,7 +142,7 @@ def test_healthy_status_keeps_three_requests_once_the_quota_is_gone(nodes, tmp_p
     sandbox_http(sb, "DELETE", "/api/v1/namespaces/quota2/resourcequotas/pods")
     kc = kubeconfig_for(sb, tmp_path, "quota2")
     wait_for(lambda: status_json(kc, "h")["state"] == "Healthy", timeout=30)
-    r, reqs = requests(sb, lambda: run_cli(["status", "h"], kubeconfig=kc))
+    r, reqs = requests_made(sb, lambda: run_cli(["status", "h"], kubeconfig=kc))
     assert r.exit_code == 0 and "Healthy" in r.stdout
     assert len(reqs) == 3 and not any("/events" in p for _, p, _ in reqs)
     assert "RECREATED" not in r.stdout  # events not read: the column would claim a 0 it does not know
@@ -266,7 +253,7 @@ def test_recreation_loop_flagged_in_status_and_list(looping):
 def test_events_group_filter_keeps_deleted_incarnations(looping):
     sb, kc = looping
     live = {p["metadata"]["uid"] for p in sb.store.list("pods", "loop")}
-    r, reqs = requests(sb, lambda: run_cli(["events", "x", "-g", "1", "-o", "json"], kubeconfig=kc))
+    r, reqs = requests_made(sb, lambda: run_cli(["events", "x", "-g", "1", "-o", "json"], kubeconfig=kc))
     assert r.exit_code == 0, r.stderr
     assert len(reqs) == 1 and reqs[0][1] == "/api/v1/namespaces/loop/events"
     items = json.loads(r.stdout)["items"]
