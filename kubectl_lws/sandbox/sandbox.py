@@ -67,6 +67,8 @@ class Sandbox:
         self._stopped = False
         self.apiserver = ApiServer(self)
         self.register_fault("fail-requests", self._fault_fail_requests)
+        self.register_fault("delay-responses", self._fault_delay_responses)
+        self.register_fault("compact", self._fault_compact)
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> "Sandbox":
@@ -227,6 +229,18 @@ class Sandbox:
                              message: str | None = None, method: str | None = None) -> dict:
         """The next ``count`` requests whose path starts with ``path`` fail with ``status``."""
         return self.apiserver.add_fail_rule(path, int(status), int(count), message, method)
+
+    def _fault_delay_responses(self, path: str = "/", seconds: float = 1.0, count: int = 1,
+                               method: str | None = None) -> dict:
+        """The next ``count`` requests whose path starts with ``path`` take effect at once but are
+        answered ``seconds`` late (races between a change and what the client sees next)."""
+        return self.apiserver.add_delay_rule(path, float(seconds), int(count), method)
+
+    def _fault_compact(self) -> dict:
+        """Forget the watch history, as an etcd compaction does: watches and continue tokens from
+        before the latest write get 410 Expired and must list again."""
+        self.store.history.clear()
+        return {"compacted_to": self.store.resource_version}
 
     # --------------------------------------------------------------------------------- helpers
     @property
