@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import click
 
-from kubectl_lws.options import DurationType, app_context, output_option
+from kubectl_lws.options import LWS_NAME, DurationType, app_context, output_option
 
 # Said once when nodes cannot be read (common for namespace users); one text for get and watch.
 NODES_FORBIDDEN = ("cannot list nodes (forbidden): placement shows node names only; "
@@ -23,7 +23,7 @@ NODES_FORBIDDEN = ("cannot list nodes (forbidden): placement shows node names on
 
 
 @click.command("status")
-@click.argument("name", required=False, metavar="NAME")
+@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
 @click.option("-g", "--group", "group_filter", type=int, multiple=True, metavar="N",
               help="Only show group N (repeatable).")
 @click.option("--pods", is_flag=True, help="Show every pod under its group (leader first).")
