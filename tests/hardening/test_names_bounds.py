@@ -138,3 +138,30 @@ def test_namespace_flags_of_report_are_checked(hard, kc: str, args: list[str]) -
     r = run_cli(args, kubeconfig=kc)
     assert r.exit_code == 2 and r.stderr.startswith("error: invalid namespace "), r.stderr
     assert hard.request_log.snapshot() == []
+
+
+def test_every_name_argument_is_checked_while_parsing() -> None:
+    """A merge or a new command that takes NAME as a plain string is caught here (sandbox's NAME is a fault)."""
+    import importlib
+
+    import click
+
+    from kubectl_lws.cli import COMMANDS
+    from kubectl_lws.options import NameType
+
+    def walk(cmd: click.Command, path: str):  # noqa: ANN202
+        yield path, cmd
+        if isinstance(cmd, click.Group):
+            for sub_name, sub in cmd.commands.items():
+                yield from walk(sub, f"{path} {sub_name}")
+
+    unchecked = []
+    for name, (module, attr, _) in COMMANDS.items():
+        if name == "sandbox":
+            continue
+        for path, cmd in walk(getattr(importlib.import_module(module), attr), name):
+            for param in cmd.params:
+                if isinstance(param, click.Argument) and param.name == "name" and \
+                        not isinstance(param.type, NameType):
+                    unchecked.append(path)
+    assert unchecked == []
