@@ -27,7 +27,7 @@ from kubectl_lws.options import DurationType
 
 CHUNK = 64 * 1024
 QUEUE_BLOCKS = 512  # bounded: a slow stdout slows the readers (TCP back-pressure), memory stays flat
-JOIN_SECONDS = 2.0
+JOIN_SECONDS = 1.5
 TRANSIENT_WAITING = frozenset({"Pending", "ContainerCreating", "PodInitializing"})
 RECHECK_SECONDS = 1.0  # after a stream ends: long enough for the watch to report a crash or deletion
 MAX_RESUMES = 10  # per container instance, so a server that keeps closing streams cannot spin us
@@ -248,14 +248,15 @@ def _stop_all(cluster: Any, stop: threading.Event, threads: list[threading.Threa
     """Stop every reader: flag, shut the sockets down, and wait (bounded) for the threads."""
     stop.set()
     cluster.close_streams()
-    deadline = JOIN_SECONDS
+    deadline = time.monotonic() + JOIN_SECONDS  # one bound for all of them: Ctrl-C must end in ~2 s
     for thread in threads:
-        thread.join(timeout=deadline)
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
     # a reader that opened its response after close_streams ran: shut it down too
     if any(t.is_alive() for t in threads):
         cluster.close_streams()
+        deadline = time.monotonic() + 0.5
         for thread in threads:
-            thread.join(timeout=deadline)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 # ---- without -f: blocks in group order -------------------------------------------------------------
