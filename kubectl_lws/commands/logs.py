@@ -467,6 +467,12 @@ class Follower:
                 if not self.stop.is_set():
                     self.put(("fatal", exc))
                 return
+            except errors.ApiError as exc:  # it answered (429, 5xx): no give-up; back off, by Retry-After if set
+                retry = ((exc.status or {}).get("details") or {}).get("retryAfterSeconds")
+                wait = max(pause, float(retry)) if isinstance(retry, (int, float)) else pause
+                if self.stop.wait(min(wait, 60.0)):
+                    return
+                pause = min(pause * 2, WATCH_RETRY_MAX_SECONDS)
             except Exception as exc:  # noqa: BLE001 — reset, proxy cut, server restart: list again (SYNC)
                 self.put(("lost", exc))
                 if self.stop.wait(pause):

@@ -83,3 +83,26 @@ def test_follow_gives_up_when_the_server_is_gone(make_lws, spawn, cuttable_proxy
     assert "Traceback" not in follow.stderr
     assert 3 <= elapsed < 10, elapsed
     assert follow.stderr.count("reconnected") <= 1  # no marker storm while there is no server
+
+
+def test_a_429_on_relist_is_waited_out_by_retry_after_without_a_lost_warning(make_lws, spawn):
+    lws = make_lws(replicas=1, size=1, logs=LOGS, name="r429")
+    follow = spawn(["logs", "r429", "-f", "--tail", "1"], lws.kubeconfig)
+    follow.wait_for("g0/w0 tick", stream="stdout")
+    pods_path = f"/api/v1/namespaces/{lws.namespace}/pods"
+    lws.sb.fault("fail-requests", path=pods_path, method="GET", status=429, retry_after=2, count=1)
+    lws.sb.request_log.clear()
+    lws.sb.fault("break-streams", kind="watch", mode="expire")  # the pod watch must list again: 429 first
+    deadline = time.monotonic() + 10
+    seen: dict[int, float] = {}
+    while time.monotonic() < deadline and 200 not in seen:
+        for method, path, query, status, _ms, _user in lws.sb.request_log.snapshot():
+            if method == "GET" and path == pods_path and "watch" not in query:
+                seen.setdefault(status, time.monotonic())
+        time.sleep(0.02)
+    assert 429 in seen and 200 in seen, seen
+    assert seen[200] - seen[429] >= 1.7, seen  # Retry-After: 2 was honoured (not the 1 s default pause)
+    time.sleep(0.5)
+    follow.proc.send_signal(signal.SIGINT)
+    assert follow.finish() == 130
+    assert "lost the API server" not in follow.stderr, follow.stderr
