@@ -392,14 +392,19 @@ class StreamCursor:
         return block[pos:]
 
     def _note(self, block: bytes) -> None:
-        lines = block.rstrip(b"\n").split(b"\n")
-        stamp = lines[-1].split(b" ", 1)[0]
-        count = 0
-        for line in reversed(lines):
-            if line.split(b" ", 1)[0] != stamp:
+        """Remember the last line's stamp, looking only at the block's tail (blocks are up to 64 KiB)."""
+        body = block[:-1] if block.endswith(b"\n") else block
+        start = body.rfind(b"\n") + 1
+        space = body.find(b" ", start)
+        stamp = body[start:space] if space >= 0 else body[start:]
+        prefix = stamp + b" "
+        count = 1
+        while start > 0:  # earlier lines of this block with the very same stamp
+            previous = body.rfind(b"\n", 0, start - 1) + 1
+            if not body.startswith(prefix, previous):
                 break
-            count += 1
-        if stamp == self.last and count == len(lines):
+            count, start = count + 1, previous
+        if stamp == self.last and start == 0:
             self.same += count
         else:
             self.last, self.same = stamp, count
