@@ -106,3 +106,20 @@ def test_a_429_on_relist_is_waited_out_by_retry_after_without_a_lost_warning(mak
     follow.proc.send_signal(signal.SIGINT)
     assert follow.finish() == 130
     assert "lost the API server" not in follow.stderr, follow.stderr
+
+
+def test_follow_rides_out_an_api_server_restart_without_losing_or_repeating_lines(make_lws, spawn):
+    lws = make_lws(replicas=1, size=1, logs=LOGS, name="rst")
+    follow = spawn(["logs", "rst", "-f", "--tail", "1"], lws.kubeconfig)
+    follow.wait_for("g0/w0 tick", stream="stdout")
+    time.sleep(0.3)
+    lws.sb.fault("restart-apiserver", down=2)  # same address, same token
+    follow.wait_for("warning: lost the API server", timeout=10)
+    follow.wait_for("note: the API server answers again", timeout=15)
+    follow.wait_for("(pod rst-0, reconnected)", timeout=10)
+    time.sleep(1.0)
+    follow.proc.send_signal(signal.SIGINT)
+    assert follow.finish() == 130
+    ticks = _ticks(follow.stdout, 0)
+    assert ticks == list(range(ticks[0], ticks[-1] + 1)), ticks  # the 2 s outage: nothing lost or repeated
+    assert follow.stderr.count("reconnected") <= 2, follow.stderr  # no storm while the server is away
