@@ -75,7 +75,8 @@ def plan_lines(plan: PartitionPlan, extra_notes: Sequence[str] = ()) -> list[str
         surge = plan.new_template_groups - regular
         lines.append(f"groups on the new template: {plan.new_template_groups} ({plural(regular, 'group')} >= "
                      f"partition {plan.new_partition} + {plural(surge, 'surge group')} (maxSurge="
-                     f"{plan.strategy_patch.get('maxSurge', plan.max_surge)}), kept until the partition is 0)")
+                     f"{plan.strategy_patch.get('maxSurge', plan.max_surge)}), kept until the partition is 0): "
+                     "surge groups are born on the new template whatever the partition says")
     if plan.recreate_now:
         lines.append(f"serving capacity during the step: at least {plan.min_serving} of "
                      f"{plural(plan.replicas + len(plan.surge_groups), 'group')} ready "
