@@ -34,7 +34,7 @@ def _concurrency_option(f: Callable) -> Callable:
 
 @click.group("verify")
 def verify() -> None:
-    """Check injected env and NCCL reachability inside every group.
+    """Check injected env, NCCL reachability and the serving stack inside every group.
 
     \b
     Exit codes: 0 all checks pass (warnings allowed), 3 a check failed.
@@ -638,3 +638,158 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
             "interface": {"ok": sum(1 for f in ifaces if f.status == envcheck.PASS), "total": len(group.pods)},
             "reachability": {"ok": ok, "total": expected_pairs},
             "pairs": pairs, **({"matrix": matrix} if matrix is not None else {})}
+
+
+# ---- verify runtime -----------------------------------------------------------------------------
+
+@verify.command("runtime")
+@click.argument("name")
+@_groups_option
+@click.option("--live", is_flag=True, help="Also ask Ray and the server inside each leader (exec).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Serving port to probe with --live (default: the leader's --port, else the server's default).")
+@click.option("--timeout", type=DurationType(), default="10s", show_default=True, help="Per-exec timeout (--live).")
+@_concurrency_option
+@output_option(("table", "json", "yaml"), "table")
+def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | None, timeout: float,
+                   concurrency: int, output: str) -> int:
+    """Check that vLLM, SGLang and Ray are wired right in every group.
+
+    \b
+    Static (default, from the pod specs): TP x PP vs the group's GPUs, the workers' Ray
+    address, --ray_cluster_size, the executor backend, SGLang's --nnodes/--node-rank/
+    --dist-init-addr, the serving port and the Service aimed at it.
+    --live: in each leader, `ray list nodes --format=json` (else `ray status`) and
+    GET /health and /v1/models on the serving port.
+
+    \b
+    Examples:
+      kubectl lws verify runtime vllm
+      kubectl lws verify runtime vllm --live -g 0
+      kubectl lws verify runtime sglang --live -o json
+    """
+    from kubectl_lws import errors
+    from kubectl_lws.model import runtimecheck as rc
+    from kubectl_lws.render.runtime import render_runtime
+
+    app = app_context()
+    started = time.monotonic()
+    target = _load(app, name, groups)
+    view = target.lws
+    ns = view.namespace or app.cluster.namespace
+    notes: list = []
+    try:
+        services = app.cluster.list("services", ns)[0]
+    except errors.Forbidden:
+        services = []
+        notes.append(rc.Finding(None, "service", rc.WARN, "cannot list Services (forbidden): the Service "
+                                "targetPort check is skipped"))
+    execs = Execs(app.cluster, ns)
+    exec_timeout = max(1.0, timeout)
+
+    def one(group: Any) -> dict:
+        shape = rc.group_shape(view, group)
+        findings = rc.check_group_static(view, group, services, shape)
+        if live:
+            try:
+                findings += _live_runtime(view, group, shape, execs, exec_timeout, port)
+            except InterruptedError:
+                pass
+            except errors.LwsError as exc:  # one group's exec failure must not hide the others
+                if execs.cancelled.is_set():
+                    raise
+                findings.append(rc.Finding(group.index, "exec", rc.FAIL, f"exec into the leader failed: {exc}",
+                                           template="leader"))
+        return {"index": group.index, "status": rc.worst(findings), "findings": [f.to_dict() for f in findings]}
+
+    if live:
+        results = _parallel(target.groups, one, concurrency, execs)
+    else:
+        results = [one(g) for g in target.groups]  # pure CPU: threads would only add contention
+    summary = _summary([{**g, "findings": [f for f in g["findings"] if f["status"] != rc.INFO]} for g in results],
+                       execs.count, started)
+    summary["info"] = sum(1 for g in results for f in g["findings"] if f["status"] == rc.INFO)
+    summary["warn"] += sum(1 for f in notes if f.status == rc.WARN)
+    report = {"kind": "VerifyRuntimeReport", "lws": view.name, "namespace": view.namespace, "live": live,
+              "notes": [f.to_dict() for f in notes], "groups": results, "summary": summary}
+    return _finish(app, report, output, render_runtime)
+
+
+def _run_fallbacks(execs: Execs, pod: str, container: str, candidates: list[tuple[str, list[str]]],
+                   timeout: float) -> tuple[str, Any]:
+    """Run the first candidate whose program exists; (tool, result) — tool "" when none exists."""
+    from kubectl_lws import probe
+
+    for tool, argv in candidates:
+        result = execs.run(pod, argv, container=container, timeout=timeout)
+        if probe.missing_binary(result.exit_code, result.error, result.stderr):
+            continue
+        return tool, result
+    return "", None
+
+
+def _live_runtime(view: Any, group: Any, shape: Any, execs: Execs, timeout: float, port: int | None) -> list:
+    """Ray and the serving endpoint, asked from inside the group's leader."""
+    from kubectl_lws import probe_runtime
+    from kubectl_lws.model import runtimecheck as rc
+
+    gi = group.index
+    leader = shape.leader
+    if leader is None:
+        return [rc.Finding(gi, "live", rc.FAIL, "the group has no leader pod to ask", template="leader")]
+    why = _pod_running(leader.pod)
+    if why:
+        return [rc.Finding(gi, "live", rc.FAIL, f"leader {why}: cannot ask Ray or the server", template="leader",
+                           pod=leader.name)]
+    container = leader.container.get("name") or None
+    out: list = []
+    ray_shape = any(s.find("ray-head", "ray-worker", "mns-leader", "mns-worker") for s in shape.stacks)
+    if ray_shape:
+        tool, result = _run_fallbacks(execs, leader.name, container,
+                                      [("list", probe_runtime.RAY_LIST)], timeout)
+        ray_view, error = None, ""
+        if result is not None and result.exit_code == 0:
+            ray_view = rc.parse_ray_list_nodes(result.stdout)
+        if ray_view is None:
+            if result is not None and result.exit_code is None and "timed out" in (result.error or ""):
+                error = f"ray list nodes did not answer in {timeout:g}s"
+            else:
+                tool, result = _run_fallbacks(execs, leader.name, container, [("status", probe_runtime.RAY_STATUS)],
+                                              timeout)
+                if result is None:
+                    error = "the leader has no ray command"
+                elif result.exit_code == 0:
+                    ray_view = rc.parse_ray_status(result.stdout)
+                    error = "" if ray_view else "ray status printed no node status"
+                elif result.exit_code is None and "timed out" in (result.error or ""):
+                    error = f"ray status did not answer in {timeout:g}s"
+                else:
+                    text = (result.stderr or result.stdout or result.error or "").strip().splitlines()
+                    error = (text[-1] if text else f"exit code {result.exit_code}")[:200]
+        out += rc.check_ray_live(view, group, shape, ray_view, error, leader.name)
+    serve_port, launch = rc.serving_port(shape)
+    serve_port = port or serve_port
+    if serve_port is None:
+        out.append(rc.Finding(gi, "health", rc.INFO, "no recognised server in the leader: give --port to probe "
+                              "one", template="leader", pod=leader.name, flag="--port"))
+        return out
+    host = "127.0.0.1"
+    if launch is not None:
+        h = launch.flags.get("host")
+        if h and h.value and h.value not in ("0.0.0.0", "::", "[::]", "") and not h.unresolved:
+            host = h.value
+    tool, result = _run_fallbacks(execs, leader.name, container,
+                                  probe_runtime.http_argvs(host, serve_port, ["/health", "/v1/models"], timeout),
+                                  timeout * 2 + 5)
+    if result is None:
+        out.append(rc.Finding(gi, "health", rc.FAIL, "cannot probe: the leader has neither python3 nor bash",
+                              template="leader", pod=leader.name, flag="--port"))
+        return out
+    records = probe_runtime.parse_http_output(result.stdout)
+    if not records:
+        err = result.error or result.stderr.strip() or f"exit code {result.exit_code}"
+        out.append(rc.Finding(gi, "health", rc.FAIL, f"the HTTP probe ({tool}) printed nothing: {err[:200]}",
+                              template="leader", pod=leader.name, flag="--port"))
+        return out
+    out += rc.check_http_live(gi, leader.name, serve_port, records, rc.served_model(launch))
+    return out

@@ -6,6 +6,7 @@ Knobs a scenario can set on a pod (template) — see logs.py / exec.py for detai
   overrides); ``logs_annotation(rate=500)`` builds it for benchmarks that need fast writers.
 * ``sandbox.kubectl-lws.dev/binaries``: ``"sh,bash"`` (or ``{"<container>": "..."}``): the only programs
   the container's "image" has; default is the host's standard PATH.
+* ``sandbox.kubectl-lws.dev/stack``: a simulated serving stack (stand-in ``ray`` and server, stack.py).
 
 ``install(sandbox)`` sets ``sandbox.runtime`` (a :class:`Runtime`: the API server hands pods/log and
 pods/exec requests to ``handle_log`` / ``handle_exec`` after auth and 404/400 checks) and
@@ -65,6 +66,8 @@ class Runtime:
         self._sessions: dict[str, set[int]] = {}
         self._scratch = tempfile.mkdtemp(prefix="kls-runtime-")
         self._unsubscribe = None
+        from .stack import Stack
+        self.stack: Stack | None = Stack(self)
         store = getattr(sandbox, "store", None)
         if store is not None and hasattr(store, "subscribe"):
             self._unsubscribe = store.subscribe(self._on_event)
@@ -241,6 +244,8 @@ class Runtime:
         cwd = os.path.join(self._scratch, "pods", uid)
         os.makedirs(cwd, exist_ok=True)
         prefix = self.network.exec_prefix(netns)
+        if self.stack is not None:  # simulated serving stacks: stand-in ray/server (runtime/stack.py)
+            env = await self.stack.prepare(pod, container, env, prefix)
 
         started: list[asyncio.subprocess.Process] = []
 
