@@ -197,6 +197,10 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
                 try:
                     _save_logs(app, save_logs, targets)
                 except errors.LwsError as exc:
+                    if done:  # earlier batches' logs are complete and kept: a re-run needs a fresh DIR
+                        exc.hint = (f"the logs of groups {_list_or_none(done)} (saved before they were "
+                                    f"restarted) stay in {save_logs}; to run again, give another --save-logs "
+                                    "directory")
                     raise _with_outcome(exc, f"restarted and Ready: {_list_or_none(done)}; not restarted: "
                                              f"{_list_or_none([*batch, *untouched])}") from None
             goals = []
