@@ -84,6 +84,15 @@ def parse_token_specs(specs: tuple[str, ...] | list[str]) -> dict[str, dict]:
     return tokens
 
 
+def _say_tokens(tokens: dict[str, dict]) -> None:
+    for token, entry in tokens.items():
+        rules = "all rights" if entry["rules"] is None else (
+            "; ".join(f"{','.join(r['verbs'])} {','.join(r['resources'])}"
+                      + (f" in {','.join(r['namespaces'])}" if r.get("namespaces") else "")
+                      for r in entry["rules"]) or "no rights")
+        _say(f"token {token}: user {entry['user']} ({rules}); use it with --token {token}")
+
+
 def _start(port: int, speed: float, scenario: str | None, tls: bool = False,
            tokens: dict[str, dict] | None = None) -> Any:
     from kubectl_lws.sandbox.sandbox import Sandbox
@@ -167,14 +176,10 @@ def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, de
     tokens = parse_token_specs(token_specs)
     if detach:
         _up_detached(path, scenario, port, speed, tls, token_specs)
+        _say_tokens(tokens)
         return
     sb = _start(port, speed, scenario, tls, tokens)
-    for token, entry in tokens.items():
-        rules = "all rights" if entry["rules"] is None else (
-            "; ".join(f"{','.join(r['verbs'])} {','.join(r['resources'])}"
-                      + (f" in {','.join(r['namespaces'])}" if r.get("namespaces") else "")
-                      for r in entry["rules"]) or "no rights")
-        _say(f"token {token}: user {entry['user']} ({rules})")
+    _say_tokens(tokens)
     try:
         with _stop_on_signals():
             sb.write_kubeconfig(path)

@@ -184,6 +184,7 @@ def test_sandbox_up_token_limits_a_user(tmp_path: Path) -> None:
                  "--token", "ro=jane:get,list,watch"])
     try:
         assert r.exit_code == 0, r.stderr
+        assert "token ro: user jane (get,list,watch *); use it with --token ro" in r.stderr
         ok = run_cli(["--token", "ro", "list", "-A"], kubeconfig=str(kc))
         assert ok.exit_code == 0, ok.stderr
         denied = run_cli(["--token", "ro", "sandbox", "fault", "x"], kubeconfig=str(kc))  # admin API: admin only
