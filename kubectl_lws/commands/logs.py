@@ -192,7 +192,7 @@ class RunSpec:
 
 
 def pump(cluster: Any, namespace: str, target: Any, query: dict[str, Any], fmt: Callable[[bytes], bytes],
-         put: Callable[[tuple], bool], stop: threading.Event) -> None:
+         put: Callable[[tuple], bool], stop: threading.Event, on_open: Callable[[], None] | None = None) -> None:
     """Read one log stream to its end, handing over formatted whole-line blocks; never raises."""
     from kubectl_lws.render.logs import LineSplitter
 
@@ -200,6 +200,8 @@ def pump(cluster: Any, namespace: str, target: Any, query: dict[str, Any], fmt: 
     complete = False
     try:
         resp = cluster.pod_log_stream(target.pod, namespace=namespace, container=target.container, **query)
+        if on_open is not None:
+            on_open()
         splitter = LineSplitter()
         for chunk in resp.stream(CHUNK, decode_content=False):
             block = splitter.feed(chunk)
@@ -586,6 +588,8 @@ class Follower:
             self.writer.err(text)
             if isinstance(exc, errors.Invalid):  # e.g. not started yet: try again on the next pod change
                 self.attached.discard(target.instance)
+        elif kind == "say":
+            self.writer.err(item[1])
         elif kind == "lws-gone":
             self.writer.err(f'leaderworkerset "{self.spec.name}" was deleted; stopping')
             return 0
@@ -642,7 +646,13 @@ class Follower:
         self.slot_uid[target.slot] = target.uid
         self.shown_uids[target.uid] = target
         label = target.prefix if self.spec.select_args["all_containers"] else target.label
-        self.writer.err(marker_added(label, target.pod, detail, color=self.spec.marker_color(target)))
+        marker = marker_added(label, target.pod, detail, color=self.spec.marker_color(target))
+        on_open = None
+        if detail == "reconnected":  # said once the server took the re-attach, not for every failed try
+            def on_open() -> None:
+                self.put(("say", marker))
+        else:
+            self.writer.err(marker)
         base = self.spec.formatter(target)
         instance = target.instance
         self.queries.setdefault(instance, dict(query))
@@ -656,8 +666,8 @@ class Follower:
                 return b""
             return base(block if keep_stamps else _TS_PREFIX.sub(b"", block))
 
-        self._spawn(lambda: pump(self.cluster, self.spec.namespace, target, query, fmt, self.put, self.stop),
-                    f"lws-logs-{target.prefix}")
+        self._spawn(lambda: pump(self.cluster, self.spec.namespace, target, query, fmt, self.put, self.stop,
+                                 on_open), f"lws-logs-{target.prefix}")
 
     def _on_pod_event(self, etype: str, obj: Any) -> None:
         if etype == "SYNC":
