@@ -216,8 +216,9 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
                                              f"{_list_or_none([*rest, *untouched])}") from None
             try:
                 wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=app.info)
-            except KeyboardInterrupt:
-                app.info(f"interrupted: restarted and Ready: {_list_or_none(done)}; in progress: "
+            except KeyboardInterrupt as exc:
+                word = "terminated" if isinstance(exc, errors.Terminated) else "interrupted"
+                app.info(f"{word}: restarted and Ready: {_list_or_none(done)}; in progress: "
                          f"{','.join(map(str, batch))}; untouched: {_list_or_none(untouched)}")
                 raise
             except errors.WaitTimeout as exc:

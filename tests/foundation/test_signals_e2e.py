@@ -85,5 +85,5 @@ def test_sigterm_during_a_rolling_restart_prints_the_summary_then_143(env):
     assert rc == 143, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines[-1] == "terminated"
-    assert lines[-2].startswith("interrupted: restarted and Ready: none; in progress: 1; untouched: 0"), err
+    assert lines[-2].startswith("terminated: restarted and Ready: none; in progress: 1; untouched: 0"), err
     assert took < 3.0, took
