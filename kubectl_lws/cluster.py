@@ -37,11 +37,20 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "namespaces": ("/api/v1", "namespaces", False),
     "services": ("/api/v1", "services", True),
     "events": ("/api/v1", "events", True),
+    "events.k8s.io": ("/apis/events.k8s.io/v1", "events", True),
     "statefulsets": ("/apis/apps/v1", "statefulsets", True),
     "controllerrevisions": ("/apis/apps/v1", "controllerrevisions", True),
     "deployments": ("/apis/apps/v1", "deployments", True),
     "horizontalpodautoscalers": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
     "customresourcedefinitions": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+    # doctor and report (an LWS install and the events.k8s.io view of events)
+    "events.k8s.io": ("/apis/events.k8s.io/v1", "events", True),
+    "leases": ("/apis/coordination.k8s.io/v1", "leases", True),
+    "endpointslices": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
+    "mutatingwebhookconfigurations": ("/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations",
+                                      False),
+    "validatingwebhookconfigurations": ("/apis/admissionregistration.k8s.io/v1",
+                                        "validatingwebhookconfigurations", False),
 }
 
 
@@ -320,8 +329,52 @@ class Cluster:
     def list_nodes(self) -> list[dict]:
         return self.list("nodes")[0]
 
+    def list_events(self, namespace: str | None = None, *, field_selector: str | None = None,
+                    limit: int | None = None, all_namespaces: bool = False) -> tuple[list[dict], dict]:
+        """Events of a namespace from whichever API serves them: ``(items, info)``.
+
+        core/v1 first: every server has it and it serves the events.k8s.io ones too (one storage, golden
+        ``events/``). On 404 (not served) or 403 (RBAC names the two groups apart) events.k8s.io/v1 is
+        tried with the selector's field names translated. ``limit`` reads one page only (``info
+        ["truncated"]`` says if more existed); without it every page is read. Raises the first API's
+        error when neither can be read.
+        """
+        ns = None if all_namespaces else (namespace or self.namespace)
+        attempts = [("events", "v1", field_selector)]
+        v1_selector = field_selector
+        if v1_selector:
+            v1_selector = v1_selector.replace("involvedObject.", "regarding.").replace(
+                "reportingComponent", "reportingController")
+        attempts.append(("events.k8s.io", "events.k8s.io/v1", v1_selector))
+        first_error: errors.LwsError | None = None
+        for kind, api, selector in attempts:
+            try:
+                if limit is None:
+                    items, _ = self.list(kind, ns, field_selector=selector, all_namespaces=all_namespaces)
+                    return items, {"api": api, "truncated": False}
+                data = self.request("GET", resource_path(kind, ns),
+                                    query={"fieldSelector": selector, "limit": limit})
+                meta = data.get("metadata") or {}
+                return data.get("items") or [], {"api": api, "truncated": bool(meta.get("continue"))}
+            except (errors.NotFound, errors.Forbidden) as exc:
+                first_error = first_error or exc
+        assert first_error is not None
+        raise first_error
+
     def server_version(self) -> dict:
         return self.request("GET", "/version")
+
+    def access_review(self, verb: str, resource: str, *, group: str = "", namespace: str | None = None,
+                      subresource: str | None = None, name: str | None = None) -> bool:
+        """SelfSubjectAccessReview: may the current user do ``verb`` on ``resource``? (one POST)"""
+        attrs = {"verb": verb, "resource": resource, "group": group}
+        for key, value in (("namespace", namespace), ("subresource", subresource), ("name", name)):
+            if value:
+                attrs[key] = value
+        body = {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                "spec": {"resourceAttributes": attrs}}
+        out = self.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body)
+        return bool(((out or {}).get("status") or {}).get("allowed"))
 
     # ---- writes -----------------------------------------------------------------------------
     def patch(self, kind: str, name: str, patch: Any, *, namespace: str | None = None,

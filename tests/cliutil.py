@@ -41,3 +41,23 @@ def sandbox_http(sb, method: str, path: str, body: object | None = None,
                                           "Authorization": f"Bearer {sb.admin_token}"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read() or b"{}")
+
+
+def requests_made(sb, fn):
+    """Run ``fn`` and return its result with the (method, path, query) of every request it made."""
+    sb.request_log.clear()
+    result = fn()
+    return result, [(m, p, q) for m, p, q, *_ in sb.request_log.entries]
+
+
+def wait_for(predicate, timeout: float = 20.0, step: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy; fail the test with its last value."""
+    import time
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")

@@ -1,7 +1,9 @@
-"""``kubectl lws list``: every LWS with its group health, from exactly two requests.
+"""``kubectl lws list``: every LWS with its group health, from two requests (three when a re-creation loop is possible).
 
 Why two requests: one LIST of LWS and one LIST of all LWS pods (selector on the name label),
 split per LWS in memory — never a request per LWS, so ``list -A`` stays fast on big clusters.
+A third, a LIST of ``RecreateGroup`` events only, is made when some group is not Ready or has a
+leader younger than 10 minutes: only then can a group be in a re-creation loop (issue 12).
 """
 
 from __future__ import annotations
@@ -61,11 +63,16 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     pods = cluster.list_pods(ns, label_selector=pod_selector, all_namespaces=all_namespaces)
     by_lws = pods_by_lws(pods)
     now = utc_now()
-    results = []
+    assessed = []
     for obj in objs:
         view = lws_view(obj)
-        a = assess(view, by_lws.get((view.namespace, view.name), []), now=now)
-        results.append((a, list_item(a, now)))
+        assessed.append(assess(view, by_lws.get((view.namespace, view.name), []), now=now))
+    loops = _recreation_loops(app, assessed, ns, all_namespaces, now)
+    results = []
+    for a in assessed:
+        item = list_item(a, now)
+        item["recreationLoops"] = loops.get((a.view.namespace, a.view.name)) if loops is not None else None
+        results.append((a, item))
     if output == "name":
         for a, _ in results:
             click.echo(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{a.view.name}")
@@ -78,3 +85,33 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     if text:
         # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
         click.echo(text, color=color)
+
+
+def _recreation_loops(app, assessed: list, ns: str | None, all_namespaces: bool, now) -> dict | None:
+    """Re-creation loops (3+ in 10m) from one LIST of ``RecreateGroup`` events, read only when a loop is
+    possible (a group not Ready or a leader younger than 10m): a settled fleet keeps two requests.
+    None when not read; an LWS with a looping group becomes Degraded."""
+    from kubectl_lws import errors
+    from kubectl_lws.model import events as E
+
+    if not any(E.recreation_possible(a, now) for a in assessed):
+        return None
+    try:
+        items, _ = app.cluster.list_events(ns, field_selector="reason=RecreateGroup",
+                                           all_namespaces=all_namespaces)
+    except (errors.Forbidden, errors.NotFound):
+        app.warn("cannot list events: re-creation loops are not detected")
+        return None
+    evs = E.normalize_all(items)
+    by_ns: dict[str, list] = {}
+    for ev in evs:
+        by_ns.setdefault(ev.namespace, []).append(ev)
+    names: dict[str, list[str]] = {}
+    for a in assessed:
+        names.setdefault(a.view.namespace, []).append(a.view.name)
+    out = {}
+    for a in assessed:
+        v = a.view
+        out[(v.namespace, v.name)] = E.mark_loops(a, by_ns.get(v.namespace, []), now=now,
+                                                  others=names.get(v.namespace, ()))
+    return out

@@ -362,6 +362,10 @@ def fault(name: str, params: tuple[str, ...], kubeconfig: str | None) -> None:
       restart-apiserver [down=SECONDS]                                 the API server goes away, comes back
                                                                        on the same address and token
       set-env          pod=P var=NAME value=V [container=C]            tamper a pod's env in the store
+      controller-down  [on=false]                                      lws-controller-manager scaled to 0
+      webhook-cert-expired [on=false] [days_ago=N]                     the webhooks' caBundle has expired
+      webhook-failure-policy policy=Ignore|Fail                        the LWS webhooks' failurePolicy
+      stale-lease      [on=false] [minutes=N]                          the controller's Lease stops renewing
 
     \b
     Example:

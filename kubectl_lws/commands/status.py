@@ -33,9 +33,15 @@ NODES_FORBIDDEN = ("cannot list nodes (forbidden): placement shows node names on
 @click.option("--timeout", type=DurationType(), default=None, metavar="DURATION",
               help="With --watch: stop after this long (exit code as without --watch).")
 @click.option("--exit-code", is_flag=True, help="Exit 3 when any group is not healthy.")
+@click.option("--stuck-after", type=DurationType(), default=300.0, show_default="5m", metavar="DURATION",
+              help="A group not Ready this long with a cause from events is shown as Stuck.")
+@click.option("--events/--no-events", "read_events", default=None,
+              help="Read the namespace's events (causes, re-creation history): by default only when some "
+                   "group is not Ready (one more request).")
 @output_option(("table", "wide", "json", "yaml"), default="table")
 def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_keys: Sequence[str],
-           placement: bool, watch: bool, timeout: float | None, exit_code: bool, output: str) -> int:
+           placement: bool, watch: bool, timeout: float | None, exit_code: bool, stuck_after: float,
+           read_events: bool | None, output: str) -> int:
     """Show the groups of one LeaderWorkerSet: readiness, revision, leader, placement and state.
 
     \b
@@ -69,8 +75,36 @@ def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_k
     nodes = _nodes(app) if placement else None
     a, place = _build(obj, pod_list, nodes, topology_keys)
     groups = _check_groups(a, list(group_filter) or None)
+    _explain(app, a, read_events, stuck_after)
     _print(app, a, place, groups, pods=pods, output=output)
     return _code(a, groups, exit_code)
+
+
+# Said once when events cannot be read; status itself goes on.
+EVENTS_FORBIDDEN = ("cannot list events ({why}): causes of unhealthy groups and re-creation history "
+                    "are unavailable")
+# One page of events is enough to explain groups (routine reasons are left out on the server).
+EVENTS_LIMIT = 5000
+
+
+def _explain(app: Any, a: Any, read_events: bool | None, stuck_after: float) -> None:
+    """One events LIST, only when some group is not Ready (or --events): causes and re-creations."""
+    from kubectl_lws import errors
+    from kubectl_lws.model import events as E
+
+    if read_events is False or (read_events is None and not E.needs_events(a)):
+        return
+    try:
+        items, info = app.cluster.list_events(a.view.namespace, field_selector=E.noise_field_selector(),
+                                              limit=EVENTS_LIMIT)
+    except (errors.Forbidden, errors.NotFound) as exc:
+        why = "forbidden" if isinstance(exc, errors.Forbidden) else "not served"
+        app.warn(EVENTS_FORBIDDEN.format(why=why))
+        E.explain(a, None, info={"error": str(exc.message)})
+        return
+    if info.get("truncated"):
+        app.warn(f"more than {EVENTS_LIMIT} events in {a.view.namespace}: causes come from the first {EVENTS_LIMIT}")
+    E.explain(a, E.normalize_all(E.raw_of_lws(items, a.view.name)), stuck_after=stuck_after, info=info)
 
 
 def _selector(name: str) -> str:

@@ -27,15 +27,13 @@ def _served_versions(cluster) -> list[str] | None:  # noqa: ANN001
 
 def _controller_image(cluster) -> str | None:  # noqa: ANN001 — Cluster, imported lazily
     """Tag of the LWS controller image, when the deployment is readable (best effort)."""
+    from kubectl_lws.model.doctor import CONTROLLER, CONTROLLER_NAMESPACE, controller_image
+
     try:
-        deploy = cluster.get("deployments", "lws-controller-manager", "lws-system")
+        deploy = cluster.get("deployments", CONTROLLER, CONTROLLER_NAMESPACE)
     except errors.LwsError:
         return None
-    for container in deploy.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
-        image = container.get("image", "")
-        if "lws" in image or container.get("name") == "manager":
-            return image
-    return None
+    return controller_image(deploy) or None  # the same answer doctor gives
 
 
 @click.command("version")

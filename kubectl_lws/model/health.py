@@ -13,7 +13,7 @@ Public API (stable, used by status/list/rollout/restart/scale/logs):
 * ``assess(view, pods, *, nodes=None, leader_sts=None, now=None) -> Assessment`` (all of it at once)
 * ``pod_problem(pod, *, nodes=None, now=None) -> PodProblem | None`` and ``pod_info(...)``
 
-Group states (most severe first): Missing, Recreating, NodeNotReady, Pending, Degraded, Updating,
+Group states (most severe first): Stuck (only with events), Missing, Recreating, NodeNotReady, Pending, Degraded, Updating,
 Ready. LWS states: Unavailable, Degraded, Paused, Scaling, Progressing, Canary, Healthy.
 """
 
@@ -22,12 +22,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from kubectl_lws.model import keys
 from kubectl_lws.model.groups import (Group, LwsView, group_pods, is_terminating, labels, pod_name,
                                       pod_ready, pod_restarts, revision, subgroup_index, worker_index)
 from kubectl_lws.model.timeutil import age_seconds, parse_time, utc_now
+
+if TYPE_CHECKING:  # pragma: no cover - model/events imports this module at run time, not the reverse
+    from kubectl_lws.model.events import Cause, Recreations
 
 # ---- states ---------------------------------------------------------------------------------------
 
@@ -39,7 +42,9 @@ MISSING = "Missing"
 NODE_NOT_READY = "NodeNotReady"
 UPDATING = "Updating"
 
-GROUP_STATES = (MISSING, RECREATING, NODE_NOT_READY, PENDING, DEGRADED, UPDATING, READY)
+STUCK = "Stuck"  # not Ready past --stuck-after with a cause from events (model/events.explain)
+
+GROUP_STATES = (STUCK, MISSING, RECREATING, NODE_NOT_READY, PENDING, DEGRADED, UPDATING, READY)
 
 HEALTHY = "Healthy"
 PROGRESSING = "Progressing"
@@ -51,7 +56,7 @@ SCALING = "Scaling"
 LWS_STATES = (UNAVAILABLE, DEGRADED, PAUSED, SCALING, PROGRESSING, CANARY, HEALTHY)
 
 # Group states that need a human (as opposed to "the controller is on it").
-FAILING_GROUP_STATES = frozenset({MISSING, NODE_NOT_READY, DEGRADED})
+FAILING_GROUP_STATES = frozenset({STUCK, MISSING, NODE_NOT_READY, DEGRADED})
 
 # Container waiting reasons that will not fix themselves (kubelet vocabulary).
 BAD_WAITING_REASONS = frozenset({
@@ -308,6 +313,10 @@ class GroupHealth:
     pods: list[PodInfo] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)  # worker indexes with no live pod
     group: Group | None = field(default=None, repr=False, compare=False)
+    # Filled in from events (model/events.explain) only when they were read; None = not known.
+    cause: "Cause | None" = field(default=None, repr=False, compare=False)
+    recreations: "Recreations | None" = field(default=None, repr=False, compare=False)
+    stuck: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -315,7 +324,9 @@ class GroupHealth:
 
     @property
     def failing(self) -> bool:
-        return self.state in FAILING_GROUP_STATES or (self.state == PENDING and self._pending_failing)
+        return self.state in FAILING_GROUP_STATES or (self.state == PENDING and self._pending_failing) \
+            or bool(self.cause is not None and self.cause.blocking) \
+            or bool(self.recreations is not None and self.recreations.loop)
 
     _pending_failing: bool = field(default=False, repr=False)
 
@@ -333,6 +344,9 @@ class GroupHealth:
                "missing": list(self.missing)}
         if domains is not None:
             out["domains"] = domains
+        out["cause"] = self.cause.to_json() if self.cause is not None else None
+        out["stuck"] = self.stuck
+        out["recreations"] = self.recreations.to_json() if self.recreations is not None else None
         if with_pods:
             out["pods"] = [p.to_json() for p in self.pods]
         return out
@@ -538,6 +552,8 @@ class Assessment:
     ready: int  # non-surge groups ready (from pods)
     updated: int  # non-surge groups on the current revision
     current: int  # groups that have a live leader, surge included (like status.replicas)
+    # What reading events gave (model/events.explain): None when they were not read.
+    events_info: dict | None = None
 
     @property
     def healthy(self) -> bool:

@@ -83,6 +83,8 @@ def status_doc(a: Assessment, place: Placement | None, *, groups: Sequence[int] 
         "images": images_doc(a),
         "groups": [g.to_json(place.domains.get(g.index, {}) if place else {}) for g in shown],
         "topology": place.to_json() if place else {"keys": [], "violations": []},
+        # null when events were not read (every group Ready): causes and re-creations unknown, not zero
+        "events": a.events_info,
     }
     if place and groups is not None:
         doc["topology"]["violations"] = [x for x in doc["topology"]["violations"]
@@ -164,16 +166,61 @@ def header_lines(a: Assessment, place: Placement | None, *, color: bool, compact
 def group_rows(a: Assessment, place: Placement | None, groups: Sequence[GroupHealth], *, wide: bool,
                color: bool) -> tuple[list[str], list[list[str]]]:
     keys_shown = _placement_keys(a, place, wide)
+    history = _events_read(a)
     headers = ["GROUP", "READY", "REVISION", "LEADER"] + [
-        ("NODES" if short_key(k) == "NODE" else short_key(k)) for k in keys_shown] + ["RESTARTS", "AGE", "STATE"]
+        ("NODES" if short_key(k) == "NODE" else short_key(k)) for k in keys_shown] + ["RESTARTS"] + \
+        (["RECREATED"] if history else []) + ["AGE", "STATE"]
     rows = []
     for g in groups:
         doms = place.domains.get(g.index, {}) if place else {}
         rows.append([_group_cell(g), f"{g.ready}/{g.size}", _revision_cell(g), g.leader or "-",
                      *[_join_domains(doms.get(k, [])) for k in keys_shown],
-                     str(g.restarts), human_age(g.age_seconds) if g.age_seconds is not None else "-",
-                     paint(g.label, g.state, color)])
+                     str(g.restarts), *([_recreated_cell(g)] if history else []),
+                     human_age(g.age_seconds) if g.age_seconds is not None else "-",
+                     paint(_state_cell(g, wide), g.state, color)])
     return headers, rows
+
+
+STATE_WIDTH = 100  # the table's STATE stays one line; --pods and -o wide show the whole message
+
+
+def _state_cell(g: GroupHealth, wide: bool) -> str:
+    label = g.label
+    if wide or len(label) <= STATE_WIDTH:
+        return label
+    return label[: STATE_WIDTH - 3].rstrip() + "..."
+
+
+def _events_read(a: Assessment) -> bool:
+    return bool(getattr(a, "events_info", None) and a.events_info.get("read"))
+
+
+def _recreated_cell(g: GroupHealth) -> str:
+    from kubectl_lws.model.events import recreation_text
+
+    return recreation_text(g.recreations)
+
+
+def cause_lines(a: Assessment, groups: Sequence[GroupHealth]) -> list[str]:
+    """Under the table: the whole message of every cause, and the re-creation loops (events only)."""
+    if not _events_read(a):
+        return []
+    lines: list[str] = []
+    for g in groups:
+        c = g.cause
+        if c is not None:
+            since = f", since {rfc3339(c.since)}" if c.since else ""
+            times = f", x{c.count}" if c.count > 1 else ""
+            lines.append(f"  group {g.index}: {c.reason} on {c.object}{times}{since}: {c.message}")
+        rec = g.recreations
+        if rec is not None and rec.loop:
+            lines.append(f"  group {g.index}: re-creation loop, {rec.count} re-creations, "
+                         f"last: {rec.last_reason or '-'}")
+    if lines:
+        lines.insert(0, "Causes (from events):")
+    if any(g.recreations is not None and g.recreations.count for g in groups):
+        lines.append("RECREATED counts re-creations in the events the API server still keeps (1h by default).")
+    return lines
 
 
 POD_HEADERS = ["GROUP/POD", "W", "SG", "NODE", "IP", "PHASE", "READY", "RESTARTS", "LAST-REASON", "REVISION",
@@ -253,6 +300,12 @@ def render_status(a: Assessment, place: Placement | None, *, groups: Sequence[in
         not_ready = sum(1 for g in a.groups if not g.healthy and (groups is None or g.index in groups)) - \
             sum(1 for g in shown if not g.healthy)
         lines.append(f"... {hidden} more groups" + (f" ({not_ready} not ready)" if not_ready else ""))
+    causes = cause_lines(a, shown)
+    if not (pods or wide):  # the STATE column carries the one-line cause; the note stays
+        causes = [line for line in causes if line.startswith("RECREATED")]
+    if causes:
+        lines.append("")
+        lines.extend(causes)
     viol = violation_lines(place, groups, max_violations)
     if viol:
         lines.append("")

@@ -188,9 +188,12 @@ class ApiServer:
                 self._admit = webhooks.admit
             except ImportError:
                 self._admit = None
-        if self._admit is None:
-            return obj
-        return self._admit(self.sandbox, operation, resource, obj, old)
+        if self._admit is not None:
+            obj = self._admit(self.sandbox, operation, resource, obj, old)
+        if resource == "pods" and operation == "CREATE":  # denying webhooks, then ResourceQuota
+            from .admission import check_pod  # noqa: PLC0415
+            check_pod(self.sandbox, self.store, obj)
+        return obj
 
     def add_fail_rule(self, path_prefix: str = "/", status: int = 500, count: int = 1,
                       message: str | None = None, method: str | None = None,
@@ -389,6 +392,8 @@ class ApiServer:
         verb = self._verb(request, route)
         if verb is None:
             raise errors.method_not_allowed(f"the server does not allow this method on the requested resource")
+        if route.rt.plural == "selfsubjectaccessreviews" and verb == "create":
+            return await self._access_review(request, entry), user  # every authenticated user may ask
         if not self.allowed(entry, verb, route.rt, route.namespace, route.sub):
             raise errors.rbac_forbidden(user, verb, route.rt.plural, route.rt.group, route.namespace, route.name,
                                         route.sub)
@@ -1161,6 +1166,25 @@ class ApiServer:
             pass
         return ws
 
+    async def _access_review(self, request: web.Request, entry: dict) -> web.Response:
+        """SelfSubjectAccessReview answered from the caller's token rule set (201, as kube does)."""
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request was in an unknown format")
+        attrs = (body.get("spec") or {}).get("resourceAttributes")
+        if not isinstance(attrs, dict):
+            raise errors.bad_request("spec.resourceAttributes is required (nonResourceAttributes are not "
+                                     "supported by the sandbox)")
+        resource, sub = attrs.get("resource") or "", attrs.get("subresource") or None
+        probe = ResourceType(resource, "", attrs.get("group") or "", attrs.get("version") or "")
+        allowed = self.allowed(entry, attrs.get("verb") or "", probe, attrs.get("namespace") or None, sub)
+        out = {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+               "metadata": {"creationTimestamp": None}, "spec": {"resourceAttributes": attrs},
+               "status": {"allowed": allowed}}
+        if not allowed:
+            out["status"]["reason"] = "no rule of the sandbox token's rule set allows it"
+        return self._json(out, 201)
+
     # ADMIN ---------------------------------------------------------------------------------------
     async def _admin(self, request: web.Request) -> web.Response:
         parts = [p for p in request.path.strip("/").split("/") if p]
@@ -1207,7 +1231,7 @@ def core_event_to_v1(ev: dict) -> dict:
     """A stored core/v1 Event as events.k8s.io/v1 presents it (golden objects/events-*.json)."""
     out: dict[str, Any] = {"kind": "Event", "apiVersion": "events.k8s.io/v1", "metadata": ev.get("metadata", {})}
     for core, v1 in _EVENT_FIELDS:
-        if core in ev:
+        if core in ev and not (v1 == "reportingInstance" and ev[core] == ""):  # omitempty in events.k8s.io/v1
             out[v1] = ev[core]
     if "deprecatedSource" not in out:
         out["deprecatedSource"] = {}

@@ -60,6 +60,8 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
     ResourceType("services", "Service", "", "v1", subresources=("status",), short_names=("svc",),
                  singular="service", categories=("all",)),
     ResourceType("events", "Event", "", "v1", short_names=("ev",), singular="event", field_labels=_EVENT_FIELDS),
+    ResourceType("resourcequotas", "ResourceQuota", "", "v1", subresources=("status",), short_names=("quota",),
+                 singular="resourcequota"),
     ResourceType("statefulsets", "StatefulSet", "apps", "v1", generation=True, subresources=("status", "scale"),
                  short_names=("sts",), singular="statefulset", categories=("all",)),
     ResourceType("controllerrevisions", "ControllerRevision", "apps", "v1", singular="controllerrevision"),
@@ -72,6 +74,22 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
     ResourceType("leaderworkersets", "LeaderWorkerSet", LWS_GROUP, "v1", generation=True,
                  subresources=("status", "scale"), short_names=("lws",), singular="leaderworkerset",
                  custom=True),
+    # What an LWS install consists of and `kubectl lws doctor` reads (sandbox/lwssystem.py creates them).
+    ResourceType("secrets", "Secret", "", "v1", singular="secret"),
+    ResourceType("deployments", "Deployment", "apps", "v1", generation=True, subresources=("status", "scale"),
+                 short_names=("deploy",), singular="deployment", categories=("all",)),
+    ResourceType("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", singular="endpointslice"),
+    ResourceType("leases", "Lease", "coordination.k8s.io", "v1", singular="lease"),
+    ResourceType("mutatingwebhookconfigurations", "MutatingWebhookConfiguration", "admissionregistration.k8s.io",
+                 "v1", namespaced=False, generation=True, singular="mutatingwebhookconfiguration"),
+    ResourceType("validatingwebhookconfigurations", "ValidatingWebhookConfiguration",
+                 "admissionregistration.k8s.io", "v1", namespaced=False, generation=True,
+                 singular="validatingwebhookconfiguration"),
+    ResourceType("customresourcedefinitions", "CustomResourceDefinition", "apiextensions.k8s.io", "v1",
+                 namespaced=False, generation=True, subresources=("status",), short_names=("crd", "crds"),
+                 singular="customresourcedefinition"),
+    ResourceType("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", "v1",
+                 namespaced=False, singular="selfsubjectaccessreview", verbs=("create",)),
 ]}
 
 # Extra versions served for a group (kubectl asks autoscaling/v1 for Scale and HPA listing works in v1 too).

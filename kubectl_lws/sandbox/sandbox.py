@@ -33,7 +33,7 @@ class Sandbox:
 
     def __init__(self, *, port: int = 0, host: str = "127.0.0.1", tls: bool = False, speed: float = 1.0,
                  network: str = "auto", tokens: dict[str, dict] | None = None, history_size: int = 10_000,
-                 plugins: tuple[str, ...] = ("controllers", "runtime")):
+                 plugins: tuple[str, ...] = ("controllers", "runtime", "lwssystem")):
         if not host.startswith("127.") and host != "localhost":
             raise ValueError("the sandbox only listens on loopback (127.0.0.0/8)")
         self.host = host

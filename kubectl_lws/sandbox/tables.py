@@ -288,3 +288,19 @@ def table(resource: str, objs: list[dict], list_meta: dict, *, include_object: s
     out["columnDefinitions"] = cols if with_columns else None
     out["rows"] = rows
     return out
+
+
+def _quota_cells(q: dict, now: datetime | None = None) -> list[Any]:
+    """kube's ResourceQuota printer: ``pods: 3/3, requests.nvidia.com/gpu: 3/8`` (used/hard)."""
+    st = q.get("status") or {}
+    hard, used = st.get("hard") or (q.get("spec") or {}).get("hard") or {}, st.get("used") or {}
+    req = [f"{k}: {used.get(k, '0')}/{v}" for k, v in sorted(hard.items()) if not k.startswith("limits.")]
+    lim = [f"{k}: {used.get(k, '0')}/{v}" for k, v in sorted(hard.items()) if k.startswith("limits.")]
+    return [q["metadata"].get("name"), age(q["metadata"].get("creationTimestamp"), now), ", ".join(req),
+            ", ".join(lim)]
+
+
+_TABLES["resourcequotas"] = ([_NAME_COLUMN, _AGE_COLUMN, _col("Request", "Request represents a minimum amount of "
+                                                              "cpu/memory that a container may consume."),
+                              _col("Limit", "Limits control the maximum amount of cpu/memory that a container "
+                                            "may use independent of contention on the node.")], _quota_cells)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from cliutil import run_cli, sandbox_http
+from cliutil import requests_made, run_cli, sandbox_http, wait_for
 
 LWS_API = "/apis/leaderworkerset.x-k8s.io/v1"
 
@@ -36,21 +36,8 @@ def demo(sandbox, tmp_path_factory):
     return sandbox.write_kubeconfig(path, namespace="demo")
 
 
-def requests(sb, fn):
-    sb.request_log.clear()
-    result = fn()
-    return result, [(m, p, q) for m, p, q, *_ in sb.request_log.entries]
 
 
-def wait_for(predicate, timeout: float = 20.0, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")
 
 
 def state_of(kc: str, name: str, *extra: str) -> dict:
@@ -62,7 +49,7 @@ def state_of(kc: str, name: str, *extra: str) -> dict:
 # ---- list ------------------------------------------------------------------------------------------
 
 def test_list_states_with_two_requests(sandbox, demo):
-    r, reqs = requests(sandbox, lambda: run_cli(["list"], kubeconfig=demo))
+    r, reqs = requests_made(sandbox, lambda: run_cli(["list"], kubeconfig=demo))
     assert r.exit_code == 0, r.stderr
     rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
     assert r.stdout.splitlines()[0].split()[:3] == ["NAME", "GROUPS", "SIZE"]
@@ -70,15 +57,17 @@ def test_list_states_with_two_requests(sandbox, demo):
     assert rows["crashy"][1] == "1/2" and "Degraded" in rows["crashy"]
     assert rows["canary"][3] == "1/3" and "Canary" in rows["canary"]
     assert "Healthy" in rows["solo"]
-    assert len(reqs) == 2
+    # a third LIST, of RecreateGroup events only, because groups are young or not Ready (re-creation loops)
+    assert len(reqs) == 3
     assert reqs[0][1] == f"{LWS_API}/namespaces/demo/leaderworkersets"
     assert reqs[1][1] == "/api/v1/namespaces/demo/pods"
     assert "leaderworkerset.sigs.k8s.io%2Fname" in reqs[1][2] or "leaderworkerset.sigs.k8s.io/name" in reqs[1][2]
+    assert reqs[2][1] == "/api/v1/namespaces/demo/events" and "reason%3DRecreateGroup" in reqs[2][2]
 
 
 def test_list_all_namespaces_json_and_name(sandbox, demo):
-    r, reqs = requests(sandbox, lambda: run_cli(["list", "-A", "-o", "json"], kubeconfig=demo))
-    assert r.exit_code == 0 and len(reqs) == 2
+    r, reqs = requests_made(sandbox, lambda: run_cli(["list", "-A", "-o", "json"], kubeconfig=demo))
+    assert r.exit_code == 0 and len(reqs) == 3
     items = {(i["namespace"], i["name"]): i for i in json.loads(r.stdout)["items"]}
     assert items[("default", "pinned")]["state"] == "Degraded"
     assert items[("demo", "canary")]["groups"] == {"desired": 3, "ready": 3, "updated": 1, "current": 3,
@@ -98,7 +87,7 @@ def test_list_empty_namespace(demo):
 # ---- status ----------------------------------------------------------------------------------------
 
 def test_status_healthy_table_and_request_budget(sandbox, demo):
-    r, reqs = requests(sandbox, lambda: run_cli(["status", "healthy", "--exit-code"], kubeconfig=demo))
+    r, reqs = requests_made(sandbox, lambda: run_cli(["status", "healthy", "--exit-code"], kubeconfig=demo))
     assert r.exit_code == 0, r.stderr
     assert "State:" in r.stdout and "Healthy: 3/3 groups ready" in r.stdout
     lines = r.stdout.splitlines()
@@ -109,7 +98,7 @@ def test_status_healthy_table_and_request_budget(sandbox, demo):
     assert [(m, p) for m, p, _ in reqs] == [("GET", f"{LWS_API}/namespaces/demo/leaderworkersets/healthy"),
                                             ("GET", "/api/v1/namespaces/demo/pods"),
                                             ("GET", "/api/v1/nodes")]
-    _, reqs = requests(sandbox, lambda: run_cli(["status", "healthy", "--no-placement"], kubeconfig=demo))
+    _, reqs = requests_made(sandbox, lambda: run_cli(["status", "healthy", "--no-placement"], kubeconfig=demo))
     assert len(reqs) == 2
 
 

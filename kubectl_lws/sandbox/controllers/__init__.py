@@ -1,6 +1,7 @@
 """Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the LWS controller, the StatefulSet
 controller, the LWS pod controller, the scheduler and the kubelet onto ``sandbox.loop`` and registers the
-faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env)."""
+faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env, image-pull,
+oom-kill, deny-pods)."""
 from __future__ import annotations
 
 import asyncio
@@ -97,6 +98,42 @@ def _register_faults(sandbox: Any, mgr: Manager, kubelet: Kubelet) -> None:
     for fname, fn in (("crash", crash), ("stop-crash", stop_crash), ("fail-readiness", fail_readiness),
                       ("node-not-ready", node_not_ready), ("pause-controller", pause_controller),
                       ("slow-controller", slow_controller), ("set-env", set_env)):
+        sandbox.register_fault(fname, fn)
+    _register_event_faults(sandbox, store, kubelet)
+
+
+def _register_event_faults(sandbox: Any, store: Any, kubelet: Kubelet) -> None:
+    """Faults whose trace is in events (issue 12): unpullable images, OOM kills, denying webhooks."""
+
+    def image_pull(image: str, on: Any = True) -> dict:
+        """Pulls of ``image`` fail: new pods with it stay Pending in ImagePullBackOff (off: they start)."""
+        restarted = kubelet.set_bad_image(image, _truthy(on))
+        return {"image": image, "on": _truthy(on), "restarted": restarted}
+
+    def oom_kill(pod: str, container: str | None = None, loop: Any = False, namespace: str | None = None) -> dict:
+        """The container is OOMKilled (exit code 137) once, or in a CrashLoopBackOff loop."""
+        ns, name = find_pod(store, pod, namespace)
+        obj = store.get("pods", ns, name)
+        if obj is None:
+            raise KeyError(f"pod {ns}/{name} not found")
+        cname = container or ((obj.get("spec") or {}).get("containers") or [{}])[0].get("name")
+        kubelet.crash_reasons[(ns, name, cname)] = "OOMKilled"
+        kubelet.crash(ns, name, cname, 137, _truthy(loop))
+        return {"pod": f"{ns}/{name}", "container": cname, "loop": _truthy(loop)}
+
+    def deny_pods(namespace: str | None = None, on: Any = True, prefix: str | None = None,
+                  webhook: str = "policy.example.com",
+                  message: str = "pods must not request more than 4 GPUs in this namespace") -> dict:
+        """An admission webhook denies pod creation in ``namespace`` (names starting with ``prefix``)."""
+        from ..admission import denials
+
+        rules = denials(sandbox)
+        rules[:] = [r for r in rules if (r["namespace"], r["prefix"]) != (namespace, prefix)]
+        if _truthy(on):
+            rules.append({"namespace": namespace, "prefix": prefix, "webhook": webhook, "message": message})
+        return {"rules": list(rules)}
+
+    for fname, fn in (("image-pull", image_pull), ("oom-kill", oom_kill), ("deny-pods", deny_pods)):
         sandbox.register_fault(fname, fn)
 
 

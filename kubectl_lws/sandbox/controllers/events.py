@@ -28,12 +28,17 @@ def involved(obj: dict) -> dict:
 
 
 def emit(store: Any, obj: dict, reason: str, message: str, *, type_: str = "Normal", action: str = "",
-         component: str = "leaderworkerset", related: dict | None = None, legacy: bool = False) -> dict | None:
+         component: str = "leaderworkerset", related: dict | None = None, legacy: bool = False,
+         aggregate: bool = False, field_path: str | None = None, host: str | None = None) -> dict | None:
     """Record one Event about ``obj``; failures (namespace gone, ...) are ignored like a real recorder.
 
     ``legacy`` writes the old core/v1 recorder shape that kube-controller-manager's StatefulSet controller
     still uses (source.component, first/lastTimestamp, count; no eventTime), as the golden traces show."""
     meta = obj["metadata"]
+    if aggregate:
+        again = _repeat(store, obj, reason, message, type_)
+        if again is not None:
+            return again
     ev: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"name": f"{meta['name']}.{_suffix()}", "namespace": meta.get("namespace") or "default"},
@@ -48,7 +53,50 @@ def emit(store: Any, obj: dict, reason: str, message: str, *, type_: str = "Norm
         ev.pop("action")
     if related is not None:
         ev["related"] = involved(related)
+    if field_path:
+        ev["involvedObject"]["fieldPath"] = field_path
+    if host and legacy:
+        ev["source"]["host"] = host
+        ev["reportingInstance"] = host
     try:
-        return store.create("events", ev)
+        created = store.create("events", ev)
     except Exception:  # noqa: BLE001 - an event must never break a controller
+        return None
+    if aggregate:
+        if len(_SEEN) > 50_000:
+            _SEEN.clear()
+        _SEEN[_key(store, obj, reason, message, type_)] = (created["metadata"]["namespace"],
+                                                           created["metadata"]["name"])
+    return created
+
+
+# the legacy recorder's aggregation: the same (object, reason, message, type) bumps count and lastTimestamp
+_SEEN: dict[tuple, tuple[str, str]] = {}
+
+
+def _key(store: Any, obj: dict, reason: str, message: str, type_: str) -> tuple:
+    return (id(store), obj["metadata"].get("uid"), reason, message, type_)
+
+
+def _repeat(store: Any, obj: dict, reason: str, message: str, type_: str) -> dict | None:
+    where = _SEEN.get(_key(store, obj, reason, message, type_))
+    if where is None:
+        return None
+    old = store.get("events", where[0], where[1])
+    if old is None:
+        _SEEN.pop(_key(store, obj, reason, message, type_), None)
+        return None
+    new = dict(old)
+    now = datetime.now(timezone.utc)
+    if new.get("series") is not None or (new.get("eventTime") and not new.get("lastTimestamp")):
+        series = dict(new.get("series") or {"count": 1})
+        series["count"] = int(series.get("count", 1)) + 1
+        series["lastObservedTime"] = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        new["series"] = series
+    else:
+        new["count"] = int(new.get("count") or 1) + 1
+        new["lastTimestamp"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return store.update("events", new)
+    except Exception:  # noqa: BLE001
         return None

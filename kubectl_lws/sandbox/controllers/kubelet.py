@@ -42,6 +42,8 @@ class Kubelet(Controller):
         self.looping: set[tuple[str, str, str, str]] = set()     # (uid, container) cycles armed
         self._next_ip = 2
         self._own_ips: dict[str, str] = {}
+        self.bad_images: set[str] = set()                        # fault image-pull: pulls of these fail
+        self.crash_reasons: dict[tuple[str, str, str], str] = {}  # fault oom-kill: (ns, pod, container) -> reason
 
     # ----------------------------------------------------------------------------------------- feed
     def on_event(self, type_, resource, obj, old):
@@ -139,6 +141,8 @@ class Kubelet(Controller):
         node = self._node(pod)
         if node is not None and not self._node_ready(node):
             return  # a NotReady node's kubelet starts nothing; the node's recovery re-enqueues the pod
+        if self._pull_fails(pod):
+            return
         now = now_iso()
         new = dict(pod)
         st = new["status"] = dict(pod.get("status") or {})
@@ -232,12 +236,14 @@ class Kubelet(Controller):
             if cs["name"] != cname:
                 continue
             started = (cs.get("state") or {}).get("running", {}).get("startedAt", now)
-            term = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "startedAt": started,
-                    "finishedAt": now}
+            reason = self.crash_reasons.get((ns, name, cname)) or ("Completed" if code == 0 else "Error")
+            term = {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now}
             cs["lastState"] = {"terminated": term}
             cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
             cs["ready"] = False
             if looping:
+                self._event(new, "BackOff", f"Back-off restarting failed container {cname} in pod {name}_{ns}"
+                            f"({uid})", "Warning", cname)
                 backoff = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, cs["restartCount"] - 2))
                 cs["state"] = {"waiting": {
                     "reason": "CrashLoopBackOff",
@@ -274,7 +280,80 @@ class Kubelet(Controller):
 
     def set_readiness_failure(self, ns: str, name: str, on: bool) -> None:
         (self.readiness_fail.add if on else self.readiness_fail.discard)((ns, name))
+        pod = self.store.get("pods", ns, name)
+        if on and pod is not None:
+            cname = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "")
+            self._event(pod, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503",
+                        "Warning", cname)
         self.enqueue((ns, name))
+
+    # ------------------------------------------------------------------------------ events and pulls
+    def _event(self, pod: dict, reason: str, message: str, type_: str, container: str | None) -> None:
+        """A kubelet event: the legacy core/v1 recorder, source {component: kubelet, host: node}."""
+        from . import events
+
+        events.emit(self.store, pod, reason, message, type_=type_, component="kubelet", legacy=True,
+                    aggregate=True, field_path=f"spec.containers{{{container}}}" if container else None,
+                    host=(pod.get("spec") or {}).get("nodeName"))
+
+    def _pull_fails(self, pod: dict) -> bool:
+        """Fault image-pull: a container whose image is unpullable leaves the pod Pending in
+        ``ImagePullBackOff`` with kubelet's events (Pulling, Failed, BackOff)."""
+        spec = pod.get("spec") or {}
+        bad = [c for c in spec.get("containers") or [] if c.get("image") in self.bad_images]
+        if not bad:
+            return False
+        now = now_iso()
+        new = copy.deepcopy(pod)
+        st = new.setdefault("status", {})
+        st["phase"] = "Pending"
+        st["startTime"] = st.get("startTime") or now
+        statuses = []
+        for c in spec.get("containers") or []:
+            image = c.get("image", "")
+            if c in bad:
+                err = (f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
+                       f"{image}: not found")
+                self._event(pod, "Pulling", f'Pulling image "{image}"', "Normal", c["name"])
+                self._event(pod, "Failed", f'Failed to pull image "{image}": {err}', "Warning", c["name"])
+                self._event(pod, "Failed", "Error: ErrImagePull", "Warning", c["name"])
+                self._event(pod, "BackOff", f'Back-off pulling image "{image}"', "Normal", c["name"])
+                self._event(pod, "Failed", "Error: ImagePullBackOff", "Warning", c["name"])
+                state = {"waiting": {"reason": "ImagePullBackOff",
+                                     "message": f'Back-off pulling image "{image}": ErrImagePull: {err}'}}
+            else:
+                state = {"waiting": {"reason": "PodInitializing"}}
+            statuses.append({"name": c["name"], "state": state, "lastState": {}, "ready": False, "restartCount": 0,
+                             "image": image, "imageID": "", "started": False})
+        st["containerStatuses"] = statuses
+        st["conditions"] = [
+            {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": now},
+            {"type": "Ready", "status": "False", "lastProbeTime": None, "lastTransitionTime": now,
+             "reason": "ContainersNotReady",
+             "message": f"containers with unready status: [{' '.join(c['name'] for c in bad)}]"},
+            {"type": "ContainersReady", "status": "False", "lastProbeTime": None, "lastTransitionTime": now,
+             "reason": "ContainersNotReady",
+             "message": f"containers with unready status: [{' '.join(c['name'] for c in bad)}]"},
+            {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now}]
+        self.store.update("pods", new, subresource="status")
+        return True
+
+    def set_bad_image(self, image: str, on: bool) -> list[str]:
+        """Fault image-pull on/off; off restarts the pods that were stuck on it."""
+        (self.bad_images.add if on else self.bad_images.discard)(image)
+        stuck = []
+        if not on:
+            for p in self.store.list("pods"):
+                st = p.get("status") or {}
+                if st.get("phase") == "Pending" and any(
+                        ((cs.get("state") or {}).get("waiting") or {}).get("reason") == "ImagePullBackOff"
+                        and cs.get("image") == image for cs in st.get("containerStatuses") or []):
+                    new = copy.deepcopy(p)
+                    new["status"] = {"phase": "Pending", "qosClass": st.get("qosClass", "BestEffort")}
+                    self.store.update("pods", new, subresource="status")
+                    stuck.append(f"{p['metadata']['namespace']}/{p['metadata']['name']}")
+                    self.enqueue((p["metadata"]["namespace"], p["metadata"]["name"]))
+        return stuck
 
     def set_node_ready(self, node_name: str, ready: bool) -> None:
         node = self.store.get("nodes", None, node_name)

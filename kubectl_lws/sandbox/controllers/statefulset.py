@@ -42,6 +42,7 @@ class StatefulSetController(Controller):
     def __init__(self, mgr):
         super().__init__(mgr)
         self._hash_cache: dict[tuple, str] = {}
+        self._backoff: dict[tuple[str, str], float] = {}  # (ns, sts) -> next FailedCreate retry delay
 
     def on_event(self, type_, resource, obj, old):
         meta = obj["metadata"]
@@ -136,6 +137,8 @@ class StatefulSetController(Controller):
                 continue  # a same-named pod of an older owner is still terminating
             rev = update_rev if o >= partition else current_rev
             pod = webhooks.admit_pod(self._new_pod(sts, o, rev), in_place=True)
+            if not self._admitted(sts, pod):
+                continue
             try:
                 created = self.store.create("pods", pod)
             except Exception:  # noqa: BLE001 - name race with a terminating pod: retry on its deletion
@@ -169,6 +172,27 @@ class StatefulSetController(Controller):
                                     action="Delete", component="statefulset-controller", legacy=True)
                         break
         self._status(sts, pods, update_rev, current_rev, wanted)
+
+    def _admitted(self, sts: dict, pod: dict) -> bool:
+        """Quota and denying webhooks (sandbox/admission.py). A refusal is a ``FailedCreate`` Warning as
+        kube-controller-manager words it (aggregated: count, lastTimestamp) and a retry with exponential
+        back-off, as the real controller's rate-limited requeue does (golden events/: 12 in 10 s)."""
+        from ..admission import check_pod
+        from ..errors import ApiError
+
+        key = (sts["metadata"]["namespace"], sts["metadata"]["name"])
+        try:
+            check_pod(self.mgr.sandbox, self.store, pod)
+        except ApiError as e:
+            events.emit(self.store, sts, "FailedCreate",
+                        f"Create Pod {pod['metadata']['name']} in StatefulSet {key[1]} failed error: {e.message}",
+                        type_="Warning", component="statefulset-controller", legacy=True, aggregate=True)
+            backoff = self._backoff.get(key, 0.05)
+            self._backoff[key] = min(backoff * 2, 20.0)
+            self.mgr.later(self.mgr.delay(backoff), lambda: self.enqueue(key), track=False)
+            return False
+        self._backoff.pop(key, None)
+        return True
 
     def _status(self, sts, pods, update_rev, current_rev, wanted):
         live = [p for n, p in pods.items() if self.store.get("pods", sts["metadata"]["namespace"], n) is not None]
