@@ -193,3 +193,14 @@ def test_sandbox_up_token_limits_a_user(tmp_path: Path) -> None:
         assert sandbox_like.exit_code == 1
     finally:
         run_cli(["sandbox", "down", "--kubeconfig", str(kc)])
+
+
+def test_access_review_answers_for_the_impersonated_user(sb) -> None:
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"verb": "list", "resource": "pods", "namespace": NS}}}
+    path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    h = {"Content-Type": "application/json"}
+    code, _, body = _req(sb, "POST", path, headers={**h, "Impersonate-User": "nobody"}, body=review)
+    assert code == 201 and body["status"]["allowed"] is False
+    code, _, body = _req(sb, "POST", path, headers={**h, "Impersonate-User": "jane"}, body=review)
+    assert code == 201 and body["status"]["allowed"] is True
