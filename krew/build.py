@@ -1,15 +1,25 @@
 #!/usr/bin/env python3
-"""Build the krew archive: a self-contained ``kubectl-lws`` zipapp + LICENSE, and its sha256.
+"""Build this platform's krew archive, reproducibly, and write its entry into krew/lws.yaml.
 
-    python krew/build.py [--out DIR] [--no-manifest]
+    python krew/build.py [--out DIR] [--manifest FILE | --no-manifest] [--entry FILE]
+    python krew/build.py --merge ENTRY.json... [--manifest FILE]     (release: collect all platforms)
 
-The zipapp carries every runtime dependency, copied from the environment this script runs in
-(install the project first: ``pip install .``), so the build needs no network. Some dependencies
-have compiled parts (the kubernetes client needs pydantic-core), which Python cannot import from
-inside a zip; so, as shiv does, the archive unpacks itself once into a per-build cache folder
-(``$KUBECTL_LWS_CACHE``, default ``~/.cache/kubectl-lws``) and runs from there. The result is
-therefore specific to the platform and Python minor version it was built with: build once per
-krew platform. The archive's sha256 is written into that platform's entry of krew/lws.yaml.
+The archive is self-contained: PyInstaller in one-folder mode freezes kubectl_lws, every runtime
+dependency (the sandbox's aiohttp included) and the Python runtime itself, so a krew user needs no
+Python. One folder (not one file) because a one-file program unpacks itself to a temporary folder
+on every run, which costs start-up time. Layout of the archive:
+
+    kubectl-lws             the program (krew links it as the plugin)
+    kubectl_complete-lws    the same program under the name kubectl runs for plugin completion
+    _internal/              the frozen runtime
+    LICENSE
+
+Same inputs, same sha256: the inputs are the source files (kubectl_lws/, LICENSE, krew/'s build
+files), the Python that runs this script, and the versions of the packages frozen in. Everything
+else is normalised: PyInstaller runs with a fixed hash seed and SOURCE_DATE_EPOCH, and the tar is
+written in sorted order with fixed mtimes, owners and modes, gzip without name or time. A digest
+of the inputs is written next to the sha256 in the manifest (``# inputs ...``), so a test can tell
+whether the committed sha256 is the one this tree and environment produce.
 """
 
 from __future__ import annotations
@@ -18,188 +28,234 @@ import argparse
 import gzip
 import hashlib
 import io
+import json
 import os
+import platform
 import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
-import zipapp
 from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP_SUFFIXES = (".pyc", ".exe")
-FIXED_MTIME = 1577836800  # 2020-01-01, the earliest a zip entry can safely carry
+EPOCH = 1577836800  # 2020-01-01T00:00:00Z: every timestamp in the archive
+SOURCE_FILES = ("LICENSE", "krew/build.py", "krew/entry.py", "krew/kubectl-lws.spec")
+RELEASE_URL = "https://github.com/kubectl-lws/kubectl-lws/releases/download"
+BUILD_TOOLS = ("pyinstaller", "pyinstaller-hooks-contrib")
 
 
-def _requirement_names(dist: metadata.Distribution) -> list[str]:
-    """Runtime requirements of a distribution (markers evaluated, extras skipped)."""
-    from packaging.requirements import Requirement  # packaging ships with pip's environments
-
-    names = []
-    for text in dist.requires or []:
-        req = Requirement(text)
-        if req.marker and not req.marker.evaluate({"extra": ""}):
-            continue
-        names.append(req.name)
-    return names
+def platform_tag() -> tuple[str, str]:
+    """krew's (os, arch) for this machine."""
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    return ("darwin" if sys.platform == "darwin" else sys.platform.rstrip("0123456789")), arch
 
 
-def dependency_closure(root: str) -> list[metadata.Distribution]:
-    seen: dict[str, metadata.Distribution] = {}
-    todo = [root]
+def version(root: Path = ROOT) -> str:
+    text = (root / "kubectl_lws" / "__init__.py").read_text()
+    found = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', text, re.M)
+    if not found:
+        raise SystemExit("error: no __version__ in kubectl_lws/__init__.py")
+    return found.group(1)
+
+
+def archive_name(ver: str, os_: str, arch: str) -> str:
+    return f"kubectl-lws_v{ver}_{os_}_{arch}.tar.gz"
+
+
+# ---- inputs -------------------------------------------------------------------------------------
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _runtime_requirements(root: Path) -> list[str]:
+    """The project's dependencies and its sandbox extra, from pyproject.toml."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    return [*project["dependencies"], *project.get("optional-dependencies", {}).get("sandbox", [])]
+
+
+def frozen_distributions(root: Path = ROOT) -> list[str]:
+    """``name==version`` of every installed package the build can freeze in, and of the build tools."""
+    from packaging.requirements import Requirement
+
+    seen: dict[str, str] = {}
+    todo = [Requirement(r).name for r in _runtime_requirements(root)] + list(BUILD_TOOLS)
     while todo:
-        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        name = _norm(todo.pop())
         if name in seen:
             continue
         try:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             continue
-        seen[name] = dist
-        todo.extend(_requirement_names(dist))
-    return list(seen.values())
+        seen[name] = dist.version
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return sorted(f"{n}=={v}" for n, v in seen.items())
 
 
-def stage(target: Path) -> None:
-    """Copy our package and every dependency's importable files into ``target``."""
-    for dist in dependency_closure("kubectl-lws"):
-        if dist.metadata["Name"].lower() == "kubectl-lws":
-            continue
-        for file in dist.files or []:
-            parts = file.parts
-            if not parts or parts[0].endswith((".dist-info", ".data")) or parts[0] in ("..", "bin"):
+def source_files(root: Path = ROOT) -> list[Path]:
+    files = [p for p in (root / "kubectl_lws").rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")]
+    files += [root / f for f in SOURCE_FILES]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def inputs_digest(root: Path = ROOT) -> str:
+    """What the archive is made of: sources, interpreter, frozen package versions, platform."""
+    h = hashlib.sha256()
+    for path in source_files(root):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    for item in (sys.version, sys.base_prefix, "_".join(platform_tag()), *frozen_distributions(root)):
+        h.update(item.encode() + b"\0")
+    return h.hexdigest()
+
+
+# ---- build --------------------------------------------------------------------------------------
+
+def freeze(root: Path, work: Path) -> Path:
+    """Run PyInstaller on krew/kubectl-lws.spec; return the one-folder program."""
+    env = {**os.environ, "KUBECTL_LWS_SRC": str(root), "PYTHONHASHSEED": "0", "SOURCE_DATE_EPOCH": str(EPOCH),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
+         "--distpath", str(work / "dist"), "--workpath", str(work / "build"),
+         str(root / "krew" / "kubectl-lws.spec")],
+        cwd=work, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"error: PyInstaller failed (exit {result.returncode})")
+    folder = work / "dist" / "kubectl-lws"
+    shutil.copy2(folder / "kubectl-lws", folder / "kubectl_complete-lws")
+    return folder
+
+
+def _tarinfo(name: str, *, size: int = 0, directory: bool = False, executable: bool = False) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.mode = 0o755 if directory or executable else 0o644
+    info.size = size
+    info.mtime, info.uid, info.gid, info.uname, info.gname = EPOCH, 0, 0, "", ""
+    return info
+
+
+def write_archive(folder: Path, license_file: Path, archive: Path) -> None:
+    """A tar.gz krew can unpack: regular files and folders only (krew refuses links), sorted,
+    with fixed metadata, so equal contents give equal bytes."""
+    entries: list[tuple[str, Path | None]] = [("LICENSE", license_file)]
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder).as_posix()
+        entries.append((rel, None if path.is_dir() else path))  # is_dir/read follow links: no links inside
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with open(archive, "wb") as raw, \
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, path in sorted(entries):
+            if path is None:
+                tar.addfile(_tarinfo(name, directory=True))
                 continue
-            if "__pycache__" in parts or file.name.endswith(SKIP_SUFFIXES):
-                continue
-            source = Path(dist.locate_file(file))
-            if source.is_file():
-                dest = target / file
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, dest)
-    shutil.copytree(ROOT / "kubectl_lws", target / "kubectl_lws",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            data = path.read_bytes()
+            tar.addfile(_tarinfo(name, size=len(data), executable=os.access(path, os.X_OK)), io.BytesIO(data))
 
 
-BOOTSTRAP = '''"""Unpack this archive once per build into a cache folder and run kubectl-lws from there."""
-import os
-import sys
-import tempfile
-import zipfile
-from pathlib import Path
-
-BUILD_ID = "{build_id}"
-
-
-def _unpacked() -> Path:
-    archive = Path(__file__).resolve().parent
-    cache = Path(os.environ.get("KUBECTL_LWS_CACHE") or "~/.cache/kubectl-lws").expanduser()
-    target = cache / BUILD_ID
-    if not (target / ".complete").exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(tmp)
-        (tmp / ".complete").write_text(BUILD_ID)
-        try:
-            tmp.rename(target)
-        except OSError:  # another process won the race: use its copy
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+def build(out: Path, root: Path = ROOT) -> dict[str, str]:
+    """Build this platform's archive into ``out``; return its manifest entry (as data)."""
+    os_, arch = platform_tag()
+    ver = version(root)
+    archive = out / archive_name(ver, os_, arch)
+    with tempfile.TemporaryDirectory(prefix="kubectl-lws-build-") as tmp:
+        folder = freeze(root, Path(tmp))
+        write_archive(folder, root / "LICENSE", archive)
+    return {"os": os_, "arch": arch, "version": ver, "archive": str(archive),
+            "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(), "inputs": inputs_digest(root)}
 
 
-sys.path.insert(0, str(_unpacked()))
-from kubectl_lws.cli import main  # noqa: E402
+# ---- manifest -----------------------------------------------------------------------------------
 
-main()
-'''
-
-
-def build(out: Path) -> tuple[Path, str]:
-    """Return the archive path and its sha256."""
-    sys.path.insert(0, str(ROOT))
-    from kubectl_lws import __version__
-
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        app_dir = Path(tmp) / "app"
-        app_dir.mkdir()
-        stage(app_dir)
-        content = hashlib.sha256()
-        for path in sorted(app_dir.rglob("*")):
-            if path.is_file():
-                content.update(str(path.relative_to(app_dir)).encode())
-                content.update(path.read_bytes())
-        build_id = f"{__version__}-{content.hexdigest()[:16]}"
-        (app_dir / "__main__.py").write_text(BOOTSTRAP.format(build_id=build_id))
-        for path in app_dir.rglob("*"):  # fixed timestamps: the same inputs give the same archive
-            os.utime(path, (FIXED_MTIME, FIXED_MTIME))
-        binary = Path(tmp) / "kubectl-lws"
-        zipapp.create_archive(app_dir, binary, interpreter="/usr/bin/env python3", compressed=True)
-        shutil.copy2(binary, out / "kubectl-lws")
-        archive = out / f"kubectl-lws_v{__version__}_{platform_tag()}.tar.gz"
-        with open(archive, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
-                tarfile.open(fileobj=gz, mode="w") as tar:
-            for path, name in ((binary, "kubectl-lws"), (ROOT / "LICENSE", "LICENSE")):
-                info = tar.gettarinfo(str(path), arcname=name)
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                info.mode = 0o755 if name == "kubectl-lws" else 0o644
-                with open(path, "rb") as fh:
-                    tar.addfile(info, io.BytesIO(fh.read()))
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    return archive, digest
+FILES = ("kubectl-lws", "kubectl_complete-lws", "_internal", "LICENSE")
+_SHA_LINE = re.compile(r'^\s*sha256:\s*"?(?P<sha>[0-9a-fA-F]*)"?\s*(?:#\s*inputs\s+(?P<inputs>[0-9a-f]+))?')
 
 
-def platform_tag() -> str:
-    """krew's os_arch for this machine, e.g. linux_amd64."""
-    import platform
+def read_entries(manifest: Path) -> list[dict[str, str]]:
+    """The platform entries of a manifest, with the ``# inputs`` digest written beside each sha256."""
+    import yaml
 
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), platform.machine().lower())
-    return f"{sys.platform.replace('linux2', 'linux')}_{arch}"
+    doc = yaml.safe_load(manifest.read_text())
+    inputs = [m.group("inputs") or "" for m in map(_SHA_LINE.match, manifest.read_text().splitlines()) if m]
+    entries = []
+    for index, platform_ in enumerate(doc["spec"].get("platforms") or []):
+        labels = platform_["selector"]["matchLabels"]
+        uri = platform_["uri"]
+        found = re.search(r"_v([^_/]+)_[^_/]+_[^_/]+\.tar\.gz$", uri)
+        entries.append({"os": labels["os"], "arch": labels["arch"], "sha256": platform_["sha256"],
+                        "version": found.group(1) if found else "",
+                        "inputs": inputs[index] if index < len(inputs) else ""})
+    return entries
 
 
-def write_manifest(manifest: Path, version: str, digest: str) -> None:
-    """Set the version and URIs everywhere, and this platform's sha256 (others keep theirs).
+def render_platform(entry: dict[str, str]) -> str:
+    ver, os_, arch = entry["version"], entry["os"], entry["arch"]
+    files = "".join(f"    - from: {name}\n      to: .\n" for name in FILES)
+    inputs = f"  # inputs {entry['inputs']}" if entry.get("inputs") else ""
+    return (f"  - selector:\n      matchLabels:\n        os: {os_}\n        arch: {arch}\n"
+            f"    uri: {RELEASE_URL}/v{ver}/{archive_name(ver, os_, arch)}\n"
+            f'    sha256: "{entry["sha256"]}"{inputs}\n'
+            f"    files:\n{files}    bin: kubectl-lws\n")
 
-    Edits the text line by line so the hand-written layout and block scalars stay as they are.
-    """
-    this_os, this_arch = platform_tag().split("_", 1)
-    labels: dict[str, str] = {}
-    lines = []
-    for line in manifest.read_text().splitlines():
-        stripped = line.strip()
-        if stripped.startswith("- selector:"):
-            labels = {}
-        elif stripped.startswith(("os:", "arch:")):
-            key, _, value = stripped.partition(":")
-            labels[key] = value.strip()
-        elif line.startswith("  version:"):
-            line = f"  version: v{version}"
-        elif stripped.startswith("uri:") and labels:
-            name = f"kubectl-lws_v{version}_{labels.get('os')}_{labels.get('arch')}.tar.gz"
-            line = re.sub(r"/download/[^/]+/[^/]+$", f"/download/v{version}/{name}", line)
-        elif stripped.startswith("sha256:") and (labels.get("os"), labels.get("arch")) == (this_os, this_arch):
-            line = line[: line.index("sha256:")] + f'sha256: "{digest}"'
-        lines.append(line)
-    manifest.write_text("\n".join(lines) + "\n")
+
+def write_manifest(manifest: Path, new: list[dict[str, str]], ver: str) -> None:
+    """Set spec.version, replace or add the given platforms' entries, keep the others of the same
+    version (an entry of another version describes an archive that is not this release's), and
+    keep the hand-written head of the file as it is."""
+    text = manifest.read_text()
+    head, sep, _ = text.partition("\n  platforms:\n")
+    if not sep:
+        raise SystemExit(f"error: {manifest} has no spec.platforms list")
+    head = re.sub(r"(?m)^  version: .*$", f"  version: v{ver}", head)
+    keep = {(e["os"], e["arch"]): e for e in read_entries(manifest) if e["version"] == ver}
+    for entry in new:
+        keep[(entry["os"], entry["arch"])] = entry
+    body = "".join(render_platform(keep[key]) for key in sorted(keep))
+    manifest.write_text(head + sep + body)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "dist"), help="output folder (default: dist/)")
-    parser.add_argument("--manifest", default=str(ROOT / "krew" / "lws.yaml"))
-    parser.add_argument("--no-manifest", action="store_true", help="do not write the sha256 into the manifest")
+    parser.add_argument("--manifest", default=str(ROOT / "krew" / "lws.yaml"), help="manifest to update")
+    parser.add_argument("--no-manifest", action="store_true", help="do not touch the manifest")
+    parser.add_argument("--entry", help="also write this platform's entry as JSON to this file (release jobs)")
+    parser.add_argument("--merge", nargs="+", metavar="ENTRY", help="no build: add these entries to the manifest")
+    parser.add_argument("--print-inputs", action="store_true", help="print the inputs digest and exit")
     args = parser.parse_args()
-    archive, digest = build(Path(args.out))
-    from kubectl_lws import __version__
-
+    if args.print_inputs:
+        print(inputs_digest())
+        return
+    if args.merge:
+        entries = [json.loads(Path(p).read_text()) for p in args.merge]
+        versions = {e["version"] for e in entries}
+        if versions != {version()}:
+            raise SystemExit(f"error: entries are for {sorted(versions)}, the tree is v{version()}")
+        write_manifest(Path(args.manifest), entries, version())
+        return
+    entry = build(Path(args.out))
+    if args.entry:
+        Path(args.entry).write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n")
     if not args.no_manifest:
-        write_manifest(Path(args.manifest), __version__, digest)
-    print(f"{archive}  sha256 {digest}")
+        write_manifest(Path(args.manifest), [entry], entry["version"])
+    print(f"{entry['archive']}  sha256 {entry['sha256']}")
 
 
 if __name__ == "__main__":

@@ -386,6 +386,9 @@ class Collector:
             self.add_yaml("services.yaml", bundle.as_list([self.clean(s) for s in services]))
         if got["pods"][1] is None:
             self.add_yaml("pods.yaml", bundle.as_list([self.clean(p) for p in pods]))
+        raw_events = [*(got["events"][0] or []), *(got["events.k8s.io"][0] or [])]
+        if got["events"][1] is None or got["events.k8s.io"][1] is None:
+            self._events_text(raw_events)
         if got["events"][1] is None:
             self.add_yaml("events.yaml", bundle.as_list(
                 bundle.related_events([bundle.slim(e) for e in got["events"][0]], uids, names, "v1")))
@@ -436,6 +439,18 @@ class Collector:
             self.archive.add("status.txt", render_status(a, place, pods=True, wide=True, color=False) + "\n")
         except Exception as exc:  # noqa: BLE001 — one part failing must not lose the bundle
             self.miss("status", exc)
+
+    def _events_text(self, raw: list[dict]) -> None:
+        """``events.txt``: the ``kubectl lws events NAME`` timeline (both APIs, deduplicated, by group)."""
+        from kubectl_lws.commands.events import TYPES, _select
+        from kubectl_lws.model.timeutil import utc_now
+        from kubectl_lws.render.events import events_table
+
+        try:
+            mine = _select(raw, self.name, [], None, list(TYPES))
+            self.archive.add("events.txt", (events_table(mine, utc_now()) if mine else "No events found.") + "\n")
+        except Exception as exc:  # noqa: BLE001 — the YAML files still hold the events
+            self.miss("events.txt", exc)
 
     def _verify_env(self, pods: list[dict]) -> None:
         from kubectl_lws.commands.verify import _summary

@@ -259,8 +259,8 @@ def _up_detached(path: Path, scenario: str | None, port: int, speed: float, tls:
                 server, _token = _server_and_token(path)
                 with urllib.request.urlopen(server + "/version", timeout=2, context=_ssl_context(path)):
                     break
-            except (OSError, ValueError, KeyError):
-                pass
+            except (OSError, ValueError, KeyError, StopIteration, TypeError, AttributeError):
+                pass  # not written completely yet: read it again
         time.sleep(0.1)
     else:
         proc.terminate()

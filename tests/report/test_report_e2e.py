@@ -101,13 +101,17 @@ def test_manifest_lists_every_file_with_its_size(kc, tmp_path: Path, ext: str) -
     for path, size in listed.items():
         assert len(files[path]) == size, path
     for name in ("lws.yaml", "pods.yaml", "statefulsets.yaml", "services.yaml", "controllerrevisions.yaml",
-                 "events.yaml", "events.events.k8s.io.yaml", "nodes.yaml", "status.json", "status.txt",
+                 "events.yaml", "events.events.k8s.io.yaml", "events.txt", "nodes.yaml", "status.json", "status.txt",
                  "verify-env.json", "rollout-history.json", "controller/deployment.yaml",
                  "controller/webhooks.yaml", "controller/crds.yaml"):
         assert name in files, name
     assert manifest["leaderWorkerSet"]["name"] == "app"
     assert manifest["versions"]["lwsController"] == "v0.10.0"
     assert manifest["notCollected"] == []
+    # events.txt is the `kubectl lws events` timeline
+    direct_events = run_cli(["events", "app"], kubeconfig=kc).stdout
+    assert files["events.txt"].decode().splitlines()[0] == direct_events.splitlines()[0]
+    assert "app" in files["events.txt"].decode()
     # the status in the bundle is the status command's own JSON
     status = json.loads(files["status.json"])
     direct = json.loads(run_cli(["status", "app", "-o", "json"], kubeconfig=kc).stdout)
