@@ -10,6 +10,7 @@ tests/benchmarks count) every request. The kubernetes package is imported lazily
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import threading
@@ -27,7 +28,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from kubernetes.client import ApiClient
 
 FIELD_MANAGER = "kubectl-lws"
-PAGE_SIZE = 5000
+# Pages of a LIST, as kubectl pages (--chunk-size 500): each page is reduced (``slim``) before the
+# next is read, so a big LIST never sits in memory whole. A paged LIST counts as ONE list in
+# ``Cluster.list_calls`` (the request budget of a command), however many pages it took.
+PAGE_SIZE = 500
+# A continue token that expired (410) restarts the LIST from the beginning, at most this often.
+MAX_RELISTS = 3
 
 # kind -> (api prefix, plural, namespaced)
 RESOURCES: dict[str, tuple[str, str, bool]] = {
@@ -95,10 +101,12 @@ class Cluster:
         self._client: ApiClient | None = None
         self._lock = threading.Lock()
         self.request_count = 0
+        self.list_calls = 0  # LISTs as the request budget counts them (a paged LIST is one)
         # Connections kept per host; raise before the first request when many streams run at once
         # (urllib3 otherwise discards and warns about every connection beyond the pool size).
         self.max_connections = 16
         self._streams: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._light: Any = None  # LightTransport, or False once the kubernetes client is needed
 
     # ---- configuration -------------------------------------------------------------------
     @property
@@ -121,7 +129,29 @@ class Cluster:
 
     @property
     def host(self) -> str:
-        return self.client.configuration.host
+        light = self._light_transport()
+        return light.host if light else self.client.configuration.host
+
+    def prepare_streams(self) -> None:
+        """Load the streaming transport now, on the caller's thread (urllib3: ~0.1 s), so that
+        streams started next open at once instead of each paying for the import in its thread."""
+        light = self._light_transport()
+        if light is not None:
+            light.pool  # noqa: B018 — built on first access
+
+    def _light_transport(self) -> Any:
+        """The urllib3 transport when the credentials need no plugin (see ``transport.py``), else None."""
+        if self._light is None:
+            with self._lock:
+                if self._light is None:
+                    from kubectl_lws.transport import light_transport
+
+                    light = None
+                    if os.environ.get("KUBECTL_LWS_TRANSPORT") != "client":
+                        light = light_transport(self.resolved, self.settings,
+                                                max_connections=self.max_connections)
+                    self._light = light or False
+        return self._light or None
 
     def _build_client(self) -> "ApiClient":
         from kubernetes import client, config
@@ -225,12 +255,23 @@ class Cluster:
                 content_type: str = "application/json", stream: bool = False,
                 timeout: float | None = None, accept: str = "application/json") -> Any:
         """Send one request; returns parsed JSON (or the raw response when ``stream``)."""
-        client = self.client
+        raw = self._send(method, path, query=query, body=body, content_type=content_type, stream=stream,
+                         timeout=timeout, accept=accept)
+        return self._finish(raw, method, path, stream=stream)
+
+    def _send(self, method: str, path: str, *, query: dict | list | None = None, body: Any = None,
+              content_type: str = "application/json", stream: bool = False, timeout: float | None = None,
+              accept: str = "application/json") -> Any:
+        """Send one request and return the urllib3 response, unread (errors mapped)."""
         params = _query_list(query)
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         req_timeout = timeout if timeout is not None else self.settings.request_timeout
+        light = self._light_transport()
+        if light is not None:
+            return self._send_light(light, method, path, params, headers, body, stream, req_timeout)
+        client = self.client
         try:
             method, url, headers, body, _ = client.param_serialize(
                 method, path, query_params=params, header_params=headers, body=body,
@@ -239,13 +280,51 @@ class Cluster:
                                    _request_timeout=req_timeout or None)
         except Exception as exc:  # noqa: BLE001 — every transport failure is mapped here
             raise self._map_error(exc, method, path) from exc
-        raw = resp.response
-        if not 200 <= resp.status <= 299:
+        return resp.response
+
+    def _send_light(self, light: Any, method: str, path: str, params: list, headers: dict, body: Any,
+                    stream: bool, timeout: float | None) -> Any:
+        """Whole responses over ``transport._Connection`` (no urllib3 import on small commands); streams over
+        urllib3, whose response object the watch and log readers use."""
+        target = path + ("?" + urlencode(params) if params else "")
+        all_headers = {**light.auth_headers(), **headers, "User-Agent": f"kubectl-lws/{_version()} (python)"}
+        if self.settings.as_user:
+            all_headers["Impersonate-User"] = self.settings.as_user
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        started = time.perf_counter()
+        status: int | str = "ERR"
+        try:
+            if stream or self.settings.as_groups:
+                import urllib3
+
+                merged = urllib3.HTTPHeaderDict(all_headers)
+                for group in self.settings.as_groups:
+                    merged.add("Impersonate-Group", group)
+                resp = light.pool.request(method, light.host + target, body=body, headers=merged,
+                                          preload_content=not stream, decode_content=False, redirect=False,
+                                          retries=False,
+                                          timeout=urllib3.Timeout(total=timeout) if timeout else None)
+            else:
+                resp = light.fetch(method, target, all_headers, body, timeout or None)
+            status = resp.status
+            return resp
+        except Exception as exc:  # noqa: BLE001 — every transport failure is mapped here
+            status = type(exc).__name__
+            raise self._map_error(exc, method, path) from exc
+        finally:
+            self._note_request(method, light.host + target, status, started)
+
+    def _finish(self, raw: Any, method: str, path: str, *, stream: bool) -> Any:
+        """Map a non-2xx status; hand back the open response (``stream``) or its parsed JSON."""
+        if not 200 <= raw.status <= 299:
             try:
                 data = raw.data
             finally:
                 raw.release_conn()
-            raise map_api_exception(resp.status, data, path)
+            raise map_api_exception(raw.status, data, path)
         if stream:
             with self._lock:
                 self._streams.add(raw)
@@ -262,20 +341,24 @@ class Cluster:
             return data.decode("utf-8", "replace")
 
     def _map_error(self, exc: Exception, method: str, path: str) -> errors.LwsError:
-        from kubernetes.client.exceptions import ApiException
-        import urllib3.exceptions as ux
-
-        if isinstance(exc, ApiException):
+        if isinstance(exc, errors.LwsError):
+            return exc
+        hc = sys.modules.get("http.client")
+        api_exception = sys.modules.get("kubernetes.client.exceptions")
+        if api_exception is not None and isinstance(exc, api_exception.ApiException):
             if not exc.status:  # the client's wrapper around SSL and WebSocket failures
                 return _status_zero_error(str(exc.reason or exc), self.host, path)
             return map_api_exception(exc.status, exc.body, path)
-        if isinstance(exc, (ux.ReadTimeoutError, ux.TimeoutError)) or "timed out" in str(exc).lower():
+        ux = sys.modules.get("urllib3.exceptions")  # only loaded when urllib3 served the request
+        timeouts: tuple = (TimeoutError,) + ((ux.ReadTimeoutError, ux.TimeoutError) if ux else ())
+        if isinstance(exc, timeouts) or "timed out" in str(exc).lower():
             return errors.RequestTimeout(f"request to {self.host} timed out ({method} {path}); "
                                          "raise --request-timeout or check the server")
-        if isinstance(exc, ux.MaxRetryError):
+        if ux is not None and isinstance(exc, ux.MaxRetryError):
             reason = exc.reason
             return errors.Unreachable(f"cannot reach the API server at {self.host}: {_reason_text(reason)}")
-        if isinstance(exc, (ux.HTTPError, OSError)):
+        if isinstance(exc, OSError) or (hc and isinstance(exc, hc.HTTPException)) or \
+                (ux and isinstance(exc, ux.HTTPError)):
             return errors.Unreachable(f"cannot reach the API server at {self.host}: {_reason_text(exc)}")
         if isinstance(exc, errors.LwsError):
             return exc
@@ -286,21 +369,68 @@ class Cluster:
         return self.request("GET", resource_path(kind, namespace, name))
 
     def list(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
-             field_selector: str | None = None, all_namespaces: bool = False) -> tuple[list[dict], str]:
-        """All items (following continue tokens) and the list's resourceVersion."""
+             field_selector: str | None = None, all_namespaces: bool = False,
+             slim: bool = False) -> tuple[list[dict], str]:
+        """All items (following continue tokens) and the list's resourceVersion.
+
+        ``slim``: each page becomes slim records (``model/slim.py``) before the next page is read.
+        A continue token that expired mid-way (410 Gone, an etcd compaction) restarts the LIST from
+        the start, like client-go's pager falling back to a full list: the pages of one answer
+        must come from one snapshot.
+        """
+        from kubectl_lws.model import slim as slimmer
+
         ns = None if all_namespaces else namespace
         path = resource_path(kind, ns)
+        with self._lock:
+            self.list_calls += 1
+        relists = 0
         items: list[dict] = []
         cont = None
+        ahead: _Prefetch | None = None
         while True:
             query = {"labelSelector": label_selector, "fieldSelector": field_selector,
                      "limit": PAGE_SIZE, "continue": cont}
-            data = self.request("GET", path, query=query)
+            try:
+                if slim:
+                    body = ahead.result() if ahead is not None and ahead.token == cont else \
+                        self._get_bytes(path, query)
+                    ahead = None
+                    nxt = _peek_continue(body)
+                    if nxt:
+                        # the server builds the next page while we decode this one
+                        ahead = _Prefetch(nxt, lambda q={**query, "continue": nxt}: self._get_bytes(path, q))
+                    data = slimmer.decode_list(kind, body)
+                    del body
+                else:
+                    data = self.request("GET", path, query=query)
+            except errors.ApiError as exc:
+                if ahead is not None:
+                    ahead.result(swallow=True)
+                    ahead = None
+                if exc.code == 410 and cont and relists < MAX_RELISTS:
+                    relists += 1
+                    items, cont = [], None
+                    continue
+                raise
+            if not isinstance(data, dict):
+                raise errors.LwsError(f"GET {path}: the server did not answer with a list")
             items.extend(data.get("items") or [])
+            del data["items"]
             meta = data.get("metadata") or {}
             cont = meta.get("continue")
             if not cont:
                 return items, meta.get("resourceVersion", "")
+
+    def _get_bytes(self, path: str, query: dict) -> bytes:
+        """A GET's body, unparsed (the slim decoders parse it)."""
+        raw = self._send("GET", path, query=query)
+        if not 200 <= raw.status <= 299:
+            self._finish(raw, "GET", path, stream=False)
+        try:
+            return raw.data or b"{}"
+        except Exception as exc:  # noqa: BLE001 — a read timeout or reset mid-body
+            raise self._map_error(exc, "GET", path) from exc
 
     def get_lws(self, name: str, namespace: str | None = None) -> dict:
         """GET one LWS; a 404 becomes the standard not-found error with close names."""
@@ -322,12 +452,13 @@ class Cluster:
                          all_namespaces=all_namespaces)[0]
 
     def list_pods(self, namespace: str | None = None, *, label_selector: str | None = None,
-                  field_selector: str | None = None, all_namespaces: bool = False) -> list[dict]:
+                  field_selector: str | None = None, all_namespaces: bool = False,
+                  slim: bool = False) -> list[dict]:
         return self.list("pods", namespace or self.namespace, label_selector=label_selector,
-                         field_selector=field_selector, all_namespaces=all_namespaces)[0]
+                         field_selector=field_selector, all_namespaces=all_namespaces, slim=slim)[0]
 
-    def list_nodes(self) -> list[dict]:
-        return self.list("nodes")[0]
+    def list_nodes(self, *, slim: bool = False) -> list[dict]:
+        return self.list("nodes", slim=slim)[0]
 
     def list_events(self, namespace: str | None = None, *, field_selector: str | None = None,
                     limit: int | None = None, all_namespaces: bool = False) -> tuple[list[dict], dict]:
@@ -485,16 +616,19 @@ class Cluster:
 
     def list_watch(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
                    stop: threading.Event | None = None, all_namespaces: bool = False,
-                   field_selector: str | None = None) -> Iterator[tuple[str, Any]]:
+                   field_selector: str | None = None, slim: bool = False) -> Iterator[tuple[str, Any]]:
         """List, then watch from the list's version; on 410 or a broken stream, list again.
 
         Yields ``("SYNC", items)`` after every (re)list, then ``(type, obj)`` events; BOOKMARKs are
         consumed here. Callers rebuild their view on SYNC, so a reconnect never loses a change.
+        ``slim``: the list's pages and every event's object are slim records (``model/slim.py``).
         """
+        from kubectl_lws.model.slim import slim as slimmer
+
         ns = namespace or self.namespace
         while not (stop and stop.is_set()):
             items, rv = self.list(kind, ns, label_selector=label_selector, field_selector=field_selector,
-                                  all_namespaces=all_namespaces)
+                                  all_namespaces=all_namespaces, slim=slim)
             yield "SYNC", items
             while not (stop and stop.is_set()):
                 try:
@@ -504,7 +638,7 @@ class Cluster:
                         rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
                         if etype == "BOOKMARK":
                             continue
-                        yield etype, obj
+                        yield etype, (slimmer(kind, obj) if slim else obj)
                         if stop and stop.is_set():
                             return
                 except WatchExpired:
@@ -640,6 +774,44 @@ class ExecSession:
             pass
 
 
+class _Prefetch:
+    """The next page of a LIST, fetched on a thread (its body only: decoding stays on the caller)."""
+
+    def __init__(self, token: str, fetch: Callable[[], bytes]) -> None:
+        self.token = token
+        self._value: bytes | None = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = fetch()
+            except BaseException as exc:  # noqa: BLE001 — handed to the caller
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, daemon=True, name="list-prefetch")
+        self._thread.start()
+
+    def result(self, *, swallow: bool = False) -> bytes:
+        self._thread.join()
+        if self._error is not None and not swallow:
+            raise self._error
+        return self._value or b"{}"
+
+
+_CONTINUE = re.compile(rb'"continue":"([^"]+)"')
+
+
+def _peek_continue(body: bytes) -> str | None:
+    """The list's continue token when its metadata comes before the items (built-in kinds do);
+    None otherwise (then the next page is fetched after decoding, as usual)."""
+    head = body[:4096]
+    cut = head.find(b'"items"')
+    if cut < 0:
+        return None
+    match = _CONTINUE.search(head, 0, cut)
+    return match.group(1).decode() if match else None
+
+
 def _exec_status(text: str) -> tuple[int | None, str]:
     """Exit code and message from the exec status channel (kubelet's Status JSON)."""
     if not text:
@@ -686,7 +858,7 @@ def iter_lines(resp: Any) -> Iterator[str]:
 
 def map_api_exception(code: int | None, body: Any, path: str) -> errors.LwsError:
     """Turn an HTTP error (status code + body) into our error with the server's own words."""
-    if isinstance(body, bytes):
+    if isinstance(body, (bytes, bytearray)):
         body = body.decode("utf-8", "replace")
     status: dict = {}
     if isinstance(body, str) and body.strip().startswith("{"):

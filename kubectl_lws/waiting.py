@@ -6,7 +6,10 @@ between. Each ``Cluster.list_watch`` stream runs on a daemon thread (a blocked w
 time out on the caller's deadline) and feeds a store; the caller waits on one condition variable
 with its own deadline and judges the stores with a check of its own.
 
-Shared by restart, scale (``PodWatcher`` + group goals) and rollout status (its own check).
+Shared by status --watch (``wait_change`` + its own redraw), restart, scale (``PodWatcher`` +
+group goals) and rollout status (its own check): one live view, one implementation. The stores keep
+slim records (``model/slim.py``) for pods and nodes, so a long watch of a big LWS holds what the
+models read, never whole objects; a relist (410 or a broken stream) pages like any LIST.
 """
 
 from __future__ import annotations
@@ -32,24 +35,27 @@ CLOSE_GRACE_SECONDS = 2.0
 class Informer:
     """Live stores of one or more kinds in a namespace, each fed by a list+watch on its own thread.
 
-    ``sources`` is ``[(kind, label_selector), ...]``. A kind in ``optional`` that we may not read
-    (403) counts as synced and empty, so the caller can fall back to what it can see.
+    ``sources`` is ``[(kind, label_selector), ...]`` or ``(kind, label_selector, field_selector)``.
+    A kind in ``optional`` that we may not read (403) counts as synced and empty (and is named in
+    ``forbidden``), so the caller can fall back to what it can see. ``slim`` keeps slim records.
     """
 
-    def __init__(self, cluster: "Cluster", namespace: str, sources: Sequence[tuple[str, str | None]], *,
-                 optional: Collection[str] = (), name: str = "") -> None:
+    def __init__(self, cluster: "Cluster", namespace: str, sources: Sequence[tuple], *,
+                 optional: Collection[str] = (), name: str = "", slim: bool = True) -> None:
         self.cluster = cluster
         self.namespace = namespace
-        self._sources = list(sources)
+        self._sources = [(src[0], src[1], src[2] if len(src) > 2 else None) for src in sources]
         self._optional = set(optional)
         self._label = name
-        self._stores: dict[str, dict[str, dict]] = {kind: {} for kind, _ in self._sources}
+        self._slim = slim
+        self._stores: dict[str, dict[str, dict]] = {kind: {} for kind, *_ in self._sources}
         self._synced: set[str] = set()
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._threads: list[threading.Thread] = []
-        self.changes = 0  # number of events applied (for progress and tests)
+        self.changes = 0  # number of events applied (for progress, tests and ``wait_change``)
+        self.forbidden: set[str] = set()  # optional kinds we were not allowed to read
 
     def __enter__(self) -> "Informer":
         return self.start()
@@ -64,8 +70,9 @@ class Informer:
     def start(self, timeout: float | None = 60.0) -> "Informer":
         """Start the streams; with a ``timeout``, return once every first list is in (or raise
         what a list raised); with None, return at once (``wait`` holds checks until synced)."""
-        for kind, selector in self._sources:
-            thread = threading.Thread(target=self._run, args=(kind, selector), daemon=True,
+        self.cluster.prepare_streams()
+        for kind, selector, fields in self._sources:
+            thread = threading.Thread(target=self._run, args=(kind, selector, fields), daemon=True,
                                       name=f"watch-{kind}-{self._label}")
             self._threads.append(thread)
             thread.start()
@@ -101,11 +108,12 @@ class Informer:
                 self.cluster.close_streams()
                 thread.join(0.05)
 
-    def _run(self, kind: str, selector: str | None) -> None:
+    def _run(self, kind: str, selector: str | None, fields: str | None = None) -> None:
         store = self._stores[kind]
         try:
             for etype, obj in self.cluster.list_watch(kind, self.namespace, label_selector=selector,
-                                                      stop=self._stop):
+                                                      field_selector=fields, stop=self._stop,
+                                                      slim=self._slim):
                 if self._stop.is_set():
                     return
                 with self._cond:
@@ -125,6 +133,7 @@ class Informer:
             with self._cond:
                 if kind in self._optional and isinstance(exc, errors.Forbidden):
                     self._synced.add(kind)  # not allowed to read it: the caller does without
+                    self.forbidden.add(kind)
                 elif isinstance(exc, errors.LwsError):
                     self._error = exc
                 else:
@@ -134,6 +143,21 @@ class Informer:
     def items(self, kind: str) -> list[dict]:
         with self._cond:
             return list(self._stores[kind].values())
+
+    def wait_change(self, seen: int, timeout: float | None) -> int:
+        """Block until a change after ``seen`` (the ``changes`` count the caller last drew), the
+        timeout, or an error (raised); returns the current count. For callers that redraw."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._error is not None:
+                    raise self._error
+                if self.synced and self.changes != seen:
+                    return self.changes
+                left = None if deadline is None else deadline - time.monotonic()
+                if (left is not None and left <= 0) or self._stop.is_set():
+                    return self.changes
+                self._cond.wait(left)
 
     def wait_for(self, check: Callable[[], "tuple[bool, str]"], *, timeout: float | None,
                  progress: Callable[[str], None] | None = None, what: str = "condition",
@@ -168,7 +192,7 @@ class Informer:
                 self._cond.wait(left)
 
     def _kinds(self) -> str:
-        return "/".join(kind for kind, _ in self._sources)
+        return "/".join(kind for kind, *_ in self._sources)
 
 
 class PodWatcher(Informer):

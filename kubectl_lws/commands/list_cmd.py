@@ -60,7 +60,7 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
         pod_selector = f"{keys.NAME_LABEL} in ({','.join(names)})"
     else:
         pod_selector = keys.NAME_LABEL
-    pods = cluster.list_pods(ns, label_selector=pod_selector, all_namespaces=all_namespaces)
+    pods = cluster.list_pods(ns, label_selector=pod_selector, all_namespaces=all_namespaces, slim=True)
     by_lws = pods_by_lws(pods)
     now = utc_now()
     assessed = []

@@ -119,6 +119,7 @@ def logs(name: str, groups: tuple[int, ...], workers: bool, all_pods: bool, work
         color=(not json_out) and app.use_color(sys.stdout), err_color=app.use_color(sys.stderr),
         max_streams=max_streams)
     if follow:
+        cluster.prepare_streams()  # before the first "+ pod" marker: streams then open at once
         return Follower(cluster, spec, reconnect_timeout=max(1.0, reconnect_timeout)).run()
     return dump(cluster, spec)
 

@@ -99,19 +99,24 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
 
     # The watch starts before the patch so --wait sees every change the scale causes.
     with PodWatcher(cluster, name, ns) if wait and not server_dry else nullcontext() as watcher:
+        # What existed BEFORE the change (issue #16): pods the controller creates for the scale may be
+        # in the watcher's store by the time the patch is answered, and must not count as old.
+        before = watcher.pods() if watcher is not None else []
         apply_with_retry(agreed, (scale_obj.get("metadata") or {}).get("resourceVersion"), replan, send,
                          describe_change=lambda a, f: f"replicas went from {a[0]} to {f[0]}")
         click.echo(f"{KIND_PREFIX}/{name} scaled{' (server dry run)' if server_dry else ''}")
         if watcher is not None:
-            _wait(app, watcher, plan, timeout)
+            _wait(app, watcher, plan, timeout, before)
     return errors.EXIT_OK
 
 
-def _wait(app, watcher, plan, timeout: float) -> None:  # noqa: ANN001
+def _wait(app, watcher, plan, timeout: float, before: list[dict]) -> None:  # noqa: ANN001
+    """Wait for the groups the plan adds or removes; ``before`` is the pods seen before the patch."""
     from kubectl_lws.waiting import GroupGoal, wait_for_groups
 
     if plan.direction == "up":
-        old = {uid for p in watcher.pods() for uid in [(p.get("metadata") or {}).get("uid")]
+        # leftovers of an earlier scale-down (still terminating) at an added index are "old"
+        old = {uid for p in before for uid in [(p.get("metadata") or {}).get("uid")]
                if uid and _index(p) in plan.added}
         goals = [GroupGoal(i, frozenset(old)) for i in plan.added]
     else:

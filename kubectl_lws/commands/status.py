@@ -1,8 +1,10 @@
 """``kubectl lws status NAME``: groups, pods, placement and health of one LWS.
 
 Request budget (checked by tests and ``bench/status``): one GET of the LWS, one LIST of its pods,
-and one LIST of nodes only when placement is shown — constant whatever the number of groups.
-``--watch`` keeps that shape: list+watch streams on the LWS, its pods (and nodes), no polling.
+and one LIST of nodes only when placement is shown — constant whatever the number of groups. A
+LIST is paged (500 a page, as kubectl) and counts once however many pages it takes; each page is
+reduced to slim records before the next is read. ``--watch`` keeps that shape: the shared live view
+(``waiting.Informer``) with list+watch streams on the LWS, its pods (and nodes), no polling.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_k
         return _watch(app, name, list(group_filter) or None, pods=pods, extra_keys=topology_keys,
                       placement=placement, timeout=timeout, exit_code=exit_code, output=output)
     obj = cluster.get_lws(name)
-    pod_list = cluster.list_pods(obj["metadata"]["namespace"], label_selector=_selector(name))
+    # slim records, page by page: memory follows the number of pods, not the size of their bodies
+    pod_list = cluster.list_pods(obj["metadata"]["namespace"], label_selector=_selector(name), slim=True)
     nodes = _nodes(app) if placement else None
     a, place = _build(obj, pod_list, nodes, topology_keys)
     groups = _check_groups(a, list(group_filter) or None)
@@ -118,7 +121,7 @@ def _nodes(app: Any) -> list[dict] | None:
     from kubectl_lws import errors
 
     try:
-        return app.cluster.list_nodes()
+        return app.cluster.list_nodes(slim=True)
     except errors.Forbidden:
         app.warn(NODES_FORBIDDEN)
         return None
@@ -182,47 +185,28 @@ def _print(app: Any, a: Any, place: Any, groups: list[int] | None, *, pods: bool
 
 def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_keys: Sequence[str],
            placement: bool, timeout: float | None, exit_code: bool, output: str) -> int:
-    """Feed list+watch streams into one queue; redraw / print whenever the derived view changes."""
-    import queue
+    """Redraw / print whenever the live view changes.
+
+    The view is ``waiting.Informer``, the one that rollout status and the restart/scale waits use:
+    list+watch streams on this LWS (field selector on its name), its pods (and nodes), slim records
+    in its stores, no polling. This loop only decides when to rebuild and how to show it.
+    """
     import shutil
-    import threading
 
     from kubectl_lws import errors
-    from kubectl_lws.model.keys import NAME_LABEL
+    from kubectl_lws.model.keys import LWS_PLURAL, selector_for
     from kubectl_lws.model.timeutil import utc_now
     from kubectl_lws.render.output import dump_json_line, dump_yaml
     from kubectl_lws.render.status import change_lines, render_screen, render_status, status_doc
+    from kubectl_lws.waiting import Informer
 
     cluster = app.cluster
     obj = cluster.get_lws(name)  # fail fast (with close names) before opening streams
     ns = obj["metadata"]["namespace"]
-    events: "queue.Queue[tuple[str, str, Any]]" = queue.Queue()
-    stop = threading.Event()
-    sources = {"lws": dict(kind="leaderworkersets", namespace=ns),
-               "pods": dict(kind="pods", namespace=ns, label_selector=f"{NAME_LABEL}={name}")}
+    sources: list[tuple] = [(LWS_PLURAL, None, f"metadata.name={name}"), ("pods", selector_for(name))]
     if placement:
-        sources["nodes"] = dict(kind="nodes")
-
-    def pump(source: str, spec: dict) -> None:
-        try:
-            kind = spec.pop("kind")
-            for etype, payload in cluster.list_watch(kind, stop=stop, **spec):
-                if stop.is_set():
-                    return
-                events.put((source, etype, payload))
-        except errors.Forbidden as exc:
-            # nodes are cluster-scoped and often not readable by namespace users: degrade
-            events.put((source, "FORBIDDEN" if source == "nodes" else "FAILED", exc))
-        except BaseException as exc:  # noqa: BLE001 — handed to the main thread
-            events.put((source, "FAILED", exc))
-
-    threads = [threading.Thread(target=pump, args=(src, dict(spec)), daemon=True, name=f"watch-{src}")
-               for src, spec in sources.items()]
-    for t in threads:
-        t.start()
-
-    state: dict[str, dict[str, dict]] = {src: {} for src in sources}
-    synced: set[str] = set()
+        sources.append(("nodes", None))
+    view = Informer(cluster, ns, sources, optional={"nodes"}, name=name)
     tty = sys.stdout.isatty() and output in ("table", "wide")
     color = app.use_color()
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -231,70 +215,38 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
     last_a = None
     last_draw = 0.0
     build_cost = 0.0
-    dirty = False
-
-    def key_of(src: str, o: dict) -> str:
-        meta = o.get("metadata") or {}
-        return meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}"
-
-    def apply(src: str, etype: str, payload: Any) -> None:
-        if etype == "FAILED":
-            raise payload
-        if etype == "FORBIDDEN":
-            app.warn(NODES_FORBIDDEN)
-            sources.pop(src, None)
-            state.pop(src, None)
-            return
-        bucket = state[src]
-        if etype == "SYNC":
-            bucket.clear()
-            for o in payload:
-                bucket[key_of(src, o)] = o
-            synced.add(src)
-            return
-        if src == "lws" and (payload.get("metadata") or {}).get("name") != name:
-            return
-        if etype == "DELETED":
-            bucket.pop(key_of(src, payload), None)
-        else:
-            bucket[key_of(src, payload)] = payload
+    seen = -1
+    warned = False
 
     if tty:
         sys.stdout.write("\x1b[?1049h\x1b[?25l")  # alternate screen, hide cursor
         sys.stdout.flush()
     try:
+        view.start(timeout=None)
         while True:
             wait = 0.25
             if deadline is not None:
                 wait = min(wait, max(0.0, deadline - time.monotonic()))
-            try:
-                src, etype, payload = events.get(timeout=wait)
-                apply(src, etype, payload)
-                dirty = True
-                # drain whatever else arrived together: one redraw per burst
-                while True:
-                    try:
-                        src, etype, payload = events.get_nowait()
-                    except queue.Empty:
-                        break
-                    apply(src, etype, payload)
-            except queue.Empty:
-                pass
+            changes = view.wait_change(seen, wait)
             if deadline is not None and time.monotonic() >= deadline:
                 break
-            if synced != set(sources):
+            if not view.synced:
                 continue
-            mine = [o for o in state["lws"].values() if (o.get("metadata") or {}).get("name") == name]
-            if not mine:
-                raise errors.LwsError(f'leaderworkerset "{name}" was deleted')
+            if "nodes" in view.forbidden and not warned:
+                app.warn(NODES_FORBIDDEN)
+                warned = True
+            dirty = changes != seen
             # ages tick on screen; on big LWS redraw less often than the rebuild costs
             refresh = tty and time.monotonic() - last_draw >= max(1.0, 5 * build_cost)
             if not dirty and not refresh:
                 continue
-            dirty = False
+            seen = changes
+            mine = [o for o in view.items(LWS_PLURAL) if (o.get("metadata") or {}).get("name") == name]
+            if not mine:
+                raise errors.LwsError(f'leaderworkerset "{name}" was deleted')
+            nodes = None if (not placement or "nodes" in view.forbidden) else view.items("nodes")
             started = time.monotonic()
-            a, place = _build(mine[0], list(state["pods"].values()),
-                              list(state["nodes"].values()) if "nodes" in state else None, extra_keys)
+            a, place = _build(mine[0], view.items("pods"), nodes, extra_keys)
             build_cost = time.monotonic() - started
             if last_a is None:
                 _check_groups(a, groups)
@@ -327,7 +279,7 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
                 sys.stdout.flush()
                 prev = a
     finally:
-        stop.set()
+        view.close()
         if tty:
             sys.stdout.write("\x1b[?25h\x1b[?1049l")
             sys.stdout.flush()

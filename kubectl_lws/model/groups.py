@@ -125,13 +125,30 @@ def pod_name(pod: dict) -> str:
     return (pod.get("metadata") or {}).get("name", "")
 
 
+def _pod_order(pod: dict) -> tuple[int, str]:
+    wi = worker_index(pod)
+    return (wi if wi is not None else 1 << 30, pod_name(pod))
+
+
 def group_index(pod: dict) -> int | None:
     """The pod's group, or None when the label is missing or not an integer (hash identity, §12)."""
     return _int_or(labels(pod).get(keys.GROUP_INDEX_LABEL))
 
 
+# label value -> int: the same few strings ("0".."7") are parsed for every pod of a big LWS
+_INDEX_CACHE: dict[str, int | None] = {}
+
+
 def worker_index(pod: dict) -> int | None:
-    return _int_or(labels(pod).get(keys.WORKER_INDEX_LABEL))
+    value = ((pod.get("metadata") or {}).get("labels") or {}).get(keys.WORKER_INDEX_LABEL)
+    if value.__class__ is str:
+        if value in _INDEX_CACHE:
+            return _INDEX_CACHE[value]
+        parsed = _int_or(value)
+        if len(_INDEX_CACHE) < 4096:
+            _INDEX_CACHE[value] = parsed
+        return parsed
+    return _int_or(value)
 
 
 def subgroup_index(pod: dict) -> int | None:
@@ -242,7 +259,7 @@ def group_pods(pods: Iterable[dict], replicas: int | None = None, *,
             groups.setdefault(gi, Group(gi))
     ordered = sorted(groups.values(), key=lambda g: g.index)
     for group in ordered:
-        group.pods.sort(key=lambda p: (worker_index(p) if worker_index(p) is not None else 1 << 30, pod_name(p)))
+        group.pods.sort(key=_pod_order)
         group.terminating.sort(key=lambda p: (worker_index(p) or 0, pod_name(p)))
         group.surge = replicas is not None and group.index >= replicas
     return ordered

@@ -1,6 +1,6 @@
 """Machine-readable output (json, yaml, name) and plain tables, shared by every read command.
 
-Tables use tabulate's ``plain`` format so they look like kubectl's: upper-case headers, columns
+Tables are laid out as kubectl's: upper-case headers, columns
 separated by at least three spaces, no borders.
 """
 
@@ -42,27 +42,45 @@ def emit(data: Any, output: str, stream: TextIO | None = None) -> bool:
     return False
 
 
+_ANSI = None
+
+
+def _visible_len(text: str) -> int:
+    """Width of a cell as a terminal shows it: colour codes do not count."""
+    global _ANSI
+    if "\x1b" not in text:
+        return len(text)
+    if _ANSI is None:
+        import re
+
+        _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\x1b\]8;[^\x1b]*\x1b\\\\")
+    return len(_ANSI.sub("", text))
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_headers: bool = False) -> str:
     """A kubectl-style table as text (no trailing newline): columns as wide as their widest cell
-    (colour codes not counted), separated by three spaces, leading whitespace of a cell kept."""
-    import tabulate as tab
+    (colour codes not counted), separated by three spaces, leading whitespace of a cell kept.
 
-    rows = [["" if v is None else v for v in row] for row in rows]
-    if not rows:
+    Our own few lines rather than tabulate: this is all of kubectl's format, and importing
+    tabulate cost about a tenth of a small ``status`` (issue #14)."""
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    if not cells:
         return "" if no_headers else "   ".join(h.upper() for h in headers)
-    row_format = tab.DataRow("", "   ", "")
-    kubectl_format = tab.TableFormat(lineabove=None, linebelowheader=None, linebetweenrows=None,
-                                     linebelow=None, headerrow=row_format, datarow=row_format, padding=0,
-                                     with_header_hide=None)
-    saved = tab.MIN_PADDING
-    tab.MIN_PADDING = 0  # tabulate pads headers by 2 by default; kubectl does not
-    try:
-        text = tab.tabulate(rows, headers=[] if no_headers else [h.upper() for h in headers],
-                            tablefmt=kubectl_format, disable_numparse=True, stralign="left",
-                            preserve_whitespace=True)
-    finally:
-        tab.MIN_PADDING = saved
-    return "\n".join(line.rstrip() for line in text.splitlines())
+    if not no_headers:
+        cells.insert(0, [h.upper() for h in headers])
+    ncols = max(len(r) for r in cells)
+    widths = [0] * ncols
+    for row in cells:
+        for i, cell in enumerate(row):
+            w = _visible_len(cell)
+            if w > widths[i]:
+                widths[i] = w
+    lines = []
+    for row in cells:
+        parts = [cell + " " * (widths[i] - _visible_len(cell)) for i, cell in enumerate(row)]
+        parts += [" " * widths[i] for i in range(len(row), ncols)]
+        lines.append("   ".join(parts).rstrip())
+    return "\n".join(lines)
 
 
 def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_headers: bool = False) -> None:

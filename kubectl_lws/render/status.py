@@ -2,7 +2,7 @@
 
 Everything here is a pure function of the model (``Assessment`` + ``Placement``) and a clock, so
 the exact output is unit-testable without a cluster. Colour is optional and only wraps whole
-cells (tabulate ignores ANSI codes when it measures widths).
+cells (render.output.table does not count ANSI codes when it measures widths).
 """
 
 from __future__ import annotations

@@ -172,6 +172,7 @@ class ApiServer:
         self.fail_rules: list[dict] = []
         self.open_streams: dict[int, tuple[str, web.Request, Callable[[], None] | None]] = {}
         self.stalled_exec: set[tuple[str, str]] = set()  # (namespace, pod) whose exec streams stall
+        self.delay_rules: list[dict] = []
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
         self.app.on_response_prepare.append(self._on_response_prepare)
@@ -206,6 +207,25 @@ class ApiServer:
         if retry_after is not None:
             out["retry_after"] = int(retry_after)
         return out
+
+    def add_delay_rule(self, path_prefix: str = "/", seconds: float = 1.0, count: int = 1,
+                       method: str | None = None) -> dict:
+        """The next ``count`` matching requests are served, then answered ``seconds`` late (the change
+        is made and the controllers act on it while the client still waits for the answer)."""
+        rule = {"path_prefix": path_prefix, "seconds": float(seconds), "remaining": int(count),
+                "method": method.upper() if method else None}
+        self.delay_rules.append(rule)
+        return {"path_prefix": path_prefix, "seconds": float(seconds), "count": int(count)}
+
+    def _injected_delay(self, request: web.Request) -> float:
+        for rule in self.delay_rules:
+            if rule["remaining"] > 0 and request.path.startswith(rule["path_prefix"]) and \
+                    (rule["method"] is None or rule["method"] == request.method):
+                rule["remaining"] -= 1
+                if rule["remaining"] == 0:
+                    self.delay_rules.remove(rule)
+                return rule["seconds"]
+        return 0.0
 
     def _injected_failure(self, request: web.Request) -> ApiError | None:
         for rule in self.fail_rules:
@@ -397,7 +417,11 @@ class ApiServer:
         if not self.allowed(entry, verb, route.rt, route.namespace, route.sub):
             raise errors.rbac_forbidden(user, verb, route.rt.plural, route.rt.group, route.namespace, route.name,
                                         route.sub)
-        return await self._serve(request, route, verb), user
+        delay = self._injected_delay(request)
+        resp = await self._serve(request, route, verb)
+        if delay:
+            await asyncio.sleep(delay)
+        return resp, user
 
     def _simple(self, request: web.Request, path: str) -> web.Response:
         if path == "/version":
@@ -696,6 +720,14 @@ class ApiServer:
         token = q.get("continue")
         if token:
             rv, start = _continue_decode(token)
+            if rv < self.store.oldest_rv():
+                # etcd compacted past the token's revision (kube's wording, 410 Expired)
+                raise errors.gone("The provided continue parameter is too old to display a consistent list "
+                                  "result. You can start a new list without the continue parameter, or use "
+                                  "the continue token in this response to retrieve the remainder of the "
+                                  "results. Continuing with the provided token results in an inconsistent "
+                                  "list - objects that were created, modified, or deleted between the time "
+                                  "the first chunk was returned and now may show up in the list.")
             objs = [o for o in objs if self._sort_key(route, o) > start]
         limit = int(q.get("limit") or 0)
         cont = ""

@@ -72,6 +72,8 @@ class Sandbox:
         self.register_fault("break-streams", self._fault_break_streams)
         self.register_fault("stall-exec", self._fault_stall_exec)
         self.register_fault("restart-apiserver", self._fault_restart_apiserver)
+        self.register_fault("delay-responses", self._fault_delay_responses)
+        self.register_fault("compact", self._fault_compact)
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> "Sandbox":
@@ -277,6 +279,18 @@ class Sandbox:
             self._site = new
         self.loop.create_task(back())
         return {"down": down, "url": self.url}
+
+    def _fault_delay_responses(self, path: str = "/", seconds: float = 1.0, count: int = 1,
+                               method: str | None = None) -> dict:
+        """The next ``count`` requests whose path starts with ``path`` take effect at once but are
+        answered ``seconds`` late (races between a change and what the client sees next)."""
+        return self.apiserver.add_delay_rule(path, float(seconds), int(count), method)
+
+    def _fault_compact(self) -> dict:
+        """Forget the watch history, as an etcd compaction does: watches and continue tokens from
+        before the latest write get 410 Expired and must list again."""
+        self.store.history.clear()
+        return {"compacted_to": self.store.resource_version}
 
     # --------------------------------------------------------------------------------- helpers
     @property

@@ -88,3 +88,21 @@ def test_dry_run_and_usage_errors_change_nothing(make_lws) -> None:
     assert same.exit_code == 0 and "unchanged" in same.stdout
     lws.sb.wait_settled(10)
     assert _replicas(lws) == 2 and sorted(lws.uids_by_group()) == [0, 1]
+
+
+def test_scale_wait_right_after_a_restart_judges_by_what_existed_before(make_lws) -> None:
+    """Issue #16 item 2: a group that did not exist before the scale has no "old" pods, however
+    fast its pods appear after the patch (the waiter once took the first list after it as old)."""
+    lws = make_lws(replicas=2, size=2)
+    restart = run_cli(["restart", lws.name, "-g", "1", "-y", "--wait", "--timeout", "30s"],
+                      kubeconfig=lws.kubeconfig)
+    assert restart.exit_code == 0, restart.stderr
+    # The scale takes effect at once but is answered late: group 2's pods exist before the CLI
+    # hears back, as with a fast controller and a slow network.
+    lws.sb.fault("delay-responses", path=f"/apis/leaderworkerset.x-k8s.io/v1/namespaces/{lws.namespace}/"
+                 f"leaderworkersets/{lws.name}/scale", method="PATCH", seconds=1.5)
+    res = _scale(lws, "--replicas", "3", "-y", "--wait", "--timeout", "20s")
+    assert res.exit_code == 0, res.stderr
+    assert "not re-created yet" not in res.stderr
+    assert "group 2: Ready (2/2 pods)" in res.stderr
+    assert sorted(lws.uids_by_group()) == [0, 1, 2]

@@ -103,6 +103,9 @@ def test_status_healthy_table_and_request_budget(sandbox, demo):
 
 
 def test_status_crash_loop_is_degraded_and_exit_code(demo):
+    # The scenario settles before the worker's first crash; between crashes the kubelet restarts it
+    # and it is Ready for a moment. Wait for the loop to show (a status fast enough once saw that moment).
+    wait_for(lambda: state_of(demo, "crashy")["groups"][1]["state"] == "Degraded", timeout=30)
     r = run_cli(["status", "crashy", "--exit-code"], kubeconfig=demo)
     assert r.exit_code == 3
     assert "Degraded: w2 CrashLoopBackOff" in r.stdout

@@ -1,0 +1,110 @@
+"""The two transports (issue #14): light (http.client/urllib3) for plain credentials, the kubernetes
+client for exec credential plugins; small commands never import the client.
+
+End to end against a TLS sandbox: every request there needs the token, so a plugin that hands out
+the wrong one fails, which proves the plugin is what authenticates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import start_sandbox
+
+PROBE = r"""
+import json, sys
+from kubectl_lws.cli import cli
+try:
+    cli.main(args={args!r}, prog_name="kubectl lws")
+except SystemExit as exc:
+    code = exc.code
+sys.stdout.write("\nPROBE " + json.dumps([code, "kubernetes" in sys.modules, "urllib3" in sys.modules]) + "\n")
+"""
+
+
+@pytest.fixture(scope="module")
+def tls_sandbox(tmp_path_factory):
+    sb = start_sandbox(tls=True)
+    sb.ensure_namespace("tr")
+    sb.create("leaderworkersets.leaderworkerset.x-k8s.io", {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+        "metadata": {"name": "solo", "namespace": "tr"},
+        "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 1, "workerTemplate": {"spec": {
+            "containers": [{"name": "main", "image": "example/app:1"}]}}}}})
+    try:
+        yield sb, tmp_path_factory.mktemp("tr")
+    finally:
+        sb.stop()
+
+
+def _exec_kubeconfig(sb, tmp: Path, token: str) -> str:
+    plugin = tmp / f"plugin-{token[:6]}.py"
+    plugin.write_text(
+        "import json, os\n"
+        "info = json.loads(os.environ.get('KUBERNETES_EXEC_INFO', '{}'))\n"
+        f"print(json.dumps({{'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',"
+        f" 'status': {{'token': {token!r}}}}}))\n")
+    cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "x",
+           "clusters": [{"name": "x", "cluster": {"server": sb.url, "certificate-authority": sb.ca_file}}],
+           "users": [{"name": "x", "user": {"exec": {
+               "apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
+               "args": [str(plugin)], "interactiveMode": "Never"}}}],
+           "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x", "namespace": "tr"}}]}
+    path = tmp / f"kc-exec-{token[:6]}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def _probe(args: list[str], kubeconfig: str) -> tuple[list, str]:
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "NO_COLOR": "1"}
+    out = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True,
+                         env=env, timeout=60)
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("PROBE "), out.stdout + out.stderr
+    return json.loads(last[6:]), out.stdout + out.stderr
+
+
+def test_exec_credential_plugin_authenticates(tls_sandbox) -> None:
+    sb, tmp = tls_sandbox
+    (code, kube, _), out = _probe(["status", "solo", "--no-placement"], _exec_kubeconfig(sb, tmp, sb.admin_token))
+    assert code in (0, None), out
+    assert "solo" in out
+    assert kube  # exec plugins are the kubernetes client's job
+
+
+def test_a_wrong_token_from_the_plugin_is_refused(tls_sandbox) -> None:
+    sb, tmp = tls_sandbox
+    (code, _, _), out = _probe(["status", "solo"], _exec_kubeconfig(sb, tmp, "not-the-token"))
+    assert code == 1, out
+    assert "Unauthorized" in out
+
+
+def test_token_kubeconfig_over_tls_uses_the_light_transport(tls_sandbox) -> None:
+    sb, tmp = tls_sandbox
+    kc = sb.write_kubeconfig(tmp / "kc-token.yaml", namespace="tr")
+    (code, kube, urllib3), out = _probe(["status", "solo", "--no-placement"], kc)
+    assert code in (0, None), out
+    assert "solo" in out
+    assert not kube and not urllib3, "status must not import the kubernetes client nor urllib3"
+    (code, kube, _), out = _probe(["list"], kc)
+    assert code in (0, None) and not kube, out
+
+
+def test_completion_of_names_does_not_import_the_client(tls_sandbox) -> None:
+    sb, tmp = tls_sandbox
+    kc = sb.write_kubeconfig(tmp / "kc-comp.yaml", namespace="tr")
+    code = ("import sys\nfrom kubectl_lws.completion_entry import main\n"
+            "sys.argv = ['kubectl_complete-lws', 'status', '']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('KUBE' if 'kubernetes' in sys.modules else 'NOKUBE')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "KUBECONFIG": kc})
+    assert "solo" in out.stdout, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "NOKUBE", out.stdout
