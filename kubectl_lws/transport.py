@@ -4,7 +4,8 @@ Why: importing the kubernetes client costs about 0.3 s (its package ``__init__``
 model, its config loader pulls in google-auth, requests and oauthlib), several times what a small
 ``status`` spends on the network. Most kubeconfigs carry a bearer token, a token file or a client
 certificate, and for those a urllib3 pool does everything the client would. Anything else (``exec``
-credential plugins, ``auth-provider``, in-cluster config, proxies, impersonation set in the kubeconfig)
+credential plugins, ``auth-provider``, in-cluster config, proxies (kubeconfig ``proxy-url`` or the
+``*_PROXY`` environment), impersonation set in the kubeconfig)
 returns None from ``light_transport`` and the caller uses the kubernetes client, which handles those.
 
 The responses are urllib3 ``HTTPResponse`` objects either way, so streaming callers (watch, logs)
@@ -247,7 +248,7 @@ def light_transport(resolved: ResolvedConfig, settings: ConnectionSettings, *,
         user = {"token": settings.token}
     if set(user) - _USER_KEYS or set(cluster) - _CLUSTER_KEYS:
         return None
-    if cluster.get("proxy-url"):
+    if cluster.get("proxy-url") or _env_proxy_set():
         return None
     host = (settings.server or cluster.get("server") or "").rstrip("/")
     if not host:
@@ -267,6 +268,13 @@ def light_transport(resolved: ResolvedConfig, settings: ConnectionSettings, *,
     if host.startswith("https://"):
         transport.ssl_context = _ssl_context(cluster, user, settings)
     return transport
+
+
+def _env_proxy_set() -> bool:
+    """HTTP(S)_PROXY / ALL_PROXY in the environment: the kubernetes client honours them (with
+    NO_PROXY), so such a setup goes through it rather than past the proxy."""
+    return any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
+                                                 "ALL_PROXY", "all_proxy"))
 
 
 def _ssl_context(cluster: dict, user: dict, s: ConnectionSettings) -> Any:

@@ -108,3 +108,16 @@ def test_completion_of_names_does_not_import_the_client(tls_sandbox) -> None:
                          env={**os.environ, "KUBECONFIG": kc})
     assert "solo" in out.stdout, out.stdout + out.stderr
     assert out.stdout.strip().splitlines()[-1] == "NOKUBE", out.stdout
+
+
+def test_a_proxy_in_the_environment_hands_the_request_to_the_client(tls_sandbox, monkeypatch) -> None:
+    """The light transport does not speak to proxies; the kubernetes client honours HTTPS_PROXY and
+    NO_PROXY. With the sandbox's host in NO_PROXY the client goes direct, so status still works."""
+    sb, tmp = tls_sandbox
+    kc = sb.write_kubeconfig(tmp / "kc-proxy.yaml", namespace="tr")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    (code, kube, _), out = _probe(["status", "solo", "--no-placement"], kc)
+    assert code in (0, None), out
+    assert "solo" in out
+    assert kube, "with a proxy in the environment the kubernetes client must carry the request"

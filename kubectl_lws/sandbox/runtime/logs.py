@@ -37,7 +37,7 @@ LEADER_NAME_ANNOTATION = "leaderworkerset.sigs.k8s.io/leader-name"
 # vLLM-like defaults: what an LWS multi-node inference server prints while it starts and serves.
 _LEADER_STARTUP = [
     "INFO {time} api_server.py:585] vLLM API server version 0.6.3",
-    "INFO {time} api_server.py:586] args: model='meta-llama/Llama-3.1-405B' tensor_parallel_size=8 "
+    "INFO {time} api_server.py:586] args: model='meta-llama/Llama-3.1-405B' tensor_parallel_size=1 "
     "pipeline_parallel_size={size}",
     "INFO {time} ray_utils.py:203] Ray cluster head started on {ip}:6379, waiting for {size} nodes",
     "NCCL INFO Bootstrap : Using eth0:{ip}<0>",
