@@ -43,7 +43,6 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "namespaces": ("/api/v1", "namespaces", False),
     "services": ("/api/v1", "services", True),
     "events": ("/api/v1", "events", True),
-    "events.k8s.io": ("/apis/events.k8s.io/v1", "events", True),
     "statefulsets": ("/apis/apps/v1", "statefulsets", True),
     "controllerrevisions": ("/apis/apps/v1", "controllerrevisions", True),
     "deployments": ("/apis/apps/v1", "deployments", True),
