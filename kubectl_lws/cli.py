@@ -35,7 +35,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 EPILOG = """\b
-Exit codes: 0 ok, 1 error, 2 usage, 3 unhealthy/verification failed, 4 timed out, 130 interrupted.
+Exit codes: 0 ok, 1 error, 2 usage, 3 unhealthy/verification failed, 4 timed out, 130 interrupted,
+143 terminated (SIGTERM, handled like Ctrl-C).
 Connection flags (-n, --context, --kubeconfig, ...) work before or after the subcommand."""
 
 
@@ -76,9 +77,32 @@ class RootGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         code = run(self, args, prog_name or "kubectl lws", **extra)
+        if standalone_mode and _HARD_EXIT and code in (errors.EXIT_INTERRUPTED, errors.EXIT_TERMINATED):
+            # The command already closed its streams and exec sessions and said what was done; a worker
+            # thread still blocked on a dead socket must not keep the process alive (gone within 3 s).
+            _flush_and_exit(code)
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+_HARD_EXIT = False  # set by the console entry point only (never under click's test runner)
+
+
+def _flush_and_exit(code: int) -> None:
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    raise errors.Terminated()
 
 
 class StdoutClosed(Exception):
@@ -86,8 +110,20 @@ class StdoutClosed(Exception):
 
 
 def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
-    """Invoke the CLI and return the exit code; the one place errors become messages."""
+    """Invoke the CLI and return the exit code; the one place errors become messages.
+
+    SIGTERM is turned into :class:`errors.Terminated` (a KeyboardInterrupt) for the command's run, so
+    it ends like Ctrl-C: the same cleanup and summary, then exit 143."""
+    import signal
+    import threading
+
     debug = "--debug" in (args if args is not None else sys.argv[1:])
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        try:
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError):
+            previous = None
     from kubectl_lws import terminal
 
     terminal.degrade_streams()
@@ -102,7 +138,11 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
         return errors.EXIT_OK
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        # click turns KeyboardInterrupt (and so our Terminated) into Abort, keeping it as the cause
+        if isinstance(exc, errors.Terminated) or isinstance(exc.__cause__, errors.Terminated):
+            click.echo("terminated", err=True)
+            return errors.EXIT_TERMINATED
         click.echo("interrupted", err=True)
         return errors.EXIT_INTERRUPTED
     except click.UsageError as exc:
@@ -136,6 +176,12 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
             traceback.print_exc()
         click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
         return errors.EXIT_ERROR
+    finally:
+        if previous is not None:
+            try:
+                signal.signal(signal.SIGTERM, previous)
+            except (ValueError, OSError):
+                pass
 
 
 def _command_path(group: click.Group, args: Any, prog_name: str) -> str:
@@ -217,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
     ``kubectl-lws __complete WORDS...`` is the completion engine (the same as
     ``kubectl_complete-lws``), so a single-file install (krew) can complete too.
     """
+    global _HARD_EXIT
+    _HARD_EXIT = True
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["__complete"]:
         from kubectl_lws.completion_entry import main as complete_main

@@ -16,6 +16,12 @@ EXIT_USAGE = 2
 EXIT_UNHEALTHY = 3
 EXIT_TIMEOUT = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM: ends like Ctrl-C (the command's summary first)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt so every command's interrupt
+    path (close streams and exec sessions, print what was done) runs the same; exit 143."""
 
 
 class LwsError(Exception):

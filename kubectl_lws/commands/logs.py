@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import queue
+import re
 import sys
 import threading
 import time
@@ -26,11 +27,14 @@ from kubectl_lws.options import LWS_NAME, ContainerType, DurationType
 
 CHUNK = 64 * 1024
 QUEUE_BLOCKS = 512  # bounded: a slow stdout slows the readers (TCP back-pressure), memory stays flat
-JOIN_SECONDS = 2.0
+JOIN_SECONDS = 1.5
 TRANSIENT_WAITING = frozenset({"Pending", "ContainerCreating", "PodInitializing"})
 RECHECK_SECONDS = 1.0  # after a stream ends: long enough for the watch to report a crash or deletion
 MAX_RESUMES = 10  # per container instance, so a server that keeps closing streams cannot spin us
-WATCH_RETRY_SECONDS = 1.0
+WATCH_RETRY_SECONDS = 1.0  # first pause before a broken watch lists again; doubles up to the max below
+WATCH_RETRY_MAX_SECONDS = 5.0
+RECONNECT_TIMEOUT = "30s"  # -f gives up (exit 1) once the API server has not answered for this long
+_TS_PREFIX = re.compile(rb"(?m)^\d{4}-\d\d-\d\dT[^ \n]* ")
 
 
 @click.command("logs")
@@ -58,10 +62,14 @@ WATCH_RETRY_SECONDS = 1.0
               help="Concurrent log streams; more pods queue (or, with -f, are listed as not followed).")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text, or json: one object per line {time, group, worker, pod, container, line}.")
+@click.option("--reconnect-timeout", type=DurationType(), default=RECONNECT_TIMEOUT, show_default=True,
+              metavar="DURATION",
+              help="With -f: when the API server stops answering, retry (with back-off, after a warning) "
+                   "for this long, then exit 1.")
 def logs(name: str, groups: tuple[int, ...], workers: bool, all_pods: bool, worker_indexes: tuple[int, ...],
          container: str | None, all_containers: bool, follow: bool, since: float | None,
          since_time: str | None, tail: int, timestamps: bool, previous: bool, no_prefix: bool,
-         max_streams: int, output: str) -> int:
+         max_streams: int, output: str, reconnect_timeout: float) -> int:
     """Print or follow the logs of the groups' pods (default: every group's leader).
 
     \b
@@ -112,7 +120,7 @@ def logs(name: str, groups: tuple[int, ...], workers: bool, all_pods: bool, work
         max_streams=max_streams)
     if follow:
         cluster.prepare_streams()  # before the first "+ pod" marker: streams then open at once
-        return Follower(cluster, spec).run()
+        return Follower(cluster, spec, reconnect_timeout=max(1.0, reconnect_timeout)).run()
     return dump(cluster, spec)
 
 
@@ -185,7 +193,7 @@ class RunSpec:
 
 
 def pump(cluster: Any, namespace: str, target: Any, query: dict[str, Any], fmt: Callable[[bytes], bytes],
-         put: Callable[[tuple], bool], stop: threading.Event) -> None:
+         put: Callable[[tuple], bool], stop: threading.Event, on_open: Callable[[], None] | None = None) -> None:
     """Read one log stream to its end, handing over formatted whole-line blocks; never raises."""
     from kubectl_lws.render.logs import LineSplitter
 
@@ -193,6 +201,8 @@ def pump(cluster: Any, namespace: str, target: Any, query: dict[str, Any], fmt: 
     complete = False
     try:
         resp = cluster.pod_log_stream(target.pod, namespace=namespace, container=target.container, **query)
+        if on_open is not None:
+            on_open()
         splitter = LineSplitter()
         for chunk in resp.stream(CHUNK, decode_content=False):
             block = splitter.feed(chunk)
@@ -241,14 +251,15 @@ def _stop_all(cluster: Any, stop: threading.Event, threads: list[threading.Threa
     """Stop every reader: flag, shut the sockets down, and wait (bounded) for the threads."""
     stop.set()
     cluster.close_streams()
-    deadline = JOIN_SECONDS
+    deadline = time.monotonic() + JOIN_SECONDS  # one bound for all of them: Ctrl-C must end in ~2 s
     for thread in threads:
-        thread.join(timeout=deadline)
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
     # a reader that opened its response after close_streams ran: shut it down too
     if any(t.is_alive() for t in threads):
         cluster.close_streams()
+        deadline = time.monotonic() + 0.5
         for thread in threads:
-            thread.join(timeout=deadline)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 # ---- without -f: blocks in group order -------------------------------------------------------------
@@ -323,17 +334,101 @@ def _simple_put(q: queue.SimpleQueue) -> Callable[[tuple], bool]:
 
 # ---- with -f: merged, following the groups -----------------------------------------------------------
 
+def _ts_key(stamp: bytes) -> tuple[bytes, int] | None:
+    """Order key of a kubelet RFC 3339 (nano) UTC timestamp: (seconds part, nanoseconds); None if not one."""
+    if len(stamp) < 20 or stamp[4:5] != b"-" or stamp[10:11] != b"T":
+        return None
+    base, rest = stamp[:19], stamp[19:]
+    nanos = 0
+    if rest.startswith(b"."):
+        digits = rest[1:].rstrip(b"Z")
+        if not digits.isdigit():
+            return None
+        nanos = int(digits[:9].ljust(9, b"0"))
+    elif rest != b"Z":
+        return None
+    return base, nanos
+
+
+class StreamCursor:
+    """How far the output of one followed container instance got: the kubelet timestamp of the last line
+    handed to the writer and how many lines carried exactly that stamp.
+
+    A re-attach asks from that second (``sinceTime``, whole seconds: every server parses it) and the
+    cursor drops what was already shown, so a resumed stream continues where it stopped and never
+    replays history, whatever ``--tail`` said. Runs on the stream's reader thread only.
+    """
+
+    def __init__(self) -> None:
+        self.last: bytes | None = None
+        self.same = 0
+        self._floor: tuple[bytes, int] | None = None
+        self._skip = 0
+
+    def resume_since(self) -> str | None:
+        """The sinceTime of a re-attach (None: nothing shown yet), arming the duplicate filter."""
+        key = _ts_key(self.last) if self.last else None
+        if key is None:
+            return None
+        self._floor, self._skip = key, self.same
+        return key[0].decode() + "Z"
+
+    def filter(self, block: bytes) -> bytes:
+        if self._floor is not None:
+            block = self._drop_seen(block)
+        if block:
+            self._note(block)
+        return block
+
+    def _drop_seen(self, block: bytes) -> bytes:
+        pos = 0
+        while pos < len(block) and self._floor is not None:
+            end = block.find(b"\n", pos)
+            end = len(block) if end < 0 else end + 1
+            key = _ts_key(block[pos:end].split(b" ", 1)[0])
+            if key is not None and (key < self._floor or (key == self._floor and self._skip > 0)):
+                if key == self._floor:
+                    self._skip -= 1
+                pos = end
+                continue
+            self._floor = None  # past what was shown: everything from here is new
+        return block[pos:]
+
+    def _note(self, block: bytes) -> None:
+        """Remember the last line's stamp, looking only at the block's tail (blocks are up to 64 KiB)."""
+        body = block[:-1] if block.endswith(b"\n") else block
+        start = body.rfind(b"\n") + 1
+        space = body.find(b" ", start)
+        stamp = body[start:space] if space >= 0 else body[start:]
+        prefix = stamp + b" "
+        count = 1
+        while start > 0:  # earlier lines of this block with the very same stamp
+            previous = body.rfind(b"\n", 0, start - 1) + 1
+            if not body.startswith(prefix, previous):
+                break
+            count, start = count + 1, previous
+        if stamp == self.last and start == 0:
+            self.same += count
+        else:
+            self.last, self.same = stamp, count
+
+
 class Follower:
     """State of a follow: the pods seen, the instances attached, the streams running.
 
     Only the main thread touches this state; the watch and stream threads just post messages.
     """
 
-    def __init__(self, cluster: Any, spec: RunSpec) -> None:
+    def __init__(self, cluster: Any, spec: RunSpec, *, reconnect_timeout: float = 30.0) -> None:
         from kubectl_lws.render.logs import BlockWriter
 
         self.cluster = cluster
         self.spec = spec
+        self.reconnect_timeout = reconnect_timeout
+        self.lost_since: float | None = None  # monotonic time the server stopped answering (None: it answers)
+        self.lost_error: str = ""
+        self.cursors: dict[tuple, StreamCursor] = {}  # instance -> how far its output got
+        self.queries: dict[tuple, dict[str, Any]] = {}  # instance -> the query of its first attach
         self.writer = BlockWriter()
         self.q: queue.Queue = queue.Queue(maxsize=QUEUE_BLOCKS)
         self.stop = threading.Event()
@@ -347,7 +442,6 @@ class Follower:
         self.noted_waiting: set[tuple] = set()
         self.not_followed: set[tuple] = set()
         self.synced = False
-        self.last_rx: dict[tuple, float] = {}  # instance -> wall time of the last block received
         self.resumes: dict[tuple, int] = {}
         self.rechecks: list[tuple[float, Any]] = []  # (due monotonic time, target) of ended streams
 
@@ -368,9 +462,11 @@ class Follower:
         thread.start()
 
     def _resilient(self, body: Callable[[], None]) -> None:
-        """Run a list+watch loop; a broken connection relists after a pause, RBAC/auth errors end the command."""
+        """Run a list+watch loop; a broken connection relists after a pause that doubles (up to a few
+        seconds) while the server does not answer; RBAC/auth errors end the command."""
         from kubectl_lws import errors
 
+        pause = WATCH_RETRY_SECONDS
         while not self.stop.is_set():
             try:
                 body()
@@ -379,9 +475,17 @@ class Follower:
                 if not self.stop.is_set():
                     self.put(("fatal", exc))
                 return
-            except Exception:  # noqa: BLE001 — reset, proxy cut, server restart: list again (SYNC)
-                if self.stop.wait(WATCH_RETRY_SECONDS):
+            except errors.ApiError as exc:  # it answered (429, 5xx): no give-up; back off, by Retry-After if set
+                retry = ((exc.status or {}).get("details") or {}).get("retryAfterSeconds")
+                wait = max(pause, float(retry)) if isinstance(retry, (int, float)) else pause
+                if self.stop.wait(min(wait, 60.0)):
                     return
+                pause = min(pause * 2, WATCH_RETRY_MAX_SECONDS)
+            except Exception as exc:  # noqa: BLE001 — reset, proxy cut, server restart: list again (SYNC)
+                self.put(("lost", exc))
+                if self.stop.wait(pause):
+                    return
+                pause = min(pause * 2, WATCH_RETRY_MAX_SECONDS) if self.lost_since is not None else WATCH_RETRY_SECONDS
 
     def _watch_pods(self) -> None:
         def body() -> None:
@@ -414,7 +518,14 @@ class Follower:
             _stop_all(self.cluster, self.stop, self.threads)
 
     def _loop(self) -> int:
+        from kubectl_lws import errors
+
         while True:
+            if self.lost_since is not None and time.monotonic() - self.lost_since >= self.reconnect_timeout:
+                raise errors.Unreachable(
+                    f"no answer from the API server at {getattr(self.cluster, 'host', '?')} for "
+                    f"{self.reconnect_timeout:g}s; stopped following ({self.lost_error})",
+                    hint="check the server and run the command again (--reconnect-timeout sets the wait)")
             if self.rechecks:
                 self._run_rechecks()
             try:
@@ -448,7 +559,17 @@ class Follower:
     def _handle(self, item: tuple) -> int | None:
         kind = item[0]
         if kind == "pods":
+            if self.lost_since is not None:
+                self.lost_since = None
+                self.writer.err("note: the API server answers again; following resumes")
             self._on_pod_event(item[1], item[2])
+        elif kind == "lost":
+            exc = item[1]
+            self.lost_error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            if self.lost_since is None:
+                self.lost_since = time.monotonic()
+                self.writer.err(f"warning: lost the API server ({self.lost_error}); retrying with back-off for "
+                                f"up to {self.reconnect_timeout:g}s")
         elif kind == "end":
             target = item[1]
             self.active.pop(target.instance, None)
@@ -468,6 +589,8 @@ class Follower:
             self.writer.err(text)
             if isinstance(exc, errors.Invalid):  # e.g. not started yet: try again on the next pod change
                 self.attached.discard(target.instance)
+        elif kind == "say":
+            self.writer.err(item[1])
         elif kind == "lws-gone":
             self.writer.err(f'leaderworkerset "{self.spec.name}" was deleted; stopping')
             return 0
@@ -498,18 +621,21 @@ class Follower:
             instance = target.instance
             if instance in self.active or not self._still_running(target):
                 continue
-            if self.resumes.get(instance, 0) >= MAX_RESUMES:
-                continue
-            if len(self.active) >= self.spec.max_streams:
+            if self.lost_since is not None or len(self.active) >= self.spec.max_streams:
+                # no server to re-attach to (the watches tell when it is back), or no free stream slot
                 self.rechecks.append((now + RECHECK_SECONDS, target))
                 continue
+            if self.resumes.get(instance, 0) >= MAX_RESUMES:
+                continue
             self.resumes[instance] = self.resumes.get(instance, 0) + 1
-            since = self.last_rx.get(instance)
-            query = self.spec.request.query(follow=True, fresh=True)
+            cursor = self.cursors.get(instance)
+            since = cursor.resume_since() if cursor is not None else None
             if since is not None:
-                # whole seconds, one back: a line may repeat, none is lost
-                query.update(since_seconds=None, since_time=time.strftime(
-                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.floor(since) - 1)))
+                # from the last line shown: the cursor drops what was already printed, so nothing repeats
+                query = self.spec.request.query(follow=True, fresh=True)
+                query.update(since_seconds=None, since_time=since)
+            else:  # nothing shown yet (e.g. the first attach failed): ask again what was asked first
+                query = dict(self.queries.get(instance) or self.spec.request.query(follow=True, fresh=True))
             self._start(target, query, "reconnected")
 
     def _start(self, target: Any, query: dict[str, Any], detail: str | None) -> None:
@@ -521,18 +647,28 @@ class Follower:
         self.slot_uid[target.slot] = target.uid
         self.shown_uids[target.uid] = target
         label = target.prefix if self.spec.select_args["all_containers"] else target.label
-        self.writer.err(marker_added(label, target.pod, detail, color=self.spec.marker_color(target)))
-        fmt = self.spec.formatter(target)
+        marker = marker_added(label, target.pod, detail, color=self.spec.marker_color(target))
+        on_open = None
+        if detail == "reconnected":  # said once the server took the re-attach, not for every failed try
+            def on_open() -> None:
+                self.put(("say", marker))
+        else:
+            self.writer.err(marker)
+        base = self.spec.formatter(target)
         instance = target.instance
-        last_rx = self.last_rx
+        self.queries.setdefault(instance, dict(query))
+        cursor = self.cursors.setdefault(instance, StreamCursor())
+        keep_stamps = self.spec.request.timestamps
+        query = {**query, "timestamps": True}  # the cursor needs the kubelet's stamps; stripped unless asked
 
-        def put(item: tuple) -> bool:
-            if item[0] == "out":
-                last_rx[instance] = time.time()
-            return self.put(item)
+        def fmt(block: bytes) -> bytes:
+            block = cursor.filter(block)
+            if not block:
+                return b""
+            return base(block if keep_stamps else _TS_PREFIX.sub(b"", block))
 
-        self._spawn(lambda: pump(self.cluster, self.spec.namespace, target, query, fmt, put, self.stop),
-                    f"lws-logs-{target.prefix}")
+        self._spawn(lambda: pump(self.cluster, self.spec.namespace, target, query, fmt, self.put, self.stop,
+                                 on_open), f"lws-logs-{target.prefix}")
 
     def _on_pod_event(self, etype: str, obj: Any) -> None:
         if etype == "SYNC":

@@ -94,6 +94,10 @@ def restart(name: str, groups: tuple[str, ...], all_groups: bool, rolling: bool,
     except ValueError as exc:
         raise errors.UsageError(str(exc)) from None
 
+    if view.replicas == 0 and not plan.targets:
+        # Nothing exists to re-create; a template annotation would only make a revision for nobody.
+        app.info(f"{KIND_PREFIX}/{name}: nothing to restart: {ns}/{name} has 0 replicas (no group exists)")
+        return errors.EXIT_OK
     title = {"groups": f"Restart {_groups_text(plan)} of {ns}/{name}:",
              "rolling": f"Rolling restart of {_groups_text(plan)} of {ns}/{name}:",
              "template": f"Template restart of {ns}/{name}:"}[plan.mode]
@@ -132,11 +136,25 @@ def _restart_groups(app: AppContext, plan: "RestartPlan", save_logs: Path | None
 
     with _optional_watcher(app, plan, wait and not server_dry) as watcher:
         if save_logs is not None:
-            _save_logs(app, save_logs, plan.targets)
+            try:
+                _save_logs(app, save_logs, plan.targets)
+            except errors.LwsError as exc:
+                raise _with_outcome(exc, "no group was restarted") from None
         goals = []
-        for target in plan.targets:
-            if _delete_leader(app, plan, target, server_dry, suffix):
-                goals.append(GroupGoal(target.index, target.pod_uids))
+        restarted: list[int] = []
+        for number, target in enumerate(plan.targets):
+            try:
+                if _delete_leader(app, plan, target, server_dry, suffix):
+                    goals.append(GroupGoal(target.index, target.pod_uids))
+            except errors.LwsError as exc:
+                # Say plainly what happened to every group: some may already be re-created.
+                rest = sorted(t.index for t in plan.targets[number:])
+                done = (f"{_groups_word(restarted)} {_list_or_none(restarted)} "
+                        f"{'was' if len(restarted) == 1 else 'were'} restarted" if restarted
+                        else "no group was restarted")
+                raise _with_outcome(exc, f"{done}; {_groups_word(rest)} {_list_or_none(rest)} "
+                                         f"{'was' if len(rest) == 1 else 'were'} not") from None
+            restarted.append(target.index)
         if watcher is not None and goals:
             wait_for_groups(watcher, goals, size=plan.size, timeout=timeout, progress=app.info)
             app.info(f"{_plural(len(goals))} Ready again")
@@ -176,12 +194,31 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
             targets = [current.get(i) or plan.target(i) for i in batch]
             app.info(f"batch {number}/{len(plan.batches)}: group(s) {','.join(map(str, batch))}")
             if save_logs is not None:
-                _save_logs(app, save_logs, targets)
-            goals = [GroupGoal(t.index, t.pod_uids) for t in targets if _delete_leader(app, plan, t, False, suffix)]
+                try:
+                    _save_logs(app, save_logs, targets)
+                except errors.LwsError as exc:
+                    if done:  # earlier batches' logs are complete and kept: a re-run needs a fresh DIR
+                        exc.hint = (f"the logs of groups {_list_or_none(done)} (saved before they were "
+                                    f"restarted) stay in {save_logs}; to run again, give another --save-logs "
+                                    "directory")
+                    raise _with_outcome(exc, f"restarted and Ready: {_list_or_none(done)}; not restarted: "
+                                             f"{_list_or_none([*batch, *untouched])}") from None
+            goals = []
+            for number_in_batch, t in enumerate(targets):
+                try:
+                    if _delete_leader(app, plan, t, False, suffix):
+                        goals.append(GroupGoal(t.index, t.pod_uids))
+                except errors.LwsError as exc:
+                    hit = [x.index for x in targets[:number_in_batch]]
+                    rest = [x.index for x in targets[number_in_batch:]]
+                    raise _with_outcome(exc, f"restarted and Ready: {_list_or_none(done)}; restarted (not waited "
+                                             f"for): {_list_or_none(hit)}; not restarted: "
+                                             f"{_list_or_none([*rest, *untouched])}") from None
             try:
                 wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=app.info)
-            except KeyboardInterrupt:
-                app.info(f"interrupted: restarted and Ready: {_list_or_none(done)}; in progress: "
+            except KeyboardInterrupt as exc:
+                word = "terminated" if isinstance(exc, errors.Terminated) else "interrupted"
+                app.info(f"{word}: restarted and Ready: {_list_or_none(done)}; in progress: "
                          f"{','.join(map(str, batch))}; untouched: {_list_or_none(untouched)}")
                 raise
             except errors.WaitTimeout as exc:
@@ -204,7 +241,10 @@ def _template_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Pat
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     with _optional_watcher(app, plan, wait and not server_dry) as watcher:
         if save_logs is not None:
-            _save_logs(app, save_logs, plan.targets)
+            try:
+                _save_logs(app, save_logs, plan.targets)
+            except errors.LwsError as exc:
+                raise _with_outcome(exc, "nothing was restarted") from None
         cluster.patch_lws(plan.lws, template_restart_patch(view, stamp), namespace=plan.namespace,
                           dry_run=server_dry)
         click.echo(f"{KIND_PREFIX}/{plan.lws} restarted{suffix}")
@@ -266,40 +306,74 @@ def _save_logs(app: AppContext, directory: Path, targets: Sequence["GroupTarget"
 
     The pods are re-read so the files come from the incarnation about to be deleted. A missing
     previous log (400/404) is normal and skipped; any other failure stops before anything is deleted.
+    Files are written to a hidden staging folder beside DIR and moved in only once every log is
+    complete, so a failed save leaves nothing that would make the same command refuse to run again.
     """
+    import os
+    import shutil
+    import tempfile
+
     from kubectl_lws.model.plans import containers_of
 
     cluster = app.cluster
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.partial-", dir=directory.parent))
     saved = 0
-    for target in targets:
-        for pod_name in target.pods:
-            try:
-                pod = cluster.get("pods", pod_name, cluster.namespace)
-            except errors.NotFound:
-                app.warn(f"--save-logs: pod {pod_name} is gone; no logs saved for it")
-                continue
-            for container in containers_of(pod):
-                current, previous = _log_files(directory, pod_name, container)
-                for path, prev in ((current, False), (previous, True)):
-                    try:
-                        resp = cluster.pod_log_stream(pod_name, namespace=cluster.namespace,
-                                                      container=container, previous=prev)
-                    except (errors.Invalid, errors.NotFound) as exc:
-                        if not prev:
-                            app.warn(f"--save-logs: no log for {pod_name}/{container}: {exc.message}")
-                        continue
-                    except errors.LwsError as exc:
-                        raise errors.LwsError(f"could not save the logs of {pod_name}/{container}: "
-                                              f"{exc.message}; group {target.index} was not restarted") from None
-                    try:
-                        with open(path, "wb") as out:
-                            for chunk in resp.stream(amt=65536, decode_content=False):
-                                out.write(chunk)
-                    finally:
-                        resp.release_conn()
-                    saved += 1
+    try:
+        for target in targets:
+            for pod_name in target.pods:
+                try:
+                    pod = cluster.get("pods", pod_name, cluster.namespace)
+                except errors.NotFound:
+                    app.warn(f"--save-logs: pod {pod_name} is gone; no logs saved for it")
+                    continue
+                for container in containers_of(pod):
+                    current, previous = _log_files(staging, pod_name, container)
+                    for path, prev in ((current, False), (previous, True)):
+                        what = f"{pod_name}/{container}{' (previous)' if prev else ''}"
+                        try:
+                            resp = cluster.pod_log_stream(pod_name, namespace=cluster.namespace,
+                                                          container=container, previous=prev)
+                        except (errors.Invalid, errors.NotFound) as exc:
+                            if not prev:
+                                app.warn(f"--save-logs: no log for {pod_name}/{container}: {exc.message}")
+                            continue
+                        except errors.LwsError as exc:
+                            raise errors.LwsError(f"could not save the logs of {what}: {exc.message}; nothing "
+                                                  f"was saved to {directory}") from None
+                        try:
+                            with open(path, "wb") as out:
+                                for chunk in resp.stream(amt=65536, decode_content=False):
+                                    out.write(chunk)
+                        except OSError as exc:
+                            raise errors.LwsError(f"could not save the logs of {what}: {exc.strerror or exc}; "
+                                                  f"nothing was saved to {directory}") from None
+                        except Exception as exc:  # noqa: BLE001 — the stream broke (reset, cut) mid-log
+                            raise errors.LwsError(f"could not save the logs of {what}: the log stream broke "
+                                                  f"({type(exc).__name__}); nothing was saved to {directory}"
+                                                  ) from None
+                        finally:
+                            resp.release_conn()
+                        saved += 1
+        if not directory.exists():
+            staging.rename(directory)
+        else:
+            for item in staging.iterdir():
+                os.replace(item, directory / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     app.info(f"saved {saved} log file(s) to {directory}")
+
+
+def _with_outcome(exc: errors.LwsError, outcome: str) -> errors.LwsError:
+    """The same error (same exit code), its message ending with what was and was not done."""
+    exc.message = f"{exc.message}; {outcome}"
+    exc.args = (exc.message,)
+    return exc
+
+
+def _groups_word(indexes: Sequence[int]) -> str:
+    return "group" if len(indexes) == 1 else "groups"
 
 
 def _groups_text(plan: "RestartPlan") -> str:

@@ -108,16 +108,17 @@ def _targets(app: AppContext, name: str | None, selector: str | None) -> list[di
 
 # ---- the partition commands (canary, promote, pause, resume) ----------------------------------------
 
-# lws -> (new partition, annotation patch, reason it is a no-op or None)
-Decide = Callable[[dict], "tuple[int, dict[str, str | None], str | None]"]
+# lws -> (new partition, annotation patch, reason it is a no-op or None, maxSurge/maxUnavailable patch)
+Decide = Callable[[dict], "tuple[int, dict[str, str | None], str | None, dict[str, Any]]"]
 
 
 def _plan(snap: Snapshot, action: str, decide: Decide) -> tuple["PartitionPlan", str | None]:
     from kubectl_lws.model.rollout import plan_partition
 
-    new_partition, annotations, why_noop = decide(snap.lws)
+    new_partition, annotations, why_noop, strategy = decide(snap.lws)
     plan = plan_partition(snap.lws, snap.pods, snap.current_key, new_partition, action=action,
-                          annotation_patch=annotations, health=_health(snap.lws, snap.current_key))
+                          annotation_patch=annotations, health=_health(snap.lws, snap.current_key),
+                          strategy_patch=strategy)
     return plan, why_noop
 
 
@@ -176,8 +177,9 @@ def _run_partition_command(app: AppContext, name: str | None, selector: str | No
                     exc.hint = (exc.hint + "; " if exc.hint else "") + f"already changed: {', '.join(done)}"
                 raise
             suffix = " (server dry run)" if server_dry else ""
+            strategy = "".join(f", {k} {plan.old_strategy.get(k)} -> {v}" for k, v in plan.strategy_patch.items())
             click.echo(f"{KIND_PREFIX}/{plan.name} partition {plan.old_partition} -> {plan.new_partition}"
-                       f" ({_done_word(action)}){suffix}")
+                       f"{strategy} ({_done_word(action)}){suffix}")
     if wait and dry_run == "none":
         deadline = time.monotonic() + timeout if timeout > 0 else None
         for lws in targets:
@@ -232,7 +234,7 @@ def canary(name: str | None, selector: str | None, groups: int | None, partition
     re-created now, highest first; otherwise the next template change reaches only them.
     """
     from kubectl_lws.model.groups import lws_view
-    from kubectl_lws.model.rollout import canary_partition, clear_pause
+    from kubectl_lws.model.rollout import canary_partition, clear_pause, release_surge
 
     if (groups is None) == (partition is None):
         raise errors.UsageError("give exactly one of --groups K or --partition P")
@@ -241,9 +243,10 @@ def canary(name: str | None, selector: str | None, groups: int | None, partition
     if partition is not None and partition < 0:
         raise errors.UsageError(f"--partition must be 0 or more, got {partition}")
 
-    def decide(lws: dict) -> tuple[int, dict[str, str | None], str | None]:
+    def decide(lws: dict) -> tuple[int, dict[str, str | None], str | None, dict[str, Any]]:
         view = lws_view(lws)
-        return canary_partition(view.replicas, groups=groups, partition=partition), clear_pause(lws), None
+        return (canary_partition(view.replicas, groups=groups, partition=partition), clear_pause(lws), None,
+                release_surge(lws)[0])
 
     return _run_partition_command(app_context(), name, selector, "canary", decide, yes=yes, dry_run=dry_run)
 
@@ -262,18 +265,18 @@ def promote(name: str | None, selector: str | None, step: int | None, full: bool
             yes: bool, dry_run: str) -> int:
     """Extend the canary by K groups (--step K) or to every group (--full)."""
     from kubectl_lws.model.groups import lws_view
-    from kubectl_lws.model.rollout import clear_pause, promote_partition
+    from kubectl_lws.model.rollout import clear_pause, promote_partition, release_surge
 
     if full and step is not None:
         raise errors.UsageError("give --step K or --full, not both")
     if step is not None and step < 1:
         raise errors.UsageError(f"--step must be 1 or more, got {step}")
 
-    def decide(lws: dict) -> tuple[int, dict[str, str | None], str | None]:
+    def decide(lws: dict) -> tuple[int, dict[str, str | None], str | None, dict[str, Any]]:
         view = lws_view(lws)
         new = promote_partition(view.partition, view.replicas, step=step, full=full)
         why = "already fully promoted (partition 0)" if new == view.partition == 0 else None
-        return new, clear_pause(lws), why
+        return new, clear_pause(lws), why, release_surge(lws)[0]
 
     return _run_partition_command(app_context(), name, selector, "promote", decide, yes=yes, dry_run=dry_run,
                                   wait=wait, timeout=timeout)
@@ -285,10 +288,28 @@ def promote(name: str | None, selector: str | None, step: int | None, full: bool
 @yes_option()
 @dry_run_option()
 def pause(name: str | None, selector: str | None, yes: bool, dry_run: str) -> int:
-    """Hold every group where it is: partition = replicas (the old value is kept for resume)."""
-    from kubectl_lws.model.rollout import pause_target
+    """Hold every group where it is: partition = replicas, and maxSurge 0 so a template change starts no
+    surge group either (the old values are kept in annotations for resume)."""
+    from kubectl_lws.model.keys import PAUSED_PARTITION_ANNOTATION
+    from kubectl_lws.model.rollout import hold_surge, pause_target, paused_from
 
-    return _run_partition_command(app_context(), name, selector, "pause", pause_target, yes=yes, dry_run=dry_run)
+    def decide(lws: dict) -> tuple[int, dict[str, str | None], str | None, dict[str, Any]]:
+        new, annotations, why = pause_target(lws)
+        strategy, surge_notes = hold_surge(lws)
+        if strategy:  # a pause that does not hold surge yet is not done, whatever the partition says
+            annotations = {**annotations, **surge_notes}
+            if paused_from(lws) is None:
+                annotations.setdefault(PAUSED_PARTITION_ANNOTATION, str(lws_partition(lws)))
+            why = None
+        return new, annotations, why, strategy
+
+    return _run_partition_command(app_context(), name, selector, "pause", decide, yes=yes, dry_run=dry_run)
+
+
+def lws_partition(lws: dict) -> int:
+    from kubectl_lws.model.groups import lws_view
+
+    return lws_view(lws).partition
 
 
 @rollout.command("resume")
@@ -297,11 +318,18 @@ def pause(name: str | None, selector: str | None, yes: bool, dry_run: str) -> in
 @yes_option()
 @dry_run_option()
 def resume(name: str | None, selector: str | None, yes: bool, dry_run: str) -> int:
-    """Restore the partition saved by `rollout pause`."""
-    from kubectl_lws.model.rollout import resume_target
+    """Restore the partition (and maxSurge/maxUnavailable) saved by `rollout pause`."""
+    from kubectl_lws.model.rollout import release_surge, resume_target
 
-    return _run_partition_command(app_context(), name, selector, "resume", resume_target, yes=yes,
-                                  dry_run=dry_run)
+    def decide(lws: dict) -> tuple[int, dict[str, str | None], str | None, dict[str, Any]]:
+        new, annotations, why = resume_target(lws)
+        strategy, surge_notes = release_surge(lws)
+        if surge_notes:
+            annotations = {**annotations, **surge_notes}
+            why = None
+        return new, annotations, why, strategy
+
+    return _run_partition_command(app_context(), name, selector, "resume", decide, yes=yes, dry_run=dry_run)
 
 
 # ---- status -----------------------------------------------------------------------------------------

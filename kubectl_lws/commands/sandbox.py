@@ -52,13 +52,55 @@ def _export_line(path: Path) -> str:
     return f"export KUBECONFIG={path}"
 
 
-def _start(port: int, speed: float, scenario: str | None, tls: bool = False) -> Any:
+def parse_token_specs(specs: tuple[str, ...] | list[str]) -> dict[str, dict]:
+    """``--token TOKEN=USER[:VERBS[:RESOURCES[:NAMESPACES]]]`` (comma lists, ``*`` = all) into the
+    sandbox's token table. Repeating a TOKEN adds a rule; ``TOKEN=USER`` alone has no rights at all
+    (every request 403), ``TOKEN=USER:*`` all rights."""
+    tokens: dict[str, dict] = {}
+    for spec in specs:
+        token, sep, rest = spec.partition("=")
+        parts = rest.split(":") if sep else []
+        if not token or not sep or not parts or not parts[0] or len(parts) > 4:
+            raise click.UsageError(f"--token {spec!r}: expected TOKEN=USER[:VERBS[:RESOURCES[:NAMESPACES]]], "
+                                   "e.g. viewer=jane:get,list,watch:pods,leaderworkersets:demo")
+        user = parts[0]
+        entry = tokens.setdefault(token, {"user": user, "rules": []})
+        if entry["user"] != user:
+            raise click.UsageError(f"--token {token} is given for two users ({entry['user']}, {user})")
+        if len(parts) == 1:
+            continue
+        lists = [[x.strip() for x in p.split(",") if x.strip()] for p in parts[1:]]
+        verbs = lists[0]
+        resources = lists[1] if len(lists) > 1 else ["*"]
+        if entry["rules"] is None:  # already all rights
+            continue
+        if verbs == ["*"] and resources == ["*"] and len(lists) < 3:
+            entry["rules"] = None
+            continue
+        rule: dict[str, Any] = {"verbs": verbs, "resources": resources, "apiGroups": ["*"]}
+        if len(lists) > 2:
+            rule["namespaces"] = lists[2]
+        entry["rules"].append(rule)
+    return tokens
+
+
+def _say_tokens(tokens: dict[str, dict]) -> None:
+    for token, entry in tokens.items():
+        rules = "all rights" if entry["rules"] is None else (
+            "; ".join(f"{','.join(r['verbs'])} {','.join(r['resources'])}"
+                      + (f" in {','.join(r['namespaces'])}" if r.get("namespaces") else "")
+                      for r in entry["rules"]) or "no rights")
+        _say(f"token {token}: user {entry['user']} ({rules}); use it with --token {token}")
+
+
+def _start(port: int, speed: float, scenario: str | None, tls: bool = False,
+           tokens: dict[str, dict] | None = None) -> Any:
     from kubectl_lws.sandbox.sandbox import Sandbox
     if scenario and not Path(scenario).exists() and scenario not in _builtin_scenarios():
         raise LwsError(f"no scenario named or at {scenario!r} (built-in: "
                                    f"{', '.join(_builtin_scenarios())}; or a YAML file path)")
     try:
-        sb = Sandbox(port=port, speed=speed, tls=tls).start()
+        sb = Sandbox(port=port, speed=speed, tls=tls, tokens=tokens).start()
     except OSError as e:
         raise LwsError(f"cannot serve on 127.0.0.1:{port}: {e.strerror or e}") from None
     try:
@@ -107,7 +149,12 @@ def sandbox() -> None:
 @click.option("--tls", is_flag=True, help="Serve HTTPS (self-signed, CA in the kubeconfig); then every request "
                                           "needs the kubeconfig's token. Without it, plain HTTP treats a request "
                                           "without credentials as admin.")
-def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, detach: bool, tls: bool) -> None:
+@click.option("--token", "token_specs", multiple=True, metavar="TOKEN=USER[:VERBS[:RESOURCES[:NAMESPACES]]]",
+              help="Add a bearer token limited by a rule (repeatable; repeat a TOKEN to add rules), e.g. "
+                   "viewer=jane:get,list,watch:pods,leaderworkersets. Use it with --token/--user, and "
+                   "impersonate its user with --as.")
+def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, detach: bool, tls: bool,
+       token_specs: tuple[str, ...]) -> None:
     """Start the sandbox, write a kubeconfig and print the `export KUBECONFIG=...` line.
 
     Ctrl-C (or SIGTERM) stops it and removes everything it created (pod network namespaces, processes
@@ -126,10 +173,13 @@ def up(scenario: str | None, port: int, speed: float, kubeconfig: str | None, de
                                        f"`kubectl lws sandbox down --kubeconfig {path}` first")
         if old != os.getpid():
             pid_file.unlink(missing_ok=True)
+    tokens = parse_token_specs(token_specs)
     if detach:
-        _up_detached(path, scenario, port, speed, tls)
+        _up_detached(path, scenario, port, speed, tls, token_specs)
+        _say_tokens(tokens)
         return
-    sb = _start(port, speed, scenario, tls)
+    sb = _start(port, speed, scenario, tls, tokens)
+    _say_tokens(tokens)
     try:
         with _stop_on_signals():
             sb.write_kubeconfig(path)
@@ -177,7 +227,8 @@ def _forget_kubeconfig(path: Path, url: str) -> None:
         pass
 
 
-def _up_detached(path: Path, scenario: str | None, port: int, speed: float, tls: bool = False) -> None:
+def _up_detached(path: Path, scenario: str | None, port: int, speed: float, tls: bool = False,
+                 token_specs: tuple[str, ...] = ()) -> None:
     """Start ``up`` in a new session and return once its kubeconfig answers."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
@@ -190,6 +241,8 @@ def _up_detached(path: Path, scenario: str | None, port: int, speed: float, tls:
         args += ["--scenario", str(Path(scenario).resolve()) if Path(scenario).exists() else scenario]
     if tls:
         args.append("--tls")
+    for spec in token_specs:
+        args += ["--token", spec]
     log = open(_log_path(path), "wb")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     log.close()
@@ -301,8 +354,13 @@ def fault(name: str, params: tuple[str, ...], kubeconfig: str | None) -> None:
       node-not-ready   node=N [on=false]                               node Ready=False, its pods unready
       pause-controller [controller=lws|statefulset|scheduler|kubelet|gc] [on=false]
       slow-controller  factor=N                                        slow every controller down (1 = off)
-      fail-requests    path=/PREFIX status=N [count=N] [method=M] [message=TEXT]
-                                                                       the next N requests fail
+      fail-requests    path=/PREFIX status=N [count=N] [method=M] [message=TEXT] [retry_after=S]
+                                                                       the next N requests fail (429 + Retry-After)
+      break-streams    [kind=all|watch|log|exec] [mode=reset|expire]   cut running streams (reset), or end
+                                                                       watches with an in-stream 410 (expire)
+      stall-exec       pod=P [on=false]                                exec into P opens, then stays silent
+      restart-apiserver [down=SECONDS]                                 the API server goes away, comes back
+                                                                       on the same address and token
       set-env          pod=P var=NAME value=V [container=C]            tamper a pod's env in the store
       controller-down  [on=false]                                      lws-controller-manager scaled to 0
       webhook-cert-expired [on=false] [days_ago=N]                     the webhooks' caBundle has expired

@@ -506,8 +506,17 @@ def _lws_state(view: LwsView, healths: Sequence[GroupHealth], current: str | Non
     if failing:
         return DEGRADED, f"{ready}/{desired} groups ready: {first_problem(failing)}"
     if paused_from is not None:
-        return PAUSED, (f"rollout paused at partition {view.partition} (was {paused_from}); "
-                        f"{updated_base}/{desired} groups updated")
+        reason = (f"rollout paused at partition {view.partition} (was {paused_from}); "
+                  f"{updated_base}/{desired} groups updated")
+        held_surge = view.annotations.get(keys.PAUSED_MAX_SURGE_ANNOTATION)
+        if held_surge is not None:
+            reason += f"; maxSurge held at {view.max_surge} (was {held_surge})"
+        if surge:
+            live = [h for h in surge if h.leader]
+            names = ",".join(str(h.index) for h in (live or surge))
+            reason += (f"; surge group{'s' if len(surge) > 1 else ''} {names} still running"
+                       f"{' ' + short_hash(surge[0].revision) if surge[0].revision else ''}")
+        return PAUSED, reason
     if scaling_up or (surge and not rolling):
         have = sum(1 for h in healths if h.leader)
         return SCALING, f"{have} -> {desired} groups, {ready} ready"

@@ -47,6 +47,10 @@ STS_REVISION_HASH_LABEL = "controller.kubernetes.io/hash"
 
 # The plugin's own annotation domain (never LWS's)
 PAUSED_PARTITION_ANNOTATION = "lws.kubectl.dev/paused-from-partition"
+# `rollout pause` also holds surge (maxSurge 0) and, when maxUnavailable was 0, sets it to 1 (the webhook
+# refuses both at 0); the values it replaced are kept here for `resume`, as the partition is.
+PAUSED_MAX_SURGE_ANNOTATION = "lws.kubectl.dev/paused-from-max-surge"
+PAUSED_MAX_UNAVAILABLE_ANNOTATION = "lws.kubectl.dev/paused-from-max-unavailable"
 
 
 def selector_for(lws_name: str, **extra: str) -> str:

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from kubectl_lws import errors
 from kubectl_lws.model import keys
-from kubectl_lws.model.groups import (Group, LwsView, group_pods, lws_view, pod_ready, revision, worker_index)
+from kubectl_lws.model.groups import (Group, LwsView, group_pods, int_or_percent, lws_view, pod_ready, revision,
+                                      worker_index)
 
 PARTITION_PATH = ("spec", "rolloutStrategy", "rollingUpdateConfiguration", "partition")
 
@@ -240,6 +241,12 @@ class PartitionPlan:
     annotation_patch: dict[str, str | None] = field(default_factory=dict)
     resource_version: str = field(default="", compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
+    # maxSurge / maxUnavailable set by pause (hold surge) or put back by resume/canary/promote,
+    # with the values they replace.
+    strategy_patch: dict[str, Any] = field(default_factory=dict)
+    old_strategy: dict[str, Any] = field(default_factory=dict, compare=False)
+    surge_on_change: int = 0  # surge groups the next template change creates at the new revision
+    surge_removed: tuple[int, ...] = ()  # existing surge groups the controller removes (maxSurge -> 0)
 
     @property
     def changes_partition(self) -> bool:
@@ -247,18 +254,29 @@ class PartitionPlan:
 
     @property
     def noop(self) -> bool:
-        return not self.changes_partition and not self.annotation_patch
+        return not self.changes_partition and not self.annotation_patch and not self.strategy_patch
+
+    @property
+    def new_template_groups(self) -> int:
+        """Groups that run the current template once this step and the next template change are done:
+        the groups >= the new partition plus the surge groups (which are born at the new revision)."""
+        surge = len(self.surge_groups) if self.surge_groups and not self.surge_removed else self.surge_on_change
+        return max(0, self.replicas - self.new_partition) + surge
 
     def key(self) -> tuple:
         """What must not change between the plan and a retried patch (409 handling)."""
         return (self.new_partition, self.recreate_now, self.replicas, self.current_key,
-                tuple(sorted(self.annotation_patch.items(), key=lambda kv: kv[0])))
+                tuple(sorted(self.annotation_patch.items(), key=lambda kv: kv[0])),
+                tuple(sorted((k, str(v)) for k, v in self.strategy_patch.items())))
 
     def patch(self) -> dict:
         """Merge patch for the LWS (the caller adds the resourceVersion precondition)."""
         body: dict[str, Any] = {}
+        ruc: dict[str, Any] = dict(self.strategy_patch)
         if self.changes_partition:
-            body["spec"] = {"rolloutStrategy": {"rollingUpdateConfiguration": {"partition": self.new_partition}}}
+            ruc["partition"] = self.new_partition
+        if ruc:
+            body["spec"] = {"rolloutStrategy": {"rollingUpdateConfiguration": ruc}}
         if self.annotation_patch:
             body["metadata"] = {"annotations": dict(self.annotation_patch)}
         return body
@@ -270,12 +288,13 @@ class PartitionPlan:
                 "recreatedNow": list(self.recreate_now), "alreadyUpdated": list(self.already_updated),
                 "held": list(self.held), "surgeGroups": list(self.surge_groups),
                 "minServingGroups": self.min_serving, "groupsRecreatedAtOnce": self.down_at_once,
-                "notes": list(self.notes)}
+                "strategy": {k: {"from": self.old_strategy.get(k), "to": v} for k, v in self.strategy_patch.items()},
+                "newTemplateGroups": self.new_template_groups, "notes": list(self.notes)}
 
 
 def plan_partition(lws: dict, pods: Iterable[dict], current_key: str | None, new_partition: int, *,
                    action: str, annotation_patch: dict[str, str | None] | None = None,
-                   health: HealthFn = pods_health) -> PartitionPlan:
+                   health: HealthFn = pods_health, strategy_patch: dict[str, Any] | None = None) -> PartitionPlan:
     """Plan setting the spec partition of ``lws`` to ``new_partition``.
 
     Groups re-created now are those at or above the new partition that do not run the current
@@ -303,7 +322,13 @@ def plan_partition(lws: dict, pods: Iterable[dict], current_key: str | None, new
         one = len(held_updated) == 1
         notes.append(f"{groups_phrase(held_updated)} already run{'s' if one else ''} the current revision and "
                      f"stay{'s' if one else ''} on it: raising the partition never reverts a group")
+    strategy_patch = dict(strategy_patch or {})
+    old_strategy = {"maxSurge": view.max_surge, "maxUnavailable": view.max_unavailable}
+    surge_cap = _surge_for(view, strategy_patch)
+    surge_removed = surge if surge and surge_cap == 0 and "maxSurge" in strategy_patch else ()
     return PartitionPlan(
+        strategy_patch=strategy_patch, old_strategy={k: old_strategy[k] for k in strategy_patch},
+        surge_on_change=surge_cap, surge_removed=tuple(surge_removed),
         name=view.name, namespace=view.namespace, action=action, replicas=view.replicas, size=view.size,
         current_key=current_key, old_partition=view.partition, new_partition=new_partition,
         recreate_now=recreate, already_updated=already, held=held, held_updated=held_updated,
@@ -323,10 +348,70 @@ def paused_from(lws: dict) -> int | None:
         return None
 
 
+def _surge_for(view: LwsView, strategy_patch: dict[str, Any] | None = None) -> int:
+    """Surge groups a template change creates (reference §8.2 step 1), after ``strategy_patch``."""
+    patch = strategy_patch or {}
+    ms = min(int_or_percent(patch.get("maxSurge", view.max_surge), view.replicas, round_up=True), view.replicas)
+    mu = int_or_percent(patch.get("maxUnavailable", view.max_unavailable), view.replicas, round_up=False)
+    if view.replicas <= 0 or ms <= 0:
+        return 0
+    return ms if view.replicas > ms else max(0, view.replicas - mu)
+
+
+def _intstr(value: str) -> int | str:
+    """An annotation back into an int-or-percent field value ("1" -> 1, "25%" stays)."""
+    return int(value) if value.strip().isdigit() else value
+
+
+def hold_surge(lws: dict) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """(strategy patch, annotation patch) so that a paused LWS starts no surge group on a template change.
+
+    The partition holds groups 0..replicas-1 only: surge groups (indexes >= replicas) are born at the new
+    revision whatever the partition says, so pause also sets maxSurge to 0. maxUnavailable 0 is invalid
+    with maxSurge 0 (webhook), so it goes to 1, which changes nothing while every group is held.
+    """
+    view = lws_view(lws)
+    annotations = (lws.get("metadata") or {}).get("annotations") or {}
+    if view.replicas <= 0 or keys.PAUSED_MAX_SURGE_ANNOTATION in annotations:
+        return {}, {}
+    if int_or_percent(view.max_surge, view.replicas, round_up=True) <= 0:
+        return {}, {}
+    strategy: dict[str, Any] = {"maxSurge": 0}
+    notes: dict[str, str | None] = {keys.PAUSED_MAX_SURGE_ANNOTATION: str(view.max_surge)}
+    if view.max_unavailable_count <= 0:
+        strategy["maxUnavailable"] = 1
+        notes[keys.PAUSED_MAX_UNAVAILABLE_ANNOTATION] = str(view.max_unavailable)
+    return strategy, notes
+
+
+def release_surge(lws: dict) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """(strategy patch, annotation patch) putting back what :func:`hold_surge` changed.
+
+    A value someone changed by hand while paused (maxSurge no longer 0) is theirs: it stays.
+    """
+    view = lws_view(lws)
+    annotations = (lws.get("metadata") or {}).get("annotations") or {}
+    strategy: dict[str, Any] = {}
+    notes: dict[str, str | None] = {}
+    saved_ms = annotations.get(keys.PAUSED_MAX_SURGE_ANNOTATION)
+    if saved_ms is not None:
+        notes[keys.PAUSED_MAX_SURGE_ANNOTATION] = None
+        if int_or_percent(view.max_surge, max(view.replicas, 1), round_up=True) == 0:
+            strategy["maxSurge"] = _intstr(saved_ms)
+    saved_mu = annotations.get(keys.PAUSED_MAX_UNAVAILABLE_ANNOTATION)
+    if saved_mu is not None:
+        notes[keys.PAUSED_MAX_UNAVAILABLE_ANNOTATION] = None
+        if "maxSurge" in strategy and str(view.max_unavailable) == "1":
+            strategy["maxUnavailable"] = _intstr(saved_mu)
+    return strategy, notes
+
+
 def pause_target(lws: dict) -> tuple[int, dict[str, str | None], str | None]:
     """(new partition, annotation patch, why nothing changes or None) for ``rollout pause``."""
     view = lws_view(lws)
     saved = paused_from(lws)
+    if view.replicas <= 0:
+        return view.partition, {}, "0 replicas: there is no group to hold"
     if saved is not None and view.partition >= view.replicas:
         return view.partition, {}, (f"already paused: partition {view.partition} holds all "
                                     f"{plural(view.replicas, 'group')}; resume restores partition {saved}")
@@ -351,9 +436,15 @@ def resume_target(lws: dict) -> tuple[int, dict[str, str | None], str | None]:
 
 
 def clear_pause(lws: dict) -> dict[str, str | None]:
-    """Canary/promote set an explicit partition: a saved pause would be stale, so drop it."""
+    """Canary/promote set an explicit partition: a saved pause would be stale, so drop it (the surge it
+    held comes back through :func:`release_surge`, whose annotations it drops too)."""
     annotations = (lws.get("metadata") or {}).get("annotations") or {}
-    return {keys.PAUSED_PARTITION_ANNOTATION: None} if keys.PAUSED_PARTITION_ANNOTATION in annotations else {}
+    out: dict[str, str | None] = {}
+    for key in (keys.PAUSED_PARTITION_ANNOTATION, keys.PAUSED_MAX_SURGE_ANNOTATION,
+                keys.PAUSED_MAX_UNAVAILABLE_ANNOTATION):
+        if key in annotations:
+            out[key] = None
+    return out
 
 
 # ---- rollout status ------------------------------------------------------------------------------
@@ -428,6 +519,8 @@ def evaluate_status(lws: dict, pods: Iterable[dict], current_key: str | None, *,
         updated_count = sum(1 for s in regular if s.updated)
         message = (f"Rollout held ({why}): no group is updated; {updated_count} of {view.replicas} groups run "
                    f"revision {current_key}")
+        if surge:
+            message += f"; {plural(len(surge), 'surge group')} ({spans(surge)}) still running"
     elif view.replicas == 0:
         message = f"{name} has 0 replicas: nothing to roll out"
     elif eff == 0:

@@ -53,10 +53,30 @@ def plan_lines(plan: PartitionPlan, extra_notes: Sequence[str] = ()) -> list[str
             olds = sorted({plan.old_revisions.get(i) or "?" for i in kept})
             what += f" ({len(kept)} on {', '.join(olds)})"
         lines.append(what)
-    if plan.surge_groups:
+    for key, value in plan.strategy_patch.items():
+        was = plan.old_strategy.get(key)
+        if plan.action == "pause" and key == "maxSurge":
+            why = "a template change while paused starts no surge group either; resume restores it"
+        elif plan.action == "pause":
+            why = "maxSurge and maxUnavailable cannot both be 0; nothing is updated while paused"
+        else:
+            why = "put back what `rollout pause` held"
+        lines.append(f"{key} {was} -> {value} ({why})")
+    if plan.surge_removed:
+        lines.append(f"surge {groups_phrase(plan.surge_removed)}: removed by the controller while maxSurge is 0 "
+                     f"(the groups 0-{plan.replicas - 1} keep serving)")
+    elif plan.surge_groups:
         tail = ("removed once every group is updated and ready" if plan.new_partition == 0
                 else "kept until the partition is 0 and the rollout finishes")
         lines.append(f"surge {groups_phrase(plan.surge_groups)}: {tail}")
+    if plan.action in ("canary", "promote") and (plan.surge_on_change or plan.surge_groups) \
+            and plan.new_partition < plan.replicas:
+        regular = plan.replicas - plan.new_partition
+        surge = plan.new_template_groups - regular
+        lines.append(f"groups on the new template: {plan.new_template_groups} ({plural(regular, 'group')} >= "
+                     f"partition {plan.new_partition} + {plural(surge, 'surge group')} (maxSurge="
+                     f"{plan.strategy_patch.get('maxSurge', plan.max_surge)}), kept until the partition is 0): "
+                     "surge groups are born on the new template whatever the partition says")
     if plan.recreate_now:
         lines.append(f"serving capacity during the step: at least {plan.min_serving} of "
                      f"{plural(plan.replicas + len(plan.surge_groups), 'group')} ready "
@@ -70,7 +90,9 @@ def plan_lines(plan: PartitionPlan, extra_notes: Sequence[str] = ()) -> list[str
             lines.append(f"annotation {key} removed" + ("" if plan.action == "resume" else
                                                          " (this ends the pause saved by `rollout pause`)"))
         else:
-            lines.append(f"annotation {key}={value} (the partition `rollout resume` restores)")
+            what = {"paused-from-partition": "the partition", "paused-from-max-surge": "the maxSurge",
+                    "paused-from-max-unavailable": "the maxUnavailable"}.get(key.rsplit("/", 1)[-1], "the value")
+            lines.append(f"annotation {key}={value} ({what} `rollout resume` restores)")
     for note in (*plan.notes, *extra_notes):
         lines.append(f"note: {note}")
     return lines

@@ -110,7 +110,13 @@ def json_bytes(obj: Any, *, pretty: bool = False, sort_keys: bool = False) -> by
 
 
 def error_response(e: ApiError) -> web.Response:
-    return web.Response(status=e.code, body=json_bytes(e.status()), content_type=JSON)
+    retry_after = getattr(e, "retry_after", None)
+    if retry_after is None:
+        return web.Response(status=e.code, body=json_bytes(e.status()), content_type=JSON)
+    body = e.status()
+    body.setdefault("details", {})["retryAfterSeconds"] = retry_after
+    return web.Response(status=e.code, body=json_bytes(body), content_type=JSON,
+                        headers={"Retry-After": str(retry_after)})
 
 
 def not_found_text() -> web.Response:
@@ -165,6 +171,8 @@ class ApiServer:
         self.log = sandbox.request_log
         self.fail_rules: list[dict] = []
         self.stall_rules: list[dict] = []
+        self.open_streams: dict[int, tuple[str, web.Request, Callable[[], None] | None]] = {}
+        self.stalled_exec: set[tuple[str, str]] = set()  # (namespace, pod) whose exec streams stall
         self.delay_rules: list[dict] = []
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
@@ -190,11 +198,16 @@ class ApiServer:
         return obj
 
     def add_fail_rule(self, path_prefix: str = "/", status: int = 500, count: int = 1,
-                      message: str | None = None, method: str | None = None) -> dict:
+                      message: str | None = None, method: str | None = None,
+                      retry_after: int | None = None) -> dict:
         rule = {"path_prefix": path_prefix, "status": int(status), "remaining": int(count),
-                "message": message, "method": method.upper() if method else None}
+                "message": message, "method": method.upper() if method else None,
+                "retry_after": None if retry_after is None else int(retry_after)}
         self.fail_rules.append(rule)
-        return {"path_prefix": path_prefix, "status": int(status), "count": int(count)}
+        out = {"path_prefix": path_prefix, "status": int(status), "count": int(count)}
+        if retry_after is not None:
+            out["retry_after"] = int(retry_after)
+        return out
 
     def add_delay_rule(self, path_prefix: str = "/", seconds: float = 1.0, count: int = 1,
                        method: str | None = None) -> dict:
@@ -256,8 +269,38 @@ class ApiServer:
                     self.fail_rules.remove(rule)
                 code = rule["status"]
                 msg = rule["message"] or f"injected failure (sandbox fault fail-requests): HTTP {code}"
-                return ApiError(code, errors.reason_for(code), msg)
+                err = ApiError(code, errors.reason_for(code), msg)
+                if rule.get("retry_after") is not None:
+                    # kube's 429 (priority and fairness, max-in-flight) carries Retry-After and
+                    # details.retryAfterSeconds; clients back off by it
+                    err.retry_after = rule["retry_after"]  # type: ignore[attr-defined]
+                return err
         return None
+
+    # ------------------------------------------------------------------ faults inside running streams
+    def break_streams(self, kind: str = "all", mode: str = "reset") -> dict:
+        """Cut the watch and/or log streams that are open now: ``reset`` aborts the TCP connection mid
+        response; ``expire`` ends a watch with an in-stream 410 Expired (log streams are reset)."""
+        if kind not in ("all", "watch", "log", "exec"):
+            raise ValueError(f"kind must be all, watch, log or exec, got {kind!r}")
+        if mode not in ("reset", "expire"):
+            raise ValueError(f"mode must be reset or expire, got {mode!r}")
+        hit = 0
+        for skind, request, expire in list(self.open_streams.values()):
+            if kind != "all" and skind != kind:
+                continue
+            hit += 1
+            if mode == "expire" and expire is not None:
+                expire()
+            elif request.transport is not None:
+                request.transport.abort()
+        return {"streams": hit, "kind": kind, "mode": mode}
+
+    def _track_stream(self, kind: str, request: web.Request, expire: Callable[[], None] | None = None
+                      ) -> Callable[[], None]:
+        key = id(request)
+        self.open_streams[key] = (kind, request, expire)
+        return lambda: self.open_streams.pop(key, None)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         t0 = time.perf_counter()
@@ -323,6 +366,39 @@ class ApiServer:
             return None
         return entry.get("user", "admin"), entry
 
+    def _impersonate(self, request: web.Request, user: str, entry: dict) -> tuple[str, dict]:
+        """``Impersonate-User``/``-Group``: the requester needs ``impersonate`` on users (groups), then the
+        request runs with the impersonated user's rights, as kube-apiserver's filter does. A user's rights
+        are the rules of the tokens issued to that name (none: no rights at all); ``system:masters`` or the
+        admin user's name get everything."""
+        target = request.headers.get("Impersonate-User")
+        groups_ = request.headers.getall("Impersonate-Group", [])
+        if not target and not groups_:
+            return user, entry
+        for kind, names in (("users", [target] if target else []), ("groups", groups_)):
+            for name in names:
+                if not self._may_impersonate(entry, kind):
+                    raise errors.forbidden(f'{kind} "{name}" is forbidden: User "{user}" cannot impersonate '
+                                           f'resource "{kind}" in API group "" at the cluster scope')
+        who = target or user
+        if who == self.sandbox.admin_user or "system:masters" in groups_:
+            return who, {"user": who, "rules": None}
+        rules: list[dict] = []
+        for tok_entry in self.sandbox.tokens.values():
+            if tok_entry.get("user") == who:
+                if tok_entry.get("rules") is None:
+                    return who, {"user": who, "rules": None}
+                rules += list(tok_entry["rules"])
+        return who, {"user": who, "rules": rules}
+
+    @staticmethod
+    def _may_impersonate(entry: dict, kind: str) -> bool:
+        rules = entry.get("rules")
+        if rules is None:
+            return True
+        return any(("*" in (r.get("verbs") or []) or "impersonate" in (r.get("verbs") or []))
+                   and ({"*", kind} & set(r.get("resources") or [])) for r in rules)
+
     @staticmethod
     def allowed(entry: dict, verb: str, rt: ResourceType, namespace: str | None, sub: str | None) -> bool:
         rules = entry.get("rules")
@@ -359,7 +435,7 @@ class ApiServer:
             return self._simple(request, path), ident[0] if ident else "system:anonymous"
         if ident is None:
             raise errors.unauthorized()
-        user, entry = ident
+        user, entry = self._impersonate(request, *ident)
         request[_REQ_USER] = user
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
         if parts[:2] == ["openapi", "v3"]:
@@ -559,7 +635,9 @@ class ApiServer:
         m = request.method
         q = request.query
         if route.sub == "exec":
-            return "create" if m == "POST" else ("get" if m == "GET" else None)
+            # A WebSocket exec is a GET, but kube (1.31+, AuthorizePodWebsocketUpgradeCreatePermission)
+            # authorizes it as `create` on pods/exec, like the POST: read-only users cannot exec.
+            return "create" if m in ("POST", "GET") else None
         if route.sub in ("binding", "eviction"):
             return "create" if m == "POST" else None
         if route.sub == "log":
@@ -784,6 +862,12 @@ class ApiServer:
         initial: list[tuple[str, dict]] = []
         too_old: ApiError | None = None
         unsubscribe = self.store.subscribe(on_change)
+        expired: list[bool] = []
+
+        def expire() -> None:  # fault break-streams mode=expire: the watch cache dropped this version
+            expired.append(True)
+            queue.put_nowait(None)
+        untrack = self._track_stream("watch", request, expire)
         try:
             if not rv_param or rv_param == "0" or send_initial:
                 for o in self.store.list(source, ns, q.get("labelSelector"), field_sel):
@@ -841,10 +925,14 @@ class ApiServer:
                 if item is None:
                     break
                 await send(*item)
+            if expired:
+                await send("ERROR", errors.gone("too old resource version: the watch was expired by the "
+                                                "sandbox fault break-streams").status())
             await resp.write_eof()
         except (ConnectionResetError, ConnectionError):
             pass
         finally:
+            untrack()
             unsubscribe()
         return resp
 
@@ -1117,7 +1205,11 @@ class ApiServer:
         runtime = getattr(self.sandbox, "runtime", None)
         if runtime is None:
             raise ApiError(503, "ServiceUnavailable", "the sandbox runtime (logs/exec) is not installed")
-        return await runtime.handle_log(request, pod, container)
+        untrack = self._track_stream("log", request)
+        try:
+            return await runtime.handle_log(request, pod, container)
+        finally:
+            untrack()
 
     async def _exec(self, request: web.Request, route: Route) -> web.StreamResponse:
         pod, container = self._pod_container(route, request.query.get("container"))
@@ -1126,7 +1218,24 @@ class ApiServer:
         runtime = getattr(self.sandbox, "runtime", None)
         if runtime is None:
             raise ApiError(503, "ServiceUnavailable", "the sandbox runtime (logs/exec) is not installed")
-        return await runtime.handle_exec(request, pod, container, request.query.getall("command", []))
+        untrack = self._track_stream("exec", request)
+        try:
+            if (route.namespace or "", route.name or "") in self.stalled_exec:
+                return await self._stalled_exec(request)
+            return await runtime.handle_exec(request, pod, container, request.query.getall("command", []))
+        finally:
+            untrack()
+
+    async def _stalled_exec(self, request: web.Request) -> web.StreamResponse:
+        """Fault stall-exec: the stream opens (101) and then nothing ever comes, as with a kubelet or a
+        node that hangs; it ends only when the client goes away (or break-streams cuts it)."""
+        from .runtime.exec import choose_protocol  # noqa: PLC0415
+        proto = choose_protocol(request.headers.get("Sec-WebSocket-Protocol"))
+        ws = web.WebSocketResponse(protocols=(proto,) if proto else ())
+        await ws.prepare(request)
+        async for _msg in ws:  # stdin is swallowed; no output, no status
+            pass
+        return ws
 
     async def _access_review(self, request: web.Request, entry: dict) -> web.Response:
         """SelfSubjectAccessReview answered from the caller's token rule set (201, as kube does)."""

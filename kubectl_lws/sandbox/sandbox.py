@@ -62,12 +62,17 @@ class Sandbox:
         self._tmpdir: str | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._ssl_ctx: ssl.SSLContext | None = None
         self._cleanups: list[Callable[[], Any]] = []
         self._started = False
         self._stopped = False
         self.apiserver = ApiServer(self)
         self.register_fault("fail-requests", self._fault_fail_requests)
         self.register_fault("stall-requests", self._fault_stall_requests)
+        self.register_fault("break-streams", self._fault_break_streams)
+        self.register_fault("stall-exec", self._fault_stall_exec)
+        self.register_fault("restart-apiserver", self._fault_restart_apiserver)
         self.register_fault("delay-responses", self._fault_delay_responses)
         self.register_fault("compact", self._fault_compact)
 
@@ -102,6 +107,7 @@ class Sandbox:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ssl_ctx)
         await site.start()
+        self._site, self._ssl_ctx = site, ssl_ctx
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1]
         self.url = f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
@@ -227,9 +233,53 @@ class Sandbox:
         return result
 
     def _fault_fail_requests(self, path: str = "/", status: int = 500, count: int = 1,
-                             message: str | None = None, method: str | None = None) -> dict:
-        """The next ``count`` requests whose path starts with ``path`` fail with ``status``."""
-        return self.apiserver.add_fail_rule(path, int(status), int(count), message, method)
+                             message: str | None = None, method: str | None = None,
+                             retry_after: int | None = None) -> dict:
+        """The next ``count`` requests whose path starts with ``path`` fail with ``status`` (with
+        ``retry_after``: a ``Retry-After`` header, e.g. status=429 retry_after=2)."""
+        return self.apiserver.add_fail_rule(path, int(status), int(count), message, method, retry_after)
+
+    def _fault_break_streams(self, kind: str = "all", mode: str = "reset") -> dict:
+        """Cut the running watch/log/exec streams (``reset``), or end watches with a 410 (``expire``)."""
+        return self.apiserver.break_streams(kind, mode)
+
+    def _fault_stall_exec(self, pod: str, namespace: str | None = None, on: bool = True) -> dict:
+        """Exec streams into ``pod`` open and then stay silent (no output, no exit status) until closed."""
+        ns, name = pod.split("/", 1) if "/" in pod else (namespace or "default", pod)
+        if self.store.get("pods", ns, name) is None:
+            raise KeyError(f'pod "{ns}/{name}" not found')
+        key = (ns, name)
+        if on in (True, "true", 1):
+            self.apiserver.stalled_exec.add(key)
+        else:
+            self.apiserver.stalled_exec.discard(key)
+        return {"pod": f"{ns}/{name}", "stalled": key in self.apiserver.stalled_exec}
+
+    async def _fault_restart_apiserver(self, down: float = 1.0) -> dict:
+        """The API server goes away (listener closed, every connection cut) and comes back after ``down``
+        seconds on the same address with the same tokens and objects, like a kube-apiserver restart.
+        ``down`` may be long (e.g. 600) to leave a client without any server."""
+        down = float(down)
+        site = self._site
+        if site is not None:
+            await site.stop()
+        server = self._runner.server if self._runner is not None else None
+
+        async def back() -> None:
+            # a moment for the answer to an admin-API caller, then every open connection goes
+            await asyncio.sleep(0.05)
+            for handler in list(getattr(server, "connections", []) or []):
+                transport = getattr(handler, "transport", None)
+                if transport is not None:
+                    transport.abort()
+            await asyncio.sleep(down)
+            if self._stopped or self._runner is None:
+                return
+            new = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl_ctx)
+            await new.start()
+            self._site = new
+        self.loop.create_task(back())
+        return {"down": down, "url": self.url}
 
     def _fault_delay_responses(self, path: str = "/", seconds: float = 1.0, count: int = 1,
                                method: str | None = None) -> dict:

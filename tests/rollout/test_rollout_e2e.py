@@ -95,7 +95,7 @@ class Cli:
             obj = self.lws(name)
             st = obj.get("status") or {}
             if st.get("observedGeneration") == obj["metadata"]["generation"] and \
-                    st.get("readyReplicas") == obj["spec"]["replicas"]:
+                    (st.get("readyReplicas") or 0) == obj["spec"]["replicas"]:
                 return
             time.sleep(0.05)
         raise AssertionError(f"{name} did not settle")
@@ -428,3 +428,102 @@ def test_status_watch_threads_end_with_the_command(cli):
     finally:
         cli.sb.fault("pause-controller", on=False)
     assert _watch_threads() - before == set()
+
+
+# ---- issue 16 item 1: pause holds surge too ---------------------------------------------------------
+
+def _groups_alive(cli, name: str) -> set[int]:
+    return {int(p["metadata"]["labels"][keys.GROUP_INDEX_LABEL]) for p in cli.pods(name)
+            if not p["metadata"].get("deletionTimestamp")}
+
+
+def test_pause_with_max_surge_starts_no_surge_group_and_resume_restores(cli):
+    cli.create(lws_manifest("ps1", replicas=3, max_surge=1))
+    res = cli("rollout", "pause", "ps1", "-y")
+    assert res.exit_code == 0, res.stderr
+    assert "maxSurge 1 -> 0" in res.stderr  # the plan says what pause changes
+    assert f"annotation {keys.PAUSED_MAX_SURGE_ANNOTATION}=1" in res.stderr
+    ruc = cli.lws("ps1")["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+    assert (ruc["partition"], ruc["maxSurge"]) == (3, 0)
+    cli.set_image("ps1", NEW_IMAGE)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:  # the controller acts within ~0.1 s at this speed
+        assert _groups_alive(cli, "ps1") == {0, 1, 2}, "a surge group started while paused"
+        assert cli.images_by_group("ps1") == {i: {OLD_IMAGE} for i in range(3)}
+        time.sleep(0.1)
+    st = cli("status", "ps1")
+    assert st.exit_code == 0 and "Paused" in st.stdout and "maxSurge held at 0 (was 1)" in st.stdout
+
+    res = cli("rollout", "resume", "ps1", "-y")
+    assert res.exit_code == 0, res.stderr
+    assert "maxSurge 0 -> 1" in res.stderr
+    obj = cli.lws("ps1")
+    ruc = obj["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+    assert (ruc["partition"], ruc["maxSurge"]) == (0, 1)
+    assert not {keys.PAUSED_PARTITION_ANNOTATION, keys.PAUSED_MAX_SURGE_ANNOTATION} & set(
+        obj["metadata"].get("annotations") or {})
+    res = cli("rollout", "status", "ps1", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert cli.images_by_group("ps1") == {i: {NEW_IMAGE} for i in range(3)}
+
+
+def test_pause_with_max_unavailable_0_sets_it_to_1_and_resume_puts_both_back(cli):
+    manifest = lws_manifest("ps2", replicas=2, max_surge=1)
+    manifest["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["maxUnavailable"] = 0
+    cli.create(manifest)
+    res = cli("rollout", "pause", "ps2", "-y")
+    assert res.exit_code == 0, res.stderr
+    assert "maxUnavailable 0 -> 1" in res.stderr
+    ruc = cli.lws("ps2")["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+    assert (ruc["maxSurge"], ruc["maxUnavailable"]) == (0, 1)
+    res = cli("rollout", "resume", "ps2", "-y")
+    assert res.exit_code == 0, res.stderr
+    ruc = cli.lws("ps2")["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+    assert (ruc["partition"], ruc["maxSurge"], ruc["maxUnavailable"]) == (0, 1, 0)
+
+
+def test_status_shows_a_paused_lws_with_a_surge_group(cli):
+    cli.create(lws_manifest("ps3", replicas=3, max_surge=1, partition=2))
+    cli.set_image("ps3", NEW_IMAGE)
+    res = cli("rollout", "status", "ps3", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert 3 in _groups_alive(cli, "ps3")  # the canary's surge group
+    cli.sb.fault("pause-controller", on=True)
+    try:
+        res = cli("rollout", "pause", "ps3", "-y")
+        assert res.exit_code == 0, res.stderr
+        assert "surge group 3: removed by the controller while maxSurge is 0" in res.stderr
+        st = cli("status", "ps3")
+        assert "Paused" in st.stdout and "surge group 3 still running" in st.stdout, st.stdout
+    finally:
+        cli.sb.fault("pause-controller", on=False)
+    deadline = time.monotonic() + 10
+    while 3 in _groups_alive(cli, "ps3") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _groups_alive(cli, "ps3") == {0, 1, 2}
+
+
+def test_canary_plan_counts_the_surge_group(cli):
+    cli.create(lws_manifest("ps4", replicas=4, max_surge=1))
+    res = cli("rollout", "canary", "ps4", "--groups", "1", "-y")
+    assert res.exit_code == 0, res.stderr
+    assert "groups on the new template: 2 (1 group >= partition 3 + 1 surge group (maxSurge=1)" in res.stderr
+    cli.set_image("ps4", NEW_IMAGE)
+    res = cli("rollout", "status", "ps4", "--timeout", "30s")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    on_new = [i for i, imgs in cli.images_by_group("ps4").items() if imgs == {NEW_IMAGE}]
+    assert sorted(on_new) == [3, 4]  # exactly what the plan said: 2 groups
+
+
+def test_pause_and_friends_on_zero_replicas_change_nothing(cli):
+    cli.create(lws_manifest("z0", replicas=0, max_surge=1))
+    rv = cli.lws("z0")["metadata"]["resourceVersion"]
+    res = cli("rollout", "pause", "z0", "-y")
+    assert res.exit_code == 0 and "no group to hold" in res.stderr, res.stderr
+    res = cli("rollout", "promote", "z0", "--full", "-y")
+    assert res.exit_code == 0 and "nothing to do" in res.stderr, res.stderr
+    res = cli("rollout", "canary", "z0", "--groups", "0", "-y")
+    assert res.exit_code == 0 and "nothing to do" in res.stderr, res.stderr
+    res = cli("rollout", "resume", "z0", "-y")
+    assert res.exit_code == 0 and "not paused" in res.stderr
+    assert cli.lws("z0")["metadata"]["resourceVersion"] == rv

@@ -180,3 +180,11 @@ def test_describe_lws_and_pod(kc) -> None:
     assert r.returncode == 0, r.stderr
     assert "Controlled By:  StatefulSet/single" in r.stdout
     assert "LWS_LEADER_ADDRESS:  single-0.single.golden" in r.stdout
+
+
+def test_kubectl_as_nobody_is_refused_like_rbac(kc: str) -> None:
+    """Issue 16: impersonation runs with the impersonated user's rights (none for an unknown user)."""
+    r = kubectl(kc, "--as", "nobody", "get", "pods")
+    assert r.returncode == 1
+    assert 'User "nobody" cannot list resource "pods" in API group "" in the namespace "golden"' in r.stderr
+    assert kubectl(kc, "--as", "kubernetes-admin", "get", "pods").returncode == 0

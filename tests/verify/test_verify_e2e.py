@@ -243,3 +243,31 @@ def test_ctrl_c_during_a_probe_leaves_no_listener(kc, sb):
         assert probe_processes(sb, pods) == []
     finally:
         sb.fault("cut-network", pod=f"{NS}/ctrlc-0-2", on=False)
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("delay", [0.4, 1.2, 2.5])
+def test_signal_at_any_moment_ends_within_3s_and_leaves_nothing_in_the_pods(kc, sb, sig, code, delay):
+    """Issue 16 item 12: a cut network, then SIGINT/SIGTERM while exec sessions open, probe or wait."""
+    sb.fault("cut-network", pod=f"{NS}/ctrlc-0-2")
+    pods = ["ctrlc-0", "ctrlc-0-1", "ctrlc-0-2"]
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "kubectl_lws", "verify", "nccl", "ctrlc", "--timeout", "20s",
+                                 "--kubeconfig", kc], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        try:
+            _, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        took = time.monotonic() - t0
+        assert proc.returncode == code, (proc.returncode, err)
+        assert took < 3.0, took
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and probe_processes(sb, pods):
+            time.sleep(0.05)
+        assert probe_processes(sb, pods) == []
+    finally:
+        sb.fault("cut-network", pod=f"{NS}/ctrlc-0-2", on=False)

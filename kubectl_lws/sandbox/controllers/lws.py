@@ -151,8 +151,10 @@ class LwsController(Controller):
             new_part -= 1
         new_part = max(new_part, spec_part)
         new_part = min(new_part, R) if new_part > R else new_part
-        # surge reclaim (only once the rollout is complete with partition 0) and plain scaling
-        new_replicas = R + surge_now
+        # surge reclaim (only once the rollout is complete with partition 0) and plain scaling; a maxSurge
+        # lowered mid-rollout (e.g. `rollout pause` sets 0) caps the surge at once, as the real controller's
+        # burst replicas (R + maxSurge) do
+        new_replicas = R + min(surge_now, ms)
         if surge_now and spec_part == 0 and all(done[i] for i in range(R)):
             new_replicas = R
         if new_replicas != sts_replicas or new_part != sts_part or applied != R:
