@@ -61,3 +61,19 @@ def wait_for(predicate, timeout: float = 20.0, step: float = 0.1):
             return last
         time.sleep(step)
     raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")
+
+
+def signal_and_wait(proc, sig: int, *, settle: float = 0.0, timeout: float = 10.0) -> tuple[int, str, float]:
+    """Wait ``settle`` s, send ``sig`` to a running CLI subprocess and wait for it to end; return its exit
+    code, stderr and how long it took to go after the signal (killed past ``timeout``)."""
+    import time
+    time.sleep(settle)
+    assert proc.poll() is None, proc.communicate()[1]
+    started = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err, time.monotonic() - started

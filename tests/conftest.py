@@ -41,6 +41,21 @@ def scenario_sandbox(scenario: str | dict, *, speed: float = 50.0) -> Iterator["
         sb.stop()
 
 
+@contextlib.contextmanager
+def netns_scenario_sandbox(scenario: str | dict, *, speed: float = SANDBOX_SPEED) -> Iterator["object"]:
+    """Like :func:`scenario_sandbox`, for tests that open real sockets between pods: the test is
+    skipped (with the reason) where the sandbox cannot make pod network namespaces."""
+    sb = start_sandbox(speed=speed)
+    try:
+        if not getattr(sb.network, "real", False):
+            pytest.skip(f"no pod network namespaces: {getattr(sb.network, 'why_not_real', '')}")
+        sb.load_scenario(scenario)
+        sb.wait_settled(60)
+        yield sb
+    finally:
+        sb.stop()
+
+
 def load_golden_objects(sb, pods_of: tuple[str, ...], *, managed_fields: bool = True) -> None:
     """Store, as recorded, every golden LWS of namespace ``golden`` and the pods of the LWS named in
     ``pods_of`` (for bare API-server tests: without controllers nothing changes them)."""

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from cliutil import sandbox_http
+from cliutil import sandbox_http, signal_and_wait
 from conftest import start_sandbox
 from golden import GOLDEN, basic_lws_manifest
 
@@ -42,17 +42,6 @@ def _start(kc: str, *args: str) -> subprocess.Popen:
                             env={**os.environ, "KUBECONFIG": kc, "NO_COLOR": "1"})
 
 
-def _stop(proc: subprocess.Popen, sig: int, *, settle: float = 1.5) -> tuple[int, str, float]:
-    time.sleep(settle)  # let it get into its streams / waits
-    assert proc.poll() is None, proc.communicate()[1]
-    t0 = time.monotonic()
-    proc.send_signal(sig)
-    try:
-        _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return proc.returncode, err, time.monotonic() - t0
 
 
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
@@ -66,7 +55,7 @@ def test_long_running_commands_end_within_3s(env, args, sig, code, word):
             "metadata": {"annotations": {"x": str(time.time())}}}}}}, "application/merge-patch+json")
     try:
         proc = _start(kc, *args)
-        rc, err, took = _stop(proc, sig)
+        rc, err, took = signal_and_wait(proc, sig, settle=1.5)
     finally:
         sb.fault("pause-controller", on=False)
     assert rc == code, err
@@ -79,7 +68,7 @@ def test_sigterm_during_a_rolling_restart_prints_the_summary_then_143(env):
     sb.fault("pause-controller", controller="kubelet", on=True)  # the re-created group never gets Ready
     try:
         proc = _start(kc, "restart", "held", "--all", "--rolling", "-y", "--timeout", "60s")
-        rc, err, took = _stop(proc, signal.SIGTERM, settle=2.0)
+        rc, err, took = signal_and_wait(proc, signal.SIGTERM, settle=2.0)
     finally:
         sb.fault("pause-controller", controller="kubelet", on=False)
     assert rc == 143, err

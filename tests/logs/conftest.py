@@ -169,6 +169,9 @@ class CuttableProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._closed:  # accepted while closing: nothing may get through any more
+                client.close()
+                return
             upstream = socket.create_connection(self._target)
             with self._lock:
                 self._conns += [client, upstream]
@@ -203,7 +206,13 @@ class CuttableProxy:
                 pass
 
     def close(self) -> None:
+        import socket
+
         self._closed = True
+        try:  # wakes the accept() thread: on Linux close() alone leaves it listening, and the next
+            self._listener.shutdown(socket.SHUT_RDWR)  # connection would be proxied, uncut, for ever
+        except OSError:
+            pass
         self._listener.close()
         self.cut()
         for thread in self._threads:

@@ -81,7 +81,7 @@ def test_follow_gives_up_when_the_server_is_gone(make_lws, spawn, cuttable_proxy
     errors = [ln for ln in follow.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "no answer from the API server" in errors[0] and "3s" in errors[0]
     assert "Traceback" not in follow.stderr
-    assert 3 <= elapsed < 10, elapsed
+    assert 3 <= elapsed < 10, (elapsed, follow.stderr)
     assert follow.stderr.count("reconnected") == 0  # no marker while there is no server
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from cliutil import run_cli
-from conftest import start_sandbox
+from conftest import netns_scenario_sandbox
 from kubectl_lws import probe
 from kubectl_lws.sandbox.scenario import SCENARIO_DIR
 
@@ -64,16 +64,8 @@ def scenario() -> dict:
 
 @pytest.fixture(scope="module")
 def sb():
-    sandbox = start_sandbox()
-    if not getattr(sandbox.network, "real", False):
-        sandbox.stop()
-        pytest.skip(f"no pod network namespaces: {getattr(sandbox.network, 'why_not_real', '')}")
-    try:
-        sandbox.load_scenario(scenario())
-        sandbox.wait_settled(60)
+    with netns_scenario_sandbox(scenario()) as sandbox:
         yield sandbox
-    finally:
-        sandbox.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cliutil import run_cli
-from conftest import start_sandbox
+from cliutil import run_cli, signal_and_wait
+from conftest import netns_scenario_sandbox
 from kubectl_lws import probe
 from kubectl_lws.model import keys
 
@@ -50,16 +50,8 @@ SCENARIO = {
 
 @pytest.fixture(scope="module")
 def sb():
-    sandbox = start_sandbox()
-    if not getattr(sandbox.network, "real", False):
-        sandbox.stop()
-        pytest.skip(f"no pod network namespaces: {getattr(sandbox.network, 'why_not_real', '')}")
-    try:
-        sandbox.load_scenario(SCENARIO)
-        sandbox.wait_settled(60)
+    with netns_scenario_sandbox(SCENARIO) as sandbox:
         yield sandbox
-    finally:
-        sandbox.stop()
 
 
 @pytest.fixture(scope="module")
@@ -254,15 +246,7 @@ def test_signal_at_any_moment_ends_within_3s_and_leaves_nothing_in_the_pods(kc, 
     try:
         proc = subprocess.Popen([sys.executable, "-m", "kubectl_lws", "verify", "nccl", "ctrlc", "--timeout", "20s",
                                  "--kubeconfig", kc], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(delay)
-        t0 = time.monotonic()
-        proc.send_signal(sig)
-        try:
-            _, err = proc.communicate(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        took = time.monotonic() - t0
+        _, err, took = signal_and_wait(proc, sig, settle=delay)
         assert proc.returncode == code, (proc.returncode, err)
         assert took < 3.0, took
         deadline = time.monotonic() + 1.0
