@@ -139,10 +139,19 @@ def _parallel(items: list, fn: Callable[[Any], Any], concurrency: int, execs: Ex
 
 
 def _why(exc: BaseException) -> str:
-    """Our errors are already sentences; anything else keeps its type so it can be reported."""
+    """Our errors are already sentences; a broken or stalled exec stream gets one too (a user can act on
+    "the stream was closed", not on ``BrokenPipeError: [Errno 32]``); anything else keeps its type."""
     from kubectl_lws.errors import LwsError
 
-    return str(exc) if isinstance(exc, LwsError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, LwsError):
+        return str(exc)
+    if isinstance(exc, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, EOFError)) or \
+            type(exc).__name__ == "WebSocketConnectionClosedException":
+        return ("the exec stream was closed by the API server or the kubelet before the probe finished; "
+                "check the pod and run the check again")
+    if isinstance(exc, TimeoutError) or type(exc).__name__ == "WebSocketTimeoutException":
+        return "the exec stream stalled (no answer from the pod in time); check the pod and run the check again"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _pod_running(pod: dict) -> str | None:
