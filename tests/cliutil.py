@@ -77,3 +77,49 @@ def signal_and_wait(proc, sig: int, *, settle: float = 0.0, timeout: float = 10.
         if proc.poll() is None:
             proc.kill()
     return proc.returncode, err, time.monotonic() - started
+
+
+def run_on_pty(args: list[str], *, env: dict[str, str] | None = None, interrupt_on: str | None = None,
+               limit: float = 30.0) -> tuple[int, str]:
+    """Run the CLI in a subprocess on a pseudo-terminal (20 x 100, xterm, colour allowed unless ``env``
+    says otherwise); ``interrupt_on``: send SIGINT once this text has been drawn. Returns code and screen."""
+    import pty
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    if env is None:
+        env = {**os.environ, "LINES": "20", "COLUMNS": "100", "TERM": "xterm"}
+        env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "kubectl_lws", *args], stdin=slave, stdout=slave,
+                            stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    out = b""
+    started = time.monotonic()
+    sent = False
+    try:
+        while time.monotonic() - started < limit:
+            if interrupt_on is not None and not sent and interrupt_on in out.decode("utf-8", "replace"):
+                proc.send_signal(signal.SIGINT)
+                sent = True
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, out.decode("utf-8", "replace")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
-import subprocess
-import sys
 import time
 
 import pytest
+
+from cliutil import run_on_pty
 
 
 @pytest.mark.parametrize("args", [
@@ -28,39 +26,12 @@ def test_closed_stdout_ends_quietly(kc: str, proc, args: list[str]) -> None:  # 
     assert time.monotonic() - started < 30
 
 
-def _pty_run(args: list[str], env: dict[str, str], limit: float = 30.0) -> tuple[int, str]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "kubectl_lws", *args], stdin=slave, stdout=slave,
-                            stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    out = b""
-    started = time.monotonic()
-    try:
-        while time.monotonic() - started < limit:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-        code = proc.wait(timeout=5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return code, out.decode("utf-8", "replace")
 
 
 def test_status_watch_on_a_dumb_terminal_uses_line_mode(kc: str) -> None:
     env = {**os.environ, "TERM": "dumb", "LINES": "20", "COLUMNS": "100", "KUBECONFIG": kc}
     env.pop("NO_COLOR", None)
-    code, out = _pty_run(["status", "web", "-w", "--timeout", "3s"], env)
+    code, out = run_on_pty(["status", "web", "-w", "--timeout", "3s"], env=env)
     assert code == 0, out
     assert "\x1b[" not in out, repr(out[:300])  # no alternate screen, no cursor moves, no colour
     assert "GROUP" in out and "web-0" in out

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
+
+from cliutil import run_on_pty
 
 LWS_API = "/apis/leaderworkerset.x-k8s.io/v1"
 
@@ -36,40 +32,6 @@ def many(sandbox, tmp_path_factory):
     return sandbox.write_kubeconfig(tmp_path_factory.mktemp("kc") / "kc.yaml", namespace="st-tty")
 
 
-def run_on_pty(args: list[str], *, interrupt_on: str | None = None, limit: float = 30.0) -> tuple[int, str]:
-    """Run the CLI on a pty; ``interrupt_on``: send SIGINT once this text has been drawn."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "LINES": "20", "COLUMNS": "100", "TERM": "xterm"}
-    env.pop("NO_COLOR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "kubectl_lws", *args], stdin=slave, stdout=slave,
-                            stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    out = b""
-    started = time.monotonic()
-    sent = False
-    try:
-        while time.monotonic() - started < limit:
-            if interrupt_on is not None and not sent and interrupt_on in out.decode("utf-8", "replace"):
-                proc.send_signal(signal.SIGINT)
-                sent = True
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-        code = proc.wait(timeout=5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return code, out.decode("utf-8", "replace")
 
 
 def test_tty_watch_redraws_in_alternate_screen_trimmed(many):
