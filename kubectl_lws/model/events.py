@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from kubectl_lws.model.groups import worker_index
+from kubectl_lws.model.rollout import plural
 from kubectl_lws.model.timeutil import parse_time, rfc3339, utc_now
 
 if TYPE_CHECKING:  # pragma: no cover - health imports nothing from here at run time
@@ -347,7 +348,7 @@ def _container_state_causes(pod: dict, worker: int | None) -> list[Cause]:
             if term.get("message"):
                 detail += f": {term['message'].strip()}"
             out.append(Cause(reason, detail + (f", {restarts} restarts" if restarts else ""),
-                             f"{_who(worker)} {what}" + (f" ({restarts} restarts)" if restarts else ""),
+                             f"{_who(worker)} {what}" + (f" ({plural(restarts, 'restart')})" if restarts else ""),
                              f"Pod/{name}", parse_time(term.get("finishedAt")), max(restarts, 1), True))
     return out
 

@@ -185,3 +185,11 @@ def test_webhook_denial_summary():
     assert (les[0].group, les[0].worker) == (2, 0)
     c = E.group_cause(pods=[], missing=[0, 1], leader_missing=True, events=les)
     assert c.summary == 'leader cannot be created: admission webhook "p.example.com" denied the request: no'
+
+
+def test_one_restart_is_singular():
+    pods = [_pod("x-1", "L", 0), _pod("x-1-1", "W1", 1, containerStatuses=[
+        {"name": "main", "restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+         "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2026-11-25T15:04:00Z"}}}])]
+    c = E.group_cause(pods=pods, missing=[], leader_missing=False, events=[])
+    assert c is not None and c.summary.endswith("(1 restart)"), c.summary
