@@ -123,3 +123,19 @@ def run_on_pty(args: list[str], *, env: dict[str, str] | None = None, interrupt_
             proc.wait()
         os.close(master)
     return code, out.decode("utf-8", "replace")
+
+
+def running_processes() -> list[tuple[str, list[bytes]]]:
+    """(pid, argv) of every process on this machine that can still be read, for "nothing was left
+    running" checks."""
+    from pathlib import Path
+
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            out.append((pid, Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")))
+        except OSError:
+            continue
+    return out

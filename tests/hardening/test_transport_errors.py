@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 import yaml
@@ -26,9 +27,10 @@ def _clean(stderr: str) -> None:
     assert all(line.startswith("hint: ") for line in lines[1:]), stderr
 
 
-@pytest.fixture(scope="module")
-def garbage_server() -> Iterator[int]:
-    """A TCP server that answers anything with bytes that are neither HTTP nor TLS."""
+@contextlib.contextmanager
+def tcp_server(answer: Callable[[socket.socket, threading.Event], None]) -> Iterator[int]:
+    """A loopback TCP server (its port) that hands every connection to ``answer(conn, stop)``, one at a
+    time, and closes it afterwards; stopped on exit."""
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", 0))
@@ -43,9 +45,7 @@ def garbage_server() -> Iterator[int]:
             except OSError:
                 continue
             try:
-                conn.settimeout(2)
-                conn.recv(4096)
-                conn.sendall(b"\x00\x01\x02 garbage \xff\r\n\r\n")
+                answer(conn, stop)
             except OSError:
                 pass
             finally:
@@ -53,10 +53,25 @@ def garbage_server() -> Iterator[int]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield srv.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    srv.close()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        srv.close()
+
+
+def _answer_garbage(conn: socket.socket, stop: threading.Event) -> None:
+    conn.settimeout(2)
+    conn.recv(4096)
+    conn.sendall(b"\x00\x01\x02 garbage \xff\r\n\r\n")
+
+
+@pytest.fixture(scope="module")
+def garbage_server() -> Iterator[int]:
+    """A TCP server that answers anything with bytes that are neither HTTP nor TLS."""
+    with tcp_server(_answer_garbage) as port:
+        yield port
 
 
 def _empty_kubeconfig(tmp_path: Path) -> str:
@@ -242,41 +257,19 @@ def test_an_exec_the_server_never_answers_is_bounded(hard, kc: str) -> None:  # 
 
 def test_request_timeout_cuts_a_server_that_trickles_its_answer(tmp_path: Path) -> None:
     """Each read gets a byte in time, so only a bound on the whole call ends it."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    stop = threading.Event()
+    def trickle(conn: socket.socket, stop: threading.Event) -> None:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{")
+        for _ in range(199):
+            if stop.wait(0.3):
+                break
+            conn.sendall(b" ")
 
-    def serve() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            try:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{")
-                for _ in range(199):
-                    if stop.wait(0.3):
-                        break
-                    conn.sendall(b" ")
-            except OSError:
-                pass
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with tcp_server(trickle) as port:
         started = time.monotonic()
-        r = run_cli(["list", "-s", f"http://127.0.0.1:{srv.getsockname()[1]}", "--token", "t",
+        r = run_cli(["list", "-s", f"http://127.0.0.1:{port}", "--token", "t",
                      "--request-timeout", "2s"], kubeconfig=_empty_kubeconfig(tmp_path))
         elapsed = time.monotonic() - started
-    finally:
-        stop.set()
-        thread.join(2)
-        srv.close()
     assert r.exit_code == 1
     _clean(r.stderr)
     assert "timed out" in r.stderr

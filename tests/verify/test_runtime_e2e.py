@@ -10,12 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
-from cliutil import run_cli
+from cliutil import run_cli, running_processes
 from conftest import netns_scenario_sandbox
 from kubectl_lws import probe
 from kubectl_lws.sandbox.scenario import SCENARIO_DIR
@@ -179,18 +178,8 @@ def test_live_timeouts(kc):
 def standin_processes() -> list[str]:
     """Command lines of running stand-in `ray` calls (they name the pod's state file, so its uid) and of
     our HTTP probes."""
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-        except OSError:
-            continue
-        text = b" ".join(cmd).decode("utf-8", "replace")
-        if "standins/ray.py" in text or probe.MARKER in text:
-            out.append(text)
-    return out
+    texts = (b" ".join(cmd).decode("utf-8", "replace") for _, cmd in running_processes())
+    return [text for text in texts if "standins/ray.py" in text or probe.MARKER in text]
 
 
 def test_ctrl_c_leaves_nothing_running(kc, sb):

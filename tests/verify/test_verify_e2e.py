@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from cliutil import run_cli, signal_and_wait
+from cliutil import run_cli, running_processes, signal_and_wait
 from conftest import netns_scenario_sandbox
 from kubectl_lws import probe
 from kubectl_lws.model import keys
@@ -82,11 +81,8 @@ def probe_processes(sb, pods: list[str]) -> list[str]:
         if netns:
             inodes.add(os.stat(f"/var/run/netns/{netns}").st_ino)
     out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid, cmd in running_processes():
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
             if probe.MARKER.encode() in cmd and os.stat(f"/proc/{pid}/ns/net").st_ino in inodes:
                 out.append(cmd[-1].decode("utf-8", "replace"))
         except OSError:
