@@ -754,9 +754,10 @@ class ApiServer:
     def _list(self, request: web.Request, route: Route) -> web.Response:
         rt, q = route.rt, request.query
         label_sel, field_sel = q.get("labelSelector"), q.get("fieldSelector")
-        objs = self.store.list(self._source(rt), route.namespace, label_sel, self._field_selector(rt, field_sel))
+        field_sel_src = self._field_selector(rt, field_sel)
         rv = self.store.resource_version
         token = q.get("continue")
+        start = None
         if token:
             rv, start = _continue_decode(token)
             if rv < self.store.oldest_rv():
@@ -767,22 +768,15 @@ class ApiServer:
                                   "results. Continuing with the provided token results in an inconsistent "
                                   "list - objects that were created, modified, or deleted between the time "
                                   "the first chunk was returned and now may show up in the list.")
-            objs = [o for o in objs if self._sort_key(route, o) > start]
         limit = int(q.get("limit") or 0)
+        objs, unread = self.store.page(self._source(rt), route.namespace, label_sel, field_sel_src,
+                                       after=start, limit=max(limit, 0))
+        # etcd pages over keys, not matches: a token is handed out while unread keys remain, even if none
+        # of them match (golden pagination page 7 is empty).
         cont = ""
-        remaining: int | None = None
-        if limit > 0 and len(objs) > limit:
-            last = objs[limit - 1]
-            remaining = len(objs) - limit
-            objs = objs[:limit]
-            cont = _continue_encode(rv, self._sort_key(route, last))
-        elif limit > 0 and len(objs) == limit and (label_sel or field_sel):
-            # etcd pages over keys, not matches: kube hands out a token while unread keys remain, even if
-            # none of them match (golden pagination page 7 is empty).
-            last_key = self._sort_key(route, objs[-1])
-            everything = self.store.list(self._source(rt), route.namespace)
-            if everything and self._sort_key(route, everything[-1]) > last_key:
-                cont = _continue_encode(rv, last_key)
+        if limit > 0 and len(objs) == limit and unread:
+            cont = _continue_encode(rv, self._sort_key(route, objs[-1]))
+        remaining: int | None = unread if cont else None
         list_meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if cont:
             list_meta["continue"] = cont

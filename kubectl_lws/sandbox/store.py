@@ -8,6 +8,7 @@ object version.
 """
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import random
@@ -78,6 +79,9 @@ class Store:
         self.history: deque[WatchEvent] = deque(maxlen=history_size)
         self._subscribers: list[Callback] = []
         self._encoded: dict[int, tuple[dict, bytes]] = {}  # id(obj) -> (obj, bytes); obj kept so the id stays unique
+        # (resource, namespace or None for all) -> etcd-ordered keys and (namespace, name) refs; dropped when
+        # an object of the resource is added or removed (updates keep the key set)
+        self._key_index: dict[tuple[str, str | None], tuple[list[str], list[tuple[str, str]]]] = {}
 
     # ----------------------------------------------------------------------------------------- reads
     def get(self, resource: str, namespace: str | None, name: str) -> dict | None:
@@ -88,25 +92,56 @@ class Store:
 
     def list(self, resource: str, namespace: str | None = None, label_selector: str | dict | None = None,
              field_selector: str | None = None) -> list[dict]:
-        """Live objects, sorted as etcd keys sort (namespace, then name). Bad selectors raise ApiError 400."""
+        """Live objects in etcd key order (see ``page``). Bad selectors raise ApiError 400."""
+        return self.page(resource, namespace, label_selector, field_selector)[0]
+
+    def page(self, resource: str, namespace: str | None = None, label_selector: str | dict | None = None,
+             field_selector: str | None = None, *, after: str | None = None, limit: int = 0
+             ) -> tuple[list[dict], int]:
+        """Up to ``limit`` (0: all) matching objects whose key sorts after ``after``, and how many keys of the
+        listed range remain unread after the last one returned.
+
+        Keys are what etcd orders by: ``/<namespace>/<name>`` across namespaces, ``/<name>`` within one
+        namespace or for cluster-scoped resources. Like kube-apiserver's watch cache, a page seeks to its
+        continue key in a sorted index instead of filtering the whole resource again.
+        """
         rt = resource_type(resource)
         lmatch = label_matcher(label_selector)
         fmatch = field_matcher(field_selector, rt.field_labels)
+        keys, refs = self._keys(resource, namespace if rt.namespaced and namespace else None)
         by_ns = self._data[resource]
-        if rt.namespaced and namespace:
-            spaces = [by_ns.get(namespace, {})]
-        else:
-            spaces = [by_ns[k] for k in sorted(by_ns)]
+        start = bisect.bisect_right(keys, after) if after is not None else 0
         out: list[dict] = []
-        for space in spaces:
-            for name in sorted(space):
-                obj = space[name]
-                if lmatch is not None and not lmatch(obj["metadata"].get("labels") or {}):
-                    continue
-                if fmatch is not None and not fmatch(obj):
-                    continue
-                out.append(obj)
-        return out
+        last = start - 1
+        for i in range(start, len(keys)):
+            ns, name = refs[i]
+            obj = by_ns[ns][name]
+            if lmatch is not None and not lmatch(obj["metadata"].get("labels") or {}):
+                continue
+            if fmatch is not None and not fmatch(obj):
+                continue
+            out.append(obj)
+            last = i
+            if limit and len(out) >= limit:
+                break
+        else:
+            last = len(keys) - 1
+        return out, len(keys) - 1 - last
+
+    def _keys(self, resource: str, namespace: str | None) -> tuple[list[str], list[tuple[str, str]]]:
+        cached = self._key_index.get((resource, namespace))
+        if cached is not None:
+            return cached
+        by_ns = self._data[resource]
+        if namespace is not None:
+            pairs = sorted(("/" + name, (namespace, name)) for name in by_ns.get(namespace, {}))
+        elif resource_type(resource).namespaced:
+            pairs = sorted((f"/{ns}/{name}", (ns, name)) for ns, space in by_ns.items() for name in space)
+        else:
+            pairs = sorted(("/" + name, ("", name)) for name in by_ns.get("", {}))
+        index = ([k for k, _ in pairs], [r for _, r in pairs])
+        self._key_index[(resource, namespace)] = index
+        return index
 
     def count(self, resource: str, namespace: str | None = None) -> int:
         by_ns = self._data[resource]
@@ -136,6 +171,9 @@ class Store:
                                        meta.get("namespace", ""), obj))
         if old is not None:
             self._encoded.pop(id(old), None)
+        if type_ != "MODIFIED":
+            for key in [k for k in self._key_index if k[0] == resource]:
+                del self._key_index[key]
         for cb in list(self._subscribers):
             cb(type_, resource, obj, old)
 

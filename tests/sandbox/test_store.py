@@ -92,6 +92,23 @@ def test_list_selectors_and_order(store: Store) -> None:
     assert ei.value.message == "field label not supported: spec.replicas"
 
 
+def test_pages_follow_etcd_key_order_and_seek(store: Store) -> None:
+    # etcd orders "/<ns>/<name>" as strings: "/team-a/..." sorts before "/team/..." ('-' < '/')
+    for ns, name in [("team", "x"), ("team-a", "y"), ("team", "a"), ("team-a", "b")]:
+        store.create("pods", pod(name, ns=ns, labels={"app": "m"} if name != "b" else {}))
+    names = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in store.list("pods")]
+    assert names == [("team-a", "b"), ("team-a", "y"), ("team", "a"), ("team", "x")]
+    first, unread = store.page("pods", None, "app=m", limit=1)
+    assert [p["metadata"]["name"] for p in first] == ["y"] and unread == 2
+    rest, unread = store.page("pods", None, "app=m", after="/team-a/y", limit=5)
+    assert [p["metadata"]["name"] for p in rest] == ["a", "x"] and unread == 0
+    # the key index follows creates and deletes, not just the first list
+    store.create("pods", pod("m", ns="team", labels={"app": "m"}))
+    store.delete("pods", "team", "a", grace_seconds=0)
+    assert [p["metadata"]["name"] for p in store.page("pods", "team")[0]] == ["m", "x"]
+    assert [p["metadata"]["name"] for p in store.page("pods", "team", after="/m")[0]] == ["x"]
+
+
 def test_delete_background_removes_and_emits(store: Store) -> None:
     events: list[tuple[str, str]] = []
     unsub = store.subscribe(lambda t, r, o, old: events.append((t, o["metadata"]["name"])))
