@@ -252,8 +252,10 @@ class _Connection:
         view.release()
         return buf
 
-    def _chunked(self) -> bytes:
-        pieces = []
+    def _chunked(self) -> bytearray:
+        """A chunked body gathered in one growing buffer: kube-apiserver sends big LISTs chunked, and a
+        list of pieces plus their joined copy would hold a 4 MB page twice."""
+        out = bytearray()
         rfile = self.rfile
         while True:
             size_line = rfile.readline(65537)
@@ -263,8 +265,12 @@ class _Connection:
             if size == 0:
                 while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
-                return b"".join(pieces)
-            pieces.append(bytes(self._exactly(size)))
+                return out
+            piece = rfile.read(size)
+            if len(piece) < size:
+                raise ConnectionResetError(f"the connection closed after {len(out) + len(piece)} bytes "
+                                           "of a chunked body")
+            out += piece
             rfile.readline(3)  # CRLF after the chunk
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 from click.testing import CliRunner
 
@@ -139,3 +142,37 @@ def running_processes() -> list[tuple[str, list[bytes]]]:
         except OSError:
             continue
     return out
+
+
+@contextlib.contextmanager
+def tcp_server(answer: Callable[[socket.socket, threading.Event], None]) -> Iterator[int]:
+    """A loopback TCP server (its port) that hands every connection to ``answer(conn, stop)``, one at a
+    time, and closes it afterwards; stopped on exit."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    stop = threading.Event()
+
+    def serve() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            try:
+                answer(conn, stop)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        srv.close()

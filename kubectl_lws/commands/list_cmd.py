@@ -39,6 +39,7 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     from kubectl_lws.model import keys
     from kubectl_lws.model.groups import lws_view, pods_by_lws
     from kubectl_lws.model.health import assess
+    from kubectl_lws.model.slim import building_records
     from kubectl_lws.model.timeutil import utc_now
     from kubectl_lws.render.output import emit
     from kubectl_lws.render.status import list_item, list_table
@@ -61,12 +62,13 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     else:
         pod_selector = keys.NAME_LABEL
     pods = cluster.list_pods(ns, label_selector=pod_selector, all_namespaces=all_namespaces, slim=True)
-    by_lws = pods_by_lws(pods)
     now = utc_now()
     assessed = []
-    for obj in objs:
-        view = lws_view(obj)
-        assessed.append(assess(view, by_lws.get((view.namespace, view.name), []), now=now))
+    with building_records():
+        by_lws = pods_by_lws(pods)
+        for obj in objs:
+            view = lws_view(obj)
+            assessed.append(assess(view, by_lws.get((view.namespace, view.name), []), now=now))
     loops = _recreation_loops(app, assessed, ns, all_namespaces, now)
     results = []
     for a in assessed:

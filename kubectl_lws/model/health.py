@@ -142,10 +142,14 @@ def last_termination_reason(pod: dict) -> str | None:
 def pod_problem(pod: dict, *, nodes: dict[str, dict] | None = None,
                 now: datetime | None = None) -> PodProblem | None:
     """The one most useful thing wrong with a pod, or None when it is Running and Ready."""
-    status = pod.get("status") or {}
+    return _pod_problem(pod, pod.get("status") or {}, pod_restarts(pod), is_terminating(pod), nodes, now)
+
+
+def _pod_problem(pod: dict, status: dict, restarts: int, terminating: bool, nodes: dict[str, dict] | None,
+                 now: datetime | None) -> PodProblem | None:
+    """``pod_problem`` with what ``pod_info`` has already read passed in (list -A runs this per pod)."""
     phase = status.get("phase") or "Unknown"
-    restarts = pod_restarts(pod)
-    if is_terminating(pod):
+    if terminating:
         return PodProblem(RECREATING, f"terminating{_ago(_deleted_at(pod), now)}", False)
     node_name = (pod.get("spec") or {}).get("nodeName")
     if node_name and nodes is not None and node_ready(nodes.get(node_name)) is False:
@@ -243,16 +247,22 @@ class PodInfo:
 
 
 def pod_info(pod: dict, *, nodes: dict[str, dict] | None = None, now: datetime | None = None) -> PodInfo:
+    # Read once: list -A calls this for every LWS pod of the cluster.
+    meta = pod.get("metadata") or {}
     status = pod.get("status") or {}
-    problem = pod_problem(pod, nodes=nodes, now=now)
+    terminating = bool(meta.get("deletionTimestamp"))
+    restarts = pod_restarts(pod)
+    problem = _pod_problem(pod, status, restarts, terminating, nodes, now)
     reason = last_termination_reason(pod) or (problem.reason if problem else None)
+    pod_labels = meta.get("labels") or {}
     return PodInfo(
-        name=pod_name(pod), worker_index=worker_index(pod), subgroup_index=subgroup_index(pod),
+        name=meta.get("name", ""), worker_index=worker_index(pod),
+        subgroup_index=subgroup_index(pod),
         node=(pod.get("spec") or {}).get("nodeName"), ip=status.get("podIP"),
-        phase="Terminating" if is_terminating(pod) else (status.get("phase") or "Unknown"),
-        ready=pod_ready(pod) and not is_terminating(pod), restarts=pod_restarts(pod), reason=reason,
-        age_seconds=age_seconds((pod.get("metadata") or {}).get("creationTimestamp"), now),
-        revision=revision(pod), terminating=is_terminating(pod), problem=problem)
+        phase="Terminating" if terminating else (status.get("phase") or "Unknown"),
+        ready=not terminating and pod_ready(pod), restarts=restarts, reason=reason,
+        age_seconds=age_seconds(meta.get("creationTimestamp"), now),
+        revision=pod_labels.get(keys.REVISION_LABEL), terminating=terminating, problem=problem)
 
 
 # ---- revision --------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ golden dump).
 
 from __future__ import annotations
 
-from typing import Any
+import gc
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 ANY = None  # keep the value whole (leaf or a small subtree)
 
@@ -129,3 +131,26 @@ def decode_list(kind: str, data: bytes, *, use_msgspec: bool | None = None) -> d
     if isinstance(doc, dict):
         doc["items"] = [slim(kind, i) for i in doc.get("items") or []]
     return doc
+
+
+@contextmanager
+def building_records() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many records are built.
+
+    Why: decoding 4,096 pods makes some 100,000 dicts and lists that are all still alive, and the
+    collector, triggered by allocation counts, scans that whole growing heap again and again for
+    cycles these records never form (about 40 ms of a 0.4 s ``list -A``). At the end what was built
+    is frozen out of the collector's view (``gc.freeze``) and the collector runs again as before.
+    Reference counting still frees every record when it is dropped (a watch's relist replaces its
+    store); only a reference cycle alive at that moment and dropped later would wait for an unfreeze.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        # Objects made while the collector was off all sit in its youngest generation: without this
+        # the next collection would scan every one of them (and then again one generation up).
+        gc.freeze()
+        if was_enabled:
+            gc.enable()

@@ -121,3 +121,70 @@ def test_a_proxy_in_the_environment_hands_the_request_to_the_client(tls_sandbox,
     assert code in (0, None), out
     assert "solo" in out
     assert kube, "with a proxy in the environment the kubernetes client must carry the request"
+
+
+# ---- chunked bodies: kube-apiserver sends big LISTs with Transfer-Encoding: chunked -----------------
+
+def _golden_lists() -> dict[str, bytes]:
+    from golden import GOLDEN
+
+    pods = [p for name in ("basic", "single", "subg")
+            for p in json.loads((GOLDEN / f"objects/{name}/pods.json").read_text())["items"]]
+    pod_list = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "2460"}, "items": pods}
+    return {"/apis/leaderworkerset.x-k8s.io/v1/namespaces/golden/leaderworkersets":
+            (GOLDEN / "objects/leaderworkersets-list.json").read_bytes(),
+            "/api/v1/namespaces/golden/pods": json.dumps(pod_list).encode()}
+
+
+def _replayer(bodies: dict[str, bytes], mode: str, seen: list[str]):
+    """Answers each request with the recorded list for its path (an empty EventList otherwise), framed
+    by Content-Length, by chunks of 1,000 bytes with an extension and a trailer, or cut mid-chunk."""
+    empty = b'{"kind":"EventList","apiVersion":"v1","metadata":{"resourceVersion":"2460"},"items":[]}'
+
+    def answer(conn, stop) -> None:  # noqa: ANN001
+        conn.settimeout(5)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            part = conn.recv(65536)
+            if not part:
+                return
+            head += part
+        path = head.split(b" ", 2)[1].decode().split("?", 1)[0]
+        seen.append(path)
+        body = bodies.get(path, empty)
+        lines = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        if mode == "length":
+            conn.sendall(lines + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            return
+        chunks = [body[i:i + 1000] for i in range(0, len(body), 1000)]
+        framed = b"".join(b"%x;golden=1\r\n%s\r\n" % (len(c), c) for c in chunks)
+        if mode == "cut" and path.endswith("/pods"):
+            conn.sendall(lines + b"Transfer-Encoding: chunked\r\n\r\n" + framed[:len(framed) // 2])
+            return
+        conn.sendall(lines + b"Transfer-Encoding: chunked\r\n\r\n" + framed + b"0\r\nX-Trailer: t\r\n\r\n")
+
+    return answer
+
+
+def test_chunked_lists_read_like_whole_ones(tmp_path: Path) -> None:
+    from cliutil import run_cli, tcp_server
+
+    kc = tmp_path / "empty.yaml"
+    kc.write_text("apiVersion: v1\nkind: Config\n")
+    bodies = _golden_lists()
+    assert len(bodies["/api/v1/namespaces/golden/pods"]) > 20_000  # many chunks, not one
+    outputs = {}
+    for mode in ("length", "chunked"):
+        seen: list[str] = []
+        with tcp_server(_replayer(bodies, mode, seen)) as port:
+            r = run_cli(["list", "-n", "golden", "-o", "json", "-s", f"http://127.0.0.1:{port}"],
+                        kubeconfig=str(kc))
+        assert r.exit_code == 0, r.stderr
+        assert "/api/v1/namespaces/golden/pods" in seen
+        outputs[mode] = json.loads(r.stdout)
+    assert outputs["chunked"] == outputs["length"]
+    assert {i["name"] for i in outputs["chunked"]["items"]} >= {"basic", "single", "subg"}
+    with tcp_server(_replayer(bodies, "cut", [])) as port:
+        r = run_cli(["list", "-n", "golden", "-s", f"http://127.0.0.1:{port}", "--request-timeout", "5s"],
+                    kubeconfig=str(kc))
+    assert r.exit_code == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr, r.stderr

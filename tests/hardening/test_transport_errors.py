@@ -3,17 +3,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 import yaml
 
-from cliutil import run_cli
+from cliutil import run_cli, tcp_server
 
 INTERNALS = ("Traceback", "unexpected ", "_ssl.c", "Errno", "BadStatusLine", "FutureWarning", "site-packages",
              "ERROR:root", "ApiError:", "content-type", "ValueError", "UnicodeDecodeError")
@@ -25,40 +24,6 @@ def _clean(stderr: str) -> None:
     lines = stderr.strip().splitlines()
     assert lines and lines[0].startswith("error: ") and len(lines) <= 2, stderr
     assert all(line.startswith("hint: ") for line in lines[1:]), stderr
-
-
-@contextlib.contextmanager
-def tcp_server(answer: Callable[[socket.socket, threading.Event], None]) -> Iterator[int]:
-    """A loopback TCP server (its port) that hands every connection to ``answer(conn, stop)``, one at a
-    time, and closes it afterwards; stopped on exit."""
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    stop = threading.Event()
-
-    def serve() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            try:
-                answer(conn, stop)
-            except OSError:
-                pass
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield srv.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(2)
-        srv.close()
 
 
 def _answer_garbage(conn: socket.socket, stop: threading.Event) -> None:
