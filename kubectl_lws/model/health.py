@@ -142,11 +142,12 @@ def last_termination_reason(pod: dict) -> str | None:
 def pod_problem(pod: dict, *, nodes: dict[str, dict] | None = None,
                 now: datetime | None = None) -> PodProblem | None:
     """The one most useful thing wrong with a pod, or None when it is Running and Ready."""
-    return _pod_problem(pod, pod.get("status") or {}, pod_restarts(pod), is_terminating(pod), nodes, now)
+    return _pod_problem(pod, pod.get("status") or {}, pod_restarts(pod), is_terminating(pod), pod_ready(pod),
+                        nodes, now)
 
 
-def _pod_problem(pod: dict, status: dict, restarts: int, terminating: bool, nodes: dict[str, dict] | None,
-                 now: datetime | None) -> PodProblem | None:
+def _pod_problem(pod: dict, status: dict, restarts: int, terminating: bool, ready: bool,
+                 nodes: dict[str, dict] | None, now: datetime | None) -> PodProblem | None:
     """``pod_problem`` with what ``pod_info`` has already read passed in (list -A runs this per pod)."""
     phase = status.get("phase") or "Unknown"
     if terminating:
@@ -186,7 +187,7 @@ def _pod_problem(pod: dict, status: dict, restarts: int, terminating: bool, node
         return PodProblem(PENDING, "starting", False)
     if phase != "Running":
         return PodProblem(DEGRADED, f"phase {phase}", True)
-    if pod_ready(pod):
+    if ready:
         return None
     for cs in status.get("containerStatuses") or []:
         term = (cs.get("state") or {}).get("terminated")
@@ -252,7 +253,8 @@ def pod_info(pod: dict, *, nodes: dict[str, dict] | None = None, now: datetime |
     status = pod.get("status") or {}
     terminating = bool(meta.get("deletionTimestamp"))
     restarts = pod_restarts(pod)
-    problem = _pod_problem(pod, status, restarts, terminating, nodes, now)
+    ready = pod_ready(pod)
+    problem = _pod_problem(pod, status, restarts, terminating, ready, nodes, now)
     reason = last_termination_reason(pod) or (problem.reason if problem else None)
     pod_labels = meta.get("labels") or {}
     return PodInfo(
@@ -260,7 +262,7 @@ def pod_info(pod: dict, *, nodes: dict[str, dict] | None = None, now: datetime |
         subgroup_index=subgroup_index(pod),
         node=(pod.get("spec") or {}).get("nodeName"), ip=status.get("podIP"),
         phase="Terminating" if terminating else (status.get("phase") or "Unknown"),
-        ready=not terminating and pod_ready(pod), restarts=restarts, reason=reason,
+        ready=ready and not terminating, restarts=restarts, reason=reason,
         age_seconds=age_seconds(meta.get("creationTimestamp"), now),
         revision=pod_labels.get(keys.REVISION_LABEL), terminating=terminating, problem=problem)
 
@@ -370,14 +372,18 @@ def group_health(view: LwsView, group: Group, *, nodes: dict[str, dict] | Iterab
     size = view.size
     infos = [pod_info(p, nodes=nodes, now=now) for p in group.pods]
     term_infos = [pod_info(p, nodes=nodes, now=now) for p in group.terminating]
-    leader = group.leader
+    # From the infos (one per live pod, in group.pods order) rather than Group's properties, which
+    # would walk the pods again for each: list -A does this for every group of the cluster.
+    indexes = [i.worker_index for i in infos]
+    leader = group.pods[indexes.index(0)] if 0 in indexes else None
     ready = sum(1 for i in infos if i.ready)
-    missing = group.missing_workers(size)
-    rev = group.revision
-    live_revs = {revision(p) for p in group.pods if revision(p)}
+    present = set(indexes)
+    missing = [w for w in range(size) if w not in present]
+    rev = revision(leader) if leader else None
+    live_revs = {i.revision for i in infos if i.revision}
     # §8.1: updated needs the leader *and* the worker STS at the current revision; without the STS,
     # "some worker exists" stands in for "the worker STS exists" (excl-2 in golden counts as not updated).
-    has_workers = size == 1 or bool(group.workers)
+    has_workers = size == 1 or any((w or 0) > 0 for w in indexes)
     updated = bool(leader) and has_workers and current_revision is not None and rev == current_revision \
         and live_revs <= {current_revision}
     group_ready = leader is not None and not missing and not group.terminating and ready == size
