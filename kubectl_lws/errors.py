@@ -6,7 +6,6 @@ its ``exit_code``; nothing else in the product prints errors or calls ``sys.exit
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
 # Documented exit codes (README "Exit codes").
@@ -109,6 +108,8 @@ class RequestTimeout(LwsError):
 
 def lws_not_found(name: str, namespace: str, existing: Iterable[str] = ()) -> NotFound:
     """The not-found error every command gives for a missing LWS, with close names suggested."""
+    import difflib  # only on this error path: not a cost of every command's start
+
     names = sorted(existing)
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -395,6 +394,8 @@ def _load_client_cert(ctx: Any, cert: str | None, key: str | None, cert_data: st
 
 
 def _private_file(data: bytes, made: list[str]) -> str:
+    import tempfile  # only kubeconfigs with inline client certificates need it (4 ms of imports)
+
     fd, path = tempfile.mkstemp(prefix="kubectl-lws-")
     made.append(path)
     with os.fdopen(fd, "wb") as fh:

@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from kubectl_lws.model.groups import worker_index
-from kubectl_lws.model.rollout import plural
 from kubectl_lws.model.timeutil import parse_time, rfc3339, utc_now
+from kubectl_lws.model.words import plural
 
 if TYPE_CHECKING:  # pragma: no cover - health imports nothing from here at run time
     from kubectl_lws.model.health import Assessment

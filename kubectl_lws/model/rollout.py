@@ -21,6 +21,7 @@ from kubectl_lws import errors
 from kubectl_lws.model import keys
 from kubectl_lws.model.groups import (Group, LwsView, group_pods, int_or_percent, lws_view, pod_ready, revision,
                                       worker_index)
+from kubectl_lws.model.words import plural
 
 PARTITION_PATH = ("spec", "rolloutStrategy", "rollingUpdateConfiguration", "partition")
 
@@ -50,10 +51,6 @@ def groups_phrase(indexes: Iterable[int]) -> str:
     if not ordered:
         return "none"
     return ("group " if len(ordered) == 1 else "groups ") + spans(ordered)
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def owned_by(obj: dict, kind: str, uid: str | None = None) -> bool:

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Sequence
 
 from kubectl_lws.model.rollout import (HISTORY_NOTE, HistoryEntry, PartitionPlan, RolloutStatus, UndoPlan,
-                                       groups_phrase, plural, spans)
+                                       groups_phrase, spans)
 from kubectl_lws.model.timeutil import age_seconds
+from kubectl_lws.model.words import plural
 from kubectl_lws.render.output import human_age, table
 
 ACTION_TITLES = {"canary": "Canary", "promote": "Promote", "pause": "Pause", "resume": "Resume"}
