@@ -9,7 +9,6 @@ tests/benchmarks count) every request. The kubernetes package is imported lazily
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from urllib.parse import quote, urlencode
 
 from kubectl_lws import errors
 from kubectl_lws.kubeconfig import ConnectionSettings, ResolvedConfig, check_server_url, default_scheme, resolve
+from kubectl_lws.model import slim as slimmer
 from kubectl_lws.model.keys import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -411,19 +411,15 @@ class Cluster:
         the start, like client-go's pager falling back to a full list: the pages of one answer
         must come from one snapshot.
         """
-        from kubectl_lws.model import slim as slimmer
-
         ns = None if all_namespaces else namespace
         path = resource_path(kind, ns)
         with self._lock:
             self.list_calls += 1
-        with slimmer.building_records() if slim else contextlib.nullcontext():
+        with slimmer.building_records():  # whole objects are acyclic records too
             return self._list_pages(kind, path, label_selector, field_selector, slim)
 
     def _list_pages(self, kind: str, path: str, label_selector: str | None, field_selector: str | None,
                     slim: bool) -> tuple[list[dict], str]:
-        from kubectl_lws.model import slim as slimmer
-
         relists = 0
         items: list[dict] = []
         cont = None
@@ -664,8 +660,6 @@ class Cluster:
         consumed here. Callers rebuild their view on SYNC, so a reconnect never loses a change.
         ``slim``: the list's pages and every event's object are slim records (``model/slim.py``).
         """
-        from kubectl_lws.model.slim import slim as slimmer
-
         ns = namespace or self.namespace
         while not (stop and stop.is_set()):
             items, rv = self.list(kind, ns, label_selector=label_selector, field_selector=field_selector,
@@ -679,7 +673,7 @@ class Cluster:
                         rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
                         if etype == "BOOKMARK":
                             continue
-                        yield etype, (slimmer(kind, obj) if slim else obj)
+                        yield etype, (slimmer.slim(kind, obj) if slim else obj)
                         if stop and stop.is_set():
                             return
                 except WatchExpired:
@@ -916,7 +910,7 @@ def _page_buffers_back_to_the_system() -> None:
         mallopt = getattr(libc, "mallopt", None)
         if mallopt is not None and getattr(libc, "gnu_get_libc_version", None) is not None:
             mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
+    except OSError:
         pass
 
 
