@@ -1,7 +1,7 @@
 """Shared pieces of the benchmarks: real-size objects, a measured child process, peak RSS.
 
 Real-size pods come from the golden pod of a 512 x 8 LWS on a real API server
-(``shared/golden/objects/pod-big-17-3-real-4096-pod-lws.json``, 7.3 KB as served, 3.2 KB of it
+(``tests/data/golden/objects/pod-big-17-3-real-4096-pod-lws.json``, 7.3 KB as served, 3.2 KB of it
 ``managedFields``): each copy gets its own name, uid, labels, IPs and node so that nothing is
 shared between pods and bodies are the size a real cluster serves.
 """
@@ -35,12 +35,8 @@ P = "leaderworkerset.sigs.k8s.io/"
 
 
 def golden_dir() -> Path:
-    """``shared/golden`` beside the checkout (the worktree or the CI clone)."""
-    for base in (ROOT.parent, ROOT.parent.parent, Path("/work")):
-        cand = base / "shared" / "golden"
-        if cand.is_dir():
-            return cand
-    raise SystemExit("shared/golden not found beside the checkout")
+    """The recordings the tests use too (``tests/data/golden``, copies of ``shared/golden``)."""
+    return ROOT / "tests" / "data" / "golden"
 
 
 def _load(name: str) -> dict:

@@ -104,7 +104,7 @@ def write_kubeconfig(tmp_path: Path) -> Callable[..., str]:
 
 @pytest.fixture
 def golden_http() -> Callable[[str], HttpExchange]:
-    """Parse ``shared/golden/<relpath>`` (a ``.http`` capture)."""
+    """Parse ``tests/data/golden/<relpath>`` (a ``.http`` capture)."""
     return read_http
 
 

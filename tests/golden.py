@@ -1,4 +1,4 @@
-"""Read the recorded exchanges in ../shared/golden (raw HTTP/1.1 captures) for tests."""
+"""Read the recorded exchanges in tests/data/golden (raw HTTP/1.1 captures; copies of ../shared/golden) for tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-GOLDEN = Path(os.environ.get("LWS_GOLDEN_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "golden"))
+DATA = Path(__file__).resolve().parent / "data"
+GOLDEN = Path(os.environ.get("LWS_GOLDEN_DIR", DATA / "golden"))
+LWS_FILES = DATA / "lws"  # upstream CRDs and samples (tests/data/README.md)
 
 
 @dataclass

@@ -2,19 +2,15 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import yaml
 
-from golden import GOLDEN
+from golden import LWS_FILES
 
 from kubectl_lws.model import keys
 from kubectl_lws.model.groups import group_pods, lws_view
 
-# ../shared next to the checkout (as the golden files), or next to the worktrees' parent
-SAMPLES = GOLDEN.parent / "lws" / "docs" / "examples"
-if not SAMPLES.is_dir():
-    SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "lws" / "docs" / "examples"
+SAMPLES = LWS_FILES / "docs" / "examples"
 
 
 def sample(path: str) -> tuple[dict, list[dict]]:

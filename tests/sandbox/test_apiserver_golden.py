@@ -1,4 +1,4 @@
-"""Replay recorded requests from shared/golden against the sandbox API server over real HTTP and compare
+"""Replay recorded requests from tests/data/golden against the sandbox API server over real HTTP and compare
 status codes and bodies (Status bodies byte-for-byte as JSON, list shapes, continue tokens, watch 410)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Objects the sandbox controllers build for the golden LWS inputs, compared with the real cluster's dumps
-(shared/golden/objects/<n>/*.json) after normalising server-assigned and placement-dependent fields."""
+(tests/data/golden/objects/<n>/*.json) after normalising server-assigned and placement-dependent fields."""
 from __future__ import annotations
 
 import copy
@@ -8,10 +8,12 @@ import re
 
 import pytest
 
+import golden
+
 from kubectl_lws.sandbox import webhooks as wh
 from conftest import scenario_sandbox
 
-GOLDEN = "/work/shared/golden/objects"
+GOLDEN = f"{golden.GOLDEN}/objects"
 NAMES = ["basic", "excl", "subg", "uniq", "single"]
 TOPOLOGY = ("topology.kubernetes.io/zone", "topology.kubernetes.io/region")
 

@@ -8,6 +8,8 @@ import json
 import threading
 
 import pytest
+
+from golden import GOLDEN
 from kubernetes import client, config
 
 from kubectl_lws.sandbox import webhooks as wh
@@ -252,7 +254,7 @@ def test_e_exclusive_topology_group_stays_pending(env):
     co.patch_namespaced_custom_object_scale(G, V, NS, PL, "excl", {"spec": {"replicas": 3}})
     sb.wait_settled(30)
     pod = sb.get("pods", NS, "excl-2")
-    gold = json.load(open("/work/shared/golden/objects/excl-scaled-3-pending/events-excl-2.json"))["items"][0]
+    gold = json.load(open(f"{GOLDEN}/objects/excl-scaled-3-pending/events-excl-2.json"))["items"][0]
     cond = next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
     assert (pod["status"]["phase"], cond["status"], cond["reason"]) == ("Pending", "False", "Unschedulable")
     assert cond["message"] == gold["message"]
@@ -270,7 +272,7 @@ def test_d3_network_config_null_rolls_uniq_to_shared(env):
     sb, rec, co, _ = env
     co.patch_namespaced_custom_object(G, V, NS, PL, "uniq", {"spec": {"networkConfig": None}})
     sb.wait_settled(30)
-    gold = json.load(open("/work/shared/golden/objects/uniq-after-networkConfig-null/services.json"))["items"]
+    gold = json.load(open(f"{GOLDEN}/objects/uniq-after-networkConfig-null/services.json"))["items"]
     svcs = sb.call(lambda: sorted(s["metadata"]["name"] for s in sb.store.list("services", NS,
                                                                                label_selector=f"{wh.NAME}=uniq")))
     assert svcs == sorted(s["metadata"]["name"] for s in gold) == ["uniq"]

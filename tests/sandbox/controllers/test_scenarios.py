@@ -7,6 +7,8 @@ import glob
 import pytest
 import yaml
 
+from golden import GOLDEN
+
 from kubectl_lws.sandbox import scenario
 from kubectl_lws.sandbox import webhooks as wh
 from conftest import scenario_sandbox
@@ -67,7 +69,7 @@ def test_golden_scenario_matches_recorded_inputs():
     data = yaml.safe_load(open(scenario.SCENARIO_DIR / "golden.yaml"))
     lws = [o for o in data["objects"] if o.get("kind") == "LeaderWorkerSet"]
     inputs = {yaml.safe_load(open(p))["metadata"]["name"]: yaml.safe_load(open(p))
-              for p in glob.glob("/work/shared/golden/inputs/*.yaml") if "nodes" not in p and "kwok" not in p}
+              for p in glob.glob(f"{GOLDEN}/inputs/*.yaml") if "nodes" not in p and "kwok" not in p}
     assert {o["metadata"]["name"]: o for o in lws} == inputs
     assert lws[0]["metadata"]["name"] == "excl" and data["objects"][1] == {"settle": True}
     assert sorted(n["name"] for n in data["nodes"]) == sorted(

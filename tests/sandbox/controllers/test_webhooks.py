@@ -9,11 +9,13 @@ import os
 import pytest
 import yaml
 
+import golden
+
 from kubectl_lws.sandbox import webhooks
 from kubectl_lws.sandbox.errors import ApiError
 
-GOLDEN = "/work/shared/golden"
-LWS_DIR = "/work/shared/lws"
+GOLDEN = str(golden.GOLDEN)
+LWS_DIR = str(golden.LWS_FILES)
 
 
 def _http(path: str) -> tuple[str, dict | None, int, dict]:

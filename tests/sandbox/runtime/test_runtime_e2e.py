@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from golden import GOLDEN
+
 from kubectl_lws.sandbox.runtime.logs import LOGS_ANNOTATION
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-GOLDEN = Path("/work/shared/golden")
 pytestmark = pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl is not installed")
 GOLDEN_ENV = [{"name": "LWS_LEADER_ADDRESS", "value": "basic-0.basic.golden"}, {"name": "LWS_GROUP_SIZE", "value": "4"},
               {"name": "LWS_WORKER_INDEX", "valueFrom": {"fieldRef": {

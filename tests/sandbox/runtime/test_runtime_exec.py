@@ -9,7 +9,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-GOLDEN = Path("/work/shared/golden/exec")
+import golden
+
+GOLDEN = golden.GOLDEN / "exec"
 ENV = [{"name": "LWS_LEADER_ADDRESS", "value": "basic-0.basic.golden"}, {"name": "LWS_GROUP_SIZE", "value": "4"},
        {"name": "LWS_WORKER_INDEX", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['leaderworkerset.sigs.k8s.io/worker-index']"}}},
        {"name": "NCCL_DEBUG", "value": "INFO"}, {"name": "NCCL_SOCKET_IFNAME", "value": "eth0"},
