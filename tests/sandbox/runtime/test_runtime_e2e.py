@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cliutil import wait_for
 from golden import GOLDEN
 
 from kubectl_lws.sandbox.runtime.logs import LOGS_ANNOTATION
@@ -77,6 +78,8 @@ def test_kubectl_exec_stdin(sb, kubeconfig):
 
 
 def test_kubectl_logs_tail_and_previous(sb, kubeconfig):
+    # the simulated server writes its start-up lines over its first seconds: wait for more than 3
+    wait_for(lambda: len(kubectl(kubeconfig, "logs", "basic-0").stdout.splitlines()) > 3)
     r = kubectl(kubeconfig, "logs", "basic-0", "--tail=3")
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 3
     r = kubectl(kubeconfig, "logs", "basic-0-1", "--previous")
