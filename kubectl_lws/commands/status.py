@@ -78,7 +78,8 @@ def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_k
     nodes = _nodes(app) if placement else None
     a, place = _build(obj, pod_list, nodes, topology_keys)
     groups = _check_groups(a, list(group_filter) or None)
-    _explain(app, a, read_events, stuck_after)
+    raw_events = _explain(app, a, read_events, stuck_after)
+    _layers(app, a, raw_events)
     _print(app, a, place, groups, pods=pods, output=output)
     return _code(a, groups, exit_code)
 
@@ -88,15 +89,18 @@ EVENTS_FORBIDDEN = ("cannot list events ({why}): causes of unhealthy groups and 
                     "are unavailable")
 # One page of events is enough to explain groups (routine reasons are left out on the server).
 EVENTS_LIMIT = 5000
+# status -w re-reads the admission/gang layers of not-Ready groups at most this often (seconds).
+WATCH_LAYERS_MAX_AGE = 5.0
 
 
-def _explain(app: Any, a: Any, read_events: bool | None, stuck_after: float) -> None:
-    """One events LIST, only when some group is not Ready (or --events): causes and re-creations."""
+def _explain(app: Any, a: Any, read_events: bool | None, stuck_after: float) -> list[dict] | None:
+    """One events LIST, only when some group is not Ready (or --events): causes and re-creations.
+    Returns the raw events read (None when not read)."""
     from kubectl_lws import errors
     from kubectl_lws.model import events as E
 
     if read_events is False or (read_events is None and not E.needs_events(a)):
-        return
+        return None
     try:
         items, info = app.cluster.list_events(a.view.namespace, field_selector=E.noise_field_selector(),
                                               limit=EVENTS_LIMIT)
@@ -104,10 +108,23 @@ def _explain(app: Any, a: Any, read_events: bool | None, stuck_after: float) -> 
         why = "forbidden" if isinstance(exc, errors.Forbidden) else "not served"
         app.warn(EVENTS_FORBIDDEN.format(why=why))
         E.explain(a, None, info={"error": str(exc.message)})
-        return
+        return None
     if info.get("truncated"):
         app.warn(f"more than {EVENTS_LIMIT} events in {a.view.namespace}: causes come from the first {EVENTS_LIMIT}")
     E.explain(a, E.normalize_all(E.raw_of_lws(items, a.view.name)), stuck_after=stuck_after, info=info)
+    return items
+
+
+def _layers(app: Any, a: Any, raw_events: list[dict] | None, reader: Any = None, *,
+            max_age: float | None = None) -> Any:
+    """Admission queues, gang schedulers, claims and gates (kubectl_lws.layers): read only when some
+    group is not Ready; a layer we may not read is one warning. Returns the reader (the watch keeps it)."""
+    from kubectl_lws.layers import LayerReader
+    from kubectl_lws.model.admission import claim_events
+
+    reader = reader or LayerReader(app.cluster, app.warn)
+    reader.explain(a, claim_events(raw_events or [], a.view), max_age=max_age)
+    return reader
 
 
 def _selector(name: str) -> str:
@@ -219,6 +236,7 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
     build_cost = 0.0
     seen = -1
     warned = False
+    layers = None  # kubectl_lws.layers.LayerReader, made on the first build
 
     if tty:
         sys.stdout.write("\x1b[?1049h\x1b[?25l")  # alternate screen, hide cursor
@@ -249,6 +267,7 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
             nodes = None if (not placement or "nodes" in view.forbidden) else view.items("nodes")
             started = time.monotonic()
             a, place = _build(mine[0], view.items("pods"), nodes, extra_keys)
+            layers = _layers(app, a, None, layers, max_age=WATCH_LAYERS_MAX_AGE)
             build_cost = time.monotonic() - started
             if last_a is None:
                 _check_groups(a, groups)

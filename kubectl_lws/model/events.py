@@ -19,7 +19,7 @@ Public API (pure functions over raw API dicts; no network, no printing):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -277,10 +277,14 @@ class Cause:
     since: datetime | None
     count: int
     blocking: bool  # will not fix itself: the group is failing, not progressing
+    # where it was read (JSON ``layer``): "pods" (a pod's own status), "events", or an admission/gang
+    # layer of model/admission: "kueue", "volcano", "kai", "scheduling", "storage"
+    layer: str = "events"
 
     def to_json(self) -> dict:
         return {"reason": self.reason, "message": self.message, "object": self.object,
-                "since": rfc3339(self.since) if self.since else None, "count": self.count}
+                "since": rfc3339(self.since) if self.since else None, "count": self.count,
+                "layer": self.layer}
 
 
 # most specific first (issue 12): creation, scheduling, eviction, volumes, images, crashes, probes
@@ -334,7 +338,7 @@ def _container_state_causes(pod: dict, worker: int | None) -> list[Cause]:
             image = cs.get("image") or ""
             msg = waiting.get("message") or f'{waiting["reason"]} for image "{image}"'
             out.append(Cause(waiting["reason"], msg, f"{_who(worker)} {waiting['reason']} {image}".strip(),
-                             f"Pod/{name}", None, 1, True))
+                             f"Pod/{name}", None, 1, True, "pods"))
         term = (cs.get("lastState") or {}).get("terminated") or (cs.get("state") or {}).get("terminated")
         if term and (term.get("reason") == "OOMKilled" or (term.get("exitCode") or 0) != 0):
             code = term.get("exitCode")
@@ -349,7 +353,7 @@ def _container_state_causes(pod: dict, worker: int | None) -> list[Cause]:
                 detail += f": {term['message'].strip()}"
             out.append(Cause(reason, detail + (f", {restarts} restarts" if restarts else ""),
                              f"{_who(worker)} {what}" + (f" ({plural(restarts, 'restart')})" if restarts else ""),
-                             f"Pod/{name}", parse_time(term.get("finishedAt")), max(restarts, 1), True))
+                             f"Pod/{name}", parse_time(term.get("finishedAt")), max(restarts, 1), True, "pods"))
     return out
 
 
@@ -423,14 +427,13 @@ def group_cause(*, pods: Sequence[dict], missing: Sequence[int], leader_missing:
                     and "restarting failed container" in le.event.message and le.event.first]
         if backoffs:
             first = min(backoffs, key=lambda e: _ts(e.first))
-            best = Cause(best.reason, best.message, best.summary, best.object, first.first, best.count,
-                         best.blocking)
+            best = replace(best, since=first.first)
     if best.since is None:
         # a status-only cause (image pull): as old as the matching event when there is one
         same = [c for r, _, c in candidates if r == candidates[0][0] and c.since is not None]
         if same:
-            best = Cause(best.reason, same[0].message if best.reason in _IMAGE_WAITING else best.message,
-                         best.summary, best.object, same[0].since, same[0].count, best.blocking)
+            best = replace(best, message=same[0].message if best.reason in _IMAGE_WAITING else best.message,
+                           since=same[0].since, count=same[0].count)
     return best
 
 

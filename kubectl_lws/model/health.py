@@ -329,6 +329,9 @@ class GroupHealth:
     cause: "Cause | None" = field(default=None, repr=False, compare=False)
     recreations: "Recreations | None" = field(default=None, repr=False, compare=False)
     stuck: bool = False
+    # Causes from admission/gang/storage layers (model/admission.apply), most important first; empty
+    # when the layers were not read or have nothing to say.
+    layer_causes: "list[Cause]" = field(default_factory=list, repr=False, compare=False)
 
     @property
     def healthy(self) -> bool:
@@ -357,11 +360,18 @@ class GroupHealth:
         if domains is not None:
             out["domains"] = domains
         out["cause"] = self.cause.to_json() if self.cause is not None else None
+        # every cause found, each with its layer (the primary one is "cause")
+        out["causes"] = [c.to_json() for c in _all_causes(self)]
         out["stuck"] = self.stuck
         out["recreations"] = self.recreations.to_json() if self.recreations is not None else None
         if with_pods:
             out["pods"] = [p.to_json() for p in self.pods]
         return out
+
+
+def _all_causes(g: GroupHealth) -> list:
+    out = [g.cause] if g.cause is not None else []
+    return out + [c for c in g.layer_causes if c is not g.cause]
 
 
 def group_health(view: LwsView, group: Group, *, nodes: dict[str, dict] | Iterable[dict] | None = None,
@@ -570,6 +580,8 @@ class Assessment:
     current: int  # groups that have a live leader, surge included (like status.replicas)
     # What reading events gave (model/events.explain): None when they were not read.
     events_info: dict | None = None
+    # What reading the admission/gang/storage layers gave (layers.LayerReader): None when not read.
+    admission_info: dict | None = None
 
     @property
     def healthy(self) -> bool:

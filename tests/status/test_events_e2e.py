@@ -106,7 +106,7 @@ def test_quota_stuck_group_names_the_quota_and_is_not_progressing(quota_ns, tmp_
     assert stuck["groups"][1]["state"] == "Stuck" and stuck["groups"][1]["stuck"] is True
     # --pods shows the whole message
     r = run_cli(["status", "q", "--pods"], kubeconfig=kc)
-    assert "FailedCreate on StatefulSet/q-1" in r.stdout and "Causes (from events):" in r.stdout
+    assert "FailedCreate on StatefulSet/q-1" in r.stdout and "Causes:" in r.stdout
 
 
 def test_gpu_quota_is_enforced_and_worded_like_kube(nodes, tmp_path):
