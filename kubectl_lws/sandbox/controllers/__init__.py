@@ -1,7 +1,8 @@
 """Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the LWS controller, the StatefulSet
-controller, the LWS pod controller, the scheduler and the kubelet onto ``sandbox.loop`` and registers the
-faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env, image-pull,
-oom-kill, deny-pods)."""
+controller, the LWS pod controller, the scheduler, the claim binder and the kubelet onto ``sandbox.loop`` and
+registers the faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env,
+image-pull, oom-kill, deny-pods). Add-ons (``Sandbox.install_addons``: kueue, volcano) bring their webhooks
+and controllers through ``Manager.install_addon``."""
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +16,7 @@ from .lws import LwsController
 from .lwspod import LwsPodController
 from .scheduler import Scheduler
 from .statefulset import StatefulSetController
+from .storage import StorageController
 
 
 def _truthy(v: Any) -> bool:
@@ -137,6 +139,32 @@ def _register_event_faults(sandbox: Any, store: Any, kubelet: Kubelet) -> None:
         sandbox.register_fault(fname, fn)
 
 
+def _install_addon(sandbox: Any, mgr: Manager, name: str, config: dict) -> None:
+    """The webhooks and controllers of one add-on, fed what the store already holds."""
+    added: list = []
+    if name == "kueue":
+        from .kueue_pods import KueuePodsController
+        from .kueue_queues import KueueQueuesController
+        from .kueue_scheduler import KueueScheduler
+        from .kueue_webhook import plugin
+        from .kueue_workload import KueueLwsController
+
+        sandbox.admission_plugins.append(plugin(sandbox))
+        added = [KueueLwsController(mgr), KueueScheduler(mgr), KueuePodsController(mgr), KueueQueuesController(mgr)]
+    elif name == "volcano":
+        from .volcano import VolcanoController, plugin as volcano_plugin
+
+        sandbox.admission_plugins.append(volcano_plugin(sandbox))
+        added = [VolcanoController(mgr)]
+    at = next((i for i, c in enumerate(mgr.controllers) if c.name == "scheduler"), len(mgr.controllers))
+    mgr.controllers[at:at] = added
+    for resource in ("nodes", "namespaces", "pods", "leaderworkersets.leaderworkerset.x-k8s.io"):
+        for obj in mgr.store.list(resource):
+            for c in added:
+                c.on_event("ADDED", resource, obj, None)
+    mgr.wake()
+
+
 def install(sandbox: Any) -> Manager:
     """Start every controller on ``sandbox.loop``; returns the manager (``sandbox.controllers`` too).
 
@@ -146,8 +174,9 @@ def install(sandbox: Any) -> Manager:
     kubelet = Kubelet(mgr)
     lws = LwsController(mgr)
     mgr.controllers = [GarbageCollector(mgr), lws, StatefulSetController(mgr), LwsPodController(mgr),
-                       Scheduler(mgr), kubelet]
+                       StorageController(mgr), Scheduler(mgr), kubelet]
     mgr.kubelet = kubelet  # type: ignore[attr-defined]
+    mgr.install_addon = lambda name, config: _install_addon(sandbox, mgr, name, config)  # type: ignore[attr-defined]
     if hasattr(sandbox, "register_fault"):
         _register_faults(sandbox, mgr, kubelet)
     if hasattr(sandbox, "settle_checks"):

@@ -150,7 +150,7 @@ class Scheduler(Controller):
             elif key in self.gated and not (obj.get("spec") or {}).get("schedulingGates"):
                 self.gated.discard(key)  # the last gate was removed: place it now
                 self.enqueue("run")
-        elif resource == "nodes" and self.unschedulable:
+        elif resource in ("nodes", "persistentvolumeclaims") and self.unschedulable:
             self.retry = True
             self.enqueue("run")
 
@@ -255,7 +255,16 @@ class Scheduler(Controller):
         if (pod.get("spec") or {}).get("schedulingGates"):
             self._gated(pod)
             return
+        if (pod.get("spec") or {}).get("schedulerName", "default-scheduler") != "default-scheduler":
+            self.pending.discard(key)  # another scheduler's pod (volcano.py gangs)
+            return
         nodes, used = ctx["nodes"], ctx["used"]
+        if self._unbound_claims(pod):
+            n = len(nodes)
+            self._unschedulable(pod, f"0/{n} nodes are available: pod has unbound immediate PersistentVolumeClaims. "
+                                     f"preemption: 0/{n} nodes are available: {n} Preemption is not helpful for "
+                                     "scheduling.")
+            return
         ctx["req"] = pod_requests(pod)
         fails: dict[tuple, int] = {}
         fitting = []
@@ -308,6 +317,16 @@ class Scheduler(Controller):
                     f"Successfully assigned {pod['metadata'].get('namespace')}/{pod['metadata']['name']} to "
                     f"{node['metadata']['name']}", action="Binding", component="default-scheduler")
         return bound
+
+    def _unbound_claims(self, pod: dict) -> bool:
+        ns = pod["metadata"].get("namespace")
+        for v in (pod.get("spec") or {}).get("volumes") or []:
+            claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:
+                pvc = self.store.get("persistentvolumeclaims", ns, claim)
+                if pvc is None or (pvc.get("status") or {}).get("phase") != "Bound":
+                    return True
+        return False
 
     def _gated(self, pod: dict) -> None:
         """Kept out of the queue until its gates are gone (no event: kube-scheduler records none)."""
