@@ -57,6 +57,9 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
                                       False),
     "validatingwebhookconfigurations": ("/apis/admissionregistration.k8s.io/v1",
                                         "validatingwebhookconfigurations", False),
+    # claims from volumeClaimTemplates and the classes they name (model/admission, storage layer)
+    "persistentvolumeclaims": ("/api/v1", "persistentvolumeclaims", True),
+    "storageclasses": ("/apis/storage.k8s.io/v1", "storageclasses", False),
 }
 
 

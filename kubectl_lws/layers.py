@@ -49,6 +49,7 @@ class LayerReader:
         self._said: set[str] = set()
         self._served: A.Served | None = None
         self._discovery_failed = False
+        self._class_cache: dict[str, bool | None] = {}
         # the watch: LWS uid -> (when read, not-Ready groups then, facts), reused while fresh
         self._cache: dict[str, tuple[float, tuple[int, ...], A.Facts]] = {}
 
@@ -104,6 +105,7 @@ class LayerReader:
                                next(a.groups for a in assessed if id(a) == k), served) for k in plans}
         facts = {k: A.Facts(served=served, missing=dict(p.missing)) for k, p in plans.items()}
         self._read(assessed, plans, facts)
+        self._classes(assessed, facts)
         self._positions(assessed, facts, served)
         for a in assessed:
             f = facts.get(id(a))
@@ -139,6 +141,23 @@ class LayerReader:
                 continue
             for key, _ in members:
                 facts[key].objects[layer] = items
+
+    def _classes(self, assessed: Sequence["Assessment"], facts: dict[int, A.Facts]) -> None:
+        """One GET per StorageClass a Pending claim names: a 404 is the cause ("no StorageClass")."""
+        for a in assessed:
+            f = facts.get(id(a))
+            if f is None:
+                continue
+            for name in sorted(A.classes_to_check(a.view, a.groups, f)):
+                if name not in self._class_cache:
+                    try:
+                        self.cluster.get("storageclasses", name)
+                        self._class_cache[name] = True
+                    except errors.NotFound:
+                        self._class_cache[name] = False
+                    except errors.LwsError:
+                        self._class_cache[name] = None  # forbidden (cluster-scoped): the claim says what it can
+                f.classes[name] = self._class_cache[name]
 
     def _positions(self, assessed: Sequence["Assessment"], facts: dict[int, A.Facts],
                    served: A.Served | None) -> None:

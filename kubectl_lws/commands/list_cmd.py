@@ -1,4 +1,5 @@
-"""``kubectl lws list``: every LWS with its group health, from two requests (three when a re-creation loop is possible).
+"""``kubectl lws list``: every LWS with its group health, from two requests (three when a re-creation loop is possible;
+for an LWS with a group not Ready, the admission/gang layers it goes through: kubectl_lws.layers).
 
 Why two requests: one LIST of LWS and one LIST of all LWS pods (selector on the name label),
 split per LWS in memory — never a request per LWS, so ``list -A`` stays fast on big clusters.
@@ -69,6 +70,7 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
         for obj in objs:
             view = lws_view(obj)
             assessed.append(assess(view, by_lws.get((view.namespace, view.name), []), now=now))
+    _layers(app, assessed)
     loops = _recreation_loops(app, assessed, ns, all_namespaces, now)
     results = []
     for a in assessed:
@@ -87,6 +89,14 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     if text:
         # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
         click.echo(text, color=color)
+
+
+def _layers(app, assessed: list) -> None:
+    """Admission queues, gang schedulers, claims and gates of the LWS with a group not Ready
+    (kubectl_lws.layers): discovery once, one LIST per layer and namespace; nothing for a healthy fleet."""
+    from kubectl_lws.layers import LayerReader
+
+    LayerReader(app.cluster, app.warn).explain_all(assessed)
 
 
 def _recreation_loops(app, assessed: list, ns: str | None, all_namespaces: bool, now) -> dict | None:

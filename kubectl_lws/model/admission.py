@@ -316,7 +316,9 @@ class Facts:
     missing: dict[str, str] = field(default_factory=dict)  # layer in use whose API is not served
     queue: dict[str, QueueSpot] = field(default_factory=dict)  # workload name -> position
     queue_unread: str | None = None  # "visibility API not served", "timed out", "forbidden", ...
-    queue_truncated: dict[str, int] = field(default_factory=dict)  # LocalQueue -> items seen when bound hit
+    queue_truncated: dict[str, int] = field(default_factory=dict)  # workload -> items seen when bound hit
+    # StorageClass name -> exists (None: could not tell); read for the Pending claims of waiting groups
+    classes: dict[str, bool | None] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"read": sorted(self.objects), "unread": dict(self.unread), "missing": dict(self.missing),
@@ -354,6 +356,22 @@ def workload_admitted(wl: dict) -> bool:
 def workload_pending(wl: dict) -> bool:
     """Waiting for quota: no reservation yet (also: no QuotaReserved condition at all, golden G.1)."""
     return _spec(wl).get("active", True) is not False and not _true(wl, "QuotaReserved")
+
+
+def classes_to_check(view: LwsView, groups: Sequence["GroupHealth"], facts: Facts) -> set[str]:
+    """The StorageClasses the Pending claims of not-Ready groups name (one GET each tells a missing one,
+    the same answer in ``list`` and ``status``, events or not)."""
+    out = set()
+    waiting = {g.index for g in _waiting(groups)}
+    templates = claim_templates(view)
+    for pvc in facts.objects.get(STORAGE) or []:
+        if not isinstance(pvc, dict) or ((pvc.get("status") or {}).get("phase") or "Pending") == "Bound":
+            continue
+        owner = _claim_owner(_meta(pvc).get("name", ""), view, templates)
+        sc = _spec(pvc).get("storageClassName")
+        if owner is not None and owner[0] in waiting and isinstance(sc, str) and sc:
+            out.add(sc)
+    return out
 
 
 def queue_lookups(facts: Facts) -> dict[str, set[str]]:
@@ -665,18 +683,6 @@ def _podgroup_causes(groups: Sequence["GroupHealth"], facts: Facts, out: dict[in
                     out.setdefault(g.index, []).append(cause)
 
 
-_NO_CLASS = re.compile(r'storageclass\.storage\.k8s\.io "([^"]+)" not found')
-
-
-def claim_text(message: str) -> str:
-    """``failed to provision volume with StorageClass "x": ...`` stays; ``storageclass.storage.k8s.io
-    "fast" not found`` -> ``no StorageClass "fast"``."""
-    m = _NO_CLASS.search(message or "")
-    if m:
-        return f'no StorageClass "{m.group(1)}"'
-    return (message or "").strip()
-
-
 def _claim_owner(claim: str, view: LwsView, templates: Sequence[str]) -> tuple[int, int] | None:
     """(group, worker) of claim ``<template>-<lws>-<g>[-<w>]``."""
     for t in templates:
@@ -711,17 +717,20 @@ def _storage_causes(view: LwsView, groups: Sequence["GroupHealth"], facts: Facts
             continue
         ev = by_claim.get(name)
         sc = _spec(pvc).get("storageClassName")
-        if ev is not None:
-            text = claim_text(ev.message)
-            blocking = ev.reason in ("ProvisioningFailed", "FailedBinding")
-            message = f"{ev.reason}: {ev.message}"
-            since = ev.first
+        exists = facts.classes.get(sc) if isinstance(sc, str) else None
+        if exists is False:
+            text = f': no StorageClass "{sc}"'
+        elif sc:
+            text = f" (storageClass {sc})"
         else:
-            text = f"storageClass {sc}" if sc else "no storageClassName and no default StorageClass?"
-            blocking, message, since = False, f"claim {name} is {phase}", None
+            text = " (no storageClassName: the default StorageClass)"
+        message = f"{ev.reason}: {ev.message}" if ev is not None else f"claim {name} is {phase}" + text.replace(": ", ", ", 1)
+        # the pod cannot be scheduled while its claim is unbound (unless it binds on first consumer)
+        pod_waits = any(not _spec(p).get("nodeName") for p in (waiting[owner[0]].group.pods
+                                                                if waiting[owner[0]].group else []))
         out.setdefault(owner[0], []).append(_cause(
-            "ClaimPending", message, f"claim {name} {phase}: {text}", f"PersistentVolumeClaim/{name}", since,
-            blocking, STORAGE))
+            "ClaimPending", message, f"claim {name} {phase}{text}", f"PersistentVolumeClaim/{name}",
+            ev.first if ev is not None else None, pod_waits, STORAGE))
     # a pod whose claim does not exist at all waits for it too (the StatefulSet creates claims first)
     for index, g in waiting.items():
         for pod in (g.group.pods if g.group is not None else []):
@@ -942,4 +951,5 @@ def split_placement(groups: Sequence["Group"], nodes: dict[str, dict] | None) ->
 
 __all__ = ["LAYERS", "Served", "Read", "Plan", "Facts", "QueueSpot", "plan", "layers_of", "queue_lookups",
            "group_causes", "apply", "kueue_workload_name", "tas_assignment", "tas_by_group", "split_placement",
-           "lws_conditions", "unknown_condition_lines", "quota_text", "claim_text", "unread_warning", "claim_events"]
+           "lws_conditions", "unknown_condition_lines", "quota_text", "unread_warning", "claim_events",
+           "classes_to_check"]

@@ -259,9 +259,16 @@ def test_pending_claim_from_events_and_a_missing_one():
                                                                           "name": "data-x-1-2"},
                       "message": 'storageclass.storage.k8s.io "fast" not found',
                       "lastTimestamp": "2026-12-05T08:01:00Z"})
-    causes = A.group_causes(view, a.groups, A.Facts(objects={A.STORAGE: pvcs}), [ev])
+    f = A.Facts(objects={A.STORAGE: pvcs})
+    assert A.classes_to_check(view, a.groups, f) == {"fast"}
+    f.classes["fast"] = False  # GET storageclasses/fast said 404
+    causes = A.group_causes(view, a.groups, f, [ev])
     c = causes[1][0]
     assert (c.layer, c.summary, c.blocking) == ("storage", 'claim data-x-1-2 Pending: no StorageClass "fast"', True)
+    assert c.message == 'ProvisioningFailed: storageclass.storage.k8s.io "fast" not found'
+    # the class could not be read (forbidden) and no event: what the claim says, the same blocking verdict
+    unknown = A.group_causes(view, a.groups, A.Facts(objects={A.STORAGE: pvcs}), [])[1][0]
+    assert (unknown.summary, unknown.blocking) == ("claim data-x-1-2 Pending (storageClass fast)", True)
     A.apply(a, causes, now=NOW)
     assert a.state == H.DEGRADED and 'claim data-x-1-2 Pending' in a.reason
     # the claim does not exist at all
