@@ -58,8 +58,9 @@ class KueueScheduler(Controller):
                     self.full = True
             self.enqueue("cycle")
         elif resource in (CLUSTER_QUEUES, LOCAL_QUEUES, FLAVORS, TOPOLOGIES):
-            self.full = True
-            self.enqueue("cycle")
+            if type_ != "MODIFIED" or obj.get("spec") != (old or {}).get("spec"):  # not the queues' status
+                self.full = True
+                self.enqueue("cycle")
         elif resource == "nodes" and type_ != "MODIFIED":
             self.full = True
             self.enqueue("cycle")
