@@ -127,6 +127,9 @@ for _rt in (
     ResourceType("queues", "Queue", VOLCANO_GROUP, "v1beta1", namespaced=False, generation=True,
                  subresources=("status",), short_names=("q", "queue-v1beta1"), singular="queue", custom=True,
                  addon="volcano"),
+    # the controller pods' owner, which names their Deployment (doctor finds the LWS controller by it)
+    ResourceType("replicasets", "ReplicaSet", "apps", "v1", generation=True, subresources=("status", "scale"),
+                 short_names=("rs",), singular="replicaset", categories=("all",)),
     # what StatefulSets make of volumeClaimTemplates, and the classes they name (sandbox/controllers/storage.py)
     ResourceType("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", subresources=("status",),
                  short_names=("pvc",), singular="persistentvolumeclaim"),

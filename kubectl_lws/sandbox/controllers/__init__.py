@@ -139,6 +139,25 @@ def _register_event_faults(sandbox: Any, store: Any, kubelet: Kubelet) -> None:
         sandbox.register_fault(fname, fn)
 
 
+# Where each add-on's release manifests put its controller (what `doctor` reads for its version).
+_ADDON_DEPLOYMENTS = {"kueue": ("kueue-system", "kueue-controller-manager", "registry.k8s.io/kueue/kueue:v0.19.2"),
+                      "volcano": ("volcano-system", "volcano-scheduler", "docker.io/volcanosh/vc-scheduler:v1.12.1")}
+
+
+def _addon_deployment(store: Any, ns: str, name: str, image: str) -> None:
+    if store.get("namespaces", None, ns) is None:
+        store.create("namespaces", {"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                                    "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+    if store.get("deployments.apps", ns, name) is None:
+        labels = {"app.kubernetes.io/name": name}
+        store.create("deployments.apps", {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "manager", "image": image}]}}},
+            "status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1}})
+
+
 def _install_addon(sandbox: Any, mgr: Manager, name: str, config: dict) -> None:
     """The webhooks and controllers of one add-on, fed what the store already holds."""
     added: list = []
@@ -156,6 +175,8 @@ def _install_addon(sandbox: Any, mgr: Manager, name: str, config: dict) -> None:
 
         sandbox.admission_plugins.append(volcano_plugin(sandbox))
         added = [VolcanoController(mgr)]
+    if name in _ADDON_DEPLOYMENTS:
+        _addon_deployment(mgr.store, *_ADDON_DEPLOYMENTS[name])
     at = next((i for i, c in enumerate(mgr.controllers) if c.name == "scheduler"), len(mgr.controllers))
     mgr.controllers[at:at] = added
     for resource in ("nodes", "namespaces", "pods", "leaderworkersets.leaderworkerset.x-k8s.io"):
