@@ -107,14 +107,27 @@ def is_pending(wl: dict, now_iso: str | None = None) -> bool:
     return not (at and now_iso is not None and at > now_iso)
 
 
-def queue_key(wl: dict) -> tuple:
+def arrivals(store: Any) -> dict[str, int]:
+    """uid -> the order in which Workloads (re)entered their queue, kept beside the store: timestamps have
+    one-second resolution and a sandbox at speed 50 lives many queue events in one second."""
+    return store.__dict__.setdefault("_kueue_arrivals", {})
+
+
+def arrived(store: Any, wl: dict) -> None:
+    """A Workload enters (or, evicted, re-enters) the back of its queue."""
+    order = arrivals(store)
+    order[wl["metadata"]["uid"]] = len(order) + max(order.values(), default=0) + 1
+
+
+def queue_key(wl: dict, order: dict[str, int] | None = None) -> tuple:
     """Kueue's BestEffortFIFO order: priority, then the time it (re)entered the queue (the eviction time
     after a requeue, ``requeuingStrategy.timestamp: Eviction``), then the name."""
     evicted = _cond(wl, "Evicted")
     since = wl["metadata"].get("creationTimestamp") or ""
     if evicted is not None and evicted.get("status") == "True":
         since = evicted.get("lastTransitionTime") or since
-    return (-int((wl.get("spec") or {}).get("priority") or 0), since, wl["metadata"]["name"])
+    seq = (order or {}).get(wl["metadata"].get("uid", ""), 1 << 62)
+    return (-int((wl.get("spec") or {}).get("priority") or 0), since, seq, wl["metadata"]["name"])
 
 
 def cluster_queue_of(store: Any, wl: dict) -> str | None:
@@ -126,7 +139,8 @@ def pending_in(store: Any, cluster_queue: str, now_iso: str | None = None) -> li
     """The pending Workloads of a ClusterQueue in queue order."""
     out = [wl for wl in store.list(f"workloads.{KUEUE_GROUP}")
            if is_pending(wl, now_iso) and cluster_queue_of(store, wl) == cluster_queue]
-    return sorted(out, key=queue_key)
+    order = arrivals(store)
+    return sorted(out, key=lambda wl: queue_key(wl, order))
 
 
 def pending_workloads(store: Any, route: Any, query: Any) -> dict:

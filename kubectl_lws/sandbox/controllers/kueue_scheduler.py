@@ -22,7 +22,7 @@ from .kueue_common import (CLUSTER_QUEUES, COMPONENT_ADMISSION, FLAVORS, HOSTNAM
 from .kueue_common import seconds_since
 from .scheduler import node_ready, selector_matches
 from ..admission import quantity
-from ..kueue_api import is_pending, queue_key, slices
+from ..kueue_api import arrivals, arrived, is_pending, queue_key, slices
 from ..store import now_iso
 
 WORKLOAD_ANNOTATION = "kueue.x-k8s.io/workload"
@@ -47,6 +47,8 @@ class KueueScheduler(Controller):
 
     def on_event(self, type_, resource, obj, old):
         if resource == WORKLOADS:
+            if type_ == "ADDED" or (old is not None and is_true(obj, "Evicted") and not is_true(old, "Evicted")):
+                arrived(self.store, obj)
             if type_ == "DELETED" or old is None:
                 if type_ == "DELETED" and ((obj.get("status") or {}).get("admission")):
                     self.full = True  # quota freed
@@ -74,7 +76,8 @@ class KueueScheduler(Controller):
         workloads = store.list(WORKLOADS)
         usage = _usage(workloads)
         by_cq: dict[str, list[dict]] = {}
-        for wl in sorted((w for w in workloads if is_pending(w, now)), key=queue_key):
+        order = arrivals(store)
+        for wl in sorted((w for w in workloads if is_pending(w, now)), key=lambda w: queue_key(w, order)):
             ns = wl["metadata"].get("namespace")
             queue = (wl.get("spec") or {}).get("queueName") or ""
             lq = store.get(LOCAL_QUEUES, ns, queue)
