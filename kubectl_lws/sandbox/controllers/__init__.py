@@ -14,6 +14,7 @@ from .kubelet import Kubelet, find_pod
 from .lws import LwsController
 from .lwspod import LwsPodController
 from .scheduler import Scheduler
+from .serviceaccount import ServiceAccountController
 from .statefulset import StatefulSetController
 
 
@@ -146,7 +147,7 @@ def install(sandbox: Any) -> Manager:
     kubelet = Kubelet(mgr)
     lws = LwsController(mgr)
     mgr.controllers = [GarbageCollector(mgr), lws, StatefulSetController(mgr), LwsPodController(mgr),
-                       Scheduler(mgr), kubelet]
+                       Scheduler(mgr), kubelet, ServiceAccountController(mgr)]
     mgr.kubelet = kubelet  # type: ignore[attr-defined]
     if hasattr(sandbox, "register_fault"):
         _register_faults(sandbox, mgr, kubelet)
