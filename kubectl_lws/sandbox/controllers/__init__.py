@@ -1,5 +1,6 @@
 """Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the LWS controller, the StatefulSet
-controller, the LWS pod controller, the scheduler and the kubelet onto ``sandbox.loop`` and registers the
+controller, the LWS pod controller, the scheduler, the kubelet and the serviceaccount controller (default SA and
+kube-root-ca.crt per namespace) onto ``sandbox.loop`` and registers the
 faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env, image-pull,
 oom-kill, deny-pods)."""
 from __future__ import annotations
