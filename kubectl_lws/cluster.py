@@ -598,6 +598,32 @@ class Cluster:
         return self.request("DELETE", resource_path(kind, namespace or self.namespace, name), body=body,
                             query={"dryRun": "All" if dry_run else None})
 
+    # ---- pods/proxy -------------------------------------------------------------------------
+    def proxy_get(self, pod: str, port: int, path: str, *, namespace: str | None = None, timeout: float = 5.0,
+                  limit: int = 10 * 2 ** 20, accept: str = "text/plain;version=0.0.4;q=0.9,*/*;q=0.1"
+                  ) -> "ProxyResponse":
+        """GET ``path`` of ``pod:port`` through the API server's pod proxy (``pods/proxy``).
+
+        Whatever answers (the API server's own Status, or the pod's server passed through) comes back as
+        status and body: the caller tells them apart. At most ``limit`` bytes of the body are read
+        (``cut`` then says there was more); ``timeout`` bounds the whole exchange, body included."""
+        target = f"{resource_path('pods', namespace or self.namespace, pod)}:{int(port)}/proxy/{path.lstrip('/')}"
+        deadline = time.monotonic() + timeout
+        raw = self._send("GET", target, stream=True, timeout=timeout, accept=accept)
+        try:
+            data, cut = _read_capped(raw, deadline, limit)
+        except Exception as exc:  # noqa: BLE001 — a read timeout or reset mid-body
+            raise self._map_error(exc, "GET", target) from exc
+        finally:
+            try:
+                if getattr(raw, "_lws_cut", False):
+                    raw.close()  # the rest of a huge body is not worth reading to keep the connection
+                else:
+                    raw.release_conn()
+            except Exception:  # noqa: BLE001 — already closed
+                pass
+        return ProxyResponse(raw.status, data, cut, dict(getattr(raw, "headers", {}) or {}))
+
     # ---- logs, watch, exec ------------------------------------------------------------------
     def pod_log_stream(self, name: str, *, namespace: str | None = None, container: str | None = None,
                        follow: bool = False, tail_lines: int | None = None, since_seconds: int | None = None,
@@ -883,6 +909,53 @@ def _read_within(raw: Any, deadline: float | None) -> bytes:
     if fired.is_set():
         raise TimeoutError("the response body did not arrive in time")
     return data
+
+
+@dataclass
+class ProxyResponse:
+    """What ``Cluster.proxy_get`` read: status, at most ``limit`` bytes of body, ``cut`` when there was more."""
+
+    status: int
+    data: bytes
+    cut: bool
+    headers: dict
+
+
+def _read_capped(raw: Any, deadline: float, limit: int) -> tuple[bytes, bool]:
+    """Read a streaming body until its end, ``limit`` bytes (then stop: cut) or the deadline (TimeoutError)."""
+    fired = threading.Event()
+
+    def cut_off() -> None:
+        fired.set()
+        try:
+            raw.shutdown()
+        except Exception:  # noqa: BLE001 — already complete or closed
+            pass
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut_off)
+    timer.daemon = True
+    timer.start()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            chunk = raw.read(min(65536, limit + 1 - size), decode_content=False)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raw._lws_cut = True
+                return b"".join(chunks)[:limit], True
+    except Exception as exc:  # noqa: BLE001
+        if fired.is_set():
+            raise TimeoutError("the response body did not arrive in time") from exc
+        raise
+    finally:
+        timer.cancel()
+    if fired.is_set():
+        raise TimeoutError("the response body did not arrive in time")
+    return b"".join(chunks), False
 
 
 _MALLOC_TUNED = False
