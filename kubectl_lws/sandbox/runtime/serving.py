@@ -35,7 +35,6 @@ from .logs import parse_time
 from .stack import stack_spec
 
 _GROUP = "leaderworkerset.sigs.k8s.io/group-index"
-CREATED_OFFSET = 20.0  # the server registers its metrics this long after the container starts
 
 
 class Refused(Exception):
@@ -139,7 +138,7 @@ SGLANG_ITL = (0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020, 0.025, 0.030, 0.0
 SGLANG_E2E = (0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400, 600, 1200, 1800, 2400)
 
 # profile -> (TTFT median, ITL median, tokens/s share, KV cache base, prompt tokens, generation tokens per request)
-PROFILES = {"normal": (0.12, 0.03, 1.0, 0.45, 1024, 256), "slow": (4.0, 0.11, 0.3, 0.97, 1024, 256)}
+PROFILES = {"normal": (0.12, 0.03, 1.0, 0.45, 1024, 256), "slow": (4.0, 0.11, 0.15, 0.97, 1024, 256)}
 SWING, PERIOD = 0.25, 240.0
 
 
@@ -193,14 +192,14 @@ def page(pod: dict, serve: dict, engine: str, t: float, start: float) -> str:
     ttft, itl, share, kv_base, prompt_len, gen_len = profile
     uid = (pod.get("metadata") or {}).get("uid") or (pod.get("metadata") or {}).get("name", "")
     phase = (zlib.crc32(uid.encode()) % 1000) / 1000 * 2 * math.pi
-    t = max(0.0, t - CREATED_OFFSET)
+    t = max(0.0, t)
     rps = float(serve.get("rps", 4.0)) * (share if share < 1 else 1)
     n, factor = load(t, rps, phase)
     slow = serve.get("profile") == "slow"
     running = round(rps * 8.0 * factor) if t > 0 else 0
     waiting = 6 + int(t * 2) % 1800 if slow else max(0, round((factor - 1.1) * 20))
     kv = min(0.999, kv_base + (0.02 * math.sin(t / 7.0) if slow else 0.1 * (factor - 1))) if t > 0 else 0.0
-    created = start + CREATED_OFFSET
+    created = start
     model = str(serve.get("model", "model"))
     if knob == "malformed":
         return f'# TYPE {engine}:x gauge\n{engine}:num_requests_running{{model_name="{model}" 3\n'
