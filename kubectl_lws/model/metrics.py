@@ -169,6 +169,8 @@ def read_page(body: bytes | str, t: float) -> Snapshot:
                 samples.setdefault(s.name, []).append((s.labels, s.value))
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise PageError(f"malformed metrics page: {_short(exc)}") from None
+    if not samples:
+        raise PageError(f"{engine} page without any of the metrics read here (see docs/metrics.md)")
     names = ENGINES[engine]
     snap = Snapshot(engine, t)
     snap.running = _sum(samples, names.running)

@@ -95,6 +95,7 @@ def test_nan_and_inf_are_not_numbers():
     (b"# TYPE node_load1 gauge\nnode_load1 0.5\n", "metrics not recognised"),
     (b"# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{engine=\"0\" 3\n", "malformed"),
     (b'vllm:num_requests_running{engine="0"} three\n', "malformed"),
+    (b"# TYPE vllm:something_new gauge\nvllm:something_new 1\n", "vllm page without any of the metrics read here"),
 ])
 def test_bad_pages_give_a_reason(body, reason):
     with pytest.raises(M.PageError) as err:

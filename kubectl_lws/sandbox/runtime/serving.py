@@ -12,7 +12,8 @@ layouts, on both for data parallel with one API server per pod)::
               "down": true,             # nothing listens (connection refused)
               "metrics": "off",         # /metrics is 404 (SGLang without --enable-metrics)
               "hang": true,             # accepts and never answers
-              "body": "malformed" | "huge" | "nan",   # test knobs: a broken page, 11 MB, NaN/Inf values
+              "body": "malformed" | "huge" | "nan" | "hostile",  # test knobs: a broken page, 11 MB, NaN/Inf
+                                        # values, a broken line carrying terminal escape sequences
               "groups": {"1": {"profile": "slow"}, "2": {"readyAfter": 3600}}}   # per group index overrides
 
 Counters and histograms advance with wall-clock time under a load that swings slowly (closed forms of time, so
@@ -201,8 +202,11 @@ def page(pod: dict, serve: dict, engine: str, t: float, start: float) -> str:
     kv = min(0.999, kv_base + (0.02 * math.sin(t / 7.0) if slow else 0.1 * (factor - 1))) if t > 0 else 0.0
     created = start
     model = str(serve.get("model", "model"))
+    running_name = "sglang:num_running_reqs" if engine == "sglang" else "vllm:num_requests_running"
     if knob == "malformed":
-        return f'# TYPE {engine}:x gauge\n{engine}:num_requests_running{{model_name="{model}" 3\n'
+        return f'# TYPE {running_name} gauge\n{running_name}{{model_name="{model}" 3\n'
+    if knob == "hostile":
+        return f'{running_name}{{model_name="\x1b]0;pwned\x07\x1b[2J"}} three\x1b[31m\n'
     nan = knob == "nan"
     if engine == "sglang":
         return _sglang(model, n, running, waiting, kv, ttft, itl, prompt_len, gen_len, nan)
