@@ -1256,10 +1256,7 @@ class ApiServer:
             raise errors.bad_request("address not allowed")
         if not port.isdigit():
             raise errors.bad_request(f'invalid pod request "{ident}"')
-        runtime = getattr(self.sandbox, "runtime", None)
-        if runtime is None:
-            raise ApiError(503, "ServiceUnavailable", "the sandbox runtime (logs/exec/proxy) is not installed")
-        from .runtime import serving  # noqa: PLC0415
+        from .runtime import serving  # noqa: PLC0415 (in-process servers: no runtime process needed)
 
         try:
             return await serving.handle(pod, int(port), route.path or "/")
