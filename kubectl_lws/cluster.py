@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import quote, urlencode
@@ -881,11 +882,9 @@ class ExecSession:
             pass
 
 
-def _read_within(raw: Any, deadline: float | None) -> bytes:
-    """The whole body, or a timeout once ``deadline`` passes: --request-timeout bounds the whole call,
-    also against a server that sends headers and then trickles or stalls the body."""
-    if deadline is None:
-        return raw.data
+@contextmanager
+def _cut_at(raw: Any, deadline: float) -> Iterator[None]:
+    """Shut ``raw`` down when ``deadline`` passes while the block reads it; TimeoutError when it did."""
     fired = threading.Event()
 
     def cut() -> None:
@@ -899,7 +898,7 @@ def _read_within(raw: Any, deadline: float | None) -> bytes:
     timer.daemon = True
     timer.start()
     try:
-        data = raw.data
+        yield
     except Exception as exc:  # noqa: BLE001
         if fired.is_set():
             raise TimeoutError("the response body did not arrive in time") from exc
@@ -908,6 +907,15 @@ def _read_within(raw: Any, deadline: float | None) -> bytes:
         timer.cancel()
     if fired.is_set():
         raise TimeoutError("the response body did not arrive in time")
+
+
+def _read_within(raw: Any, deadline: float | None) -> bytes:
+    """The whole body, or a timeout once ``deadline`` passes: --request-timeout bounds the whole call,
+    also against a server that sends headers and then trickles or stalls the body."""
+    if deadline is None:
+        return raw.data
+    with _cut_at(raw, deadline):
+        data = raw.data
     return data
 
 
@@ -923,38 +931,18 @@ class ProxyResponse:
 
 def _read_capped(raw: Any, deadline: float, limit: int) -> tuple[bytes, bool]:
     """Read a streaming body until its end, ``limit`` bytes (then stop: cut) or the deadline (TimeoutError)."""
-    fired = threading.Event()
-
-    def cut_off() -> None:
-        fired.set()
-        try:
-            raw.shutdown()
-        except Exception:  # noqa: BLE001 — already complete or closed
-            pass
-
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut_off)
-    timer.daemon = True
-    timer.start()
     chunks: list[bytes] = []
     size = 0
-    try:
-        while True:
+    with _cut_at(raw, deadline):
+        while size <= limit:
             chunk = raw.read(min(65536, limit + 1 - size), decode_content=False)
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
-            if size > limit:
-                raw._lws_cut = True
-                return b"".join(chunks)[:limit], True
-    except Exception as exc:  # noqa: BLE001
-        if fired.is_set():
-            raise TimeoutError("the response body did not arrive in time") from exc
-        raise
-    finally:
-        timer.cancel()
-    if fired.is_set():
-        raise TimeoutError("the response body did not arrive in time")
+    if size > limit:
+        raw._lws_cut = True
+        return b"".join(chunks)[:limit], True
     return b"".join(chunks), False
 
 

@@ -417,33 +417,31 @@ def _add(a: float | None, b: float | None) -> float | None:
     return a if b is None else a + b
 
 
+def _sum_into(g: GroupMetrics, parts: Iterable[Any]) -> None:
+    """Add windows (or groups) into ``g``: counts and rates summed, the fullest KV cache, histograms merged
+    (None when their buckets disagree), the engine ``mixed`` when they differ."""
+    first = True
+    for p in parts:
+        g.engine = p.engine if g.engine in (None, p.engine) else "mixed"
+        for attr in ("running", "waiting", "waiting_before", "prompt_rate", "generation_rate", "preemptions"):
+            setattr(g, attr, _add(getattr(g, attr), getattr(p, attr)))
+        g.kv = p.kv if g.kv is None else (g.kv if p.kv is None else max(g.kv, p.kv))
+        for k, v in p.finished.items():
+            g.finished[k] = g.finished.get(k, 0.0) + v
+        g.ttft = p.ttft if first else (g.ttft.plus(p.ttft) if g.ttft else None)
+        g.itl = p.itl if first else (g.itl.plus(p.itl) if g.itl else None)
+        first = False
+
+
 def combine(index: int, role: str | None, slice_: str | None, pods: list[str],
             results: Sequence[Window | str]) -> GroupMetrics:
-    """A group from its endpoints' windows (or failure reasons): sums, the fullest KV cache, merged
-    histograms; ``scrape`` is ok only when every endpoint answered."""
+    """A group from its endpoints' windows (or failure reasons); ``scrape`` is ok only when every endpoint
+    answered."""
     g = GroupMetrics(index, role, slice_, pods)
     failures = [(pod, r) for pod, r in zip(pods, results) if isinstance(r, str)]
-    windows = [r for r in results if isinstance(r, Window)]
     if failures:
-        if len(pods) == 1:
-            g.scrape = failures[0][1]
-        else:
-            g.scrape = "; ".join(f"{pod}: {why}" for pod, why in failures)
-    first = True
-    for w in windows:
-        g.engine = w.engine if g.engine in (None, w.engine) else "mixed"
-        g.running = _add(g.running, w.running)
-        g.waiting = _add(g.waiting, w.waiting)
-        g.waiting_before = _add(g.waiting_before, w.waiting_before)
-        g.kv = w.kv if g.kv is None else (g.kv if w.kv is None else max(g.kv, w.kv))
-        g.prompt_rate = _add(g.prompt_rate, w.prompt_rate)
-        g.generation_rate = _add(g.generation_rate, w.generation_rate)
-        g.preemptions = _add(g.preemptions, w.preemptions)
-        for k, v in w.finished.items():
-            g.finished[k] = g.finished.get(k, 0.0) + v
-        g.ttft = w.ttft if first else (g.ttft.plus(w.ttft) if g.ttft else None)
-        g.itl = w.itl if first else (g.itl.plus(w.itl) if g.itl else None)
-        first = False
+        g.scrape = failures[0][1] if len(pods) == 1 else "; ".join(f"{pod}: {why}" for pod, why in failures)
+    _sum_into(g, [r for r in results if isinstance(r, Window)])
     return g
 
 
@@ -487,25 +485,11 @@ def totals(groups: Sequence[GroupMetrics]) -> GroupMetrics:
     """Sums over the groups that answered; KV cache the mean; quantiles over every observation."""
     t = GroupMetrics(-1, None, None, [p for g in groups for p in g.pods])
     answered = [g for g in groups if g.answered]
-    failed = len(groups) - len(answered)
-    t.scrape = "ok" if not failed and all(g.scrape == "ok" for g in groups) else \
-        f"{len(groups) - sum(1 for g in groups if g.scrape == 'ok')} of {len(groups)} groups not fully scraped"
+    not_ok = sum(1 for g in groups if g.scrape != "ok")
+    t.scrape = "ok" if not not_ok else f"{not_ok} of {len(groups)} groups not fully scraped"
+    _sum_into(t, answered)
     kvs = [g.kv for g in answered if g.kv is not None]
     t.kv = sum(kvs) / len(kvs) if kvs else None
-    first = True
-    for g in answered:
-        t.engine = g.engine if t.engine in (None, g.engine) else "mixed"
-        t.running = _add(t.running, g.running)
-        t.waiting = _add(t.waiting, g.waiting)
-        t.waiting_before = _add(t.waiting_before, g.waiting_before)
-        t.prompt_rate = _add(t.prompt_rate, g.prompt_rate)
-        t.generation_rate = _add(t.generation_rate, g.generation_rate)
-        t.preemptions = _add(t.preemptions, g.preemptions)
-        for k, v in g.finished.items():
-            t.finished[k] = t.finished.get(k, 0.0) + v
-        t.ttft = g.ttft if first else (t.ttft.plus(g.ttft) if t.ttft else None)
-        t.itl = g.itl if first else (t.itl.plus(g.itl) if t.itl else None)
-        first = False
     return t
 
 

@@ -151,6 +151,14 @@ def test_watch_draws_a_live_rich_table_on_a_terminal(demo):
     assert "Every 0.5s" in last and "TOTAL" in last and "group 2: no answer" in last
 
 
+def test_watch_with_no_color_on_a_terminal_prints_snapshots(demo):
+    env = {"KUBECONFIG": demo, "LINES": "30", "COLUMNS": "160", "TERM": "xterm", "NO_COLOR": "1",
+           "PATH": "/usr/bin:/bin"}
+    code, screen = run_on_pty(["metrics", "healthy", "-w", "--interval", "500ms", "--timeout", "2s"], env=env)
+    assert code == 0, screen
+    assert "\x1b[" not in screen and screen.count("LeaderWorkerSet: healthy (demo)") >= 2
+
+
 def test_bad_input_is_refused_before_any_request(sandbox, demo):
     r, reqs = requests_made(sandbox, lambda: run_cli(["metrics", "healthy", "--role", "decode"], kubeconfig=demo))
     assert r.exit_code == 2 and "--role applies to a DisaggregatedSet" in r.stderr and reqs == []
