@@ -623,7 +623,7 @@ class Cluster:
                     raw.release_conn()
             except Exception:  # noqa: BLE001 — already closed
                 pass
-        return ProxyResponse(raw.status, data, cut, dict(getattr(raw, "headers", {}) or {}))
+        return ProxyResponse(raw.status, data, cut)
 
     # ---- logs, watch, exec ------------------------------------------------------------------
     def pod_log_stream(self, name: str, *, namespace: str | None = None, container: str | None = None,
@@ -926,7 +926,6 @@ class ProxyResponse:
     status: int
     data: bytes
     cut: bool
-    headers: dict
 
 
 def _read_capped(raw: Any, deadline: float, limit: int) -> tuple[bytes, bool]:

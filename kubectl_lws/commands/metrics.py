@@ -11,7 +11,6 @@ streams on the LWS and its pods, one scrape per endpoint and interval).
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
@@ -157,7 +156,7 @@ class Scraper:
         if resp.status == 403 and status is not None:
             raise errors.LwsError(forbidden_message(self.namespace))
         if resp.status != 200:
-            return _failure(resp.status, status, resp.data, port)
+            return _failure(resp.status, status, port)
         if resp.cut:
             return f"metrics page over {MAX_BODY // 2 ** 20} MB: not read"
         try:
@@ -180,7 +179,7 @@ def _api_status(resp: Any) -> dict | None:
     return doc if isinstance(doc, dict) and doc.get("kind") == "Status" and doc.get("apiVersion") == "v1" else None
 
 
-def _failure(code: int, status: dict | None, body: bytes, port: int | None) -> str:
+def _failure(code: int, status: dict | None, port: int | None) -> str:
     """Each failure said as such: refused, unreachable, no such page, an error of the server."""
     if status is not None:
         message = str(status.get("message") or "")
@@ -291,11 +290,7 @@ def _watch(app: Any, name: str, wanted: list[int] | None, scraper: Scraper, *, a
     live = output in ("table", "wide") and can_redraw(sys.stdout) and app.use_color()
     screen = LiveScreen() if live else None
     state: dict[str, Any] = {"round": None, "rows": None, "shown": 0}
-    stop = threading.Event()
-
     def update(_changed: bool) -> float | None:
-        if stop.is_set():
-            return None
         nxt = state["round"].started + interval if state["round"] is not None else None
         if nxt is not None and time.monotonic() < nxt:
             return nxt  # a change in the pods shows at the next refresh, with its numbers
@@ -341,7 +336,6 @@ def _watch(app: Any, name: str, wanted: list[int] | None, scraper: Scraper, *, a
         with screen if screen is not None else contextlib.nullcontext():
             follow(view, update, timeout=timeout)
     finally:
-        stop.set()
         view.close()
     return _code(state["rows"] or [], exit_code)
 
