@@ -57,6 +57,7 @@ _SUBRESOURCE_INFO: dict[str, tuple[str | None, str | None, str | None, list[str]
     "eviction": ("policy", "v1", "Eviction", ["create"]),
     "log": (None, None, None, ["get"]),
     "exec": ("", "", "PodExecOptions", ["create", "get"]),
+    "proxy": ("", "", "PodProxyOptions", ["create", "delete", "get", "patch", "update"]),
     "finalize": (None, None, None, ["update"]),
 }
 
@@ -131,12 +132,13 @@ def not_found_text() -> web.Response:
 
 class Route:
     """A parsed resource URL."""
-    __slots__ = ("rt", "group", "version", "namespace", "name", "sub")
+    __slots__ = ("rt", "group", "version", "namespace", "name", "sub", "path")
 
     def __init__(self, rt: ResourceType, group: str, version: str, namespace: str | None, name: str | None,
-                 sub: str | None):
+                 sub: str | None, path: str = ""):
         self.rt, self.group, self.version = rt, group, version
         self.namespace, self.name, self.sub = namespace, name, sub
+        self.path = path  # pods/proxy: what follows .../proxy (the path on the pod)
 
 
 def _continue_encode(rv: int, start: str) -> str:
@@ -612,6 +614,9 @@ class ApiServer:
             rt3 = lookup(group, version, rest[2])
             if rt3 is not None and rt3.namespaced:
                 namespace, rest = rest[1], rest[2:]
+        if len(rest) > 3 and rest[2] == "proxy" and rest[0] == "pods" and namespace is not None:
+            rt = lookup(group, version, "pods")  # pods/NAME[:PORT]/proxy/PATH...
+            return Route(rt, group, version, namespace, rest[1], "proxy", "/" + "/".join(rest[3:])) if rt else None
         if not rest or len(rest) > 3:
             return None
         rt = lookup(group, version, rest[0])
@@ -639,6 +644,9 @@ class ApiServer:
             return "create" if m == "POST" else None
         if route.sub == "log":
             return "get" if m == "GET" else None
+        if route.sub == "proxy":  # kube authorizes a proxied request by its method
+            return {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                    "DELETE": "delete"}.get(m)
         if route.name is None:
             if m == "GET":
                 return "watch" if q.get("watch") in ("true", "1") else "list"
@@ -652,6 +660,8 @@ class ApiServer:
             return await self._log(request, route)
         if sub == "exec":
             return await self._exec(request, route)
+        if sub == "proxy":
+            return await self._proxy(request, route)
         if sub == "binding":
             return await self._binding(request, route)
         if sub == "eviction":
@@ -1221,6 +1231,40 @@ class ApiServer:
             return await runtime.handle_exec(request, pod, container, request.query.getall("command", []))
         finally:
             untrack()
+
+    async def _proxy(self, request: web.Request, route: Route) -> web.StreamResponse:
+        """pods/proxy as kube-apiserver serves it (pod.ResourceLocation, proxy/transport.go): the id is
+        ``name``, ``name:port`` or ``scheme:name:port``; no port means the first declared containerPort; a pod
+        without an IP is 400 "address not allowed"; a port where nothing listens is 503 "error trying to reach
+        service: dial tcp IP:PORT: connect: connection refused"; whatever the pod answers passes through."""
+        ident = route.name or ""
+        parts = ident.split(":")
+        if len(parts) == 1:
+            name, port = parts[0], ""
+        elif len(parts) == 2:
+            name, port = parts
+        elif len(parts) == 3 and parts[0] in ("http", "https"):
+            name, port = parts[1], parts[2]
+        else:
+            raise errors.bad_request(f'invalid pod request "{ident}"')
+        pod = self.store.get("pods", route.namespace, name)
+        if pod is None:
+            raise errors.not_found("pods", name)
+        if not port:
+            port = next((str(p.get("containerPort")) for c in (pod.get("spec") or {}).get("containers") or []
+                         for p in c.get("ports") or [] if p.get("containerPort")), "80")
+        ip = (pod.get("status") or {}).get("podIP") or ""
+        if not ip or ip.startswith("127.") or ip == "0.0.0.0":
+            raise errors.bad_request("address not allowed")
+        if not port.isdigit():
+            raise errors.bad_request(f'invalid pod request "{ident}"')
+        from .runtime import serving  # noqa: PLC0415 (in-process servers: no runtime process needed)
+
+        try:
+            return await serving.handle(pod, int(port), route.path or "/")
+        except serving.Refused:
+            raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: dial tcp {ip}:{port}: "
+                           "connect: connection refused") from None
 
     async def _stalled_exec(self, request: web.Request) -> web.StreamResponse:
         """Fault stall-exec: the stream opens (101) and then nothing ever comes, as with a kubelet or a

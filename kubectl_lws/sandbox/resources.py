@@ -55,7 +55,7 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
                  verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     ResourceType("nodes", "Node", "", "v1", namespaced=False, subresources=("status",), short_names=("no",),
                  singular="node", field_labels=("metadata.name", "spec.unschedulable")),
-    ResourceType("pods", "Pod", "", "v1", generation=True, subresources=("status", "binding", "eviction", "log", "exec"),
+    ResourceType("pods", "Pod", "", "v1", generation=True, subresources=("status", "binding", "eviction", "log", "exec", "proxy"),
                  short_names=("po",), singular="pod", categories=("all",), field_labels=_POD_FIELDS),
     ResourceType("services", "Service", "", "v1", subresources=("status",), short_names=("svc",),
                  singular="service", categories=("all",)),
