@@ -1,8 +1,9 @@
 """Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the LWS controller, the StatefulSet
-controller, the LWS pod controller, the scheduler, the claim binder and the kubelet onto ``sandbox.loop`` and
-registers the faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env,
-image-pull, oom-kill, deny-pods). Add-ons (``Sandbox.install_addons``: kueue, volcano) bring their webhooks
-and controllers through ``Manager.install_addon``."""
+controller, the LWS pod controller, the claim binder, the scheduler, the kubelet and the serviceaccount
+controller (default SA and kube-root-ca.crt per namespace) onto ``sandbox.loop`` and registers the faults
+(crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env, image-pull, oom-kill,
+deny-pods). Add-ons (``Sandbox.install_addons``: kueue, volcano) bring their webhooks and controllers
+through ``Manager.install_addon``."""
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +16,7 @@ from .kubelet import Kubelet, find_pod
 from .lws import LwsController
 from .lwspod import LwsPodController
 from .scheduler import Scheduler
+from .serviceaccount import ServiceAccountController
 from .statefulset import StatefulSetController
 from .storage import StorageController
 
@@ -195,7 +197,7 @@ def install(sandbox: Any) -> Manager:
     kubelet = Kubelet(mgr)
     lws = LwsController(mgr)
     mgr.controllers = [GarbageCollector(mgr), lws, StatefulSetController(mgr), LwsPodController(mgr),
-                       StorageController(mgr), Scheduler(mgr), kubelet]
+                       StorageController(mgr), Scheduler(mgr), kubelet, ServiceAccountController(mgr)]
     mgr.kubelet = kubelet  # type: ignore[attr-defined]
     mgr.install_addon = lambda name, config: _install_addon(sandbox, mgr, name, config)  # type: ignore[attr-defined]
     if hasattr(sandbox, "register_fault"):
