@@ -367,3 +367,32 @@ def test_watch_without_node_access_warns_once_and_keeps_watching(sandbox, demo, 
     assert r.exit_code == 0, r.stderr
     assert r.stderr.count("cannot list nodes (forbidden)") == 1
     assert "Healthy" in r.stdout and "NODES" in r.stdout
+
+
+def test_status_reads_the_nodes_of_its_pods_and_tells_a_gone_one(tmp_path):
+    """The node LIST is selected by the pods' hostnames (its cost does not grow with the cluster); a
+    node it does not find is looked for in one full LIST before it is called gone."""
+    from conftest import load_golden_objects, start_sandbox
+    from golden import golden_nodes
+
+    sb = start_sandbox(plugins=())  # nothing moves
+    try:
+        load_golden_objects(sb, ("basic",))
+        nodes = {n["metadata"]["name"]: n for n in golden_nodes()}
+        for name, node in nodes.items():
+            if name != "gpu-c1":
+                sb.create("nodes", node)
+        kc = sb.write_kubeconfig(tmp_path / "kc.yaml", namespace="golden")
+        r, reqs = requests_made(sb, lambda: run_cli(["status", "basic", "-o", "json"], kubeconfig=kc))
+        assert r.exit_code == 0, r.stderr
+        node_reads = [unquote_plus(q) for _, p, q in reqs if p == "/api/v1/nodes"]
+        assert node_reads[0].startswith("labelSelector=kubernetes.io/hostname in (gpu-c1,kwok-node-0)")
+        assert len(node_reads) == 2 and "labelSelector" not in node_reads[1]  # then every node, once
+        group = next(g for g in json.loads(r.stdout)["groups"] if any(p["node"] == "gpu-c1" for p in g["pods"]))
+        assert group["state"] == "NodeNotReady" and group["reason"] == "gpu-c1 (node gone)"
+        sb.create("nodes", nodes["gpu-c1"])
+        r, reqs = requests_made(sb, lambda: run_cli(["status", "basic", "-o", "json"], kubeconfig=kc))
+        assert [p for _, p, _ in reqs].count("/api/v1/nodes") == 1
+        assert json.loads(r.stdout)["state"] == "Healthy"
+    finally:
+        sb.stop()
