@@ -29,9 +29,9 @@ EVENTS_FORBIDDEN = ("cannot list events ({why}): causes of unhealthy groups and 
                     "are unavailable")
 # One page of events is enough to explain groups (routine reasons are left out on the server).
 EVENTS_LIMIT = 5000
-# `list -A`: events of up to this many namespaces are read one namespace at a time (the very LIST
-# `status` makes); more namespaces are read in one cluster-wide LIST.
-EVENT_NAMESPACE_LISTS = 4
+# `list -A`: the pods and events of up to this many namespaces are read one namespace at a time (for
+# events, the very LIST `status` makes); more namespaces are read in one cluster-wide LIST.
+NAMESPACE_LISTS = 4
 
 
 def read_nodes(app: Any, pods: Iterable[dict], *, forbidden_text: str = NODES_FORBIDDEN) -> list[dict] | None:
@@ -105,6 +105,7 @@ def verdicts(app: Any, objs: Sequence[dict], *, namespace: str | None, all_names
     now = utc_now()
     views = [lws_view(o) for o in objs]
     unsettled = [v for v in views if not settled_by_status(v, now)]
+    to_read = {(v.namespace, v.name) for v in unsettled}
     pods = _pods_of(app, unsettled, every=not selected and len(unsettled) == len(views),
                     namespace=namespace, all_namespaces=all_namespaces) if unsettled else []
     nodes = read_nodes(app, pods, forbidden_text=LIST_NODES_FORBIDDEN) if pods else None
@@ -113,7 +114,8 @@ def verdicts(app: Any, objs: Sequence[dict], *, namespace: str | None, all_names
     with building_records():
         by_lws = pods_by_lws(pods)
         for v in views:
-            f = Facts(v, by_lws.get((v.namespace, v.name), []) if v in unsettled else None, nodes, now=now)
+            key = (v.namespace, v.name)
+            f = Facts(v, by_lws.get(key, []) if key in to_read else None, nodes, now=now)
             facts.append(f)
             healths.append(assess_pods(f))
     wanted: dict[str, set[str]] = {}
@@ -123,7 +125,7 @@ def verdicts(app: Any, objs: Sequence[dict], *, namespace: str | None, all_names
     raw: dict[str, tuple[dict[str, list[dict]] | None, dict]] = {}
     if wanted:
         spaces = sorted(wanted)
-        if all_namespaces and len(spaces) > EVENT_NAMESPACE_LISTS:
+        if all_namespaces and len(spaces) > NAMESPACE_LISTS:
             items, info = namespace_events(app, None)
             split: dict[str, list[dict]] = {}
             for item in items or ():
@@ -157,23 +159,23 @@ def _pods_of(app: Any, views: Sequence["LwsView"], *, every: bool, namespace: st
     scope = None if all_namespaces else namespace
     wanted = {(v.namespace, v.name) for v in views}
     spaces = sorted({v.namespace for v in views})
-    plans: list[tuple[str | None, list[str]]] | None = None
+    plans: list[tuple[str | None, str]] | None = None  # (namespace or None for all, selector)
     if not every:
         groups = [(ns, sorted(v.name for v in views if v.namespace == ns)) for ns in spaces] \
-            if not all_namespaces or len(spaces) <= EVENT_NAMESPACE_LISTS else [(None, sorted({v.name for v in views}))]
+            if not all_namespaces or len(spaces) <= NAMESPACE_LISTS else [(None, sorted({v.name for v in views}))]
         plans = []
         for ns, names in groups:
             chunks = selector_chunks(NAME_LABEL, names)
             if chunks is None:
                 plans = None
                 break
-            plans.extend((ns, [c]) for c in chunks)
+            plans.extend((ns, c) for c in chunks)
         if plans is not None and len(plans) > MAX_SELECTED_LISTS:
             plans = None
     if plans is None:
         return cluster.list_pods(scope, label_selector=NAME_LABEL, all_namespaces=all_namespaces, slim=True)
     out: list[dict] = []
-    for ns, (selector,) in plans:
+    for ns, selector in plans:
         pods = cluster.list_pods(ns, label_selector=selector, all_namespaces=ns is None, slim=True)
         out.extend(p for p in pods if ((p.get("metadata") or {}).get("namespace", ""),
                                        ((p.get("metadata") or {}).get("labels") or {}).get(NAME_LABEL)) in wanted)

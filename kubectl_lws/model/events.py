@@ -16,9 +16,11 @@ Public API (pure functions over raw API dicts; no network, no printing):
 * ``recreations(events, now=..., leaders=...) -> dict[int, Recreations]``: re-creations per group,
   one per leader incarnation replaced
 * ``LOOP_COUNT`` / ``LOOP_WINDOW``: what makes a re-creation loop (3 in 10 minutes)
+* ``NOISE_REASONS`` / ``noise_field_selector()`` / ``without_noise()``: the routine reasons a status
+  LIST leaves out server-side
+* ``raw_of_lws(items, lws)`` / ``raw_by_lws(items, names)``: a namespace's raw events split per LWS
 
 What a group's state becomes with these causes is decided in ``model/verdict``, not here.
-* ``NOISE_REASONS`` / ``noise_field_selector()``: the routine reasons a status LIST leaves out server-side
 """
 
 from __future__ import annotations
