@@ -18,6 +18,7 @@ from kubectl_lws.model import admission as A
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubectl_lws.cluster import Cluster
+    from kubectl_lws.model.causes import Cause
     from kubectl_lws.model.events import Event
     from kubectl_lws.model.health import Assessment
 
@@ -50,6 +51,7 @@ class LayerReader:
         self._served: A.Served | None = None
         self._discovery_failed = False
         self._class_cache: dict[str, bool | None] = {}
+        self._last: dict[int, A.Facts] = {}  # what the last causes_all read, by id(assessment)
         # the watch: LWS uid -> (when read, not-Ready groups then, facts), reused while fresh
         self._cache: dict[str, tuple[float, tuple[int, ...], A.Facts]] = {}
 
@@ -68,12 +70,13 @@ class LayerReader:
         return self._served
 
     # ---- one LWS or many (list): the same reads, merged per namespace ------------------------------------
-    def explain(self, a: "Assessment", events: Sequence["Event"] = (), *, max_age: float | None = None
-                ) -> A.Facts | None:
-        """Read what explains ``a``'s not-Ready groups and give them their causes (model/admission.apply).
+    def causes(self, a: "Assessment", events: Sequence["Event"] = (), *, max_age: float | None = None
+               ) -> dict[int, list["Cause"]]:
+        """Read what explains ``a``'s not-Ready groups: group index -> causes, the ``causes`` of
+        ``model/verdict.Facts`` (``a`` is the pods' assessment the verdict is then judged on).
 
         ``max_age`` (the watch): what was read less than that many seconds ago for the same not-Ready
-        groups is applied again instead of read again, so a redraw per pod change costs nothing and the
+        groups is used again instead of read again, so a redraw per pod change costs nothing and the
         layers are re-read (a relist on change) at most that often.
         """
         import time
@@ -83,15 +86,17 @@ class LayerReader:
         cached = self._cache.get(key)
         if max_age is not None and cached is not None and waiting and cached[1] == waiting \
                 and time.monotonic() - cached[0] < max_age:
-            self._apply(a, cached[2], events)
-            return cached[2]
-        facts = self.explain_all([a], {id(a): events}).get(id(a))
+            return self._causes(a, cached[2], events)
+        out = self.causes_all([a], {id(a): events})
+        facts = self._last.get(id(a))
         if facts is not None:
             self._cache[key] = (time.monotonic(), waiting, facts)
-        return facts
+        return out.get(id(a), {})
 
-    def explain_all(self, assessed: Sequence["Assessment"],
-                    events: dict[int, Sequence["Event"]] | None = None) -> dict[int, A.Facts]:
+    def causes_all(self, assessed: Sequence["Assessment"],
+                   events: dict[int, Sequence["Event"]] | None = None) -> dict[int, dict[int, list["Cause"]]]:
+        """``causes`` for many LWS at once (``list``): id(assessment) -> group index -> causes."""
+        self._last = {}
         plans = {}
         for a in assessed:
             plan = A.plan(a.view, a.groups, None)
@@ -107,19 +112,21 @@ class LayerReader:
         self._read(assessed, plans, facts)
         self._classes(assessed, facts)
         self._positions(assessed, facts, served)
-        for a in assessed:
-            f = facts.get(id(a))
-            if f is not None:
-                self._apply(a, f, (events or {}).get(id(a), ()))
-        return facts
+        self._last = facts
+        return {id(a): self._causes(a, facts[id(a)], (events or {}).get(id(a), ()))
+                for a in assessed if id(a) in facts}
 
     @staticmethod
-    def _apply(a: "Assessment", f: A.Facts, events: Sequence["Event"]) -> None:
-        A.apply(a, A.group_causes(a.view, a.groups, f, events))
+    def _causes(a: "Assessment", f: A.Facts, events: Sequence["Event"]) -> dict[int, list["Cause"]]:
+        """The causes, kept on each group too (JSON ``causes``), and what was read (JSON ``admission``)."""
+        causes = A.group_causes(a.view, a.groups, f, events)
+        for g in a.groups:
+            g.layer_causes = list(causes.get(g.index, ()))
         info = f.to_json()
         tas = A.tas_by_group(a.view, a.groups, f)
         info["tas"] = {str(i): {ps: t.to_json() for ps, t in sorted(by.items())} for i, by in sorted(tas.items())}
         a.admission_info = info
+        return causes
 
     def _read(self, assessed: Sequence["Assessment"], plans: dict[int, A.Plan], facts: dict[int, A.Facts]) -> None:
         """One request per (layer, namespace): reads of several LWS are merged (label values joined with

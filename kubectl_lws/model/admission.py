@@ -14,8 +14,9 @@ Public API:
 * ``Served.from_group_list(doc)``: what discovery (one GET /apis) says is served
 * ``plan(view, groups, served)``: the cheapest reads, only for groups not Ready
 * ``queue_lookups(facts)``: LocalQueue -> pending Workloads whose position to look up
-* ``group_causes(view, groups, facts, events)``: group index -> causes (most important first)
-* ``apply(assessment, causes)``: the groups' states and reasons, and the LWS state, re-derived
+* ``group_causes(view, groups, facts, events)``: group index -> causes (most important first), the
+  ``causes`` of ``model/verdict.Facts``: the verdict picks each group's cause among them and those of
+  the pods and events
 * ``kueue_workload_name(lws, uid, index)``, ``tas_assignment(workload)``, ``lws_conditions(view)``
 
 Facts about Kueue are those of v0.19.2 as recorded in tests/data/golden/kueue (README section G):
@@ -31,13 +32,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from kubectl_lws.model import keys
-from kubectl_lws.model.events import Cause, Event
+from kubectl_lws.model.causes import Cause
+from kubectl_lws.model.events import Event
 from kubectl_lws.model.groups import LwsView, pod_name, worker_index
-from kubectl_lws.model.timeutil import parse_time, utc_now
+from kubectl_lws.model.timeutil import parse_time
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubectl_lws.model.groups import Group
-    from kubectl_lws.model.health import Assessment, GroupHealth
+    from kubectl_lws.model.health import GroupHealth
 
 # ---- layers (the JSON ``layer`` of a cause) -----------------------------------------------------------
 
@@ -449,9 +451,16 @@ def rank(cause: Cause) -> int:
     return _RANK.index(cause.reason) if cause.reason in _RANK else len(_RANK)
 
 
+# A layer cause says why the pods are not even scheduled: it ranks before every pod or event cause
+# (model/causes.rank puts those at 0..10), in _RANK order among themselves.
+_PRIORITY_BASE = -100
+
+
 def _cause(reason: str, message: str, summary: str, obj: str, since: datetime | None, blocking: bool,
            layer: str, count: int = 1) -> Cause:
-    return Cause(reason, message, summary, obj, since, count, blocking, layer)
+    """A layer's cause for the verdict: ranked first, and a non-blocking one is a wait (never Stuck)."""
+    prio = _PRIORITY_BASE + (_RANK.index(reason) if reason in _RANK else len(_RANK))
+    return Cause(reason, message, summary, obj, since, count, blocking, layer, priority=prio, waits=not blocking)
 
 
 def _hhmm(stamp: str | None) -> str:
@@ -728,9 +737,10 @@ def _storage_causes(view: LwsView, groups: Sequence["GroupHealth"], facts: Facts
         # the pod cannot be scheduled while its claim is unbound (unless it binds on first consumer)
         pod_waits = any(not _spec(p).get("nodeName") for p in (waiting[owner[0]].group.pods
                                                                 if waiting[owner[0]].group else []))
+        # since the claim exists (every view reads the claim, not every view its events)
         out.setdefault(owner[0], []).append(_cause(
             "ClaimPending", message, f"claim {name} {phase}{text}", f"PersistentVolumeClaim/{name}",
-            ev.first if ev is not None else None, pod_waits, STORAGE))
+            parse_time(_meta(pvc).get("creationTimestamp")), pod_waits, STORAGE))
     # a pod whose claim does not exist at all waits for it too (the StatefulSet creates claims first)
     for index, g in waiting.items():
         for pod in (g.group.pods if g.group is not None else []):
@@ -792,40 +802,6 @@ def claim_events(raw_events: Iterable[dict], view: LwsView) -> list[Event]:
             and ((raw.get("involvedObject") or raw.get("regarding") or {}).get("kind") == "PersistentVolumeClaim")
             and str((raw.get("involvedObject") or raw.get("regarding") or {}).get("name") or "").startswith(prefixes)]
     return normalize_all(mine)
-
-
-# ---- the verdict ------------------------------------------------------------------------------------------
-
-def apply(a: "Assessment", causes: dict[int, list[Cause]], *, now: datetime | None = None) -> "Assessment":
-    """Give each group its layer causes (JSON ``causes``), make the first one the group's cause and
-    reason when it explains more than what events said, and re-derive the LWS state.
-
-    A layer cause says why pods are not even scheduled (gated, unadmitted, no claim), so it comes
-    before an event about the same pods. A blocking one (deactivated, a claim that cannot be
-    provisioned, a gang that does not fit) makes the group failing: the LWS is Degraded. Waiting in
-    a queue is Pending, not Stuck: queueing is what the queue is for.
-    """
-    from kubectl_lws.model import health as H
-
-    now = now or utc_now()
-    changed = False
-    for g in a.groups:
-        mine = causes.get(g.index) or []
-        g.layer_causes = list(mine)
-        if not mine or g.group_ready:
-            continue
-        first = mine[0]
-        old = g.cause
-        if old is not None and old.layer == PODS and old.blocking and not first.blocking:
-            continue  # a crash loop of an admitted pod says more than "admitted"
-        g.cause = first
-        g.stuck = False
-        g.state = H.DEGRADED if first.blocking else H.PENDING
-        g.reason = first.summary
-        changed = True
-    if changed:
-        a.state, a.reason = H._lws_state(a.view, a.groups, a.current_revision)
-    return a
 
 
 # ---- LWS conditions nobody else explains -----------------------------------------------------------------
@@ -950,6 +926,6 @@ def split_placement(groups: Sequence["Group"], nodes: dict[str, dict] | None) ->
 
 
 __all__ = ["LAYERS", "Served", "Read", "Plan", "Facts", "QueueSpot", "plan", "layers_of", "queue_lookups",
-           "group_causes", "apply", "kueue_workload_name", "tas_assignment", "tas_by_group", "split_placement",
+           "group_causes", "kueue_workload_name", "tas_assignment", "tas_by_group", "split_placement",
            "lws_conditions", "unknown_condition_lines", "quota_text", "unread_warning", "claim_events",
            "classes_to_check"]

@@ -32,6 +32,14 @@ def assessed(dump: str, name: str):
     return view, H.assess(view, pods, now=NOW)
 
 
+def judged(a, causes):
+    """The one verdict (model/verdict.judge) on ``a`` with the layers' causes."""
+    from kubectl_lws.model.verdict import Facts, judge
+
+    pods = [p for g in a.groups if g.group is not None for p in g.group.pods]
+    return judge(Facts(a.view, pods, now=NOW, causes=causes), health=a)
+
+
 def facts(dump: str, version: str = "v1beta2", **kw) -> A.Facts:
     wl = "workloads.json" if version == "v1beta2" else "workloads.v1beta1.json"
     return A.Facts(objects={A.KUEUE: items(f"{dump}/{wl}")}, **kw)
@@ -83,9 +91,12 @@ def test_pending_and_not_yet_evaluated_groups(version):
     # the 4th group had no QuotaReserved condition for 27 s (golden G.1): not "unknown"
     assert three.reason == "NotEvaluated"
     assert "not yet evaluated by Kueue" in three.summary
-    A.apply(a, causes, now=NOW)
-    assert a.group(2).state == H.PENDING and a.group(2).reason == two.summary
+    judged(a, causes)
+    # the verdict picks it over the pods' "scheduling gated"; a queue's wait is never Stuck
+    assert a.group(2).state == H.PENDING and a.group(2).reason.startswith(two.summary + " (for ")
+    assert not a.group(2).stuck and two.waits and two.layer == "kueue"
     assert a.state == H.PROGRESSING and "waiting for Kueue admission" in a.reason
+    a.group(2).layer_causes = causes[2]
     doc = a.group(2).to_json()
     assert doc["cause"]["layer"] == "kueue" and [c["layer"] for c in doc["causes"]] == ["kueue"]
 
@@ -124,8 +135,8 @@ def test_deactivated_is_the_cause_that_matters(version):
     assert "PodsReadyTimeout x1, Deactivated x1" in c.message
     assert ("kubectl -n golden-kueue patch workloads.kueue.x-k8s.io leaderworkerset-never-ready-0-2df44 "
             "--type merge -p '{\"spec\":{\"active\":true}}'") in c.message
-    A.apply(a, causes, now=NOW)
-    assert a.group(0).state == H.DEGRADED and a.group(0).failing
+    judged(a, causes)
+    assert a.group(0).failing and a.group(0).cause is c
     assert a.state == H.UNAVAILABLE and "deactivated by Kueue" in a.reason
 
 
@@ -224,7 +235,7 @@ def test_a_workload_with_missing_or_unexpected_fields_still_gives_an_answer(dama
     for w in wls:
         damage(w)
     causes = A.group_causes(view, a.groups, A.Facts(objects={A.KUEUE: wls + [None, "x"]}))
-    A.apply(a, causes, now=NOW)
+    judged(a, causes)
     A.tas_by_group(view, a.groups, A.Facts(objects={A.KUEUE: wls}))
     assert a.state in H.LWS_STATES
 
@@ -269,7 +280,7 @@ def test_pending_claim_from_events_and_a_missing_one():
     # the class could not be read (forbidden) and no event: what the claim says, the same blocking verdict
     unknown = A.group_causes(view, a.groups, A.Facts(objects={A.STORAGE: pvcs}), [])[1][0]
     assert (unknown.summary, unknown.blocking) == ("claim data-x-1-2 Pending (storageClass fast)", True)
-    A.apply(a, causes, now=NOW)
+    judged(a, causes)
     assert a.state == H.DEGRADED and 'claim data-x-1-2 Pending' in a.reason
     # the claim does not exist at all
     causes = A.group_causes(view, a.groups, A.Facts(objects={A.STORAGE: pvcs[:2]}), [])
