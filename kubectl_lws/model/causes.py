@@ -10,7 +10,7 @@ Public API (pure; no network, no printing):
 
 * ``Cause`` (``layer`` says who said it: ``pods``, ``events``, and later ``kueue``, ``volcano``...)
 * ``pod_causes(pod, worker) -> list[Cause]``: image pulls and container terminations from the pod's status
-* ``rank(cause) -> int`` and ``best(candidates) -> Cause | None``
+* ``rank(cause) -> int``: how specific a cause is (``model/events.group_cause`` picks the best)
 * ``Recreations``: a group's re-creation history (``model/events.recreations`` fills it)
 * ``for_text(seconds)``: ``12m``-style durations
 """
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
-
 from kubectl_lws.model.timeutil import parse_time, rfc3339
 from kubectl_lws.model.words import plural
 
@@ -138,9 +136,3 @@ class Recreations:
         """``re-creation loop: 3 re-creations, last 2m ago`` (the reason of a looping group)."""
         last = f", last {for_text((now - self.last).total_seconds())} ago" if self.last else ""
         return f"re-creation loop: {plural(self.count, 're-creation')}{last}"
-
-
-def best(candidates: Iterable[tuple[tuple, Cause]]) -> Cause | None:
-    """The first cause by its sort key (the caller's ``(rank, worker, -time)``), or None."""
-    ordered = sorted(candidates, key=lambda kc: kc[0])
-    return ordered[0][1] if ordered else None
