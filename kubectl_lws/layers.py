@@ -10,7 +10,7 @@ a failure: the verdict then stands on pods and events as before.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 from urllib.parse import quote
 
 from kubectl_lws import errors

@@ -147,7 +147,8 @@ def verdicts(app: Any, objs: Sequence[dict], *, namespace: str | None, all_names
                 items, info = namespace_events(app, ns)
                 raw[ns] = (None if items is None else E.raw_by_lws(items, wanted[ns]), info)
     if layers is not None:
-        waiting = [h for f, h in zip(facts, healths) if f.pods is not None and any(not g.group_ready for g in h.groups)]
+        waiting = [h for f, h in zip(facts, healths)
+                   if f.pods is not None and any(not g.group_ready for g in h.groups)]
         found = layers(waiting) if waiting else {}
         for f, h in zip(facts, healths):
             f.causes = found.get(id(h), {})

@@ -431,14 +431,6 @@ def _workloads_by_group(view: LwsView, groups: Sequence["GroupHealth"], items: S
     return out
 
 
-def _group_of_name(name: str, groups: Sequence["GroupHealth"], annotation: str) -> int | None:
-    for g in groups:
-        for pod in (g.group.pods if g.group is not None else []):
-            if (_meta(pod).get("annotations") or {}).get(annotation) == name:
-                return g.index
-    return None
-
-
 # ---- causes ---------------------------------------------------------------------------------------------
 
 # most important first: a deactivated Workload will never start by itself

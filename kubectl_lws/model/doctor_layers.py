@@ -145,6 +145,8 @@ def _access(key: str, name: str, perms: tuple[Perm, ...], allowed: dict[str, boo
         text += ("; " if text else "") + f"could not check {', '.join(p.label() for p in unknown)}"
     if essential and in_use:
         what = "admission causes" if key == A.KUEUE else "claim causes" if key == A.STORAGE else "gang causes"
+        grants = ", ".join(f"{p.verb} {p.resource}" + (f"/{p.subresource}" if p.subresource else "")
+                           + (f" ({p.group})" if p.group else "") for p in essential)
         return Check("Layers", f"{key} access", WARN, f"{text}: {what} of waiting groups are not shown",
-                     f"ask for a Role granting {', '.join(f'{p.verb} {p.resource}' + (f'/{p.subresource}' if p.subresource else '') + (f' ({p.group})' if p.group else '') for p in essential)}")
+                     f"ask for a Role granting {grants}")
     return Check("Layers", f"{key} access", INFO, text)

@@ -21,8 +21,8 @@ Interface
 * ``causes``: group index -> causes found by further layers (admission queues, gang schedulers,
   volume claims, how the last incarnation ended...), each a ``model/causes.Cause`` with its
   ``layer`` and, if it must rank apart from the reason table, a ``priority`` (``waits``: a queue's
-  wait, never Stuck). ``kubectl_lws.layers`` reads them (``model/admission`` decides them). A later reader adds
-  a field here or fills ``causes``; ``judge`` does not change.
+  wait, never Stuck). ``kubectl_lws.layers`` reads them (``model/admission`` decides them). A later
+  reader adds a field here or fills ``causes``; ``judge`` does not change.
 * ``now`` (the clock, for ages) and ``stuck_after`` (seconds a cause must hold for Stuck).
 
 ``judge(facts, health=None) -> Assessment`` (``model/health.Assessment``): ``state`` and ``reason``

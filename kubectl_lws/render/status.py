@@ -17,6 +17,7 @@ from kubectl_lws.model.health import Assessment, GroupHealth, short_hash
 from kubectl_lws.model.topology import Placement, short_key
 from kubectl_lws.model.timeutil import age_seconds, rfc3339
 from kubectl_lws.render.output import human_age, table
+from kubectl_lws.render.safe import term
 
 _COLORS = {
     H.READY: "green", H.HEALTHY: "green",
@@ -163,7 +164,7 @@ def header_lines(a: Assessment, place: Placement | None, *, color: bool, compact
             break
     other = unknown_condition_lines(v)
     if other:  # conditions this tool does not interpret are shown, never dropped
-        rows.append(("Conditions", "; ".join(other)))
+        rows.append(("Conditions", term("; ".join(other))))
     if compact:  # small terminals: the table matters more than policies and images
         rows = [(k, val if k != "Name" else f"{v.namespace}/{v.name}") for k, val in rows if k in COMPACT_HEADER]
     width = max(len(k) for k, _ in rows) + 2
@@ -339,7 +340,7 @@ def tas_lines(a: Assessment, place: Placement | None, groups: Sequence[int] | No
                 TasDomain(tuple(d.get("values") or ()), int(d.get("count") or 0)) for d in doc.get("domains") or []))
             parts.append(f"{podset} -> {ta.text()}")
         landed = (place.domains.get(int(index), {}) if place else {}).get("kubernetes.io/hostname") or []
-        lines.append(f"  group {index}: {'; '.join(parts)}; pods on {', '.join(landed) or '-'}")
+        lines.append(term(f"  group {index}: {'; '.join(parts)}; pods on {', '.join(landed) or '-'}"))
     return lines if len(lines) > 1 else []
 
 

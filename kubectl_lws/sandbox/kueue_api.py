@@ -62,32 +62,30 @@ def _walk_assignments(obj: dict, fn: Any) -> None:
             psa["topologyAssignment"] = fn(psa["topologyAssignment"])
 
 
+def _convert(obj: dict, api_version: str, kind: str, assignments: Any, typo: tuple[str, str]) -> dict:
+    out = copy.deepcopy(obj)
+    out["apiVersion"] = api_version
+    if kind == "Workload":
+        _walk_assignments(out, assignments)
+        st = out.get("status") or {}
+        if typo[0] in st:
+            st[typo[1]] = st.pop(typo[0])
+    return out
+
+
 def to_served(route: Any, obj: dict) -> dict:
     """The stored (v1beta2) object as the route's version serves it."""
     if not converts(route):
         return obj
-    out = copy.deepcopy(obj)
-    out["apiVersion"] = f"{route.group}/{route.version}"
-    if route.rt.kind == "Workload":
-        _walk_assignments(out, _slices_to_domains)
-        st = out.get("status") or {}
-        if _TYPO[0] in st:
-            st[_TYPO[1]] = st.pop(_TYPO[0])
-    return out
+    return _convert(obj, f"{route.group}/{route.version}", route.rt.kind, _slices_to_domains, _TYPO)
 
 
 def to_storage(route: Any, body: dict) -> dict:
     """A body sent in another Kueue version, as stored (v1beta2)."""
     if not converts(route) or not isinstance(body, dict):
         return body
-    body = copy.deepcopy(body)
-    body["apiVersion"] = f"{route.group}/{route.rt.version}"
-    if route.rt.kind == "Workload":
-        _walk_assignments(body, _domains_to_slices)
-        st = body.get("status") or {}
-        if _TYPO[1] in st:
-            st[_TYPO[0]] = st.pop(_TYPO[1])
-    return body
+    return _convert(body, f"{route.group}/{route.rt.version}", route.rt.kind, _domains_to_slices,
+                    (_TYPO[1], _TYPO[0]))
 
 
 # ---- queue order and the visibility API -----------------------------------------------------------------

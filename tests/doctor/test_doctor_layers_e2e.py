@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from cliutil import run_cli
-from conftest import start_sandbox
+from conftest import scenario_sandbox, start_sandbox
 
 
 def doctor(kc: str, *args: str) -> tuple[int, dict]:
@@ -25,13 +25,8 @@ def by_check(doc: dict) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def queues():
-    sb = start_sandbox(speed=50)
-    try:
-        sb.load_scenario("queues")
-        sb.wait_settled(120)
+    with scenario_sandbox("queues") as sb:
         yield sb
-    finally:
-        sb.stop()
 
 
 def test_layers_installed_versions_managed_lws_and_access(queues, tmp_path):

@@ -7,27 +7,20 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 import time
 
 import pytest
 
 from cliutil import requests_made, run_cli
-from conftest import start_sandbox
+from conftest import scenario_sandbox
 
 KUEUE = "workloads.kueue.x-k8s.io"
 
 
 @pytest.fixture(scope="module")
 def sb():
-    s = start_sandbox(speed=50)
-    try:
-        s.load_scenario("queues")
-        s.wait_settled(120)
+    with scenario_sandbox("queues") as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
