@@ -1158,7 +1158,9 @@ def map_api_exception(code: int | None, body: Any, path: str) -> errors.LwsError
         return errors.Unauthorized("Unauthorized: the server rejected the credentials "
                                    "(check --token, the kubeconfig user, or log in again)", **kwargs)
     if code == 403:
-        return errors.Forbidden(message, **kwargs)
+        from kubectl_lws.model.admission import webhook_refusal_hint
+
+        return errors.Forbidden(message, hint=webhook_refusal_hint(message), **kwargs)
     if code == 404:
         return errors.NotFound(message, **kwargs)
     if code == 409:

@@ -796,6 +796,26 @@ def claim_events(raw_events: Iterable[dict], view: LwsView) -> list[Event]:
     return normalize_all(mine)
 
 
+# ---- who refused: Kueue's LWS webhook shares LWS's name --------------------------------------------------
+
+SHARED_WEBHOOK = "vleaderworkerset.kb.io"
+# What only Kueue refuses on an LWS (golden G.5): its group size and queue are immutable once queued, and
+# one topology annotation a template; LWS's own webhook allows a size change since v0.7.
+_KUEUE_REFUSALS = ("spec.leaderWorkerTemplate.size: Invalid value", f"metadata.labels[{QUEUE_LABEL}]",
+                   "must not contain more than one topology annotation")
+
+
+def webhook_refusal_hint(message: str) -> str | None:
+    """Name the webhook that refused, when the message tells: Kueue's LWS webhook is also called
+    ``vleaderworkerset.kb.io``, so the server's words alone do not say it was Kueue."""
+    if f'admission webhook "{SHARED_WEBHOOK}" denied the request' not in (message or ""):
+        return None
+    if any(t in message for t in _KUEUE_REFUSALS):
+        return (f"refused by Kueue's LWS webhook (it shares the name {SHARED_WEBHOOK} with LWS's own): a queued "
+                "LWS keeps its group size and its queue; delete and re-create it to change them")
+    return None
+
+
 # ---- LWS conditions nobody else explains -----------------------------------------------------------------
 
 def lws_conditions(view: LwsView) -> list[dict]:
@@ -920,4 +940,4 @@ def split_placement(groups: Sequence["Group"], nodes: dict[str, dict] | None) ->
 __all__ = ["LAYERS", "Served", "Read", "Plan", "Facts", "QueueSpot", "plan", "layers_of", "queue_lookups",
            "group_causes", "kueue_workload_name", "tas_assignment", "tas_by_group", "split_placement",
            "lws_conditions", "unknown_condition_lines", "quota_text", "unread_warning", "claim_events",
-           "classes_to_check"]
+           "classes_to_check", "webhook_refusal_hint"]

@@ -223,3 +223,21 @@ def test_unknown_lws_condition_is_shown(sb, kc):
                 "lastTransitionTime": "2026-12-05T08:00:00Z", "known": False} in d["conditions"]
     finally:
         sb.fault("pause-controller", controller="lws", on=False)
+
+
+def test_kueue_refusal_names_kueue(sb, tmp_path):
+    """Kueue's LWS webhook shares the name vleaderworkerset.kb.io (golden G.5): say which one refused."""
+    from kubectl_lws import errors
+    from kubectl_lws.cluster import Cluster
+    from kubectl_lws.kubeconfig import ConnectionSettings
+
+    cluster = Cluster(ConnectionSettings(kubeconfig=sb.write_kubeconfig(tmp_path / "kc2.yaml")))
+    with pytest.raises(errors.Forbidden) as exc:
+        cluster.patch_lws("queued", {"spec": {"leaderWorkerTemplate": {"size": 3}}}, namespace="queues")
+    assert exc.value.message == ('admission webhook "vleaderworkerset.kb.io" denied the request: '
+                                 "spec.leaderWorkerTemplate.size: Invalid value: 3: field is immutable")
+    assert exc.value.hint.startswith("refused by Kueue's LWS webhook (it shares the name vleaderworkerset.kb.io")
+    from kubectl_lws.model.admission import webhook_refusal_hint
+
+    assert webhook_refusal_hint('admission webhook "vleaderworkerset.kb.io" denied the request: '
+                                "spec.replicas: Invalid value: -1") is None
