@@ -113,12 +113,21 @@ def kueue_workload_name(lws: str, uid: str, index: int, *, short: bool = False) 
 
 # ---- which layers an LWS uses (from what was already read) -----------------------------------------------
 
+def _dict(value: object) -> dict:
+    """A field that should be an object; anything else (missing, null, a string) reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
 def _meta(obj: dict) -> dict:
-    return obj.get("metadata") or {}
+    return _dict(_dict(obj).get("metadata"))
 
 
 def _spec(obj: dict) -> dict:
-    return obj.get("spec") or {}
+    return _dict(_dict(obj).get("spec"))
+
+
+def _status(obj: dict) -> dict:
+    return _dict(_dict(obj).get("status"))
 
 
 def _gates(pod: dict) -> list[str]:
@@ -340,7 +349,7 @@ def unread_warning(layer: str, why: str) -> str:
 
 
 def _condition(obj: dict, ctype: str) -> dict | None:
-    for c in (obj.get("status") or {}).get("conditions") or []:
+    for c in _status(obj).get("conditions") or []:
         if isinstance(c, dict) and c.get("type") == ctype:
             return c
     return None
@@ -367,7 +376,7 @@ def classes_to_check(view: LwsView, groups: Sequence["GroupHealth"], facts: Fact
     waiting = {g.index for g in _waiting(groups)}
     templates = claim_templates(view)
     for pvc in facts.objects.get(STORAGE) or []:
-        if not isinstance(pvc, dict) or ((pvc.get("status") or {}).get("phase") or "Pending") == "Bound":
+        if not isinstance(pvc, dict) or (_status(pvc).get("phase") or "Pending") == "Bound":
             continue
         owner = _claim_owner(_meta(pvc).get("name", ""), view, templates)
         sc = _spec(pvc).get("storageClassName")
@@ -507,7 +516,7 @@ def _kueue_cause(wl: dict, group: "GroupHealth", facts: Facts, cluster_queue_hin
     name = meta.get("name", "?")
     obj = f"Workload/{name}"
     spec = _spec(wl)
-    status = wl.get("status") or {}
+    status = _status(wl)
     queue = spec.get("queueName") or "?"
     admission = status.get("admission") if isinstance(status.get("admission"), dict) else {}
     cq = admission.get("clusterQueue") or cluster_queue_hint
@@ -579,8 +588,8 @@ def _kueue_cause(wl: dict, group: "GroupHealth", facts: Facts, cluster_queue_hin
 def _kueue_causes(view: LwsView, groups: Sequence["GroupHealth"], facts: Facts, out: dict[int, list[Cause]]) -> None:
     items = facts.objects.get(KUEUE)
     by_group = _workloads_by_group(view, groups, items or [])
-    admitted_cq = next((((w.get("status") or {}).get("admission") or {}).get("clusterQueue")
-                        for w in by_group.values() if isinstance((w.get("status") or {}).get("admission"), dict)),
+    admitted_cq = next(((_status(w).get("admission") or {}).get("clusterQueue")
+                        for w in by_group.values() if isinstance(_status(w).get("admission"), dict)),
                        None)
     if admitted_cq is None:
         admitted_cq = next(((_meta(p).get("labels") or {}).get(CLUSTER_QUEUE_LABEL) for g in groups
@@ -605,7 +614,7 @@ def _group_gates(g: "GroupHealth") -> set[str]:
 
 def _volcano_cause(pg: dict) -> Cause | None:
     name = _meta(pg).get("name", "?")
-    status = pg.get("status") or {}
+    status = _status(pg)
     phase = status.get("phase") or "Pending"
     if phase in ("Running", "Completed"):
         return None
@@ -621,7 +630,7 @@ def _volcano_cause(pg: dict) -> Cause | None:
 
 def _kai_cause(pg: dict) -> Cause | None:
     name = _meta(pg).get("name", "?")
-    conds = [c for c in (pg.get("status") or {}).get("schedulingConditions") or [] if isinstance(c, dict)]
+    conds = [c for c in _status(pg).get("schedulingConditions") or [] if isinstance(c, dict)]
     if not conds:
         return None
     last = max(conds, key=lambda c: str(c.get("lastTransitionTime") or ""))
@@ -713,7 +722,7 @@ def _storage_causes(view: LwsView, groups: Sequence["GroupHealth"], facts: Facts
         owner = _claim_owner(name, view, templates)
         if owner is None or owner[0] not in waiting:
             continue
-        phase = (pvc.get("status") or {}).get("phase") or "Pending"
+        phase = _status(pvc).get("phase") or "Pending"
         if phase == "Bound":
             continue
         ev = by_claim.get(name)
@@ -898,7 +907,7 @@ def tas_by_group(view: LwsView, groups: Sequence["GroupHealth"], facts: Facts) -
     """Group index -> pod set name -> the topology Kueue assigned (admitted TAS Workloads only)."""
     out: dict[int, dict[str, TasAssignment]] = {}
     for index, wl in _workloads_by_group(view, groups, facts.objects.get(KUEUE) or []).items():
-        admission = (wl.get("status") or {}).get("admission")
+        admission = _status(wl).get("admission")
         if not isinstance(admission, dict):
             continue
         for psa in admission.get("podSetAssignments") or []:

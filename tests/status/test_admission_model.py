@@ -349,3 +349,18 @@ def test_the_visibility_answer_is_golden(golden_http):
     doc = json.loads(ex.body)
     assert [(i["metadata"]["name"], i["positionInClusterQueue"]) for i in doc["items"]] == [
         ("leaderworkerset-q1-2-649f4", 0), ("leaderworkerset-q1-3-665c3", 1)]
+
+
+@pytest.mark.parametrize("garbage", [None, "x", {}, {"metadata": None}, {"metadata": {"name": "q1-2-abc"}, "status": "bad"},
+                                     {"metadata": {"name": "q1-2-abc"}, "status": {"conditions": [None, "x", {}]}},
+                                     {"metadata": {"name": "pg"}, "status": {"schedulingConditions": [{"reasons": "x"}]}}])
+def test_podgroups_and_claims_with_unexpected_fields_still_answer(garbage):
+    view, a = assessed("g2-q1-replicas-4", "q1")
+    for p in a.group(2).group.pods:
+        p["metadata"]["annotations"]["scheduling.k8s.io/group-name"] = "q1-2-abc"
+        p["metadata"]["annotations"]["pod-group-name"] = "pg"
+        p["spec"]["schedulingGroup"] = {"podGroupName": "q1-2-abc"}
+    f = A.Facts(objects={A.VOLCANO: [garbage], A.KAI: [garbage], A.SCHEDULING: [garbage], A.STORAGE: [garbage]})
+    causes = A.group_causes(view, a.groups, f)
+    judged(a, causes)
+    assert a.state in H.LWS_STATES
