@@ -141,6 +141,7 @@ def global_options() -> list[click.Option]:
         opt(["--as"], "settings.as_user", "User to impersonate.", metavar="USER"),
         opt(["--as-group"], "settings.as_groups", "Group to impersonate (repeatable).", multiple=True,
             metavar="GROUP"),
+        opt(["--as-uid"], "settings.as_uid", "UID to impersonate.", metavar="UID"),
         opt(["--certificate-authority"], "settings.certificate_authority", "CA certificate file.",
             metavar="PATH"),
         opt(["--client-certificate"], "settings.client_certificate", "Client certificate file.",
@@ -159,7 +160,7 @@ def global_options() -> list[click.Option]:
 
 
 GLOBAL_OPTION_NAMES = {"namespace", "kubeconfig", "context", "cluster", "user", "server", "token", "as",
-                       "as_group", "certificate_authority", "client_certificate", "client_key",
+                       "as_group", "as_uid", "certificate_authority", "client_certificate", "client_key",
                        "insecure_skip_tls_verify", "request_timeout", "v", "color", "debug"}
 
 
