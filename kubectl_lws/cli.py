@@ -125,6 +125,7 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
         except (ValueError, OSError):
             previous = None
     from kubectl_lws import terminal
+    from kubectl_lws.render.output import echo
 
     terminal.degrade_streams()
     if not debug:  # library warnings (urllib3, kubernetes, websocket) are internals, not messages
@@ -161,9 +162,10 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"error: {exc.message}", err=True)
+        # the message often carries the server's words (a 403, a webhook's denial): shown, never obeyed
+        echo(f"error: {exc.message}", err=True)
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            echo(f"hint: {exc.hint}", err=True)
         return exc.exit_code
     except (BrokenPipeError, StdoutClosed):
         # stdout closed early (e.g. piped to head): not an error worth a message, like kubectl.
@@ -174,7 +176,7 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
         return errors.EXIT_ERROR
     finally:
         if previous is not None:

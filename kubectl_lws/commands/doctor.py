@@ -138,7 +138,7 @@ def _finish(app: Any, report: Any, output: str) -> int:
 
     doc = report.to_dict()
     if not emit(doc, output):
-        click.echo(render_doctor(doc, color=app.use_color()), color=app.use_color())
+        app.out(render_doctor(doc, color=app.use_color()))
     return 3 if report.failed else 0
 
 

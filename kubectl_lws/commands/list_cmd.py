@@ -77,7 +77,7 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
         results.append((a, item))
     if output == "name":
         for a, _ in results:
-            click.echo(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{a.view.name}")
+            app.out(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{a.view.name}")
         return
     if emit({"apiVersion": "v1", "kind": "List", "items": [item for _, item in results]}, output):
         return
@@ -85,8 +85,7 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     text = list_table(results, all_namespaces=all_namespaces, wide=output == "wide", color=color,
                       no_headers=no_headers)
     if text:
-        # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
-        click.echo(text, color=color)
+        app.out(text)
 
 
 def _recreation_loops(app, assessed: list, ns: str | None, all_namespaces: bool, now) -> dict | None:

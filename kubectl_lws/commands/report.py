@@ -23,6 +23,8 @@ from typing import Any, Callable
 import click
 
 from kubectl_lws.options import LWS_NAME, DurationType, NamespaceType, app_context
+from kubectl_lws.render.output import echo
+from kubectl_lws.render.safe import term
 
 DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -122,7 +124,7 @@ class Progress:
         if not self.enabled:
             return
         self._clear()
-        click.echo(f"report: {text}", err=True)
+        echo(f"report: {text}", err=True)
 
     def count(self, what: str, done: int, total: int) -> None:
         if not self.enabled or total <= 0:
@@ -130,13 +132,13 @@ class Progress:
         if self.tty:
             width = 30
             filled = int(width * done / total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}")
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {term(what)}")
             sys.stderr.flush()
             self._drawn = True
         else:
             step = max(1, total // 10)
             if done == total or done % step == 0:
-                click.echo(f"report: {what} {done}/{total}", err=True)
+                echo(f"report: {what} {done}/{total}", err=True)
 
     def _clear(self) -> None:
         if self._drawn:
@@ -236,7 +238,7 @@ def report(name: str | None, output_path: str | None, logs_mode: str, previous: 
         progress.done()
     missed = sum(1 for m in collector.not_collected if not m.get("partial"))
     cut = len(collector.truncated)
-    click.echo(f"wrote {path} ({size:,} bytes, {len(archive.files)} files)")
+    app.out(f"wrote {path} ({size:,} bytes, {len(archive.files)} files)")
     if missed or cut:
         parts = ([f"{missed} item(s) could not be collected"] if missed else []) + \
                 ([f"{cut} log(s) cut at --max-log-bytes"] if cut else [])

@@ -247,7 +247,7 @@ def _template_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Pat
                 raise _with_outcome(exc, "nothing was restarted") from None
         cluster.patch_lws(plan.lws, template_restart_patch(view, stamp), namespace=plan.namespace,
                           dry_run=server_dry)
-        click.echo(f"{KIND_PREFIX}/{plan.lws} restarted{suffix}")
+        app.out(f"{KIND_PREFIX}/{plan.lws} restarted{suffix}")
         if watcher is not None and plan.targets:
             goals = [GroupGoal(t.index, t.pod_uids) for t in plan.targets]
             wait_for_groups(watcher, goals, size=view.size, timeout=timeout, progress=app.info)
@@ -273,7 +273,7 @@ def _delete_leader(app: AppContext, plan: "RestartPlan", target: "GroupTarget", 
         # The UID precondition failed: this group was re-created since the plan; never delete the new one.
         app.warn(f"group {target.index}: leader {target.leader} was already re-created; left alone")
         return True
-    click.echo(f"{KIND_PREFIX}/{plan.lws} group {target.index} restarted (leader {target.leader} "
+    app.out(f"{KIND_PREFIX}/{plan.lws} group {target.index} restarted (leader {target.leader} "
                f"deleted){suffix}")
     return True
 
