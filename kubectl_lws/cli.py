@@ -134,6 +134,7 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
         warnings.filterwarnings("ignore", module=r"(urllib3|kubernetes|websocket|yaml)(\.|$)")
     try:
         result = click.Group.main(group, args=args, prog_name=prog_name, standalone_mode=False, **extra)
+        sys.stdout.flush()  # here, not at exit: a stdout that cannot take it (>/dev/full) is an error
         if isinstance(result, int):
             return result
         return errors.EXIT_OK
@@ -172,6 +173,13 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
         terminal.silence_stdout()
         return errors.EXIT_OK
     except Exception as exc:  # noqa: BLE001 — last line of defence: no tracebacks for users
+        from kubectl_lws.files import stdout_failure
+
+        failed = stdout_failure(exc)
+        if failed is not None:  # >/dev/full, a file-size limit: one sentence, and no second try at exit
+            terminal.silence_stdout()
+            echo(f"error: {failed.message}", err=True)
+            return failed.exit_code
         if debug:
             import traceback
 
