@@ -255,6 +255,13 @@ def _last_reason(p: "H.PodInfo") -> str:
     return p.reason
 
 
+def stray_lines(groups: Sequence[GroupHealth]) -> list[str]:
+    """Pods whose worker index has no place in their group (model/groups.Stray): not counted anywhere."""
+    lines = [f"  group {g.index}: {term(s.name, LINE)}: {term(s.why, LINE)}"
+             for g in groups if g.group is not None for s in g.group.strays]
+    return ["Unexpected pods (not counted):", *lines] if lines else []
+
+
 def violation_lines(place: Placement | None, groups: Sequence[int] | None = None,
                     limit: int | None = None) -> list[str]:
     if place is None:
@@ -306,6 +313,10 @@ def render_status(a: Assessment, place: Placement | None, *, groups: Sequence[in
     if causes:
         lines.append("")
         lines.extend(causes)
+    strays = stray_lines(shown)
+    if strays:
+        lines.append("")
+        lines.extend(strays)
     viol = violation_lines(place, groups, max_violations)
     if viol:
         lines.append("")
