@@ -152,8 +152,8 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
             exc.show()
             return errors.EXIT_USAGE
         message, hint = usage_message(exc, _command_path(group, args, prog_name))
-        click.echo(f"error: {message}", err=True)
-        click.echo(f"hint: {hint}", err=True)
+        echo(f"error: {message}", err=True)  # it may quote what was typed: shown, never obeyed
+        echo(f"hint: {hint}", err=True)
         return errors.EXIT_USAGE
     except click.ClickException as exc:
         exc.show()
