@@ -16,13 +16,15 @@ import sys
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote, urlencode
 
 from kubectl_lws import errors
 from kubectl_lws.kubeconfig import (ConnectionSettings, ResolvedConfig, check_server_url, default_scheme,
                                     impersonation_headers, resolve)
+from kubectl_lws.model import keys
 from kubectl_lws.model import slim as slimmer
 from kubectl_lws.model.keys import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 
@@ -504,6 +506,24 @@ class Cluster:
     def list_nodes(self, *, slim: bool = False) -> list[dict]:
         return self.list("nodes", slim=slim)[0]
 
+    def list_nodes_named(self, names: Iterable[str], *, slim: bool = False) -> list[dict]:
+        """The nodes of these names, read by ``kubernetes.io/hostname in (...)``: the cost follows the
+        pods' nodes, never the cluster's. One LIST per ``SELECTOR_CHARS`` of names; more names than
+        ``MAX_SELECTED_LISTS`` LISTs hold read every node (one paged LIST) instead. A name the selector
+        did not find (a node gone, or one whose hostname label is not its name) is settled by one full
+        LIST, so "node gone" is never a guess."""
+        wanted = set(filter(None, names))
+        if not wanted:
+            return []
+        chunks = selector_chunks(keys.HOSTNAME_TOPOLOGY_KEY, sorted(wanted))
+        if chunks is None or len(chunks) > MAX_SELECTED_LISTS:
+            return [n for n in self.list_nodes(slim=slim) if n["metadata"]["name"] in wanted]
+        found = [n for sel in chunks for n in self.list("nodes", label_selector=sel, slim=slim)[0]
+                 if n["metadata"]["name"] in wanted]
+        if wanted - {n["metadata"]["name"] for n in found}:
+            return [n for n in self.list_nodes(slim=slim) if n["metadata"]["name"] in wanted]
+        return found
+
     def list_events(self, namespace: str | None = None, *, field_selector: str | None = None,
                     limit: int | None = None, all_namespaces: bool = False) -> tuple[list[dict], dict]:
         """Events of a namespace from whichever API serves them: ``(items, info)``.
@@ -604,6 +624,32 @@ class Cluster:
         # dryRun also in the query: the apiserver honours either, and a proxy or simulator may read only one.
         return self.request("DELETE", resource_path(kind, namespace or self.namespace, name), body=body,
                             query={"dryRun": "All" if dry_run else None})
+
+    # ---- pods/proxy -------------------------------------------------------------------------
+    def proxy_get(self, pod: str, port: int, path: str, *, namespace: str | None = None, timeout: float = 5.0,
+                  limit: int = 10 * 2 ** 20, accept: str = "text/plain;version=0.0.4;q=0.9,*/*;q=0.1"
+                  ) -> "ProxyResponse":
+        """GET ``path`` of ``pod:port`` through the API server's pod proxy (``pods/proxy``).
+
+        Whatever answers (the API server's own Status, or the pod's server passed through) comes back as
+        status and body: the caller tells them apart. At most ``limit`` bytes of the body are read
+        (``cut`` then says there was more); ``timeout`` bounds the whole exchange, body included."""
+        target = f"{resource_path('pods', namespace or self.namespace, pod)}:{int(port)}/proxy/{path.lstrip('/')}"
+        deadline = time.monotonic() + timeout
+        raw = self._send("GET", target, stream=True, timeout=timeout, accept=accept)
+        try:
+            data, cut = _read_capped(raw, deadline, limit)
+        except Exception as exc:  # noqa: BLE001 — a read timeout or reset mid-body
+            raise self._map_error(exc, "GET", target) from exc
+        finally:
+            try:
+                if getattr(raw, "_lws_cut", False):
+                    raw.close()  # the rest of a huge body is not worth reading to keep the connection
+                else:
+                    raw.release_conn()
+            except Exception:  # noqa: BLE001 — already closed
+                pass
+        return ProxyResponse(raw.status, data, cut)
 
     # ---- logs, watch, exec ------------------------------------------------------------------
     def pod_log_stream(self, name: str, *, namespace: str | None = None, container: str | None = None,
@@ -885,11 +931,9 @@ class ExecSession:
             pass
 
 
-def _read_within(raw: Any, deadline: float | None) -> bytes:
-    """The whole body, or a timeout once ``deadline`` passes: --request-timeout bounds the whole call,
-    also against a server that sends headers and then trickles or stalls the body."""
-    if deadline is None:
-        return raw.data
+@contextmanager
+def _cut_at(raw: Any, deadline: float) -> Iterator[None]:
+    """Shut ``raw`` down when ``deadline`` passes while the block reads it; TimeoutError when it did."""
     fired = threading.Event()
 
     def cut() -> None:
@@ -903,7 +947,7 @@ def _read_within(raw: Any, deadline: float | None) -> bytes:
     timer.daemon = True
     timer.start()
     try:
-        data = raw.data
+        yield
     except Exception as exc:  # noqa: BLE001
         if fired.is_set():
             raise TimeoutError("the response body did not arrive in time") from exc
@@ -912,7 +956,42 @@ def _read_within(raw: Any, deadline: float | None) -> bytes:
         timer.cancel()
     if fired.is_set():
         raise TimeoutError("the response body did not arrive in time")
+
+
+def _read_within(raw: Any, deadline: float | None) -> bytes:
+    """The whole body, or a timeout once ``deadline`` passes: --request-timeout bounds the whole call,
+    also against a server that sends headers and then trickles or stalls the body."""
+    if deadline is None:
+        return raw.data
+    with _cut_at(raw, deadline):
+        data = raw.data
     return data
+
+
+@dataclass
+class ProxyResponse:
+    """What ``Cluster.proxy_get`` read: status, at most ``limit`` bytes of body, ``cut`` when there was more."""
+
+    status: int
+    data: bytes
+    cut: bool
+
+
+def _read_capped(raw: Any, deadline: float, limit: int) -> tuple[bytes, bool]:
+    """Read a streaming body until its end, ``limit`` bytes (then stop: cut) or the deadline (TimeoutError)."""
+    chunks: list[bytes] = []
+    size = 0
+    with _cut_at(raw, deadline):
+        while size <= limit:
+            chunk = raw.read(min(65536, limit + 1 - size), decode_content=False)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    if size > limit:
+        raw._lws_cut = True
+        return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
 
 
 _MALLOC_TUNED = False
@@ -1115,6 +1194,32 @@ def _version() -> str:
     from kubectl_lws import __version__
 
     return __version__
+
+
+# A set-based selector stays under this many characters per LIST (URLs pass proxies in front of
+# the API server); a read that would take more LISTs than MAX_SELECTED_LISTS reads everything instead.
+SELECTOR_CHARS = 4000
+MAX_SELECTED_LISTS = 8
+LABEL_VALUE_MAX = 63
+
+
+def selector_chunks(key: str, values: Sequence[str]) -> list[str] | None:
+    """``key in (a,b,...)`` selectors of at most SELECTOR_CHARS each covering ``values``; None when
+    a value cannot be a label value (longer than 63 characters), so no selector can find it."""
+    if any(len(v) > LABEL_VALUE_MAX for v in values):
+        return None
+    out: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for value in values:
+        if chunk and size + len(value) + 1 > SELECTOR_CHARS:
+            out.append(f"{key} in ({','.join(chunk)})")
+            chunk, size = [], 0
+        chunk.append(value)
+        size += len(value) + 1
+    if chunk:
+        out.append(f"{key} in ({','.join(chunk)})")
+    return out
 
 
 def encode_query(query: dict) -> str:

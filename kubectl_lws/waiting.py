@@ -6,7 +6,7 @@ between. Each ``Cluster.list_watch`` stream runs on a daemon thread (a blocked w
 time out on the caller's deadline) and feeds a store; the caller waits on one condition variable
 with its own deadline and judges the stores with a check of its own.
 
-Shared by status --watch (``wait_change`` + its own redraw), restart, scale (``PodWatcher`` +
+Shared by status -w and metrics -w (``follow``: one loop for every live screen), restart, scale (``PodWatcher`` +
 group goals) and rollout status (its own check): one live view, one implementation. The stores keep
 slim records (``model/slim.py``) for pods and nodes, so a long watch of a big LWS holds what the
 models read, never whole objects; a relist (410 or a broken stream) pages like any LIST.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Collection, Iterable, Mapping, Sequence
 
 from kubectl_lws import errors
 from kubectl_lws.model import keys
@@ -38,14 +38,19 @@ class Informer:
     ``sources`` is ``[(kind, label_selector), ...]`` or ``(kind, label_selector, field_selector)``.
     A kind in ``optional`` that we may not read (403) counts as synced and empty (and is named in
     ``forbidden``), so the caller can fall back to what it can see. ``slim`` keeps slim records.
+    ``keep``: kind -> a test an object must pass to enter the store, for what no selector can narrow
+    on the server (a namespace's events, of which only one LWS's matter): the others neither fill
+    the store nor count as a change.
     """
 
     def __init__(self, cluster: "Cluster", namespace: str, sources: Sequence[tuple], *,
-                 optional: Collection[str] = (), name: str = "", slim: bool = True) -> None:
+                 optional: Collection[str] = (), name: str = "", slim: bool = True,
+                 keep: Mapping[str, Callable[[dict], bool]] | None = None) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self._sources = [(src[0], src[1], src[2] if len(src) > 2 else None) for src in sources]
         self._optional = set(optional)
+        self._keep = dict(keep or {})
         self._label = name
         self._slim = slim
         self._stores: dict[str, dict[str, dict]] = {kind: {} for kind, *_ in self._sources}
@@ -110,16 +115,19 @@ class Informer:
 
     def _run(self, kind: str, selector: str | None, fields: str | None = None) -> None:
         store = self._stores[kind]
+        keep = self._keep.get(kind)
         try:
             for etype, obj in self.cluster.list_watch(kind, self.namespace, label_selector=selector,
                                                       field_selector=fields, stop=self._stop,
                                                       slim=self._slim):
                 if self._stop.is_set():
                     return
+                if keep is not None and etype != "SYNC" and not keep(obj):
+                    continue
                 with self._cond:
                     if etype == "SYNC":
                         store.clear()
-                        store.update((_uid(o), o) for o in obj)
+                        store.update((_uid(o), o) for o in obj if keep is None or keep(o))
                         self._synced.add(kind)
                     elif etype == "DELETED":
                         store.pop(_uid(obj), None)
@@ -193,6 +201,34 @@ class Informer:
 
     def _kinds(self) -> str:
         return "/".join(kind for kind, *_ in self._sources)
+
+
+def follow(view: Informer, update: Callable[[bool], "float | None"], *, timeout: float | None = None,
+           poll: float = 0.25) -> None:
+    """The loop of every live screen (status -w, metrics -w): wait for a change in ``view`` or the next tick,
+    then ``update(changed)``; it returns when it wants to be called again without a change (a monotonic
+    time, or None: only on changes). Returns at ``timeout``; raises what the view's streams raised."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen = -1
+    due: float | None = None
+    view.start(timeout=None)
+    while True:
+        wait = poll
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline - time.monotonic()))
+        if due is not None:
+            wait = min(wait, max(0.0, due - time.monotonic()))
+        changes = view.wait_change(seen, wait)
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return
+        if not view.synced:
+            continue
+        changed = changes != seen
+        if not changed and (due is None or now < due):
+            continue
+        seen = changes
+        due = update(changed)
 
 
 class PodWatcher(Informer):
