@@ -20,7 +20,7 @@ import io
 import os
 import re
 import time
-from typing import IO, Any
+from typing import IO
 
 from kubectl_lws import errors
 
