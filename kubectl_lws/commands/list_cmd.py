@@ -58,7 +58,7 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
         return
     if output == "name":  # names only: no verdict to read for
         for o in objs:
-            click.echo(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{o['metadata']['name']}")
+            app.out(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{o['metadata']['name']}")
         return
     from kubectl_lws.layers import LayerReader
 
@@ -73,5 +73,4 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     text = list_table(results, all_namespaces=all_namespaces, wide=output == "wide", color=color,
                       no_headers=no_headers)
     if text:
-        # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
-        click.echo(text, color=color)
+        app.out(text)

@@ -100,7 +100,7 @@ def check_layers(served: A.Served | None, served_error: str | None, controllers:
                                     f"{layer.group} is not served: their pods wait for a scheduler or gate nobody runs",
                                     f"install {layer.name}, or remove its keys from those LWS"))
             else:
-                checks.append(Check("Layers", layer.key, INFO, f"{layer.name} not installed ({layer.group} not served)"))
+                checks.append(Check("Layers", layer.key, INFO, f"{layer.name} absent: {layer.group} is not served"))
             continue
         parts = [f"{layer.group} served: {', '.join(versions)}"]
         if layer.key == A.KUEUE:
@@ -118,7 +118,8 @@ def check_layers(served: A.Served | None, served_error: str | None, controllers:
                 entry["controller"] = {"deployment": f"{cns}/{cname}", "image": image}
                 parts.append(f"controller {cns}/{cname}" + (f" {tag}" if tag else ""))
             else:
-                parts.append(f"controller not read at {cns}/{cname} ({'forbidden' if err == 'forbidden' else 'not found'})")
+                why = {"forbidden": "forbidden", "notfound": "no such deployment"}.get(err or "", f"could not check: {err}")
+                parts.append(f"controller not read at {cns}/{cname} ({why})")
         parts.append(f"manages {len(mine)} LWS in {namespace}" + (f" ({_names(mine)})" if mine else ""))
         checks.append(Check("Layers", layer.key, INFO, "; ".join(parts)))
         checks.append(_access(layer.key, layer.name, layer.perms, allowed, namespace, bool(mine), entry))

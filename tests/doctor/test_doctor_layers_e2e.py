@@ -40,7 +40,7 @@ def test_layers_installed_versions_managed_lws_and_access(queues, tmp_path):
     assert c["kueue access"]["status"] == "PASS"
     assert c["volcano"]["message"].startswith("scheduling.volcano.sh served: v1beta1; controller "
                                               "volcano-system/volcano-scheduler v1.12.1; manages 0 LWS in queues")
-    assert c["kai"]["message"] == "KAI-Scheduler not installed (scheduling.run.ai not served)"
+    assert c["kai"]["message"] == "KAI-Scheduler absent: scheduling.run.ai is not served"
     assert doc["layers"]["kueue"]["managesHere"] == ["never-ready", "placed", "queued"]
     _, gangs = doctor(queues.write_kubeconfig(tmp_path / "kc2.yaml"), "-n", "gangs")
     assert "manages 1 LWS in gangs (gang)" in by_check(gangs)["volcano"]["message"]
