@@ -759,8 +759,7 @@ def _live_runtime(view: Any, group: Any, shape: Any, execs: Execs, timeout: floa
                            pod=leader.name)]
     container = leader.container.get("name") or None
     out: list = []
-    ray_shape = any(s.find("ray-head", "ray-worker", "mns-leader", "mns-worker") for s in shape.stacks)
-    if ray_shape:
+    if shape.ray:
         tool, result = _run_fallbacks(execs, leader.name, container,
                                       [("list", probe_runtime.RAY_LIST)], timeout)
         ray_view, error = None, ""
@@ -783,19 +782,17 @@ def _live_runtime(view: Any, group: Any, shape: Any, execs: Execs, timeout: floa
                     text = (result.stderr or result.stdout or result.error or "").strip().splitlines()
                     error = (text[-1] if text else f"exit code {result.exit_code}")[:200]
         out += rc.check_ray_live(view, group, shape, ray_view, error, leader.name)
-    serve_port, launch = rc.serving_port(shape)
-    serve_port = port or serve_port
+    ep = rc.serving_endpoint(shape)
+    serve_port = port or (ep.port if ep else None)
     if serve_port is None:
         out.append(rc.Finding(gi, "health", rc.INFO, "no recognised server in the leader: give --port to probe "
                               "one", template="leader", pod=leader.name, flag="--port"))
         return out
-    host = "127.0.0.1"
-    if launch is not None:
-        h = launch.flags.get("host")
-        if h and h.value and h.value not in ("0.0.0.0", "::", "[::]", "") and not h.unresolved:
-            host = h.value
+    health, models = (ep.health, ep.models) if ep else ("/health", "/v1/models")
+    host = ep.host if ep and ep.host and ep.host not in ("0.0.0.0", "::", "[::]", "localhost") else "127.0.0.1"
     tool, result = _run_fallbacks(execs, leader.name, container,
-                                  probe_runtime.http_argvs(host, serve_port, ["/health", "/v1/models"], timeout),
+                                  probe_runtime.http_argvs(host, serve_port, [health] + ([models] if models else []),
+                                                           timeout),
                                   timeout * 2 + 5)
     if result is None:
         out.append(rc.Finding(gi, "health", rc.FAIL, "cannot probe: the leader has neither python3 nor bash",
@@ -807,5 +804,5 @@ def _live_runtime(view: Any, group: Any, shape: Any, execs: Execs, timeout: floa
         out.append(rc.Finding(gi, "health", rc.FAIL, f"the HTTP probe ({tool}) printed nothing: {err[:200]}",
                               template="leader", pod=leader.name, flag="--port"))
         return out
-    out += rc.check_http_live(gi, leader.name, serve_port, records, rc.served_model(launch))
+    out += rc.check_http_live(gi, leader.name, serve_port, records, ep.model if ep else None, health, models)
     return out
