@@ -347,8 +347,7 @@ def _dp_ranks(gi: int, pods: list[DPPod], ray_dp: bool) -> list[Finding]:
                         flag="--data-parallel-backend", actual="ray")]
     unknown = [f for p in pods for f in p.unknown.values()]
     if unknown:
-        return unknown[:1] + [Finding(gi, "dp-ranks", INFO, "not checked: the ranks of "
-                                      f"{', '.join(sorted({f.pod for f in unknown}))} are unknown", flag="--data-parallel-*")]
+        return unknown[:1]
     dp = pods[0].dp or 1
     out: list[Finding] = []
     owner: dict[int, DPPod] = {}
@@ -464,7 +463,10 @@ def _headless(gi: int, pods: list[DPPod], ray_dp: bool, size: int) -> list[Findi
         return [Finding(gi, "headless", INFO, "not applicable: " + ("one pod" if size == 1 else
                         "--data-parallel-backend ray"), flag="--headless")]
     out: list[Finding] = []
+    dp = pods[0].dp or 1
     for p in pods:
+        if p.claims is not None and (p.claims.stop > dp or p.claims.start < 0):
+            continue  # its ranks do not exist (dp-ranks says so): its mode is moot
         if p.s.role == "leader" and p.headless:
             out.append(Finding(gi, "headless", FAIL, "the leader is --headless: no pod serves the group's endpoint",
                                template="leader", pod=p.s.name, flag="--headless", expected="no --headless on the leader",
