@@ -182,13 +182,14 @@ def _finish(app: Any, report: dict, output: str, render: Callable[[dict, bool], 
 
 
 def _summary(groups: list[dict], execs: int, started: float) -> dict:
-    counts = {"PASS": 0, "WARN": 0, "FAIL": 0}
+    """Counts by status; ``info`` counts the checks that were not evaluated (or do not apply)."""
+    counts = {"PASS": 0, "INFO": 0, "WARN": 0, "FAIL": 0}
     for g in groups:
         for f in g["findings"]:
             counts[f["status"]] += 1
     return {"groups": len(groups), "failedGroups": sum(1 for g in groups if g["status"] == "FAIL"),
-            "pass": counts["PASS"], "warn": counts["WARN"], "fail": counts["FAIL"], "execs": execs,
-            "seconds": round(time.monotonic() - started, 3)}
+            "pass": counts["PASS"], "warn": counts["WARN"], "fail": counts["FAIL"], "info": counts["INFO"],
+            "execs": execs, "seconds": round(time.monotonic() - started, 3)}
 
 
 # ---- verify env ---------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ def verify_env(name: str, groups: tuple[int, ...], live: bool, show_values: bool
     def one(group: Any) -> dict:
         findings = envcheck.check_group(view, group, also_prefixes=prefixes)
         if live:
-            findings += _live_env(view, group, execs, timeout, (*envcheck.RUNTIME_PREFIXES, *prefixes))
+            findings += _live_env(view, group, execs, timeout, (*envcheck.RUNTIME_PREFIXES, *prefixes), prefixes)
         return {"index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(show_values) for f in findings]}
 
@@ -251,7 +252,8 @@ def _read_env(execs: Execs, pod: str, container: str, timeout: float) -> tuple[s
     return "", "", None, "the container has neither python3, bash nor env"
 
 
-def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tuple[str, ...]) -> list:
+def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tuple[str, ...],
+              strict: tuple[str, ...] = ()) -> list:
     from kubectl_lws.model import envcheck
     from kubectl_lws.model.groups import pod_name
 
@@ -299,9 +301,11 @@ def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tup
     if any(per_pod_extra.values()):
         for pod in group.pods:
             per_pod_extra.setdefault(pod_name(pod), {})
-        findings += [f for f in envcheck.consistency(per_pod_extra, group.index, "live-runtime-env",
-                                                     "set by the image or entrypoint, not the spec")
-                     if f.status != envcheck.PASS]
+        findings += envcheck.consistency(per_pod_extra, group.index, "live-runtime-env",
+                                         "set by the image or entrypoint, not the spec", strict)
+    elif jobs:
+        findings.append(envcheck.Finding(group.index, "live-runtime-env", envcheck.PASS, "no runtime variables "
+                                         "beyond the spec's in the running processes"))
     return findings
 
 
@@ -722,9 +726,7 @@ def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | N
         results = _parallel(target.groups, one, concurrency, execs)
     else:
         results = [one(g) for g in target.groups]  # pure CPU: threads would only add contention
-    summary = _summary([{**g, "findings": [f for f in g["findings"] if f["status"] != rc.INFO]} for g in results],
-                       execs.count, started)
-    summary["info"] = sum(1 for g in results for f in g["findings"] if f["status"] == rc.INFO)
+    summary = _summary(results, execs.count, started)
     summary["warn"] += sum(1 for f in notes if f.status == rc.WARN)
     report = {"kind": "VerifyRuntimeReport", "lws": view.name, "namespace": view.namespace, "live": live,
               "notes": [f.to_dict() for f in notes], "groups": results, "summary": summary}
