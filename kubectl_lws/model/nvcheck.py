@@ -204,6 +204,17 @@ def _tflag(flags: dict[str, Flag], *names: str) -> Flag | None:
     return first_flag(flags, *[n.replace("_", "-") for n in names])
 
 
+def _tp_pp(gi: int, s: PodStack, flags: dict[str, Flag], tp_name: str, pp_name: str,
+           shape: GroupShape) -> tuple[int | None, int | None, Finding]:
+    """(TP, PP, the tp-pp row) of a TensorRT-LLM launch."""
+    tp_f, pp_f = _tflag(flags, tp_name), _tflag(flags, pp_name)
+    tp, _ = flag_int(tp_f, 1)
+    pp, _ = flag_int(pp_f, 1)
+    if tp is None or pp is None:
+        return tp, pp, not_evaluated(gi, "tp-pp", s, tp_f if tp is None else pp_f)
+    return tp, pp, world_finding(gi, s, tp * pp, f"{tp} x {pp} = {tp * pp}", f"--{tp_name} x --{pp_name}", shape)
+
+
 def _triton_example(lws: LwsView, gi: int, shape: GroupShape) -> list[Finding]:
     """LWS's TensorRT-LLM example: ``server.py leader`` mpiruns over ``tp x pp / gpu_per_node`` pods."""
     leader = shape.leader
@@ -214,13 +225,8 @@ def _triton_example(lws: LwsView, gi: int, shape: GroupShape) -> list[Finding]:
         return [Finding(gi, "trtllm-role", FAIL, "the leader does not run server.py leader: nobody starts the "
                         "ranks", template="leader", pod=s.name, flag="server.py leader",
                         expected="server.py leader", actual=s.launches[0].text[:80] if s.launches else "<none>")]
-    tp_f, pp_f = _tflag(lead.flags, "tp"), _tflag(lead.flags, "pp")
-    tp, _ = flag_int(tp_f, 1)
-    pp, _ = flag_int(pp_f, 1)
-    if tp is None or pp is None:
-        out.append(not_evaluated(gi, "tp-pp", leader, tp_f if tp is None else pp_f))
-    else:
-        out.append(world_finding(gi, leader, tp * pp, f"{tp} x {pp} = {tp * pp}", "--tp x --pp", shape))
+    tp, pp, world = _tp_pp(gi, leader, lead.flags, "tp", "pp", shape)
+    out.append(world)
     gpn_f = _tflag(lead.flags, "gpu_per_node")
     gpn, _ = flag_int(gpn_f, 0)
     if gpn_f is None:
@@ -307,15 +313,11 @@ def _trtllm_serve(lws: LwsView, gi: int, shape: GroupShape) -> list[Finding]:
         next(s for s in shape.stacks if s.find("trtllm-serve"))
     launch = s0.find("trtllm-serve")
     out: list[Finding] = []
-    tp_f, pp_f, ep_f = (_tflag(launch.flags, "tp_size"), _tflag(launch.flags, "pp_size"),
-                        _tflag(launch.flags, "ep_size"))
-    tp, _ = flag_int(tp_f, 1)
-    pp, _ = flag_int(pp_f, 1)
+    ep_f = _tflag(launch.flags, "ep_size")
     ep, _ = flag_int(ep_f, 1)
-    if tp is None or pp is None:
-        out.append(not_evaluated(gi, "tp-pp", s0, tp_f if tp is None else pp_f))
-    else:
-        out.append(world_finding(gi, s0, tp * pp, f"{tp} x {pp} = {tp * pp}", "--tp_size x --pp_size", shape))
+    tp, pp, world = _tp_pp(gi, s0, launch.flags, "tp_size", "pp_size", shape)
+    out.append(world)
+    if tp is not None and pp is not None:
         mpi = s0.find("mpirun")
         n_f = (mpi.flags.get("n") or mpi.flags.get("np")) if mpi else None
         if mpi is not None and n_f is not None:

@@ -283,6 +283,9 @@ def _check_vllm(lws: LwsView, gi: int, shape: GroupShape, ray_shape: bool) -> li
         out.append(Finding(gi, "vllm", FAIL, "the workers run vLLM but the leader does not: nothing serves the "
                            "group's endpoint", template="leader", pod=leader.name, flag="vllm serve",
                            expected="vllm serve in the leader", actual="<none>"))
+    elif lead is not None:
+        out.append(Finding(gi, "vllm", PASS, "the leader runs vLLM", template="leader", pod=leader.name,
+                           flag="vllm serve", actual=shown(lead.text, 80)))
     s0, launch = (leader, lead) if lead is not None else servers[0]
     if dpcheck.uses_data_parallel(shape):
         return out + dpcheck.check_vllm_dp(lws, gi, shape)
@@ -297,6 +300,13 @@ def _check_vllm(lws: LwsView, gi: int, shape: GroupShape, ray_shape: bool) -> li
             out.append(Finding(gi, "executor-backend", FAIL, "--nnodes starts vLLM on every pod without Ray, but the "
                                "backend is ray", template=s0.role, pod=s0.name, flag=backend.name,
                                expected="mp", actual=_shown(backend)))
+        else:
+            out.append(Finding(gi, "executor-backend", PASS, "mp: --nnodes starts vLLM on every pod",
+                               template=s0.role, pod=s0.name, flag="--distributed-executor-backend", expected="mp",
+                               actual=b or "<unset>"))
+    elif lws.size == 1:
+        out.append(Finding(gi, "executor-backend", INFO, "not applicable: one pod per group", template=s0.role,
+                           pod=s0.name, flag="--distributed-executor-backend"))
     elif lws.size > 1:
         if not ray_shape:
             out.append(Finding(gi, "executor-backend", FAIL, "vLLM spans several pods but nothing connects them: "

@@ -434,19 +434,25 @@ class _Parser:
                 else:
                     self._lit(parts, "\\", True)
                     self.i += 1
-            elif c == "$":
-                self._dollar(parts, True)
-            elif c == "`":
-                self._backtick(parts, True)
-            elif c == _REF_OPEN:
-                self._ref(parts, True)
             else:
-                j = self.i
-                while j < n and s[j] not in '"\\$`\ue000':
-                    j += 1
-                self._lit(parts, s[self.i:j], True)
-                self.i = j
+                self._expansion_or_text(parts, True, '"\\$`\ue000')
         raise ParseError("unterminated double quote")
+
+    def _expansion_or_text(self, parts: list, quoted: bool, stops: str) -> None:
+        """At self.i: a ``$`` expansion, a backtick command, a kubelet atom, else literal text up to ``stops``."""
+        c = self.s[self.i]
+        if c == "$":
+            self._dollar(parts, quoted)
+        elif c == "`":
+            self._backtick(parts, quoted)
+        elif c == _REF_OPEN:
+            self._ref(parts, quoted)
+        else:
+            j = self.i + 1
+            while j < self.n and self.s[j] not in stops:
+                j += 1
+            self._lit(parts, self.s[self.i:j], quoted)
+            self.i = j
 
     def _backtick(self, parts: list, quoted: bool) -> None:
         start = self.i
@@ -614,18 +620,8 @@ class _Parser:
             elif c == "\\":
                 self._lit(parts, s[self.i + 1:self.i + 2], True)
                 self.i += 2
-            elif c == "$":
-                self._dollar(parts, quoted)
-            elif c == "`":
-                self._backtick(parts, quoted)
-            elif c == _REF_OPEN:
-                self._ref(parts, quoted)
             else:
-                j = self.i
-                while j < n and s[j] not in "}'\"\\$`\ue000":
-                    j += 1
-                self._lit(parts, s[self.i:j], quoted)
-                self.i = j
+                self._expansion_or_text(parts, quoted, "}'\"\\$`\ue000")
 
     def _arith(self, skip: int = 3) -> tuple | None:
         """``$(( expr ))`` at self.i (``(( expr ))`` with ``skip`` 2): the parts of ``expr``, or None when no

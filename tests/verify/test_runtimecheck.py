@@ -401,3 +401,21 @@ def test_literal_rank_zero_in_a_leader_template_is_right():
     problems = bad(check(lws, svcs))
     assert [(p.check, p.status, p.template) for p in problems if p.check == "node-rank"] == [
         ("node-rank", rc.WARN, "leader"), ("node-rank", rc.FAIL, "worker")]
+
+
+def test_every_documented_check_of_the_stack_prints_its_row():
+    """vLLM on Ray (the LWS example): each row of docs/verify.md's table for that stack, PASS included."""
+    lws, svcs = vllm_gpu()
+    findings = check(lws, svcs)
+    assert {f.check for f in findings} == {"vllm", "tp-pp", "ray-head", "ray-cluster-size", "ray-address",
+                                           "ray-port", "script-flags", "executor-backend", "serving-port", "service"}
+    assert {f.status for f in findings} == {rc.PASS}
+    lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]["command"] = [
+        "sh", "-c", "ray start --head --port=6379; vllm serve m --tensor-parallel-size 8 --pipeline-parallel-size 2"]
+    lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["command"] = [
+        "sh", "-c", "ray start --address=$(LWS_LEADER_ADDRESS):6379 --block"]
+    findings = check(lws, [])
+    info = {f.check: f.message for f in findings if f.status == rc.INFO}
+    assert set(info) == {"ray-cluster-size", "script-flags", "service"}  # not applicable / nothing to check
+    assert info["service"] == "not checked: no Service selects the leaders"
+    assert [f.status for f in findings if f.check == "ray-port"] == [rc.PASS]
