@@ -1,12 +1,14 @@
-"""Is the serving stack of each group wired right? vLLM, SGLang and Ray, from the pod specs and from
-what ``ray`` and the server answer inside the leader.
+"""Is the serving stack of each group wired right? vLLM, SGLang, Ray, NVIDIA NIM and TensorRT-LLM, from the
+pod specs and from what ``ray`` and the server answer inside the leader.
 
 Pure functions over pod/Service dicts and probe output. A group whose pods are Ready can still serve
 nothing: a worker that never joins the leader's Ray cluster, ``--tensor-parallel-size`` x
 ``--pipeline-parallel-size`` that does not match the group's GPUs, SGLang's ``--nnodes`` not equal to the
 LWS size, a ``--node-rank`` not taken from ``LWS_WORKER_INDEX``, a ``--dist-init-addr`` that is not the
 leader, a Service aimed at the wrong port. Every finding names the template (leader/worker), the flag,
-the expected and the actual value.
+the expected and the actual value. What each pod runs is recognised in :mod:`launches` (re-exported
+here); vLLM data/expert parallel and SGLang DP attention live in :mod:`dpcheck`, NIM and TensorRT-LLM in
+:mod:`nvcheck`; this module dispatches, checks Ray, the serving port and Services, and the live answers.
 """
 
 from __future__ import annotations
@@ -14,22 +16,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Iterable
 
-from kubectl_lws.model import keys
-from kubectl_lws.model.cmdline import Flag, first_flag, split_host_port
-from kubectl_lws.model.groups import Group, LwsView, labels, pod_name, worker_index
-
-from kubectl_lws.model.launches import (ACCELERATORS, FAIL, INFO, MNS, NIM_DEFAULT_PORT,  # noqa: F401 (API)
-                                        NOT_RECOGNISED, PASS, RAY_DEFAULT_PORT, RECOGNISED, SEVERITY,
-                                        SGLANG_DEFAULT_PORT, TRITON_DEFAULT_PORT, TRTLLM_SERVE_DEFAULT_PORT,
-                                        VLLM_DEFAULT_PORT, WARN, Finding, GroupShape, Launch, PodStack,
-                                        accelerators, container_launches, flag_int, fmt, group_shape,
-                                        leader_address, not_evaluated, pod_gpus, pod_stack, recognise,
-                                        same_host, shown_flag, world_finding, worst)
-from kubectl_lws.model import dpcheck, nvcheck
-from kubectl_lws.model.launches import check_rendezvous
+from kubectl_lws.model import dpcheck, keys, nvcheck
+from kubectl_lws.model.cmdline import first_flag, split_host_port
+from kubectl_lws.model.groups import Group, LwsView, labels
+from kubectl_lws.model.launches import (FAIL, INFO, MNS, NOT_RECOGNISED, PASS,  # noqa: F401 (re-exported API)
+                                        RAY_DEFAULT_PORT, RECOGNISED, SEVERITY, SGLANG_DEFAULT_PORT,
+                                        TRITON_DEFAULT_PORT, TRTLLM_SERVE_DEFAULT_PORT, VLLM_DEFAULT_PORT, WARN,
+                                        Finding, GroupShape, Launch, PodStack, check_rendezvous, flag_int, fmt,
+                                        group_shape, leader_address, pod_stack, recognise, same_host, shown_flag,
+                                        worst)
 from kubectl_lws.model.shell import shown
 
 _int, _shown, _fmt, _same_host = flag_int, shown_flag, fmt, same_host

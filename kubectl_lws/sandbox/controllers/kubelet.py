@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from typing import Any
+from typing import Any, Callable
 
 from ..store import now_iso
 from .base import Controller
@@ -289,8 +289,18 @@ class Kubelet(Controller):
             self.crash_loops[(ns, name, cname)] = exit_code
         self._crash(ns, name, pod["metadata"]["uid"], cname, exit_code=exit_code, once=not loop)
 
+    def _paused(self, again: Callable[[], None]) -> bool:
+        """A paused kubelet (fault pause-controller) changes no container either: a crash loop's next step
+        waits until it is resumed."""
+        if self.name not in self.mgr.paused:
+            return False
+        self.mgr.later(self.mgr.delay(CRASH_RUN), again, track=False)
+        return True
+
     def _crash(self, ns: str, name: str, uid: str, cname: str, exit_code: int | None = None,
                once: bool = False) -> None:
+        if not once and self._paused(lambda: self._crash(ns, name, uid, cname, exit_code, once)):
+            return
         self.looping.discard((uid, cname))
         pod = self._live(ns, name, uid)
         looping = (ns, name, cname) in self.crash_loops
@@ -325,6 +335,8 @@ class Kubelet(Controller):
         self.store.update("pods", new, subresource="status")
 
     def _restart(self, ns: str, name: str, uid: str, cname: str) -> None:
+        if self._paused(lambda: self._restart(ns, name, uid, cname)):
+            return
         self.looping.discard((uid, cname))
         pod = self._live(ns, name, uid)
         if pod is None:
