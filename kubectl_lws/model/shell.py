@@ -190,6 +190,16 @@ class ParseError(Exception):
 @dataclass
 class _Simple:
     words: list[tuple[tuple, str]]      # (parts, raw)
+    literal: list = field(default_factory=list)  # per word: its Words when it has no expansion, else None
+
+    def __post_init__(self) -> None:
+        """Words without an expansion evaluate the same for every pod: made once, at parse time."""
+        for parts, raw in self.words:
+            if all(p[0] in ("lit", "quote") for p in parts):
+                text = "".join(p[1] for p in parts if p[0] == "lit")
+                self.literal.append([Word(text, raw)] if text or any(p[0] == "quote" for p in parts) else [])
+            else:
+                self.literal.append(None)
 
 
 @dataclass
@@ -952,7 +962,7 @@ def env_values(env: Mapping[str, str | None], whys: Mapping[str, str] | None = N
     """Container env -> shell variables (only names a shell can use)."""
     out: dict[str, Value] = {}
     for name, text in env.items():
-        if _NAME.fullmatch(name):
+        if name.isascii() and name.isidentifier():  # a shell name: [A-Za-z_][A-Za-z0-9_]*
             why = "" if text is not None else (whys or {}).get(name) or f"{name} has no value in the spec"
             out[name] = Value(text, why)
     return out
@@ -1081,8 +1091,11 @@ class Evaluator:
         words: list[Word] = []
         assigns: list[tuple[str, Value, bool]] = []
         declare = False
-        for parts, raw in node.words:
+        for (parts, raw), literal in zip(node.words, node.literal):
             self._tick()
+            if literal is not None and words and not declare:
+                words += literal
+                continue
             m = _ASSIGN.match(raw) if (not words or declare) else None
             if m and parts and parts[0][0] == "lit" and not parts[0][2] and parts[0][1].startswith(m.group(0)):
                 value = self._join(_strip_prefix(parts, len(m.group(0))), raw)
@@ -1091,7 +1104,7 @@ class Evaluator:
                 else:
                     assigns.append((m.group(1), value, bool(m.group(2))))
                 continue
-            words += self._fields(parts, raw)
+            words += literal if literal is not None else self._fields(parts, raw)
             declare = bool(words) and words[0].value in _DECLARE
         if not words:
             for name, value, append in assigns:
