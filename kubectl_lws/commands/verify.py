@@ -59,7 +59,9 @@ def _load(app: Any, name: str, groups: tuple[int, ...]) -> Target:
     cluster = app.cluster
     obj = cluster.get_lws(name)
     view = lws_view(obj)
-    pods = cluster.list_pods(view.namespace or cluster.namespace, label_selector=selector_for(view.name))
+    # records without managedFields, decoded page by page: verify reads specs, never field owners
+    pods = cluster.list_pods(view.namespace or cluster.namespace, label_selector=selector_for(view.name),
+                             slim="pods:spec")
     all_groups = group_pods(pods, view.replicas)
     if groups:
         known = {g.index for g in all_groups}
