@@ -435,7 +435,14 @@ def admit(sandbox: Any, operation: str, resource: str, obj: dict, old: dict | No
     """Entry point for the API server and the controllers; returns the (possibly mutated) object or raises
     ``ApiError``. Unknown resources pass through untouched."""
     if resource == LWS_RESOURCE and operation in ("CREATE", "UPDATE"):
-        return admit_lws(operation, obj, old)
-    if resource == "pods" and operation == "CREATE":
-        return admit_pod(obj)
+        obj = admit_lws(operation, obj, old)
+    elif resource == "pods" and operation == "CREATE":
+        obj = admit_pod(obj)
+    return run_plugins(sandbox, operation, resource, obj, old)
+
+
+def run_plugins(sandbox: Any, operation: str, resource: str, obj: dict, old: dict | None) -> dict:
+    """The add-ons' webhooks (Kueue's), after LWS's own, in the order they were installed."""
+    for plugin in getattr(sandbox, "admission_plugins", ()):
+        obj = plugin(operation, resource, obj, old)
     return obj
