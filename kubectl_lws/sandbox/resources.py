@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kubectl_lws.model import keys as _k
+
 LWS_GROUP = "leaderworkerset.x-k8s.io"
 LWS = f"leaderworkersets.{LWS_GROUP}"
+DS = f"{_k.DS_PLURAL}.{_k.DS_GROUP}"
+DSRS = f"{_k.DSRS_PLURAL}.{_k.DS_GROUP}"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,12 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
                                "regarding.namespace", "reason", "type", "reportingController")),
     ResourceType("leaderworkersets", "LeaderWorkerSet", LWS_GROUP, "v1", generation=True,
                  subresources=("status", "scale"), short_names=("lws",), singular="leaderworkerset",
+                 custom=True),
+    # The DisaggregatedSet CRDs of the LWS install (v0.10): no short name for the set, `dsrs` for the scaler
+    ResourceType(_k.DS_PLURAL, _k.DS_KIND, _k.DS_GROUP, _k.DS_VERSION, generation=True, subresources=("status",),
+                 singular="disaggregatedset", custom=True),
+    ResourceType(_k.DSRS_PLURAL, _k.DSRS_KIND, _k.DS_GROUP, _k.DS_VERSION, generation=True,
+                 subresources=("status", "scale"), short_names=("dsrs",), singular="disaggregatedsetrolescaler",
                  custom=True),
     # What an LWS install consists of and `kubectl lws doctor` reads (sandbox/lwssystem.py creates them).
     ResourceType("secrets", "Secret", "", "v1", singular="secret"),
