@@ -88,6 +88,10 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
     ResourceType("secrets", "Secret", "", "v1", singular="secret"),
     ResourceType("deployments", "Deployment", "apps", "v1", generation=True, subresources=("status", "scale"),
                  short_names=("deploy",), singular="deployment", categories=("all",)),
+    # Served (empty) because every cluster has them and `ds` is their short name: `kubectl get ds,dsrs` lists
+    # DaemonSets and role scalers, as on a real cluster (a DisaggregatedSet has no short name)
+    ResourceType("daemonsets", "DaemonSet", "apps", "v1", generation=True, subresources=("status",),
+                 short_names=("ds",), singular="daemonset", categories=("all",)),
     ResourceType("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", singular="endpointslice"),
     ResourceType("leases", "Lease", "coordination.k8s.io", "v1", singular="lease"),
     ResourceType("mutatingwebhookconfigurations", "MutatingWebhookConfiguration", "admissionregistration.k8s.io",

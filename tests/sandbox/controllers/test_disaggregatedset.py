@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -526,3 +528,53 @@ def test_demo_has_a_set_mid_rollout_and_a_stalled_one() -> None:
         reasons = [e["reason"] for e in sb.call(lambda: sb.store.list("events", "pd")) if
                    e["involvedObject"]["kind"] == keys.DS_KIND and e["involvedObject"]["name"] == "pd-stalled"]
         assert reasons == ["RollingUpdateStarted", "ScalingUp"] and "status" not in sb.get(DS, "pd", "pd-stalled")
+
+
+# ------------------------------------------------------------------------------------------- kubectl
+KUBECTL = shutil.which("kubectl")
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+def test_kubectl_apply_get_and_scale_a_role_scaler(tmp_path) -> None:
+    """kubectl apply / get dsrs / scale dsrs / get lws -L as golden ds/kubectl/f4-* and end-* printed them."""
+    sb = start_sandbox(speed=20)
+    try:
+        sb.load_scenario({"nodes": _nodes(), "namespaces": [NS]})
+        kc = sb.write_kubeconfig(tmp_path / "kc", namespace=NS)
+
+        def kubectl(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([KUBECTL, "--kubeconfig", kc, *args], capture_output=True, text=True, timeout=30,
+                                  env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+
+        def recorded(case: str) -> list[list[str]]:
+            return [ln.split()[:3] for ln in (GOLDEN / f"ds/kubectl/{case}.stdout").read_text().splitlines()]
+        r = kubectl("apply", "-f", str(GOLDEN / "ds/inputs/ds-ext.yaml"))
+        assert r.returncode == 0 and "Warning: role \"decode\" sets scaling.mode: External" in r.stderr
+        sb.wait_settled(60)
+        r = kubectl("get", "dsrs")
+        assert [ln.split()[:3] for ln in r.stdout.splitlines()] == recorded("f4-get-dsrs")
+        r = kubectl("get", "dsrs", "-o", "wide", "--show-labels")
+        wide = (GOLDEN / "ds/kubectl/f4-get-dsrs-wide.stdout").read_text().splitlines()
+        assert r.stdout.splitlines()[0].split() == wide[0].split()
+        assert r.stdout.splitlines()[1].split()[-1] == wide[1].split()[-1]
+        r = kubectl("scale", "dsrs/ds-ext-decode", "--replicas", "2")
+        assert (r.returncode, r.stdout) == (0, (GOLDEN / "ds/kubectl/f4-scale-dsrs-replicas-2-v8.stdout").read_text())
+        sb.wait_settled(60)
+        r = kubectl("get", "dsrs")
+        assert [ln.split()[:3] for ln in r.stdout.splitlines()] == recorded("f4-get-dsrs-after-scale")
+        r = kubectl("get", "lws", "-L", f"{keys.DS_SLICE_LABEL},{keys.DS_ROLE_LABEL},{keys.DS_REVISION_LABEL}")
+        end = (GOLDEN / "ds/kubectl/end-get-lws-n-golden-ds-L-disaggregatedset-x-k8s-io-slice-disaggregatedset-x-k8s-"
+                        "io-role-disag.stdout").read_text().splitlines()
+        ours = r.stdout.splitlines()
+        assert ours[0].split() == end[0].split()
+        rows = {ln.split()[0]: ln.split() for ln in ours[1:]}
+        for ln in end[1:]:
+            if ln.startswith("ds-ext"):
+                cells = ln.split()
+                assert rows[cells[0]][:4] + rows[cells[0]][5:] == cells[:4] + cells[5:]
+        r = kubectl("get", "ds,dsrs")  # `ds` is DaemonSets in kubectl; the scalers follow
+        assert r.returncode == 0 and "ds-ext-decode" in r.stdout, r.stderr
+        r = kubectl("get", "disaggregatedsets", "-o", "wide")
+        assert [ln.split()[0] for ln in r.stdout.splitlines()] == ["NAME", "ds-ext"]
+    finally:
+        sb.stop()
