@@ -1,7 +1,8 @@
 """Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the DisaggregatedSet controller, the
-LWS controller, the StatefulSet controller, the LWS pod controller, the scheduler and the kubelet onto
-``sandbox.loop`` and registers the faults (crash, fail-readiness, node-not-ready, pause-controller,
-slow-controller, set-env, image-pull, oom-kill, deny-pods, ds-status)."""
+LWS controller, the StatefulSet controller, the LWS pod controller, the scheduler, the kubelet and the
+serviceaccount controller (default SA and kube-root-ca.crt per namespace) onto ``sandbox.loop`` and registers
+the faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env, image-pull,
+oom-kill, deny-pods, ds-status)."""
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +16,7 @@ from .kubelet import Kubelet, find_pod
 from .lws import LwsController
 from .lwspod import LwsPodController
 from .scheduler import Scheduler
+from .serviceaccount import ServiceAccountController
 from .statefulset import StatefulSetController
 
 
@@ -160,7 +162,7 @@ def install(sandbox: Any) -> Manager:
     lws = LwsController(mgr)
     ds = DisaggregatedSetController(mgr)
     mgr.controllers = [GarbageCollector(mgr), ds, lws, StatefulSetController(mgr), LwsPodController(mgr),
-                       Scheduler(mgr), kubelet]
+                       Scheduler(mgr), kubelet, ServiceAccountController(mgr)]
     mgr.kubelet = kubelet  # type: ignore[attr-defined]
     mgr.disaggregatedset = ds  # type: ignore[attr-defined]
     if not hasattr(sandbox, "ds_status"):
