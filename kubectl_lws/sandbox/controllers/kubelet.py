@@ -247,8 +247,18 @@ class Kubelet(Controller):
             self.crash_loops[(ns, name, cname)] = exit_code
         self._crash(ns, name, pod["metadata"]["uid"], cname, exit_code=exit_code, once=not loop)
 
+    def _held(self, again) -> bool:
+        """A paused kubelet (fault pause-controller) changes nothing, crash loops included: the next turn of
+        the loop waits until it is resumed."""
+        if self.name not in self.mgr.paused:
+            return False
+        self.mgr.later(self.mgr.delay(CRASH_RUN), again, track=False)
+        return True
+
     def _crash(self, ns: str, name: str, uid: str, cname: str, exit_code: int | None = None,
                once: bool = False) -> None:
+        if not once and self._held(lambda: self._crash(ns, name, uid, cname, exit_code)):
+            return
         self.looping.discard((uid, cname))
         pod = self._live(ns, name, uid)
         looping = (ns, name, cname) in self.crash_loops
@@ -283,6 +293,8 @@ class Kubelet(Controller):
         self.store.update("pods", new, subresource="status")
 
     def _restart(self, ns: str, name: str, uid: str, cname: str) -> None:
+        if self._held(lambda: self._restart(ns, name, uid, cname)):
+            return
         self.looping.discard((uid, cname))
         pod = self._live(ns, name, uid)
         if pod is None:
