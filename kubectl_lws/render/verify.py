@@ -53,8 +53,8 @@ def _summary_line(report: dict, what: str) -> str:
     s = report["summary"]
     verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
     return (f"{verdict}: {what} {term(report['namespace'], LINE)}/{term(report['lws'], LINE)}: {s['groups']} group(s), "
-            f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures"
-            f" ({s['execs']} execs, {s['seconds']:.1f}s)")
+            f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures, "
+            f"{s.get('info', 0)} info ({s['execs']} execs, {s['seconds']:.1f}s)")
 
 
 def render_env(report: dict, color: bool = False) -> None:
