@@ -23,7 +23,8 @@ from urllib.parse import quote, urlencode
 from kubectl_lws import errors
 from kubectl_lws.kubeconfig import ConnectionSettings, ResolvedConfig, check_server_url, default_scheme, resolve
 from kubectl_lws.model import slim as slimmer
-from kubectl_lws.model.keys import LWS_GROUP, LWS_PLURAL, LWS_VERSION
+from kubectl_lws.model.keys import (DS_GROUP, DS_PLURAL, DS_VERSION, DSRS_PLURAL, LWS_GROUP, LWS_PLURAL,
+                                    LWS_VERSION)
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubernetes.client import ApiClient
@@ -39,6 +40,8 @@ MAX_RELISTS = 3
 # kind -> (api prefix, plural, namespaced)
 RESOURCES: dict[str, tuple[str, str, bool]] = {
     "leaderworkersets": (f"/apis/{LWS_GROUP}/{LWS_VERSION}", LWS_PLURAL, True),
+    "disaggregatedsets": (f"/apis/{DS_GROUP}/{DS_VERSION}", DS_PLURAL, True),
+    "disaggregatedsetrolescalers": (f"/apis/{DS_GROUP}/{DS_VERSION}", DSRS_PLURAL, True),
     "pods": ("/api/v1", "pods", True),
     "nodes": ("/api/v1", "nodes", False),
     "namespaces": ("/api/v1", "namespaces", False),
@@ -482,6 +485,26 @@ class Cluster:
             except errors.LwsError:
                 existing = []
             raise errors.lws_not_found(name, ns, existing) from None
+
+    def get_ds(self, name: str, namespace: str | None = None) -> dict:
+        """GET one DisaggregatedSet; a 404 becomes the not-found error with close names, an API this
+        cluster does not serve becomes ``DsApiMissing``."""
+        ns = namespace or self.namespace
+        try:
+            return self.get("disaggregatedsets", name, ns)
+        except errors.NotFound as exc:
+            if exc.status.get("kind") != "Status":
+                raise
+            try:
+                existing = [i["metadata"]["name"] for i in self.list("disaggregatedsets", ns)[0]]
+            except errors.LwsError:
+                existing = []
+            raise errors.ds_not_found(name, ns, existing) from None
+
+    def list_ds(self, namespace: str | None = None, *, label_selector: str | None = None,
+                all_namespaces: bool = False) -> list[dict]:
+        return self.list("disaggregatedsets", namespace or self.namespace, label_selector=label_selector,
+                         all_namespaces=all_namespaces)[0]
 
     def list_lws(self, namespace: str | None = None, *, label_selector: str | None = None,
                  all_namespaces: bool = False) -> list[dict]:
@@ -1011,6 +1034,8 @@ def map_api_exception(code: int | None, body: Any, path: str) -> errors.LwsError
     code = code or 0
     if code == 404 and status.get("kind") != "Status" and f"/apis/{LWS_GROUP}/" in path:
         return errors.LwsApiMissing()
+    if code == 404 and status.get("kind") != "Status" and f"/apis/{DS_GROUP}/" in path:
+        return errors.DsApiMissing()
     kwargs = {"code": code, "reason": reason, "status": status}
     if code == 401:
         return errors.Unauthorized("Unauthorized: the server rejected the credentials "

@@ -42,7 +42,7 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     from kubectl_lws.model.slim import building_records
     from kubectl_lws.model.timeutil import utc_now
     from kubectl_lws.render.output import emit
-    from kubectl_lws.render.status import list_item, list_table
+    from kubectl_lws.render.status import list_item, list_table, owner_json
 
     app = app_context()
     cluster = app.cluster
@@ -74,12 +74,17 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     for a in assessed:
         item = list_item(a, now)
         item["recreationLoops"] = loops.get((a.view.namespace, a.view.name)) if loops is not None else None
+        item["owner"] = owner_json(a.view.raw)
         results.append((a, item))
+    sets = _disaggregated_sets(app, objs, assessed, ns, all_namespaces, now)
     if output == "name":
         for a, _ in results:
             click.echo(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{a.view.name}")
+        for _, item in sets:
+            click.echo(f"{keys.DS_PLURAL[:-1]}.{keys.DS_GROUP}/{item['name']}")
         return
-    if emit({"apiVersion": "v1", "kind": "List", "items": [item for _, item in results]}, output):
+    if emit({"apiVersion": "v1", "kind": "List", "items": [item for _, item in results] +
+             [item for _, item in sets]}, output):
         return
     color = app.use_color()
     text = list_table(results, all_namespaces=all_namespaces, wide=output == "wide", color=color,
@@ -87,6 +92,48 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     if text:
         # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
         click.echo(text, color=color)
+    if sets:
+        from kubectl_lws.render import ds as render_ds
+
+        click.echo("")
+        click.echo(render_ds.list_table(sets, all_namespaces=all_namespaces, wide=output == "wide", color=color,
+                                        no_headers=no_headers), color=color)
+
+
+def _disaggregated_sets(app, objs: list[dict], assessed: list, ns: str | None, all_namespaces: bool,
+                        now) -> list[tuple]:
+    """DisaggregatedSets beside the LWS, assessed from the LWS and pods already read. Read (one LIST, plus
+    the role scalers when a role is External) only when some listed LWS is a DS's child, so a cluster
+    without DisaggregatedSets keeps its requests; with -l, a set shows when its child LWS match."""
+    from kubectl_lws import errors
+    from kubectl_lws.model import ds as D
+    from kubectl_lws.render.ds import list_item as ds_item
+
+    owners = {(o["metadata"].get("namespace", ""), ref.ds) for o in objs if (ref := D.child_ref(o)) is not None}
+    if not owners:
+        return []
+    try:
+        items = app.cluster.list_ds(ns, all_namespaces=all_namespaces)
+    except (errors.Forbidden, errors.NotFound, errors.DsApiMissing) as exc:
+        app.warn(f"cannot list DisaggregatedSets ({exc.message}): their child LWS are listed alone")
+        return []
+    items = [d for d in items if (d["metadata"].get("namespace", ""), d["metadata"]["name"]) in owners]
+    scalers: list[dict] | None = None
+    if any(r.get("scaling", {}).get("mode") == D.EXTERNAL for d in items for r in d.get("spec", {}).get("roles") or []):
+        try:
+            scalers = app.cluster.list("disaggregatedsetrolescalers", ns, all_namespaces=all_namespaces)[0]
+        except errors.LwsError:
+            scalers = []
+    done = {(a.view.namespace, a.view.name): a for a in assessed}
+    out = []
+    for d in sorted(items, key=lambda x: (x["metadata"].get("namespace", ""), x["metadata"]["name"])):
+        view = D.ds_view(d)
+        mine = [o for o in objs if o["metadata"].get("namespace") == view.namespace]
+        sc = None if scalers is None else [s for s in scalers if (s.get("metadata") or {}).get("namespace")
+                                           == view.namespace]
+        da = D.assess_ds(view, mine, [], scalers=sc, now=now, assessed=done)
+        out.append((da, ds_item(da, now)))
+    return out
 
 
 def _recreation_loops(app, assessed: list, ns: str | None, all_namespaces: bool, now) -> dict | None:

@@ -60,3 +60,31 @@ def selector_for(lws_name: str, **extra: str) -> str:
     for key, value in extra.items():
         parts.append(f"{mapping[key]}={value}")
     return ",".join(parts)
+
+
+# ---- DisaggregatedSet (LWS >= v0.9; slices, placement and role scalers since v0.10) ---------------
+# From kubernetes-sigs/lws api/disaggregatedset/v1 and the golden recordings (README section F).
+DS_GROUP = "disaggregatedset.x-k8s.io"
+DS_VERSION = "v1"
+DS_PLURAL = "disaggregatedsets"
+DS_KIND = "DisaggregatedSet"
+DS_CRD_NAME = f"{DS_PLURAL}.{DS_GROUP}"
+DSRS_PLURAL = "disaggregatedsetrolescalers"
+DSRS_KIND = "DisaggregatedSetRoleScaler"
+DSRS_CRD_NAME = f"{DSRS_PLURAL}.{DS_GROUP}"
+
+_DS_PREFIX = DS_GROUP + "/"
+# On every child LWS, its pod templates (so its pods and StatefulSets) and the DS's Services
+DS_NAME_LABEL = _DS_PREFIX + "name"
+DS_ROLE_LABEL = _DS_PREFIX + "role"
+DS_SLICE_LABEL = _DS_PREFIX + "slice"  # absent on sets made by v0.9 (one slice, names <ds>-<rev>-<role>)
+DS_REVISION_LABEL = _DS_PREFIX + "revision"
+# Put on the old LWS of a slice when a rollout starts: its replicas at that moment
+DS_INITIAL_REPLICAS_ANNOTATION = _DS_PREFIX + "initial-replicas"
+# The DS's headless Service per child LWS, made once that revision of the slice has a ready group per role
+DS_PRIVATE_SERVICE_SUFFIX = "-prv"
+
+
+def ds_selector(ds_name: str) -> str:
+    """Label selector for everything a DisaggregatedSet made: child LWS, their pods, its -prv Services."""
+    return f"{DS_NAME_LABEL}={ds_name}"
