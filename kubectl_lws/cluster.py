@@ -592,16 +592,17 @@ class Cluster:
         return self.patch("leaderworkersets", name, patch, namespace=namespace or self.namespace,
                           patch_type=patch_type, dry_run=dry_run)
 
-    def get_scale(self, name: str, namespace: str | None = None) -> dict:
-        return self.request("GET", resource_path("leaderworkersets", namespace or self.namespace, name,
-                                                 "scale"))
+    def get_scale(self, name: str, namespace: str | None = None, *, kind: str = "leaderworkersets") -> dict:
+        """The ``/scale`` subresource of an LWS (or of another kind that has one: a role scaler)."""
+        return self.request("GET", resource_path(kind, namespace or self.namespace, name, "scale"))
 
     def patch_scale(self, name: str, replicas: int, *, namespace: str | None = None,
-                    resource_version: str | None = None, dry_run: bool = False) -> dict:
+                    resource_version: str | None = None, dry_run: bool = False,
+                    kind: str = "leaderworkersets") -> dict:
         patch: dict[str, Any] = {"spec": {"replicas": replicas}}
         if resource_version is not None:
             patch["metadata"] = {"resourceVersion": resource_version}
-        return self.patch("leaderworkersets", name, patch, namespace=namespace or self.namespace,
+        return self.patch(kind, name, patch, namespace=namespace or self.namespace,
                           subresource="scale", dry_run=dry_run)
 
     def delete(self, kind: str, name: str, *, namespace: str | None = None,

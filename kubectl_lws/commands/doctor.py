@@ -55,7 +55,7 @@ def doctor(controller_namespace: str | None, output: str) -> int:
     """
     from kubectl_lws import errors
     from kubectl_lws.model import doctor as model
-    from kubectl_lws.model.keys import LWS_GROUP
+    from kubectl_lws.model.keys import DS_CRD_NAME, DSRS_CRD_NAME, LWS_GROUP
     from kubectl_lws.model.timeutil import utc_now
 
     if controller_namespace is not None:
@@ -83,6 +83,8 @@ def doctor(controller_namespace: str | None, output: str) -> int:
             "group": lambda: cluster.request("GET", f"/apis/{LWS_GROUP}"),
             "ds": lambda: cluster.request("GET", f"/apis/{model.DS_GROUP}"),
             "crd": lambda: cluster.get("customresourcedefinitions", model.CRD_NAME),
+            "ds-crd": lambda: cluster.get("customresourcedefinitions", DS_CRD_NAME),
+            "dsrs-crd": lambda: cluster.get("customresourcedefinitions", DSRS_CRD_NAME),
             "mutating": lambda: cluster.get("mutatingwebhookconfigurations", model.MUTATING),
             "validating": lambda: cluster.get("validatingwebhookconfigurations", model.VALIDATING),
             "lws": lambda: cluster.list_lws(ns),
@@ -114,6 +116,8 @@ def doctor(controller_namespace: str | None, output: str) -> int:
     report.checks.append(model.check_crd(*got["crd"]))
     ds_doc = got["ds"][0]
     report.checks.append(model.check_disaggregated(ds_doc if isinstance(ds_doc, dict) else None))
+    if isinstance(ds_doc, dict):
+        report.checks.append(model.check_ds_crds(got["ds-crd"], got["dsrs-crd"]))
     deploy, deploy_err = got["deploy"]
     report.checks += model.check_deployment(deploy, deploy_err, cns)
     if deploy is not None:

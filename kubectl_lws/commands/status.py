@@ -23,7 +23,7 @@ NODES_FORBIDDEN = ("cannot list nodes (forbidden): placement shows node names on
 
 
 @click.command("status")
-@click.argument("name", required=False, type=TARGET, metavar="NAME|ds/NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME")
 @click.option("-g", "--group", "group_filter", type=int, multiple=True, metavar="N",
               help="Only show group N (repeatable).")
 @click.option("--role", "roles", multiple=True, metavar="ROLE",

@@ -682,3 +682,95 @@ def explain(da: DsAssessment, events: Sequence[Any] | None, *, now: datetime | N
         r.updated = sum(c.ready for c in mine if c.target)
     return decide(da, now)
 
+
+
+# ---- events -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DsEvent:
+    """An event of a DisaggregatedSet's objects: the set, a role scaler, a child LWS (of any revision, also one
+    deleted since) and its pods, StatefulSets and Services; ``group``/``worker`` as ``model.events`` finds them."""
+
+    event: Any
+    lws: str | None = None
+    role: str | None = None
+    slice: int | None = None
+    revision: str | None = None
+    group: int | None = None
+    worker: int | None = None
+
+    @property
+    def scope(self) -> str:
+        """``decode/s0/g1``, ``decode/s0`` (the child LWS), ``decode`` (its scaler) or ``-`` (the set)."""
+        if self.role is None:
+            return "-"
+        out = self.role
+        if self.slice is not None:
+            out += f"/s{self.slice}"
+        if self.group is not None:
+            out += f"/g{self.group}"
+        return out
+
+    def to_json(self) -> dict:
+        return {"role": self.role, "slice": self.slice, "revision": self.revision, "lws": self.lws,
+                "group": self.group, "workerIndex": self.worker, **self.event.to_json()}
+
+
+def child_name_ref(name: str, ds: str, roles: Sequence[str]) -> ChildRef | None:
+    """Role, slice and revision from a child LWS's name (``<ds>-<slice>-<rev8>-<role>``, v0.9 ``<ds>-<rev8>-<role>``),
+    for children deleted since (their events outlive them)."""
+    import re
+
+    for role in sorted(roles, key=len, reverse=True):
+        m = re.fullmatch(rf"{re.escape(ds)}-(?:(\d+)-)?([0-9a-f]{{8}})-{re.escape(role)}", name)
+        if m:
+            return ChildRef(ds, role, int(m.group(1) or 0), m.group(2), True)
+    return None
+
+
+def events_of_ds(events: Iterable[Any], view: DsView, children: Sequence[ChildRef | tuple[ChildRef, dict]] = (),
+                 *, others: Sequence[str] = ()) -> list[DsEvent]:
+    """The events of the set and of everything it made, each with its role, slice, revision and group.
+
+    ``children``: the child LWS known now (labels); children deleted since are found from the names events
+    carry. ``others``: LWS in the namespace that are not the set's (their events stay theirs)."""
+    from kubectl_lws.model.events import event_group
+
+    events = list(events)
+    refs: dict[str, ChildRef] = {}
+    for item in children:
+        ref, name = (item[0], item[1]["metadata"]["name"]) if isinstance(item, tuple) else (item, None)
+        if name:
+            refs[name] = ref
+    for ev in events:
+        if ev.kind == keys.LWS_KIND and ev.object_name not in refs:
+            ref = child_name_ref(ev.object_name, view.name, view.role_names)
+            if ref is not None:
+                refs[ev.object_name] = ref
+    scalers = {view.scaler_name(r): r for r in view.role_names}
+    names = sorted(refs, key=len, reverse=True)
+    foreign = [o for o in others if o not in refs]
+    out = []
+    for ev in events:
+        if ev.kind == keys.DS_KIND:
+            if ev.object_name == view.name:
+                out.append(DsEvent(ev))
+            continue
+        if ev.kind == keys.DSRS_KIND:
+            if ev.object_name in scalers:
+                out.append(DsEvent(ev, role=scalers[ev.object_name]))
+            continue
+        if any(ev.object_name == o or ev.object_name.startswith(o + "-") for o in foreign):
+            continue
+        for name in names:
+            ref = refs[name]
+            if ev.kind == "Service" and ev.object_name == name + keys.DS_PRIVATE_SERVICE_SUFFIX:
+                out.append(DsEvent(ev, name, ref.role, ref.slice, ref.revision))
+                break
+            if ev.object_name != name and not ev.object_name.startswith(name + "-"):
+                continue
+            where = event_group(ev, name)
+            if where is not None:
+                out.append(DsEvent(ev, name, ref.role, ref.slice, ref.revision, where[0], where[1]))
+                break
+    return out

@@ -81,9 +81,11 @@ def parse_target(text: str) -> Target:
         if elsewhere:
             raise UsageError(f'"{_shown(value)}": {elsewhere}')
         # worded as the invalid name it also is (a bare NAME is an LWS name, which has no "/")
-        raise UsageError(f'invalid leaderworkerset name "{_shown(value)}": unknown kind "{_shown(kind_text)}" '
-                         "(give ds/NAME for a DisaggregatedSet, lws/NAME or NAME for a LeaderWorkerSet); a NAME is "
-                         "a lowercase RFC 1123 subdomain")
+        from kubectl_lws.names import SUBDOMAIN_RULE
+
+        raise UsageError(f'invalid leaderworkerset name "{_shown(value)}": {SUBDOMAIN_RULE}; and '
+                         f'"{_shown(kind_text)}/" is not a kind kubectl lws knows (unknown kind: give ds/NAME for a '
+                         "DisaggregatedSet, lws/NAME or NAME for a LeaderWorkerSet)")
     if "/" in name:
         raise UsageError(f'"{_shown(value)}" has more than one "/": give ds/NAME, lws/NAME or NAME')
     return Target(kind, check_name(name, "disaggregatedset" if kind == DS else "leaderworkerset"), value)

@@ -345,3 +345,39 @@ def list_table(items: Sequence[tuple[DsAssessment, dict]], *, all_namespaces: bo
             row += [_rev(item["targetRevision"]), term(item["reason"])]
         rows.append(row)
     return table(headers, rows, no_headers=no_headers)
+
+
+# ---- events ----------------------------------------------------------------------------------------------
+
+EVENT_HEADERS = ["LAST SEEN", "TYPE", "REASON", "ROLE/SLICE/GROUP", "OBJECT", "MESSAGE"]
+
+
+def _event_row(de: "D.DsEvent", now: datetime) -> list[str]:
+    from kubectl_lws.render.events import row
+
+    cells = row(de, now)  # LAST SEEN, TYPE, REASON, GROUP, OBJECT, MESSAGE
+    cells[3] = de.scope
+    return [term(c) for c in cells]
+
+
+def ds_events_table(items: Sequence["D.DsEvent"], now: datetime, *, color: bool = False) -> str:
+    rows = [_event_row(de, now) for de in items]
+    if color:
+        import click
+
+        for r in rows:
+            if r[1] == "Warning":
+                r[1] = click.style("Warning", fg="yellow")
+    return table(EVENT_HEADERS, rows)
+
+
+def ds_event_line(de: "D.DsEvent", now: datetime) -> str:
+    last, type_, reason, scope, obj, message = _event_row(de, now)
+    return f"{last:<22} {type_:<8} {reason:<20} {scope:<16} {obj:<40} {message}"
+
+
+def ds_events_doc(name: str, namespace: str, items: Sequence["D.DsEvent"], info: dict) -> dict:
+    return {"kind": "DisaggregatedSetEventList", "name": name, "namespace": namespace, "api": info.get("api"),
+            "note": "events expire (kube-apiserver --event-ttl, 1h by default); the set's own events are merged "
+                    "by reason by the events recorder",
+            "items": [de.to_json() for de in items]}

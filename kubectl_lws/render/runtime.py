@@ -8,7 +8,7 @@ import re
 import click
 
 from kubectl_lws.render.output import table
-from kubectl_lws.render.verify import _cut, _indent, _status
+from kubectl_lws.render.verify import _cut, _indent, _status, group_title
 
 HEADERS = ["check", "status", "template", "pod", "flag", "expected", "actual", "message"]
 
@@ -74,10 +74,18 @@ def render_runtime(report: dict, color: bool = False) -> None:
     header, body = lines[0], lines[1:]
     i = 0
     for group, rows in zip(report["groups"], per_group):
-        out.append(f"GROUP {group['index']}  {_status(group['status'], color)}")
+        out.append(f"{group_title(group)}  {_status(group['status'], color)}")
         out.append(_indent("\n".join([header, *body[i:i + len(rows)]])))
         out.append("")
         i += len(rows)
+    pd = report.get("disaggregation")
+    if pd is not None:
+        out.append(f"P/D WIRING across roles (revision {pd['revision'] or '?'})  {_status(pd['status'], color)}")
+        out.append(_indent(table(["check", "status", "roles", "flag", "expected", "actual", "message"],
+                                 [[f["check"], _status(f["status"], color), ",".join(f["roles"]), f.get("flag", ""),
+                                   _cut(f.get("expected"), 40), _cut(f.get("actual"), 60), _cut(f["message"], 120)]
+                                  for f in pd["findings"]])))
+        out.append("")
     s = report["summary"]
     verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
     out.append(f"{verdict}: verify runtime {report['namespace']}/{report['lws']}: {s['groups']} group(s), "

@@ -18,6 +18,15 @@ def _status(text: str, color: bool) -> str:
     return click.style(text, fg=_COLORS.get(text)) if color else text
 
 
+def group_title(group: dict) -> str:
+    """``GROUP 2``, or for a DisaggregatedSet's child ``GROUP decode/s0/g2 (pd-0-b890c4a6-decode)``."""
+    if "role" not in group:
+        return f"GROUP {group['index']}"
+    from kubectl_lws.render.safe import term
+
+    return f"GROUP {term(group['role'])}/s{group['slice']}/g{group['index']} ({term(group['lws'])})"
+
+
 def _cut(text: str | None, width: int = 60) -> str:
     text = "" if text is None else str(text)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -61,7 +70,7 @@ def _summary_line(report: dict, what: str) -> str:
 def render_env(report: dict, color: bool = False) -> None:
     headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
     for group in report["groups"]:
-        click.echo(f"GROUP {group['index']}  {_status(group['status'], color)}")
+        click.echo(f"{group_title(group)}  {_status(group['status'], color)}")
         click.echo(_indent(table(headers, _rows(group, color))))
         click.echo("")
     click.echo(_summary_line(report, "verify env"))
@@ -70,7 +79,7 @@ def render_env(report: dict, color: bool = False) -> None:
 def render_nccl(report: dict, color: bool = False) -> None:
     headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
     for group in report["groups"]:
-        parts = [f"GROUP {group['index']}  {_status(group['status'], color)}"]
+        parts = [f"{group_title(group)}  {_status(group['status'], color)}"]
         for key, label in (("dns", "dns"), ("interface", "interface"), ("reachability", "reachability")):
             if key in group:
                 parts.append(f"{label} {group[key]['ok']}/{group[key]['total']}")

@@ -66,8 +66,8 @@ def test_lws_spellings(text):
 
 
 @pytest.mark.parametrize("text, words", [
-    ("deploy/x", 'invalid leaderworkerset name "deploy/x": unknown kind "deploy" (give ds/NAME for a '
-                 'DisaggregatedSet, lws/NAME or NAME for a LeaderWorkerSet)'),
+    ("deploy/x", '"deploy/" is not a kind kubectl lws knows (unknown kind: give ds/NAME for a DisaggregatedSet, '
+                 'lws/NAME or NAME for a LeaderWorkerSet)'),
     ("ds/", "disaggregatedset name must not be empty"),
     ("ds/a/b", 'has more than one "/"'),
     ("ds/Bad", 'invalid disaggregatedset name "Bad"'),
