@@ -60,33 +60,42 @@ def failing_groups(da: Any) -> list[tuple[str, bool]]:
     return out
 
 
-def _informer(app: Any, name: str, namespace: str) -> Any:
+def _informer(app: Any, name: str, namespace: str, external: bool) -> Any:
+    """Watches on the set, its child LWS and pods (and its role scalers when a role is External: their
+    replicas are the role's count)."""
     from kubectl_lws.model import keys
     from kubectl_lws.waiting import Informer
 
     selector = keys.ds_selector(name)
-    return Informer(app.cluster, namespace, [(keys.DS_PLURAL, None, f"metadata.name={name}"),
-                                             (keys.LWS_PLURAL, selector), ("pods", selector)], name=f"ds/{name}")
+    sources: list[tuple] = [(keys.DS_PLURAL, None, f"metadata.name={name}"), (keys.LWS_PLURAL, selector),
+                            ("pods", selector)]
+    if external:
+        sources.append((keys.DSRS_PLURAL, selector))
+    return Informer(app.cluster, namespace, sources, optional={keys.DSRS_PLURAL}, name=f"ds/{name}")
 
 
-def _assess_live(informer: Any, name: str, seen: bool) -> Any:
+def _assess_live(informer: Any, name: str, seen: bool, external: bool) -> Any:
     from kubectl_lws.model import keys
     from kubectl_lws.model.ds import assess_ds, ds_view
 
     items = informer.items(keys.DS_PLURAL)
     if not items:
         raise errors.LwsError(f'disaggregatedset "{name}" was deleted' + (" while waiting" if seen else ""))
-    return assess_ds(ds_view(items[0]), informer.items(keys.LWS_PLURAL), informer.items("pods"))
+    return assess_ds(ds_view(items[0]), informer.items(keys.LWS_PLURAL), informer.items("pods"),
+                     scalers=informer.items(keys.DSRS_PLURAL) if external else None)
 
 
 def follow(app: Any, name: str, namespace: str, timeout: float, *, progress: Callable[[str], None],
            until: Callable[[Any], bool] = done) -> Any:
     """Watch until ``until(da)``; UnhealthyError (3) when the new revision fails, WaitTimeout (4) at the deadline."""
-    informer = _informer(app, name, namespace)
+    from kubectl_lws.targets import has_external_roles
+
+    external = has_external_roles(app.cluster.get_ds(name, namespace))
+    informer = _informer(app, name, namespace, external)
     state: dict[str, Any] = {"da": None, "failing_since": None}
 
     def check() -> tuple[bool, str]:
-        da = state["da"] = _assess_live(informer, name, state["da"] is not None)
+        da = state["da"] = _assess_live(informer, name, state["da"] is not None, external)
         line = progress_line(da)
         if until(da):
             return True, line
@@ -138,7 +147,6 @@ def status(app: Any, target: Target, *, watch: bool, timeout: float, output: str
         if bad:
             app.info(f"rollout of ds/{target.name} is failing: " + "; ".join(t for t, _ in bad))
         return errors.EXIT_OK if done(da) else errors.EXIT_UNHEALTHY
-    cluster.get_ds(target.name)  # a clear not-found (close names, CRD missing) before the watches
     da = follow(app, target.name, cluster.namespace, timeout,
                 progress=lambda line: click.echo(line, err=output == "json"))
     if output == "json":
