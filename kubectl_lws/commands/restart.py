@@ -161,7 +161,12 @@ def _ds_child(app: AppContext, target: Any, role: str, slice_: int | None) -> st
     from kubectl_lws.model.dsplans import restart_child
     from kubectl_lws.targets import read_ds
 
-    read = read_ds(app.cluster, target.name)
+    from kubectl_lws.model.ds import ds_view
+    from kubectl_lws.model.dsplans import check_restart
+
+    ds = app.cluster.get_ds(target.name)
+    check_restart(ds_view(ds), role, slice_)  # the role and slice exist (exit 2) before anything else is read
+    read = read_ds(app.cluster, target.name, ds=ds)
     da = _assess(read.ds, read.lws, read.pods, read.services, read.scalers, read.hpas, None, 300.0)
     child = restart_child(da, role, slice_)
     app.info(f"{target.ref}: role {role}, slice {child.ref.slice}, revision {child.ref.revision}: child LWS "

@@ -37,17 +37,28 @@ def run(app: Any, target: Target, *, replicas: str | None, current_replicas: str
     assert wanted is not None
     cluster = app.cluster
     ns = cluster.namespace
+    from kubectl_lws.model import dsplans
+    from kubectl_lws.model.ds import ds_view
 
-    def assess() -> Any:
+    # the set first: a role, a slice count or replicas that cannot be applied are refused (exit 2) before
+    # its children and pods are read, and long before anything is sent
+    ds = cluster.get_ds(target.name, ns)
+    view = ds_view(ds)
+    if slices is not None:
+        dsplans.check_slices(view, wanted)
+    else:
+        chosen = dsplans.roles_named(view, roles)
+        if not any(r.mode == "External" for r in chosen):
+            dsplans.check_all_or_none(view, chosen, wanted)
+
+    def assess(first: dict | None = None) -> Any:
         from kubectl_lws.commands.status_ds import _assess
         from kubectl_lws.targets import read_ds
 
-        read = read_ds(cluster, target.name, ns)
+        read = read_ds(cluster, target.name, ns, ds=first)
         return _assess(read.ds, read.lws, read.pods, read.services, read.scalers, read.hpas, None, 300.0)
 
-    from kubectl_lws.model import dsplans
-
-    da = assess()
+    da = assess(ds)
     if slices is not None:
         return _slices(app, target, da, wanted, assess, yes=yes, dry_run=dry_run, wait=wait, timeout=timeout)
     chosen = dsplans.roles_named(da.view, roles)

@@ -261,10 +261,8 @@ WHOLE_ROLE_REFUSED = ("restarting every group of a role is refused: the only way
                       "--role ROLE -g N, or change the templates to roll the whole set")
 
 
-def restart_child(da: DsAssessment, role: str, slice_: int | None, revision: str | None = None):  # noqa: ANN201
-    """The child LWS whose group ``restart ds/NAME --role R -g N`` re-creates: the role's child at the target
-    revision in the slice (``--slice``, required when there are several)."""
-    view = da.view
+def check_restart(view: DsView, role: str, slice_: int | None) -> int:
+    """The role exists, and the slice (required when there are several) too: the slice to use."""
     roles_named(view, [role])
     if slice_ is None:
         if view.slices > 1:
@@ -274,6 +272,14 @@ def restart_child(da: DsAssessment, role: str, slice_: int | None, revision: str
     if not 0 <= slice_ < view.slices:
         raise UsageError(f'slice {slice_} does not exist in disaggregatedset "{view.name}" '
                          f"(slices: {_span(range(view.slices))})")
+    return slice_
+
+
+def restart_child(da: DsAssessment, role: str, slice_: int | None, revision: str | None = None):  # noqa: ANN201
+    """The child LWS whose group ``restart ds/NAME --role R -g N`` re-creates: the role's child at the target
+    revision in the slice (``--slice``, required when there are several)."""
+    view = da.view
+    slice_ = check_restart(view, role, slice_)
     rev = revision or da.target_revision
     mine = [c for c in da.children if c.ref.role == role and c.ref.slice == slice_ and c.ref.revision == rev]
     if not mine:
