@@ -283,3 +283,15 @@ def test_list_row():
     assert item["roles"][1] == {"name": "decode", "mode": "Static", "ready": 4, "desired": 4, "updated": 0}
     text = R.list_table([(da, item)], all_namespaces=False, wide=True, color=False)
     assert f"ds/{SAMPLE}" in text and "prefill 4/4, decode 4/4" in text and "stalled" in text
+
+
+def test_watch_change_lines_between_two_recordings():
+    before, _ = snapshot("f3-stalled-120s", after=120, stuck_after=60)
+    after, now = snapshot("f3-recovered", after=5)
+    leaders: dict = {}
+    first = R.change_lines(None, before, now, leaders)
+    assert len(first) == 1 and first[0].split("  ")[1] == f"ds/{SAMPLE}" and "Stalled: rollout to b890c4a6" in first[0]
+    lines = R.change_lines(before, after, now, leaders)
+    assert "Healthy:" in lines[0] and "ready prefill 4/4, decode 4/4" in lines[0]
+    assert any("b890c4a6-decode  group 0  removed" in x for x in lines)  # the stalled revision is gone
+    assert R.change_lines(after, after, now, leaders) == []
