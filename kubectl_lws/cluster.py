@@ -475,32 +475,26 @@ class Cluster:
 
     def get_lws(self, name: str, namespace: str | None = None) -> dict:
         """GET one LWS; a 404 becomes the standard not-found error with close names."""
-        ns = namespace or self.namespace
-        try:
-            return self.get("leaderworkersets", name, ns)
-        except errors.NotFound as exc:
-            if exc.status.get("kind") != "Status":
-                raise
-            try:
-                existing = [i["metadata"]["name"] for i in self.list("leaderworkersets", ns)[0]]
-            except errors.LwsError:
-                existing = []
-            raise errors.lws_not_found(name, ns, existing) from None
+        return self._get_named("leaderworkersets", name, namespace, errors.lws_not_found)
 
     def get_ds(self, name: str, namespace: str | None = None) -> dict:
         """GET one DisaggregatedSet; a 404 becomes the not-found error with close names, an API this
         cluster does not serve becomes ``DsApiMissing``."""
+        return self._get_named("disaggregatedsets", name, namespace, errors.ds_not_found)
+
+    def _get_named(self, kind: str, name: str, namespace: str | None,
+                   not_found: Callable[[str, str, list[str]], errors.NotFound]) -> dict:
         ns = namespace or self.namespace
         try:
-            return self.get("disaggregatedsets", name, ns)
+            return self.get(kind, name, ns)
         except errors.NotFound as exc:
             if exc.status.get("kind") != "Status":
                 raise
             try:
-                existing = [i["metadata"]["name"] for i in self.list("disaggregatedsets", ns)[0]]
+                existing = [i["metadata"]["name"] for i in self.list(kind, ns)[0]]
             except errors.LwsError:
                 existing = []
-            raise errors.ds_not_found(name, ns, existing) from None
+            raise not_found(name, ns, existing) from None
 
     def list_ds(self, namespace: str | None = None, *, label_selector: str | None = None,
                 all_namespaces: bool = False) -> list[dict]:

@@ -116,22 +116,31 @@ EVENTS_LIMIT = 5000
 
 def _explain(app: Any, a: Any, read_events: bool | None, stuck_after: float) -> None:
     """One events LIST, only when some group is not Ready (or --events): causes and re-creations."""
-    from kubectl_lws import errors
     from kubectl_lws.model import events as E
 
     if read_events is False or (read_events is None and not E.needs_events(a)):
         return
+    items, info = explaining_events(app, a.view.namespace)
+    E.explain(a, None if items is None else E.normalize_all(E.raw_of_lws(items, a.view.name)),
+              stuck_after=stuck_after, info=info)
+
+
+def explaining_events(app: Any, namespace: str) -> tuple[list[dict] | None, dict]:
+    """The namespace's events that can explain groups (one page, routine reasons left out on the server),
+    or (None, {"error": ...}) with a warning said once when they cannot be read (status goes on)."""
+    from kubectl_lws import errors
+    from kubectl_lws.model import events as E
+
     try:
-        items, info = app.cluster.list_events(a.view.namespace, field_selector=E.noise_field_selector(),
+        items, info = app.cluster.list_events(namespace, field_selector=E.noise_field_selector(),
                                               limit=EVENTS_LIMIT)
     except (errors.Forbidden, errors.NotFound) as exc:
         why = "forbidden" if isinstance(exc, errors.Forbidden) else "not served"
         app.warn(EVENTS_FORBIDDEN.format(why=why))
-        E.explain(a, None, info={"error": str(exc.message)})
-        return
+        return None, {"error": str(exc.message)}
     if info.get("truncated"):
-        app.warn(f"more than {EVENTS_LIMIT} events in {a.view.namespace}: causes come from the first {EVENTS_LIMIT}")
-    E.explain(a, E.normalize_all(E.raw_of_lws(items, a.view.name)), stuck_after=stuck_after, info=info)
+        app.warn(f"more than {EVENTS_LIMIT} events in {namespace}: causes come from the first {EVENTS_LIMIT}")
+    return items, info
 
 
 def _selector(name: str) -> str:

@@ -18,8 +18,6 @@ import click
 from kubectl_lws import errors
 from kubectl_lws.model.target import Target
 
-EVENTS_LIMIT = 5000
-
 
 def run(app: Any, target: Target, *, group_filter: Sequence[int], roles: Sequence[str], slices: Sequence[int],
         pods: bool, placement: bool | None, watch: bool, timeout: float | None, exit_code: bool,
@@ -83,23 +81,14 @@ def _span(values: Sequence[int]) -> str:
 
 def _explain(app: Any, da: Any, read_events: bool | None) -> None:
     """One events LIST of the namespace when some group is not Ready (or --events)."""
-    from kubectl_lws.commands.status import EVENTS_FORBIDDEN
+    from kubectl_lws.commands.status import explaining_events
     from kubectl_lws.model import ds as D
     from kubectl_lws.model import events as E
 
     if read_events is False or (read_events is None and not D.needs_events(da)):
         return
-    try:
-        items, info = app.cluster.list_events(da.view.namespace, field_selector=E.noise_field_selector(),
-                                              limit=EVENTS_LIMIT)
-    except (errors.Forbidden, errors.NotFound) as exc:
-        why = "forbidden" if isinstance(exc, errors.Forbidden) else "not served"
-        app.warn(EVENTS_FORBIDDEN.format(why=why))
-        D.explain(da, None, info={"error": str(exc.message)})
-        return
-    if info.get("truncated"):
-        app.warn(f"more than {EVENTS_LIMIT} events in {da.view.namespace}: causes come from the first {EVENTS_LIMIT}")
-    D.explain(da, E.normalize_all(items), info=info)
+    items, info = explaining_events(app, da.view.namespace)
+    D.explain(da, None if items is None else E.normalize_all(items), info=info)
 
 
 def code(da: Any, shown: list[tuple], exit_code: bool, *, filtered: bool) -> int:
