@@ -46,18 +46,21 @@ def resolve(cluster: "Cluster", target: Target, namespace: str | None = None, *,
     ns = namespace or cluster.namespace
     if target.is_ds:
         ds = cluster.get_ds(target.name, ns)
-        kids = list_children(cluster, target.name, ns) if children else []
+        kids = list_children(cluster, ds, ns) if children else []
         return Resolved(target, ns, ds=ds, children=kids)
     lws = cluster.get_lws(target.name, ns)
     return Resolved(target, ns, lws=lws, owner=child_ref(lws))
 
 
-def list_children(cluster: "Cluster", ds_name: str, namespace: str) -> list[tuple[ChildRef, dict]]:
-    """The child LWS of a DisaggregatedSet (selected on the server by its name label), sorted by slice,
-    role and name."""
-    items = cluster.list_lws(namespace, label_selector=keys.ds_selector(ds_name))
-    kids = children_of(ds_name, items)
-    kids.sort(key=lambda k: (k[0].slice, k[0].role, k[1]["metadata"]["name"]))
+def list_children(cluster: "Cluster", ds: dict, namespace: str) -> list[tuple[ChildRef, dict]]:
+    """The child LWS of a DisaggregatedSet (selected on the server by its name label), sorted by slice, role
+    (in the set's order) and age."""
+    name = ds["metadata"]["name"]
+    items = cluster.list_lws(namespace, label_selector=keys.ds_selector(name))
+    order = {r.get("name"): i for i, r in enumerate((ds.get("spec") or {}).get("roles") or [])}
+    kids = children_of(name, items)
+    kids.sort(key=lambda k: (k[0].slice, order.get(k[0].role, len(order)), k[0].role,
+                             k[1]["metadata"].get("creationTimestamp") or "", k[1]["metadata"]["name"]))
     return kids
 
 

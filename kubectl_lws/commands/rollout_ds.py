@@ -187,7 +187,7 @@ def history_doc(target_name: str, namespace: str, children: list, target: str | 
                 if c.get("image") and c["image"] not in images:
                     images.append(c["image"])
         entry["lws"].append(v.name)
-    ordered = sorted(revs.values(), key=lambda e: (e["target"], e["created"] or ""))
+    ordered = sorted(revs.values(), key=lambda e: (e["target"], e["created"] or ""))  # children come in role order
     present = set(revs)
     started = []
     for ev in events:
