@@ -309,8 +309,9 @@ def change_lines(prev: DsAssessment | None, cur: DsAssessment, when: datetime,
             arrow = f"{old.state} -> " if old is not None and old.state != g.state else ""
             out.append(f"{ts}  {term(c.ref.role)}/s{c.ref.slice}/{term(c.ref.revision)}  group {g.index}  "
                        f"{arrow}{what}  {g.ready}/{g.size}")
+    scopes = {c.name: f"{c.ref.role}/s{c.ref.slice}/{c.ref.revision}" for c in prev.children}
     for lws, idx in sorted(set(before) - now_keys):
-        out.append(f"{ts}  {term(lws)}  group {idx}  removed")
+        out.append(f"{ts}  {term(scopes.get(lws, lws))}  group {idx}  removed")
     return out
 
 

@@ -293,5 +293,5 @@ def test_watch_change_lines_between_two_recordings():
     assert len(first) == 1 and first[0].split("  ")[1] == f"ds/{SAMPLE}" and "Stalled: rollout to b890c4a6" in first[0]
     lines = R.change_lines(before, after, now, leaders)
     assert "Healthy:" in lines[0] and "ready prefill 4/4, decode 4/4" in lines[0]
-    assert any("b890c4a6-decode  group 0  removed" in x for x in lines)  # the stalled revision is gone
+    assert any("decode/s0/b890c4a6  group 0  removed" in x for x in lines)  # the stalled revision is gone
     assert R.change_lines(after, after, now, leaders) == []
