@@ -79,7 +79,10 @@ class DsRead:
 
 
 def has_external_roles(ds: dict) -> bool:
-    return any(((r.get("scaling") or {}).get("mode") == "External") for r in (ds.get("spec") or {}).get("roles") or [])
+    """Whether a role takes its count from a role scaler (whose LIST the views then need)."""
+    from kubectl_lws.model.ds import EXTERNAL
+
+    return any(((r.get("scaling") or {}).get("mode") == EXTERNAL) for r in (ds.get("spec") or {}).get("roles") or [])
 
 
 def read_ds(cluster: "Cluster", name: str, namespace: str | None = None, *, ds: dict | None = None,

@@ -108,6 +108,7 @@ def _disaggregated_sets(app, objs: list[dict], assessed: list, ns: str | None, a
     from kubectl_lws import errors
     from kubectl_lws.model import ds as D
     from kubectl_lws.render.ds import list_item as ds_item
+    from kubectl_lws.targets import has_external_roles
 
     owners = {(o["metadata"].get("namespace", ""), ref.ds) for o in objs if (ref := D.child_ref(o)) is not None}
     if not owners:
@@ -119,7 +120,7 @@ def _disaggregated_sets(app, objs: list[dict], assessed: list, ns: str | None, a
         return []
     items = [d for d in items if (d["metadata"].get("namespace", ""), d["metadata"]["name"]) in owners]
     scalers: list[dict] | None = None
-    if any(r.get("scaling", {}).get("mode") == D.EXTERNAL for d in items for r in d.get("spec", {}).get("roles") or []):
+    if any(has_external_roles(d) for d in items):
         try:
             scalers = app.cluster.list("disaggregatedsetrolescalers", ns, all_namespaces=all_namespaces)[0]
         except errors.LwsError:
