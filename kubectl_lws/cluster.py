@@ -18,11 +18,12 @@ import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote, urlencode
 
 from kubectl_lws import errors
 from kubectl_lws.kubeconfig import ConnectionSettings, ResolvedConfig, check_server_url, default_scheme, resolve
+from kubectl_lws.model import keys
 from kubectl_lws.model import slim as slimmer
 from kubectl_lws.model.keys import (DS_GROUP, DS_PLURAL, DS_VERSION, DSRS_PLURAL, LWS_GROUP, LWS_PLURAL,
                                     LWS_VERSION)
@@ -514,6 +515,24 @@ class Cluster:
 
     def list_nodes(self, *, slim: bool = False) -> list[dict]:
         return self.list("nodes", slim=slim)[0]
+
+    def list_nodes_named(self, names: Iterable[str], *, slim: bool = False) -> list[dict]:
+        """The nodes of these names, read by ``kubernetes.io/hostname in (...)``: the cost follows the
+        pods' nodes, never the cluster's. One LIST per ``SELECTOR_CHARS`` of names; more names than
+        ``MAX_SELECTED_LISTS`` LISTs hold read every node (one paged LIST) instead. A name the selector
+        did not find (a node gone, or one whose hostname label is not its name) is settled by one full
+        LIST, so "node gone" is never a guess."""
+        wanted = set(filter(None, names))
+        if not wanted:
+            return []
+        chunks = selector_chunks(keys.HOSTNAME_TOPOLOGY_KEY, sorted(wanted))
+        if chunks is None or len(chunks) > MAX_SELECTED_LISTS:
+            return [n for n in self.list_nodes(slim=slim) if n["metadata"]["name"] in wanted]
+        found = [n for sel in chunks for n in self.list("nodes", label_selector=sel, slim=slim)[0]
+                 if n["metadata"]["name"] in wanted]
+        if wanted - {n["metadata"]["name"] for n in found}:
+            return [n for n in self.list_nodes(slim=slim) if n["metadata"]["name"] in wanted]
+        return found
 
     def list_events(self, namespace: str | None = None, *, field_selector: str | None = None,
                     limit: int | None = None, all_namespaces: bool = False) -> tuple[list[dict], dict]:
@@ -1165,6 +1184,32 @@ def _version() -> str:
     from kubectl_lws import __version__
 
     return __version__
+
+
+# A set-based selector stays under this many characters per LIST (URLs pass proxies in front of
+# the API server); a read that would take more LISTs than MAX_SELECTED_LISTS reads everything instead.
+SELECTOR_CHARS = 4000
+MAX_SELECTED_LISTS = 8
+LABEL_VALUE_MAX = 63
+
+
+def selector_chunks(key: str, values: Sequence[str]) -> list[str] | None:
+    """``key in (a,b,...)`` selectors of at most SELECTOR_CHARS each covering ``values``; None when
+    a value cannot be a label value (longer than 63 characters), so no selector can find it."""
+    if any(len(v) > LABEL_VALUE_MAX for v in values):
+        return None
+    out: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for value in values:
+        if chunk and size + len(value) + 1 > SELECTOR_CHARS:
+            out.append(f"{key} in ({','.join(chunk)})")
+            chunk, size = [], 0
+        chunk.append(value)
+        size += len(value) + 1
+    if chunk:
+        out.append(f"{key} in ({','.join(chunk)})")
+    return out
 
 
 def encode_query(query: dict) -> str:

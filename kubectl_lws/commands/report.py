@@ -389,7 +389,9 @@ class Collector:
         uids, names = bundle.owned_names(self.lws, statefulsets, pods, services)
         # the command outputs first: they read the objects before redaction edits them in place
         nodes = self._nodes(pods)
-        self._status(pods, nodes)
+        raw_events = [*(got["events"][0] or []), *(got["events.k8s.io"][0] or [])]
+        events_read = got["events"][1] is None or got["events.k8s.io"][1] is None
+        self._status(pods, nodes, raw_events if events_read else None, got["events"][1])
         self._verify_env(pods)
         self._history(all_revisions, pods, statefulsets)
         self.add_yaml("lws.yaml", self.clean(self.lws, keep_managed=True))
@@ -400,8 +402,7 @@ class Collector:
             self.add_yaml("services.yaml", bundle.as_list([self.clean(s) for s in services]))
         if got["pods"][1] is None:
             self.add_yaml("pods.yaml", bundle.as_list([self.clean(p) for p in pods]))
-        raw_events = [*(got["events"][0] or []), *(got["events.k8s.io"][0] or [])]
-        if got["events"][1] is None or got["events.k8s.io"][1] is None:
+        if events_read:
             self._events_text(raw_events)
         if got["events"][1] is None:
             self.add_yaml("events.yaml", bundle.as_list(
@@ -436,19 +437,31 @@ class Collector:
             return []
         self.progress.phase(f"reading {len(wanted)} node(s)")
         try:
-            nodes = [n for n in self.cluster.list_nodes() if n["metadata"]["name"] in wanted]
+            nodes = self.cluster.list_nodes_named(wanted)
         except errors.LwsError as exc:
             self.miss("nodes.yaml", exc)
             return None
         self.add_yaml("nodes.yaml", [node_summary(n) for n in sorted(nodes, key=lambda n: n["metadata"]["name"])])
         return nodes
 
-    def _status(self, pods: list[dict], nodes: list[dict] | None) -> None:
-        from kubectl_lws.commands.status import _build
+    def _status(self, pods: list[dict], nodes: list[dict] | None, raw_events: list[dict] | None,
+                events_error: BaseException | None) -> None:
+        """``status.json`` and ``status.txt``: the verdict ``status`` gives (``reads.verdict``), with the
+        events read for the bundle standing in for its events LIST (its routine reasons left out, as
+        that LIST leaves them out on the server, so the re-creations counted are the same)."""
+        from kubectl_lws.commands.status import _placement
+        from kubectl_lws.model.events import without_noise
+        from kubectl_lws.reads import verdict
         from kubectl_lws.render.status import render_status, status_doc
 
+        def events() -> tuple[list[dict] | None, dict]:
+            if raw_events is None:
+                return None, {"error": str(getattr(events_error, "message", events_error))}
+            return without_noise(raw_events), {"api": "v1", "truncated": False}
+
         try:
-            a, place = _build(self.lws, pods, nodes, ())
+            a = verdict(self.lws, pods, nodes, events=events)
+            place = _placement(a, nodes, ())
             self.add_json("status.json", status_doc(a, place))
             self.archive.add("status.txt", render_status(a, place, pods=True, wide=True, color=False) + "\n")
         except Exception as exc:  # noqa: BLE001 — one part failing must not lose the bundle

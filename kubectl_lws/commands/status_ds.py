@@ -81,14 +81,14 @@ def _span(values: Sequence[int]) -> str:
 
 def _explain(app: Any, da: Any, read_events: bool | None) -> None:
     """One events LIST of the namespace when some group is not Ready (or --events)."""
-    from kubectl_lws.commands.status import explaining_events
     from kubectl_lws.model import ds as D
     from kubectl_lws.model import events as E
+    from kubectl_lws.reads import namespace_events
 
     if read_events is False or (read_events is None and not D.needs_events(da)):
         return
-    items, info = explaining_events(app, da.view.namespace)
-    D.explain(da, None if items is None else E.normalize_all(items), info=info)
+    items, info = namespace_events(app, da.view.namespace)
+    D.explain(da, None if items is None else E.normalize_all(E.raw_of_lws(items, da.view.name)), info=info)
 
 
 def code(da: Any, shown: list[tuple], exit_code: bool, *, filtered: bool) -> int:

@@ -19,8 +19,8 @@ Facts (kubernetes-sigs/lws ``pkg/controllers/disaggregatedset``, golden ``ds/``)
 * a ``<child>-prv`` headless Service exists once that revision of the slice has a ready group per role;
 * an External role's replicas come from its ``DisaggregatedSetRoleScaler`` ``<ds>-<role>``.
 
-Pure: the command reads, this decides. Every group's verdict comes from ``model.health.assess`` (and
-its causes from ``model.events.explain``), the one health model of every view.
+Pure: the command reads, this decides. Every child LWS (and each of its groups) gets the one verdict,
+``model.verdict.judge``, as ``status`` gives it; this module adds only what is the set's own.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ from typing import Any, Iterable, Sequence
 
 from kubectl_lws.model import health as H
 from kubectl_lws.model import keys
+from kubectl_lws.model.causes import for_text
 from kubectl_lws.model.groups import LwsView, _int_or, lws_view, pods_by_lws
-from kubectl_lws.model.health import Assessment, GroupHealth, assess
+from kubectl_lws.model.health import Assessment, GroupHealth
 from kubectl_lws.model.timeutil import age_seconds, utc_now
+from kubectl_lws.model.verdict import Facts, assess_pods, events_needed, judge
 
 STATIC = "Static"
 EXTERNAL = "External"
@@ -244,13 +246,15 @@ def target_revision(view: DsView, children: Sequence[tuple[ChildRef, dict]]) -> 
 
 @dataclass
 class Child:
-    """One child LWS with its health (``a`` is the health model's Assessment of its pods)."""
+    """One child LWS with the one verdict on it (``a``: ``model.verdict.judge``'s Assessment; ``facts``: what
+    it was judged from, so that events read later can be added and the child judged again)."""
 
     ref: ChildRef
     a: Assessment
     initial_replicas: int | None
     prv: bool
     target: bool
+    facts: Facts | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -436,10 +440,13 @@ def assess_ds(view: DsView, lws_items: Sequence[dict], pods: Sequence[dict], *,
     children: list[Child] = []
     for ref, obj in kids:
         lv = lws_view(obj)
-        a = (assessed or {}).get((lv.namespace, lv.name)) or assess(lv, by_lws.get((lv.namespace, lv.name), []),
-                                                                  nodes=nodes, now=now)
+        facts = None
+        a = (assessed or {}).get((lv.namespace, lv.name))
+        if a is None:
+            facts = Facts(lv, by_lws.get((lv.namespace, lv.name), []), nodes, now=now, stuck_after=stuck_after)
+            a = judge(facts, health=assess_pods(facts))
         children.append(Child(ref, a, initial_replicas(obj), f"{lv.name}{keys.DS_PRIVATE_SERVICE_SUFFIX}" in prv,
-                              ref.revision == target))
+                              ref.revision == target, facts))
     order = {r.name: r.index for r in view.roles}
     children.sort(key=lambda c: (c.ref.slice, c.target, _created(c), c.ref.revision,
                                  order.get(c.ref.role, len(order)), c.ref.role))
@@ -618,8 +625,6 @@ def _first_group(da: DsAssessment, pick: Any) -> str:
 
 
 def _for(seconds: float) -> str:
-    from kubectl_lws.model.events import for_text
-
     return for_text(seconds)
 
 
@@ -658,30 +663,28 @@ def _stall(da: DsAssessment, now: datetime) -> Stall | None:
 
 
 def needs_events(da: DsAssessment) -> bool:
-    """Events explain groups only when some group is not Ready (a healthy set keeps its 4 requests)."""
-    return any(not g.group_ready for c in da.children for g in c.a.groups)
+    """The verdict's rule (``verdict.events_needed``) on any child: a healthy, settled set keeps its 4 requests."""
+    return any(events_needed(c.a) for c in da.children if c.facts is not None)
 
 
 def explain(da: DsAssessment, events: Sequence[Any] | None, *, now: datetime | None = None,
             info: dict | None = None) -> DsAssessment:
-    """Give every child's unhealthy groups their causes (``model.events.explain``, per child LWS), then
-    decide the DS again: a cause's first time dates a stall better than a pod's age."""
-    from kubectl_lws.model import events as E
-
+    """Judge every child again with the namespace's events (normalised; None: they could not be read), as
+    ``status`` judges an LWS, then decide the set again: a cause's first time dates a stall better than a
+    pod's age."""
     now = now or utc_now()
-    da.events_info = dict(info or {}, read=events is not None)
-    if events is None:
-        return da
-    names = [c.name for c in da.children]
+    da.events_info = {**(info or {}), "read": events is not None}
     for c in da.children:
-        others = [n for n in names if n != c.name]
-        E.explain(c.a, events, stuck_after=da.stuck_after, now=now, others=others, info=info)
+        if c.facts is None:
+            continue
+        c.facts.events = events
+        c.facts.events_info = info
+        c.a = judge(c.facts, health=c.a)
     for r in da.roles:
         mine = [c for c in da.children if c.ref.role == r.name and c.ref.slice < da.view.slices]
         r.ready = sum(c.ready for c in mine)
         r.updated = sum(c.ready for c in mine if c.target)
     return decide(da, now)
-
 
 
 # ---- events -------------------------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ def rollout_lines(da: DsAssessment) -> list[str]:
 
 
 def _for(seconds: float) -> str:
-    from kubectl_lws.model.events import for_text
+    from kubectl_lws.model.causes import for_text
 
     return for_text(seconds)
 

@@ -226,23 +226,22 @@ def _recreated_cell(g: GroupHealth) -> str:
 
 
 def cause_lines(a: Assessment, groups: Sequence[GroupHealth]) -> list[str]:
-    """Under the table: the whole message of every cause, and the re-creation loops (events only)."""
-    if not _events_read(a):
-        return []
+    """Under the table: the whole message of every cause (with the layer that found it), and the
+    re-creation loops (events only)."""
     lines: list[str] = []
     for g in groups:
         c = g.cause
         if c is not None:
             since = f", since {rfc3339(c.since)}" if c.since else ""
             times = f", x{c.count}" if c.count > 1 else ""
-            lines.append(f"  group {g.index}: {c.reason} on {c.object}{times}{since}: {c.message}")
+            lines.append(f"  group {g.index}: {c.reason} on {c.object} ({c.layer}){times}{since}: {c.message}")
         rec = g.recreations
         if rec is not None and rec.loop:
             lines.append(f"  group {g.index}: re-creation loop, {rec.count} re-creations, "
                          f"last: {rec.last_reason or '-'}")
     if lines:
-        lines.insert(0, "Causes (from events):")
-    if any(g.recreations is not None and g.recreations.count for g in groups):
+        lines.insert(0, "Causes:")
+    if _events_read(a) and any(g.recreations is not None and g.recreations.count for g in groups):
         lines.append("RECREATED counts re-creations in the events the API server still keeps (1h by default).")
     return lines
 
@@ -433,7 +432,11 @@ def list_item(a: Assessment, now: datetime | None = None) -> dict:
                        "surge": surge},
             "size": v.size, "partition": v.partition, "restartPolicy": v.restart_policy,
             "currentRevision": a.current_revision,
-            "age": None if (s := age_seconds(v.creation_timestamp, now)) is None else int(s)}
+            "age": None if (s := age_seconds(v.creation_timestamp, now)) is None else int(s),
+            # null when events were not read: loops unknown, not absent
+            "recreationLoops": [g.index for g in a.groups if g.recreations is not None and g.recreations.loop]
+            if _events_read(a) else None,
+            "source": a.source}
 
 
 def list_table(items: Sequence[tuple[Assessment, dict]], *, all_namespaces: bool, wide: bool, color: bool,
