@@ -685,10 +685,17 @@ class ApiServer:
         if route.rt.key == EVENTS_V1 and verb in ("update", "patch"):
             raise errors.method_not_allowed("the sandbox serves events.k8s.io/v1 Events read-mostly: create, get, "
                                             "list, watch, delete")
-        if verb == "create":
-            return await self._create(request, route)
-        if verb in ("update", "patch"):
-            return await self._update(request, route, verb)
+        if verb in ("create", "update", "patch"):
+            collected: list[str] = []
+            token = errors.ADMISSION_WARNINGS.set(collected)
+            try:
+                resp = await (self._create(request, route) if verb == "create" else
+                              self._update(request, route, verb))
+            finally:
+                errors.ADMISSION_WARNINGS.reset(token)
+            for text in collected:  # kube's warning header (RFC 7234 299), as kubectl prints it: "Warning: ..."
+                resp.headers.add("Warning", '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+            return resp
         if verb == "delete":
             return await self._delete(request, route)
         if verb == "deletecollection":

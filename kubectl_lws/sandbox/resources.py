@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kubectl_lws.model import keys as _k
+
 LWS_GROUP = "leaderworkerset.x-k8s.io"
 LWS = f"leaderworkersets.{LWS_GROUP}"
+DS = f"{_k.DS_PLURAL}.{_k.DS_GROUP}"
+DSRS = f"{_k.DSRS_PLURAL}.{_k.DS_GROUP}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,12 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
     ResourceType("leaderworkersets", "LeaderWorkerSet", LWS_GROUP, "v1", generation=True,
                  subresources=("status", "scale"), short_names=("lws",), singular="leaderworkerset",
                  custom=True),
+    # The DisaggregatedSet CRDs of the LWS install (v0.10): no short name for the set, `dsrs` for the scaler
+    ResourceType(_k.DS_PLURAL, _k.DS_KIND, _k.DS_GROUP, _k.DS_VERSION, generation=True, subresources=("status",),
+                 singular="disaggregatedset", custom=True),
+    ResourceType(_k.DSRS_PLURAL, _k.DSRS_KIND, _k.DS_GROUP, _k.DS_VERSION, generation=True,
+                 subresources=("status", "scale"), short_names=("dsrs",), singular="disaggregatedsetrolescaler",
+                 custom=True),
     # What real LWS manifests reference (chat templates, HF tokens, identities) and an LWS install holds.
     ResourceType("secrets", "Secret", "", "v1", singular="secret"),
     ResourceType("configmaps", "ConfigMap", "", "v1", short_names=("cm",), singular="configmap"),
@@ -87,6 +97,10 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
                  namespaced=False, singular="clusterrolebinding"),
     ResourceType("deployments", "Deployment", "apps", "v1", generation=True, subresources=("status", "scale"),
                  short_names=("deploy",), singular="deployment", categories=("all",)),
+    # Served (empty) because every cluster has them and `ds` is their short name: `kubectl get ds,dsrs` lists
+    # DaemonSets and role scalers, as on a real cluster (a DisaggregatedSet has no short name)
+    ResourceType("daemonsets", "DaemonSet", "apps", "v1", generation=True, subresources=("status",),
+                 short_names=("ds",), singular="daemonset", categories=("all",)),
     ResourceType("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", singular="endpointslice"),
     ResourceType("leases", "Lease", "coordination.k8s.io", "v1", singular="lease"),
     ResourceType("mutatingwebhookconfigurations", "MutatingWebhookConfiguration", "admissionregistration.k8s.io",

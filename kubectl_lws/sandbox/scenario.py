@@ -8,6 +8,7 @@ Format::
     objects:    [<any manifest: LeaderWorkerSet, HorizontalPodAutoscaler, ...>, {settle: true}, ...]
                 ({settle: true} waits for the sandbox to settle before creating the next objects)
     updates:    [{kind: LeaderWorkerSet, namespace, name, patch: {<merge patch>}}]  # after the first settle
+    dsStatus:   empty | written   # DisaggregatedSet .status as LWS v0.10.0 (never written) or LWS main
     faults:     [{name: crash, pod: demo/x-1-2, loop: true}, ...]   # applied once the sandbox settles again
 
 ``load`` runs on the sandbox loop thread (``Sandbox.load_scenario`` marshals it there) and never blocks:
@@ -72,13 +73,13 @@ def _ready_condition(ready: bool) -> dict:
 
 
 def resource_for(obj: dict) -> str:
-    """Store key for a manifest's apiVersion/kind."""
-    api = obj.get("apiVersion", "v1")
-    group = api.split("/")[0] if "/" in api else ""
+    """Store key for a manifest's apiVersion/kind (without an apiVersion: the first resource of that kind)."""
+    api = obj.get("apiVersion")
+    group = (api.split("/")[0] if "/" in api else "") if api else None
     for key, rt in RESOURCES.items():
-        if rt.kind == obj.get("kind") and rt.group == group:
+        if rt.kind == obj.get("kind") and group in (None, rt.group):
             return key
-    raise ValueError(f"unsupported kind {obj.get('kind')} ({api})")
+    raise ValueError(f"unsupported kind {obj.get('kind')} ({api or 'any apiVersion'})")
 
 
 def _ensure_namespace(store: Any, name: str) -> None:
@@ -91,6 +92,8 @@ def _ensure_namespace(store: Any, name: str) -> None:
 def load(sandbox: Any, data: dict) -> None:
     """Create the scenario's nodes, namespaces and objects; schedule its faults for after settling."""
     store = sandbox.store
+    if data.get("dsStatus"):  # how the DisaggregatedSet controller treats .status: empty (v0.10.0) or written
+        sandbox.faults["ds-status"](mode=data["dsStatus"])
     for n in data.get("nodes") or []:
         node = node_object(n)
         if store.get("nodes", None, node["metadata"]["name"]) is None:
@@ -160,7 +163,7 @@ async def _after_settle(sandbox: Any, objects: list[dict], updates: list[dict], 
             await _settle(sandbox, timeout)
         store = sandbox.store
         for u in updates:
-            resource = resource_for({"apiVersion": u.get("apiVersion", "leaderworkerset.x-k8s.io/v1"),
+            resource = resource_for({**({"apiVersion": u["apiVersion"]} if u.get("apiVersion") else {}),
                                      "kind": u.get("kind", "LeaderWorkerSet")})
             old = store.get(resource, u.get("namespace", "default"), u["name"])
             if old is None:

@@ -13,7 +13,9 @@ import json
 import re
 from typing import Any
 
-from .errors import ApiError, field_invalid, forbidden, invalid
+from . import dsapi
+from .errors import ApiError, field_invalid, forbidden, invalid, warn
+from .resources import DS as DS_RESOURCE, DSRS as DSRS_RESOURCE
 
 from kubectl_lws.model import keys as _k
 
@@ -436,6 +438,10 @@ def admit(sandbox: Any, operation: str, resource: str, obj: dict, old: dict | No
     ``ApiError``. Unknown resources pass through untouched."""
     if resource == LWS_RESOURCE and operation in ("CREATE", "UPDATE"):
         return admit_lws(operation, obj, old)
+    if resource == DS_RESOURCE and operation in ("CREATE", "UPDATE"):
+        return dsapi.admit_ds(obj, warn)
+    if resource == DSRS_RESOURCE and operation in ("CREATE", "UPDATE"):
+        return dsapi.admit_dsrs(obj)
     if resource == "pods" and operation == "CREATE":
         return admit_pod(obj)
     return obj

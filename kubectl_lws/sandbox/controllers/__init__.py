@@ -1,8 +1,8 @@
-"""Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the LWS controller, the StatefulSet
-controller, the LWS pod controller, the scheduler, the kubelet and the serviceaccount controller (default SA and
-kube-root-ca.crt per namespace) onto ``sandbox.loop`` and registers the
-faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env, image-pull,
-oom-kill, deny-pods)."""
+"""Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the DisaggregatedSet controller, the
+LWS controller, the StatefulSet controller, the LWS pod controller, the scheduler, the kubelet and the
+serviceaccount controller (default SA and kube-root-ca.crt per namespace) onto ``sandbox.loop`` and registers
+the faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env, image-pull,
+oom-kill, deny-pods, ds-status)."""
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 from .base import Manager
+from .disaggregatedset import STATUS_MODES, DisaggregatedSetController
 from .gc import GarbageCollector
 from .kubelet import Kubelet, find_pod
 from .lws import LwsController
@@ -139,6 +140,18 @@ def _register_event_faults(sandbox: Any, store: Any, kubelet: Kubelet) -> None:
         sandbox.register_fault(fname, fn)
 
 
+def _ds_status(sandbox: Any, ds: DisaggregatedSetController, mode: str) -> dict:
+    """Fault ds-status: ``empty`` as LWS v0.10.0 (no ``.status`` ever written), or ``written`` as LWS main
+    (observedGeneration, roleStatuses, Available/Progressing). A status written before stays when switching
+    back to empty, as after a downgrade."""
+    if mode not in STATUS_MODES:
+        raise ValueError(f"mode must be one of {', '.join(STATUS_MODES)}, got {mode!r}")
+    sandbox.ds_status = mode
+    for obj in ds.store.list("disaggregatedsets.disaggregatedset.x-k8s.io"):
+        ds.enqueue((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+    return {"dsStatus": mode}
+
+
 def install(sandbox: Any) -> Manager:
     """Start every controller on ``sandbox.loop``; returns the manager (``sandbox.controllers`` too).
 
@@ -147,13 +160,18 @@ def install(sandbox: Any) -> Manager:
     mgr = Manager(sandbox)
     kubelet = Kubelet(mgr)
     lws = LwsController(mgr)
-    mgr.controllers = [GarbageCollector(mgr), lws, StatefulSetController(mgr), LwsPodController(mgr),
+    ds = DisaggregatedSetController(mgr)
+    mgr.controllers = [GarbageCollector(mgr), ds, lws, StatefulSetController(mgr), LwsPodController(mgr),
                        Scheduler(mgr), kubelet, ServiceAccountController(mgr)]
     mgr.kubelet = kubelet  # type: ignore[attr-defined]
+    mgr.disaggregatedset = ds  # type: ignore[attr-defined]
+    if not hasattr(sandbox, "ds_status"):
+        sandbox.ds_status = "empty"
     if hasattr(sandbox, "register_fault"):
         _register_faults(sandbox, mgr, kubelet)
+        sandbox.register_fault("ds-status", lambda mode="written": _ds_status(sandbox, ds, mode))
     if hasattr(sandbox, "settle_checks"):
-        sandbox.settle_checks.append(lambda: mgr.idle() and lws.settled())
+        sandbox.settle_checks.append(lambda: mgr.idle() and lws.settled() and ds.settled())
     if hasattr(sandbox, "on_stop"):
         sandbox.on_stop(mgr.stop)
     try:

@@ -14,6 +14,9 @@ START_DELAY = 0.5          # bound -> Running (image pull + start), real seconds
 TERMINATE_DELAY = 0.2      # deletionTimestamp -> removed (kwok: instant; a real pod waits up to its grace)
 CRASH_RUN = 2.0            # a crash-looping container runs this long before it dies again
 BACKOFF_BASE, BACKOFF_MAX = 10.0, 300.0
+# Pod annotation: the containers run but stay unready this many (real) seconds after the start, as a server
+# loading model weights behind a readiness probe; the wait does not hold the sandbox from settling.
+READY_AFTER_ANNOTATION = "sandbox.kubectl-lws.dev/ready-after"
 
 
 def _qos(pod: dict) -> str:
@@ -27,6 +30,13 @@ def _qos(pod: dict) -> str:
                 or not all(k in lim for k in ("cpu", "memory")):
             return "Burstable"
     return "Guaranteed"
+
+
+def _ready_after(pod: dict) -> float:
+    try:
+        return float((pod["metadata"].get("annotations") or {}).get(READY_AFTER_ANNOTATION) or 0)
+    except ValueError:
+        return 0.0
 
 
 class Kubelet(Controller):
@@ -44,6 +54,7 @@ class Kubelet(Controller):
         self._own_ips: dict[str, str] = {}
         self.bad_images: set[str] = set()                        # fault image-pull: pulls of these fail
         self.crash_reasons: dict[tuple[str, str, str], str] = {}  # fault oom-kill: (ns, pod, container) -> reason
+        self.warming: set[str] = set()                           # pod uids still in their ready-after wait
         self.config_waiting: dict[tuple[str, str], str] = {}  # (ns, pod) -> uid, waiting for a ConfigMap/Secret
 
     # ----------------------------------------------------------------------------------------- feed
@@ -84,6 +95,7 @@ class Kubelet(Controller):
     def _detach(self, pod: dict) -> None:
         uid = pod["metadata"].get("uid")
         self.starting.discard(uid)
+        self.warming.discard(uid)
         self.terminating.discard(uid)
         if self._own_ips.pop(uid, None) is not None:
             return
@@ -170,8 +182,17 @@ class Kubelet(Controller):
             "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
             for c in spec.get("containers") or []]
         st["qosClass"] = _qos(pod)
+        warm = _ready_after(pod)
+        if warm > 0:
+            self.warming.add(uid)
+            self.mgr.later(self.mgr.delay(warm), lambda: self._warmed(ns, name, uid), track=False)
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
+
+    def _warmed(self, ns: str, name: str, uid: str) -> None:
+        self.warming.discard(uid)
+        if self._live(ns, name, uid) is not None:
+            self.enqueue((ns, name))
 
     def _pod_should_be_ready(self, pod: dict) -> bool:
         key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
@@ -185,9 +206,10 @@ class Kubelet(Controller):
     def _set_conditions(self, pod: dict, now: str) -> None:
         st = pod["status"]
         key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
+        warming = pod["metadata"].get("uid") in self.warming
         for cs in st.get("containerStatuses") or []:
             if "running" in (cs.get("state") or {}):
-                cs["ready"] = key not in self.readiness_fail
+                cs["ready"] = key not in self.readiness_fail and not warming
         ready = self._pod_should_be_ready(pod)
         old = {c.get("type"): c for c in st.get("conditions") or []}
         want = {"Initialized": True, "Ready": ready, "ContainersReady": ready, "PodScheduled": True}
