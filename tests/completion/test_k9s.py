@@ -82,7 +82,7 @@ def _ds_addressing(command: str = "status") -> bool:
 
 def _ds_served(kubeconfig: str) -> bool:
     """The sandbox serves DisaggregatedSets (and its demo has pd-rolling)."""
-    return run_cli(["status", "ds/pd-rolling", "-n", "demo"], kubeconfig=kubeconfig).exit_code == 0
+    return run_cli(["status", "ds/pd-rolling", "-n", "pd"], kubeconfig=kubeconfig).exit_code == 0
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,8 @@ def test_every_command_runs_against_the_sandbox(name, demo):
         pytest.skip("no less on this machine")
     assert shutil.which("kubectl-lws"), "kubectl-lws must be on PATH (pip install -e .)"
     env = {**os.environ, "KUBECONFIG": demo, "NO_COLOR": "1", "TERM": "dumb"}
-    values = {"NAME": "pd-rolling" if ds else "healthy", "NAMESPACE": "demo", "CONTEXT": "kubectl-lws-sandbox"}
+    values = {"NAME": "pd-rolling" if ds else "healthy", "NAMESPACE": "pd" if ds else "demo",
+              "CONTEXT": "kubectl-lws-sandbox"}
     argv = _argv(plugin, values)
     if argv[0] == "kubectl":
         argv[0] = KUBECTL

@@ -1,7 +1,7 @@
 """DisaggregatedSets end to end: the real CLI against the sandbox and its DisaggregatedSet controller.
 
-The demo scenario gives a set mid-rollout (``demo/pd-rolling``: its new decode groups take long to become
-ready) and one whose rollout is stalled (``demo/pd-stalled``: its new decode asks for more GPUs than a node
+The demo scenario gives a set mid-rollout (``pd/pd-rolling``: its new decode groups take long to become
+ready) and one whose rollout is stalled (``pd/pd-stalled``: its new decode asks for more GPUs than a node
 has). Changes are made to sets of their own (namespace per test). Every bad input of issue 21 is checked:
 one line, exit 2 (usage) or 1, nothing sent.
 """
@@ -43,7 +43,7 @@ def demo(tmp_path_factory):
     try:
         sb.load_scenario("demo")
         sb.wait_settled(90)
-        kc = sb.write_kubeconfig(tmp_path_factory.mktemp("ds") / "kubeconfig", namespace="demo")
+        kc = sb.write_kubeconfig(tmp_path_factory.mktemp("ds") / "kubeconfig", namespace="pd")
         yield sb, kc
     finally:
         sb.stop()
@@ -91,6 +91,10 @@ def fresh_ns() -> str:
 def test_status_of_a_healthy_set_in_four_requests(demo):
     sb, _ = demo
     ns = make_ds(demo, sample("calm", fresh_ns(), slices=2, prefill=2, decode=1))
+    young, reqs = requests(sb, lambda: lws(demo, "status", "ds/calm", "-n", ns))
+    # leaders younger than the re-creation-loop window: the verdict's rule reads events, as for an LWS
+    assert young.exit_code == 0 and reqs[-1][1] == f"/api/v1/namespaces/{ns}/events"
+    sb.fault("age", namespace=ns, seconds=3600)  # an hour later: settled
     res, reqs = requests(sb, lambda: lws(demo, "status", "ds/calm", "-n", ns))
     assert res.exit_code == 0, res.stderr
     paths = [p for _, p, _ in reqs]
@@ -201,7 +205,7 @@ def test_bad_input_on_a_set_changes_nothing(demo, args, words):
 def test_a_missing_set_suggests_close_names(demo):
     res = lws(demo, "status", "ds/pd-stall")
     assert res.exit_code == 1
-    assert res.stderr.splitlines() == ['error: disaggregatedset "pd-stall" not found in namespace "demo"',
+    assert res.stderr.splitlines() == ['error: disaggregatedset "pd-stall" not found in namespace "pd"',
                                        'hint: did you mean "ds/pd-stalled" or "ds/pd-rolling"? (see: kubectl lws '
                                        'list)']
 
