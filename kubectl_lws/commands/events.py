@@ -168,7 +168,7 @@ def _ds_events(app: Any, target: Any, ns: str, groups: list[int], roles: list[st
                      "1h by default).")
             return 0
         color = app.use_color()
-        click.echo(ds_events_table(mine, utc_now(), color=color), color=color)
+        app.out(ds_events_table(mine, utc_now(), color=color))
         return 0
     import sys
 
@@ -193,7 +193,7 @@ def _ds_events(app: Any, target: Any, ns: str, groups: list[int], roles: list[st
                     sys.stdout.write("---\n")
                     dump_yaml(de.to_json())
                 else:
-                    click.echo(ds_event_line(de, utc_now()))
+                    app.out(ds_event_line(de, utc_now()))
             sys.stdout.flush()
     finally:
         cluster.close_streams()
@@ -210,8 +210,7 @@ def _print(app: Any, name: str, ns: str, mine: list, info: dict, output: str) ->
     if not mine:
         app.info(f"No events found for leaderworkerset {name} in {ns} namespace (events expire after 1h by default).")
         return
-    color = app.use_color()
-    click.echo(events_table(mine, utc_now(), color=color), color=color)
+    app.out(events_table(mine, utc_now(), color=app.use_color()))
 
 
 def _watch(app: Any, name: str, ns: str, groups: list[int], since: float | None, types: list[str],
@@ -239,9 +238,9 @@ def _watch(app: Any, name: str, ns: str, groups: list[int], since: float | None,
                 dump_yaml(item_json(le))
             else:
                 if not header:
-                    click.echo(watch_header())
+                    app.out(watch_header())
                     header = True
-                click.echo(watch_line(le, utc_now()))
+                app.out(watch_line(le, utc_now()))
         sys.stdout.flush()
 
     def fresh(raw: list[dict], window: float | None) -> list:

@@ -56,9 +56,9 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
         return
     if output == "name":  # names only: no verdict to read for
         for o in objs:
-            click.echo(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{o['metadata']['name']}")
+            app.out(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{o['metadata']['name']}")
         for name in _set_names(app, objs, ns, all_namespaces):
-            click.echo(f"{keys.DS_PLURAL[:-1]}.{keys.DS_GROUP}/{name}")
+            app.out(f"{keys.DS_PLURAL[:-1]}.{keys.DS_GROUP}/{name}")
         return
     assessed = verdicts(app, objs, namespace=ns, all_namespaces=all_namespaces, selected=bool(selector))
     now = utc_now()
@@ -71,14 +71,13 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
     text = list_table(results, all_namespaces=all_namespaces, wide=output == "wide", color=color,
                       no_headers=no_headers)
     if text:
-        # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
-        click.echo(text, color=color)
+        app.out(text)
     if sets:
         from kubectl_lws.render import ds as render_ds
 
-        click.echo("")
-        click.echo(render_ds.list_table(sets, all_namespaces=all_namespaces, wide=output == "wide", color=color,
-                                        no_headers=no_headers), color=color)
+        app.out()
+        app.out(render_ds.list_table(sets, all_namespaces=all_namespaces, wide=output == "wide", color=color,
+                                     no_headers=no_headers))
 
 
 def _owning_sets(objs: list[dict]) -> set[tuple[str, str]]:

@@ -22,89 +22,14 @@ from typing import Any, Callable
 
 import click
 
+from kubectl_lws.files import Archive, archive_kind, archive_root
 from kubectl_lws.options import TARGET, DurationType, NamespaceType, app_context
+from kubectl_lws.render.output import echo
+from kubectl_lws.render.safe import term
 
 DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
 CHUNK = 64 * 1024
 DS_CRDS = ("disaggregatedsets.disaggregatedset.x-k8s.io", "disaggregatedsetrolescalers.disaggregatedset.x-k8s.io")
-
-
-def _archive_kind(path: str) -> str | None:
-    lower = path.lower()
-    if lower.endswith(".zip"):
-        return "zip"
-    if lower.endswith((".tar.gz", ".tgz")):
-        return "tar.gz"
-    return None
-
-
-# ---- the archive ------------------------------------------------------------------------------------
-
-class Archive:
-    """A zip or tar.gz written to a temporary file next to the target, renamed into place by ``commit``."""
-
-    def __init__(self, path: str, kind: str, root: str) -> None:
-        import tempfile
-
-        self.path = path
-        self.kind = kind
-        self.root = root
-        self.files: list[dict] = []
-        directory = os.path.dirname(os.path.abspath(path)) or "."
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-        self._mtime = time.time()
-        if kind == "zip":
-            import zipfile
-
-            self._zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
-        else:
-            import tarfile
-
-            self._tar = tarfile.open(self.tmp, "w:gz", compresslevel=6)
-
-    def add(self, name: str, data: bytes | str) -> None:
-        raw = data.encode() if isinstance(data, str) else data
-        full = f"{self.root}/{name}"
-        if self.kind == "zip":
-            self._zip.writestr(full, raw)
-        else:
-            import tarfile
-
-            info = tarfile.TarInfo(full)
-            info.size = len(raw)
-            info.mtime = int(self._mtime)
-            info.mode = 0o644
-            self._tar.addfile(info, io.BytesIO(raw))
-        self.files.append({"path": name, "bytes": len(raw)})
-
-    def _close(self) -> None:
-        if self.kind == "zip":
-            self._zip.close()
-        else:
-            self._tar.close()
-
-    def commit(self) -> int:
-        self._close()
-        os.chmod(self.tmp, 0o644 & ~_umask())
-        os.replace(self.tmp, self.path)
-        return os.path.getsize(self.path)
-
-    def discard(self) -> None:
-        try:
-            self._close()
-        except Exception:  # noqa: BLE001 — the file goes away anyway
-            pass
-        try:
-            os.unlink(self.tmp)
-        except FileNotFoundError:
-            pass
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ---- progress ---------------------------------------------------------------------------------------
@@ -122,7 +47,7 @@ class Progress:
         if not self.enabled:
             return
         self._clear()
-        click.echo(f"report: {text}", err=True)
+        echo(f"report: {text}", err=True)
 
     def count(self, what: str, done: int, total: int) -> None:
         if not self.enabled or total <= 0:
@@ -130,13 +55,13 @@ class Progress:
         if self.tty:
             width = 30
             filled = int(width * done / total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}")
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {term(what)}")
             sys.stderr.flush()
             self._drawn = True
         else:
             step = max(1, total // 10)
             if done == total or done % step == 0:
-                click.echo(f"report: {what} {done}/{total}", err=True)
+                echo(f"report: {what} {done}/{total}", err=True)
 
     def _clear(self) -> None:
         if self._drawn:
@@ -202,30 +127,27 @@ def report(name: Any, output_path: str | None, logs_mode: str, previous: bool, s
     namespace = cluster.namespace
     started = utc_now()
     label = f"ds-{name}" if target.is_ds else name
-    path = output_path or f"report_{namespace}_{label}_{started:%Y%m%dT%H%M%SZ}.zip"
-    kind = _archive_kind(path)
+    default_root = f"report_{namespace}_{label}_{started:%Y%m%dT%H%M%SZ}"
+    path = output_path or f"{default_root}.zip"
+    kind = archive_kind(path)
     if kind is None:
         raise errors.UsageError(f'--output "{path}": the name must end in .zip, .tar.gz or .tgz')
-    if os.path.isdir(path):
-        raise errors.UsageError(f'--output "{path}" is a directory')
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise errors.UsageError(f'--output "{path}": directory {parent} does not exist')
-    if os.path.exists(path) and not force:
+    if os.path.lexists(path) and not force:
         raise errors.LwsError(f"{path} already exists", hint="pass --force to overwrite it")
     if no_redact:
         app.warn("--no-redact: env values with secret-looking names are written as they are; "
                  "check the bundle before sharing it")
-    progress = Progress()
-    progress.phase(f"reading {target.kind_word} {namespace}/{name}")
-    # the one failure that fails the report
-    lws = cluster.get_ds(name, namespace) if target.is_ds else cluster.get_lws(name, namespace)
-    root = os.path.basename(path)
-    for ext in (".tar.gz", ".tgz", ".zip"):
-        if root.lower().endswith(ext):
-            root = root[: -len(ext)]
-            break
-    archive = Archive(path, kind, root)
+    # Opened before anything is read: an output that cannot be written (read-only or missing folder, a
+    # directory at that name) fails at once (exit 1), and nothing is left behind.
+    archive = Archive(path, kind, archive_root(path, default_root))
+    try:
+        progress = Progress()
+        progress.phase(f"reading {target.kind_word} {namespace}/{name}")
+        # the one failure that fails the report
+        lws = cluster.get_ds(name, namespace) if target.is_ds else cluster.get_lws(name, namespace)
+    except BaseException:
+        archive.discard()
+        raise
     if target.is_ds:
         from kubectl_lws.commands.report_ds import DsCollector
 
@@ -249,7 +171,7 @@ def report(name: Any, output_path: str | None, logs_mode: str, previous: bool, s
         progress.done()
     missed = sum(1 for m in collector.not_collected if not m.get("partial"))
     cut = len(collector.truncated)
-    click.echo(f"wrote {path} ({size:,} bytes, {len(archive.files)} files)")
+    app.out(f"wrote {path} ({size:,} bytes, {len(archive.files)} files)")
     if missed or cut:
         parts = ([f"{missed} item(s) could not be collected"] if missed else []) + \
                 ([f"{cut} log(s) cut at --max-log-bytes"] if cut else [])

@@ -15,8 +15,6 @@ import re
 import time
 from typing import Any, Callable
 
-import click
-
 from kubectl_lws import errors
 from kubectl_lws.model.target import Target
 
@@ -142,13 +140,13 @@ def status(app: Any, target: Target, *, watch: bool, timeout: float, output: str
         if output == "json":
             dump_json(status_json(da))
         else:
-            click.echo(progress_line(da))
+            app.out(progress_line(da))
         bad = failing_groups(da)
         if bad:
             app.info(f"rollout of ds/{target.name} is failing: " + "; ".join(t for t, _ in bad))
         return errors.EXIT_OK if done(da) else errors.EXIT_UNHEALTHY
     da = follow(app, target.name, cluster.namespace, timeout,
-                progress=lambda line: click.echo(line, err=output == "json"))
+                progress=lambda line: app.info(line) if output == "json" else app.out(line))
     if output == "json":
         dump_json(status_json(da))
     return errors.EXIT_OK
@@ -238,12 +236,12 @@ def history(app: Any, target: Target, *, output: str) -> int:
                      all(v["replicas"] == 0 for v in e["roles"].values()) else "serving",
                      human_age(age_seconds(e["created"], now)), ",".join(map(str, sorted(e["slices"]))), roles,
                      images])
-    click.echo(table(["REVISION", "STATE", "AGE", "SLICES", "READY/REPLICAS", "IMAGES"], rows))
+    app.out(table(["REVISION", "STATE", "AGE", "SLICES", "READY/REPLICAS", "IMAGES"], rows))
     if doc["gone"]:
-        click.echo(f"earlier revisions (from RollingUpdateStarted events, LWS deleted): {', '.join(doc['gone'])}")
+        app.out(f"earlier revisions (from RollingUpdateStarted events, LWS deleted): {', '.join(doc['gone'])}")
     if events:
-        click.echo("")
-        click.echo(table(["LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE"],
+        app.out()
+        app.out(table(["LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE"],
                          [[human_age((now - (ev.last or ev.first)).total_seconds()) if (ev.last or ev.first) else "-",
                            ev.type, term(ev.reason), str(ev.count), term(ev.message)] for ev in events]))
     app.info("note: " + doc["note"])

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
-
 from kubectl_lws import errors
 from kubectl_lws.commands._mutation import apply_with_retry, consent, list_hpas, show_plan
 from kubectl_lws.commands.scale import parse_replicas
@@ -77,7 +75,7 @@ def run(app: Any, target: Target, *, replicas: str | None, current_replicas: str
     plan = dsplans.plan_role_scale(da, chosen, wanted)
     if plan.direction == "none":
         app.info(f"{ns}/{target.name}: {', '.join(plan.roles)} already at {wanted} per slice: nothing to do")
-        click.echo(f"{DS_PREFIX}/{target.name} unchanged")
+        app.out(f"{DS_PREFIX}/{target.name} unchanged")
         return errors.EXIT_OK
     show_plan(app, f"Scale DisaggregatedSet {ns}/{target.name} {plan.direction}:", plan.lines())
     if (plan.direction == "down" or dry_run == "client") and not consent(app, yes=yes, dry_run=dry_run):
@@ -120,7 +118,7 @@ def _external(app: Any, target: Target, da: Any, role: Any, wanted: int, expecte
     plan = dsplans.plan_external_scale(da, role, current, wanted, hpas)
     if plan.direction == "none":
         app.info(f"{ns}/{scaler} already has {current} replicas: nothing to do")
-        click.echo(f"{DS_PREFIX}/{target.name} unchanged")
+        app.out(f"{DS_PREFIX}/{target.name} unchanged")
         return errors.EXIT_OK
     show_plan(app, f"Scale DisaggregatedSet {ns}/{target.name} role {role.name} {plan.direction}:", plan.lines())
     if (plan.direction == "down" or dry_run == "client") and not consent(app, yes=yes, dry_run=dry_run):
@@ -149,7 +147,7 @@ def _slices(app: Any, target: Target, da: Any, wanted: int, assess: Any, *, yes:
     plan = dsplans.plan_slices(da, wanted)
     if plan.direction == "none":
         app.info(f"{ns}/{target.name} already has {wanted} slice{'s' if wanted != 1 else ''}: nothing to do")
-        click.echo(f"{DS_PREFIX}/{target.name} unchanged")
+        app.out(f"{DS_PREFIX}/{target.name} unchanged")
         return errors.EXIT_OK
     show_plan(app, f"Scale DisaggregatedSet {ns}/{target.name} slices {plan.direction}:", plan.lines())
     if plan.direction == "down":
@@ -173,7 +171,7 @@ def _slices(app: Any, target: Target, da: Any, wanted: int, assess: Any, *, yes:
 
 def _done(app: Any, target: Target, what: str, dry_run: str, wait: bool, timeout: float) -> int:
     server_dry = dry_run == "server"
-    click.echo(f"{DS_PREFIX}/{target.name} {what}{' (server dry run)' if server_dry else ''}")
+    app.out(f"{DS_PREFIX}/{target.name} {what}{' (server dry run)' if server_dry else ''}")
     if wait and not server_dry:
         from kubectl_lws.commands.rollout_ds import wait_healthy
 

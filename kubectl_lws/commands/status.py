@@ -162,10 +162,7 @@ def _print(app: Any, a: Any, place: Any, groups: list[int] | None, *, pods: bool
 
     if emit(status_doc(a, place, groups=groups), output) if output in ("json", "yaml") else False:
         return
-    color = app.use_color()
-    # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
-    click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide", color=color),
-               color=color)
+    app.out(render_status(a, place, groups=groups, pods=pods, wide=output == "wide", color=app.use_color()))
 
 
 # ---- watch ------------------------------------------------------------------------------------------
@@ -253,11 +250,10 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
             # ages tick on screen; on big LWS redraw less often than the rebuild costs
             return time.monotonic() + max(1.0, 5 * build_cost)
         if prev is None:
-            click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide", color=color),
-                       color=color)
-            click.echo("")
+            app.out(render_status(a, place, groups=groups, pods=pods, wide=output == "wide", color=color))
+            app.out()
         for line in change_lines(prev, a, now, leaders):
-            click.echo(line)
+            app.out(line)
         sys.stdout.flush()
         state["prev"] = a
         return None

@@ -13,8 +13,6 @@ import sys
 import time
 from typing import Any, Sequence
 
-import click
-
 from kubectl_lws import errors
 from kubectl_lws.model.target import Target
 
@@ -110,7 +108,7 @@ def _print(app: Any, da: Any, shown: list[tuple], *, pods: bool, output: str) ->
         emit(status_doc(da, shown=shown), output)
         return
     color = app.use_color()
-    click.echo(render_status(da, shown, pods=pods, color=color), color=color)
+    app.out(render_status(da, shown, pods=pods, color=color))
 
 
 # ---- watch ------------------------------------------------------------------------------------------------
@@ -205,10 +203,10 @@ def _watch(app: Any, target: Target, group_filter: Sequence[int], roles: Sequenc
                 last_draw = time.monotonic()
             else:
                 if prev is None:
-                    click.echo(render_status(da, shown, pods=pods, color=color), color=color)
-                    click.echo("")
+                    app.out(render_status(da, shown, pods=pods, color=color))
+                    app.out()
                 for line in change_lines(prev, da, now, leaders):
-                    click.echo(line)
+                    app.out(line)
                 sys.stdout.flush()
                 prev = da
     finally:

@@ -362,6 +362,8 @@ class GroupHealth:
         out["cause"] = self.cause.to_json() if self.cause is not None else None
         out["stuck"] = self.stuck
         out["recreations"] = self.recreations.to_json() if self.recreations is not None else None
+        # pods whose worker index has no place in the group (model/groups.Stray): listed, never counted
+        out["unexpectedPods"] = [s.to_json() for s in self.group.strays] if self.group is not None else []
         if with_pods:
             out["pods"] = [p.to_json() for p in self.pods]
         return out
@@ -595,7 +597,7 @@ def assess(view: LwsView, pods: Sequence[dict], *, nodes: dict[str, dict] | Iter
     now = now or utc_now()
     nodes = nodes_by_name(nodes)
     current = current_revision(view, pods, leader_sts=leader_sts)
-    groups = group_pods(pods, view.replicas)
+    groups = group_pods(pods, view.replicas, size=view.size)
     healths = [group_health(view, g, nodes=nodes, current_revision=current, now=now) for g in groups]
     state, reason = lws_state(view, healths, current)
     base = [h for h in healths if not h.surge]

@@ -42,10 +42,11 @@ def group_label(group: int | str) -> str:
     return str(group) if isinstance(group, int) else str(group)[:8]
 
 
-def make_prefix(group: int | str, worker: int, container: str | None = None, scope: str = "") -> str:
-    """``g1/w0`` (or ``g1/w0/sidecar`` when a pod shows several containers); a DisaggregatedSet's pods are
-    scoped by role and slice first: ``decode/s0/g1/w0``."""
-    base = f"{scope}g{group_label(group)}/w{worker}"
+def make_prefix(group: int | str, worker: int | None, container: str | None = None, scope: str = "") -> str:
+    """``g1/w0`` (or ``g1/w0/sidecar`` when a pod shows several containers); ``g1/w?`` for a pod whose
+    worker index has no place in its group (model/groups.Stray); a DisaggregatedSet's pods are scoped by role
+    and slice first: ``decode/s0/g1/w0``."""
+    base = f"{scope}g{group_label(group)}/w{'?' if worker is None else worker}"
     return f"{base}/{container}" if container else base
 
 
@@ -86,7 +87,7 @@ class Target:
     """One log stream: a container instance of a selected pod."""
 
     group: int | str
-    worker: int
+    worker: int | None  # None: a stray (its worker-index label is unusable or another pod's)
     pod: str
     uid: str
     container: str
@@ -116,7 +117,7 @@ class Waiting:
     """A selected pod/container that has no log to read yet (Pending, not started)."""
 
     group: int | str
-    worker: int
+    worker: int | None
     pod: str
     uid: str
     container: str
@@ -136,7 +137,8 @@ class Selection:
     ordered: list["Target | Waiting"] = field(default_factory=list)  # both, in display order
 
 
-def sort_key(group: int | str, worker: int) -> tuple[int, int | str, int]:
+def sort_key(group: int | str, worker: int | None) -> tuple[int, int | str, int]:
+    worker = 1 << 30 if worker is None else worker  # strays last in their group
     return (0, group, worker) if isinstance(group, int) else (1, group, worker)
 
 
@@ -257,10 +259,16 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
     rows: list[tuple[tuple, Target | Waiting]] = []
     pods = list(pods)
     scopes = _scopes(pods)
+    # strays per LWS: a DisaggregatedSet's child LWS each have their own group 0
+    strays = {s.name: s.why for mine in g.pods_by_lws(pods).values() for grp in g.group_pods(mine)
+              for s in grp.strays}
     for pod in pods:
         gk = group_key(pod)
-        wi = g.worker_index(pod)
-        if gk is None or wi is None:
+        if gk is None:
+            continue
+        stray = strays.get(g.pod_name(pod))
+        wi = None if stray is not None else g.worker_index(pod)
+        if wi is None and stray is None:
             continue
         if role_filter or slice_filter:
             lab = g.labels(pod)
@@ -279,6 +287,9 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
         meta = pod.get("metadata") or {}
         name, uid = meta.get("name", ""), meta.get("uid", "")
         scope = scopes.get(uid, "")
+        if stray is not None:
+            selection.notes.append(f"pod {g.pod_name(pod)} (group {group_label(gk)}): {stray}; shown as "
+                                   f"{make_prefix(gk, None, scope=scope)}")
         names = pod_containers(pod, container, all_containers)
         if container and not names and not all_containers:
             missing_container.setdefault(tuple(g.container_names(pod)), []).append(name)

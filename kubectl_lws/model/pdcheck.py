@@ -13,8 +13,8 @@ Each role of a set runs its own engine; disaggregation only works when the roles
 
 What a role's purpose is comes from its name (``prefill``/``decode``, ``p``/``d``), else from its flags.
 A role whose leader runs nothing recognised gets one INFO row: nothing to compare. Pure: the commands pass
-each role's leader pod (or its template when no pod exists yet), built on ``model.runtimecheck``'s
-recognition of launches and ``model.cmdline``'s flags.
+each role's leader pod (or its template when no pod exists yet), built on the recognition of launches
+(``model.launches``) and ``model.cmdline``'s flags.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from kubectl_lws.model import runtimecheck as rc
+from kubectl_lws.model import launches as rc
 from kubectl_lws.model.cmdline import first_flag
 
 PREFILL, DECODE = "prefill", "decode"

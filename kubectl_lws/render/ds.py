@@ -15,7 +15,7 @@ from kubectl_lws.model.ds import Child, DsAssessment
 from kubectl_lws.model.health import GroupHealth
 from kubectl_lws.model.timeutil import age_seconds, rfc3339
 from kubectl_lws.render.output import human_age, table
-from kubectl_lws.render.safe import term
+from kubectl_lws.render.safe import LINE, MESSAGE, Styled, style, term
 from kubectl_lws.render.status import paint
 
 KIND = "DisaggregatedSetStatus"
@@ -95,7 +95,7 @@ def header_lines(da: DsAssessment, *, color: bool) -> list[str]:
         ("Name", term(v.name)),
         ("Namespace", term(v.namespace)),
         ("Kind", f"DisaggregatedSet, roles {', '.join(term(r) for r in v.role_names)}"),
-        ("State", _paint(da.state, da.state, color) + (f": {term(da.reason)}" if da.reason else "")),
+        ("State", _paint(da.state, da.state, color) + (f": {term(da.reason, LINE)}" if da.reason else "")),
         ("Generation", gen),
         ("Revision", revision),
         ("Slices", f"{v.slices} (placement {placement})"),
@@ -184,7 +184,8 @@ def rollout_lines(da: DsAssessment) -> list[str]:
                      f"slice {st.slice} group {st.group} ({term(st.child)}) {term(st.label)}")
         if st.cause:
             c = st.cause
-            lines.append(f"  cause: {term(c.get('reason'))} on {term(c.get('object'))}: {term(c.get('message'))}")
+            lines.append(f"  cause: {term(c.get('reason'))} on {term(c.get('object'))}: "
+                         f"{term(c.get('message'), MESSAGE)}")
         lines.append("  the DisaggregatedSet controller waits for the new revision with no deadline and reports "
                      "nothing: fix the cause, or revert the template change")
     return lines
@@ -241,12 +242,12 @@ def cause_lines(da: DsAssessment, shown: Sequence[tuple[Child, GroupHealth]]) ->
         if cause is not None:
             since = f", since {rfc3339(cause.since)}" if cause.since else ""
             lines.append(f"  {term(c.ref.role)} slice {c.ref.slice} group {g.index}: {term(cause.reason)} on "
-                         f"{term(cause.object)}{since}: {term(cause.message)}")
+                         f"{term(cause.object)}{since}: {term(cause.message, MESSAGE)}")
     return (["Causes (from events):"] + lines) if lines else []
 
 
 def render_status(da: DsAssessment, shown: Sequence[tuple[Child, GroupHealth]], *, pods: bool = False,
-                  color: bool = False) -> str:
+                  color: bool = False) -> Styled:
     lines = header_lines(da, color=color)
     lines.append("")
     lines.append(table(*role_rows(da)))
@@ -266,7 +267,8 @@ def render_status(da: DsAssessment, shown: Sequence[tuple[Child, GroupHealth]], 
     if causes and pods:
         lines.append("")
         lines.extend(causes)
-    return "\n".join(lines)
+    # every piece above went through render.safe (term/style) or is a table: the whole text is safe
+    return Styled("\n".join(lines))
 
 
 # ---- watch lines -----------------------------------------------------------------------------------------
@@ -279,7 +281,7 @@ def _key(da: DsAssessment) -> tuple:
 
 
 def change_lines(prev: DsAssessment | None, cur: DsAssessment, when: datetime,
-                 leaders: dict[tuple[str, int], str]) -> list[str]:
+                 leaders: dict[tuple[str, int], str]) -> list[Styled]:
     """One timestamped line per change: the DS (state, ready per role), then each child group that changed."""
     from kubectl_lws.render.status import group_key
 
@@ -288,7 +290,7 @@ def change_lines(prev: DsAssessment | None, cur: DsAssessment, when: datetime,
     out: list[str] = []
     if prev is None or _key(prev) != _key(cur):
         per_role = ", ".join(f"{term(r.name)} {r.ready}/{'?' if r.desired is None else r.desired}" for r in cur.roles)
-        out.append(f"{ts}  ds/{name}  {cur.state}: {term(cur.reason)}  ready {per_role}")
+        out.append(Styled(f"{ts}  ds/{name}  {cur.state}: {term(cur.reason, LINE)}  ready {per_role}"))
     if prev is None:
         return out
     before = {(c.name, g.index): g for c in prev.children for g in c.a.groups}
@@ -303,15 +305,15 @@ def change_lines(prev: DsAssessment | None, cur: DsAssessment, when: datetime,
                 leaders[key] = g.leader_uid
             if old is not None and group_key(old) == group_key(g):
                 continue
-            what = term(g.label)
+            what = term(g.label, LINE)
             if last_uid and g.leader_uid and last_uid != g.leader_uid:
                 what += " (re-created: new leader pod)"
             arrow = f"{old.state} -> " if old is not None and old.state != g.state else ""
-            out.append(f"{ts}  {term(c.ref.role)}/s{c.ref.slice}/{term(c.ref.revision)}  group {g.index}  "
-                       f"{arrow}{what}  {g.ready}/{g.size}")
+            out.append(Styled(f"{ts}  {term(c.ref.role)}/s{c.ref.slice}/{term(c.ref.revision)}  group {g.index}  "
+                              f"{arrow}{what}  {g.ready}/{g.size}"))
     scopes = {c.name: f"{c.ref.role}/s{c.ref.slice}/{c.ref.revision}" for c in prev.children}
     for lws, idx in sorted(set(before) - now_keys):
-        out.append(f"{ts}  {term(scopes.get(lws, lws))}  group {idx}  removed")
+        out.append(Styled(f"{ts}  {term(scopes.get(lws, lws))}  group {idx}  removed"))
     return out
 
 
@@ -358,23 +360,20 @@ def _event_row(de: "D.DsEvent", now: datetime) -> list[str]:
 
     cells = row(de, now)  # LAST SEEN, TYPE, REASON, GROUP, OBJECT, MESSAGE
     cells[3] = de.scope
-    return [term(c) for c in cells]
+    return [term(c, MESSAGE if i == len(cells) - 1 else LINE) for i, c in enumerate(cells)]
 
 
 def ds_events_table(items: Sequence["D.DsEvent"], now: datetime, *, color: bool = False) -> str:
     rows = [_event_row(de, now) for de in items]
-    if color:
-        import click
-
-        for r in rows:
-            if r[1] == "Warning":
-                r[1] = click.style("Warning", fg="yellow")
+    for r in rows:
+        if r[1] == "Warning":
+            r[1] = style("Warning", color, fg="yellow")
     return table(EVENT_HEADERS, rows)
 
 
-def ds_event_line(de: "D.DsEvent", now: datetime) -> str:
+def ds_event_line(de: "D.DsEvent", now: datetime) -> Styled:
     last, type_, reason, scope, obj, message = _event_row(de, now)
-    return f"{last:<22} {type_:<8} {reason:<20} {scope:<16} {obj:<40} {message}"
+    return Styled(f"{last:<22} {type_:<8} {reason:<20} {scope:<16} {obj:<40} {message}")
 
 
 def ds_events_doc(name: str, namespace: str, items: Sequence["D.DsEvent"], info: dict) -> dict:
