@@ -363,3 +363,20 @@ def test_logs_events_verify_and_report_cover_every_role(demo, tmp_path: Path):
     assert any(n.startswith(f"{root}/lws/pd-stalled-0-") and n.endswith("/status.json") for n in names)
     manifest = json.loads(zipfile.ZipFile(out).read(f"{root}/manifest.json"))
     assert manifest["disaggregatedSet"]["name"] == "pd-stalled" and len(manifest["childLeaderWorkerSets"]) >= 2
+
+
+def test_colour_and_hostile_text(demo):
+    """Our colours reach the terminal as colours (the views write safe Styled text), a hostile image does not."""
+    sb, kc = demo
+    ns = fresh_ns()
+    body = sample("hostile", ns)
+    body["spec"]["roles"][0]["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]["image"] = \
+        "evil\x1b]0;owned\x07:1"
+    make_ds(demo, body)
+    for args in (["status", "ds/hostile"], ["list"], ["events", "ds/hostile"], ["rollout", "history", "ds/hostile"]):
+        res = run_cli([*args, "-n", ns, "--color", "always"], kubeconfig=kc)
+        assert res.exit_code == 0, (args, res.stderr)
+        assert "\x1b]" not in res.stdout and "\x07" not in res.stdout, args
+        assert "^[" not in res.stdout.replace("^[]0;owned^G", ""), args  # no colour code shown as text
+    status = run_cli(["status", "ds/hostile", "-n", ns, "--color", "always"], kubeconfig=kc).stdout
+    assert "\x1b[32mHealthy\x1b[0m" in status and "evil^[]0;owned^G:1" in status
