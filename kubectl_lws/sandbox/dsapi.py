@@ -17,6 +17,7 @@ from typing import Any
 from kubectl_lws.model import keys as _k
 
 from .errors import ApiError, field_invalid, forbidden, invalid
+from .webhooks import intstr_errors, name_causes
 
 GROUP = _k.DS_GROUP
 WEBHOOK = "vdisaggregatedset.kb.io"
@@ -59,9 +60,7 @@ DSRS_PRINTER_COLUMNS = [{"jsonPath": ".spec.replicas", "name": "Desired", "type"
 DSRS_SCALE = {"labelSelectorPath": ".status.selector", "specReplicasPath": ".spec.replicas",
               "statusReplicasPath": ".status.replicas"}
 
-_DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ROLE_NAME = re.compile(ROLE_NAME_PATTERN)
-_PERCENT = re.compile(r"^(\d+)%$")
 
 
 # --------------------------------------------------------------------------------------------- CRDs
@@ -199,14 +198,7 @@ def _int_range(field: str, v: Any, lo: int | None, hi: int | None) -> list[dict]
 
 def schema_causes(obj: dict) -> list[dict]:
     """OpenAPI schema errors, then the CEL rule on ``spec``, worded as kube-apiserver words them."""
-    causes: list[dict] = []
-    name = get_path(obj, ("metadata", "name")) or ""
-    if name and not _DNS1123_SUB.match(name):
-        causes.append(field_invalid("metadata.name", name,
-                                    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                                    "characters, '-' or '.', and must start and end with an alphanumeric character "
-                                    "(e.g. 'example.com', regex used for validation is "
-                                    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"))
+    causes = name_causes(get_path(obj, ("metadata", "name")) or "")
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return causes + [_required("spec")]
@@ -276,20 +268,6 @@ def _cel_replicas_ok(items: list) -> bool:
 
 
 # ------------------------------------------------------------------------------ the webhook (403)
-def _intstr_errors(field: str, v: Any) -> list[str]:
-    if isinstance(v, str):
-        m = _PERCENT.match(v)
-        if not m:
-            return [f'{field}: Invalid value: "{v}": a valid percent string must be a numeric string followed by '
-                    f"an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"]
-        if int(m.group(1)) > 100:
-            return [f'{field}: Invalid value: "{v}": must not be greater than 100%']
-        return []
-    if isinstance(v, int) and v < 0:
-        return [f"{field}: Invalid value: {v}: must be greater than or equal to 0"]
-    return []
-
-
 def scaled(v: Any, total: int, round_up: bool) -> int:
     """intstr.GetScaledValueFromIntOrPercent."""
     if isinstance(v, str) and v.endswith("%"):
@@ -312,7 +290,7 @@ def _rollout_errors(role: dict, base: str) -> list[str]:
     if not isinstance(replicas, int) or replicas == 0:
         return errs  # roles at 0 replicas are exempt, as in the LWS webhook
     mu, ms = ruc.get("maxUnavailable", 1), ruc.get("maxSurge", 0)
-    field_errs = _intstr_errors(path + ".maxUnavailable", mu) + _intstr_errors(path + ".maxSurge", ms)
+    field_errs = intstr_errors(path + ".maxUnavailable", mu) + intstr_errors(path + ".maxSurge", ms)
     if field_errs:
         return errs + field_errs
     if scaled(mu, replicas, False) == 0 and scaled(ms, replicas, True) == 0:

@@ -35,6 +35,7 @@ from . import dsapi
 LWS_VERSION = "v0.10.0"
 NAMESPACE = "lws-system"
 DEPLOYMENT = "lws-controller-manager"
+REPLICASET = f"{DEPLOYMENT}-7d5f8c9b6"
 IMAGE = f"registry.k8s.io/lws/lws:{LWS_VERSION}"
 SERVICE = "lws-webhook-service"
 LEASE = "b8b2488c.x-k8s.io"
@@ -230,10 +231,13 @@ class LwsSystem:
         import json
 
         now = _iso(_now())
-        name = f"{DEPLOYMENT}-7d5f8c9b6-{uuid.uuid4().hex[:5]}"
+        name = f"{REPLICASET}-{uuid.uuid4().hex[:5]}"
+        # controller-runtime's leader identity is "<hostname>_<uuid>", the hostname being the pod's name
+        self.holder = f"{name}_{uuid.uuid4()}"
         pod = {"apiVersion": "v1", "kind": "Pod",
                "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(POD_LABELS),
-                            "annotations": {"sandbox.kubectl-lws.dev/logs": json.dumps(_LOGS)}},
+                            "annotations": {"sandbox.kubectl-lws.dev/logs": json.dumps(_LOGS)},
+                            "ownerReferences": [self._replicaset_ref()]},
                "spec": {**self._pod_spec(), "nodeName": "control-plane"}}
         created = self.store.create("pods", pod)
         new = copy.deepcopy(created)
@@ -245,6 +249,22 @@ class LwsSystem:
                                                 "started": True, "restartCount": 0, "lastState": {},
                                                 "state": {"running": {"startedAt": now}}}]}
         self.store.update("pods", new, subresource="status")
+
+    def _replicaset_ref(self) -> dict:
+        """The ReplicaSet the Deployment's pods belong to (created once, owned by the Deployment)."""
+        rs = self.store.get("replicasets.apps", NAMESPACE, REPLICASET)
+        if rs is None:
+            deploy = self.store.get("deployments.apps", NAMESPACE, DEPLOYMENT)
+            rs = self.store.create("replicasets.apps", {
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": REPLICASET, "namespace": NAMESPACE,
+                             "labels": {**POD_LABELS, "pod-template-hash": REPLICASET.rsplit("-", 1)[1]},
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": DEPLOYMENT,
+                                                  "uid": deploy["metadata"]["uid"], "controller": True,
+                                                  "blockOwnerDeletion": True}] if deploy else []},
+                "spec": {"replicas": 1, "selector": {"matchLabels": dict(POD_LABELS)}}})
+        return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": REPLICASET, "uid": rs["metadata"]["uid"],
+                "controller": True, "blockOwnerDeletion": True}
 
     def _pods(self) -> list[dict]:
         return self.store.list("pods", NAMESPACE, label_selector="control-plane=controller-manager")

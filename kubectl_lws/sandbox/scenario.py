@@ -5,6 +5,8 @@ Format::
     nodes:      [{name, labels: {...}, capacity: {cpu, memory, nvidia.com/gpu, pods}, ready: true}, ...]
                 (a full Node object with ``metadata`` is taken as is)
     namespaces: [demo, ...]
+    addons:     [kueue, kueue-visibility, volcano]   # APIs + controllers of admission/gang layers
+    kueue:      {waitForPodsReady: {timeout: 30s, backoffLimitCount: 1, backoffBaseSeconds: 5}}
     objects:    [<any manifest: LeaderWorkerSet, HorizontalPodAutoscaler, ...>, {settle: true}, ...]
                 ({settle: true} waits for the sandbox to settle before creating the next objects)
     updates:    [{kind: LeaderWorkerSet, namespace, name, patch: {<merge patch>}}]  # after the first settle
@@ -82,10 +84,11 @@ def resource_for(obj: dict) -> str:
     raise ValueError(f"unsupported kind {obj.get('kind')} ({api or 'any apiVersion'})")
 
 
-def _ensure_namespace(store: Any, name: str) -> None:
+def _ensure_namespace(store: Any, name: str, labels: dict | None = None) -> None:
     if store.get("namespaces", None, name) is None:
         store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                    "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+                                    "metadata": {"name": name, "labels": {**(labels or {}),
+                                                                          "kubernetes.io/metadata.name": name}},
                                     "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
 
 
@@ -98,8 +101,13 @@ def load(sandbox: Any, data: dict) -> None:
         node = node_object(n)
         if store.get("nodes", None, node["metadata"]["name"]) is None:
             store.create("nodes", node)
+    if data.get("addons"):
+        sandbox.install_addons(data["addons"], {k: data[k] for k in ("kueue", "volcano") if k in data})
     for ns in data.get("namespaces") or []:
-        _ensure_namespace(store, ns if isinstance(ns, str) else ns["name"])
+        if isinstance(ns, dict):  # {name, labels}: a managed namespace (Kueue's namespaceSelector)
+            _ensure_namespace(store, ns["name"], ns.get("labels"))
+        else:
+            _ensure_namespace(store, ns)
     objects = list(data.get("objects") or [])
     cut = next((i for i, o in enumerate(objects) if isinstance(o, dict) and o.get("settle")), len(objects))
     _create_objects(sandbox, objects[:cut])

@@ -374,7 +374,7 @@ class DisaggregatedSetController(Controller):
                                                            "DisaggregatedSet; not adopting", action="Conflict",
                                      type_="Warning")
                 continue
-            running = [lws for lws in self._owned(ds, LWS, {_k.DS_ROLE_LABEL: role})]
+            running = self._owned(ds, LWS, {_k.DS_ROLE_LABEL: role})
             seed = sum(_replicas(lws) for lws in running) if running else 1
             obj = {"apiVersion": f"{_k.DS_GROUP}/{_k.DS_VERSION}", "kind": _k.DSRS_KIND,
                    "metadata": {"name": name, "namespace": meta["namespace"],

@@ -62,8 +62,8 @@ class Kubelet(Controller):
         self._own_ips: dict[str, str] = {}
         self.bad_images: set[str] = set()                        # fault image-pull: pulls of these fail
         self.crash_reasons: dict[tuple[str, str, str], str] = {}  # fault oom-kill: (ns, pod, container) -> reason
-        self.warming: set[str] = set()                           # pod uids still in their ready-after wait
         self.config_waiting: dict[tuple[str, str], str] = {}  # (ns, pod) -> uid, waiting for a ConfigMap/Secret
+        self.warming: set[str] = set()                           # pod uids still in their ready-after wait
 
     # ----------------------------------------------------------------------------------------- feed
     def on_event(self, type_, resource, obj, old):
@@ -207,16 +207,9 @@ class Kubelet(Controller):
             "name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
             "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
             for c in spec.get("containers") or []]
-        self._warm(pod, ns, name, uid)
+        self._warm_up(pod, uid)
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
-
-    def _warm(self, pod: dict, ns: str, name: str, uid: str) -> None:
-        """A ready-after annotation: the running containers turn ready only after that long."""
-        warm = _ready_after(pod)
-        if warm > 0:
-            self.warming.add(uid)
-            self.mgr.later(self.mgr.delay(warm), lambda: self._warmed(ns, name, uid), track=False)
 
     @staticmethod
     def _sidecar_status(c: dict, now: str) -> dict:
@@ -238,9 +231,18 @@ class Kubelet(Controller):
             "name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
             "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
             for c in (pod.get("spec") or {}).get("containers") or []]
-        self._warm(pod, ns, name, uid)
+        self._warm_up(pod, uid)
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
+
+    def _warm_up(self, pod: dict, uid: str) -> None:
+        """The main containers started: with ready-after they stay unready that long (an untracked wait)."""
+        seconds = _ready_after(pod)
+        if seconds <= 0:
+            return
+        ns, name = pod["metadata"].get("namespace"), pod["metadata"]["name"]
+        self.warming.add(uid)
+        self.mgr.later(self.mgr.delay(seconds), lambda: self._warmed(ns, name, uid), track=False)
 
     def _warmed(self, ns: str, name: str, uid: str) -> None:
         self.warming.discard(uid)

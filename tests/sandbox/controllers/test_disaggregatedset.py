@@ -224,23 +224,17 @@ def test_f1_static_set_children_and_services(story) -> None:
     assert _ds_events(sb) == []  # the simple path records nothing (F.1)
 
 
-def test_f2a_rollout_steps_and_end_state(story) -> None:
+@pytest.mark.parametrize("dump,trace", [("f2a-rollout-end", "f2a-rollout-decode-image"),
+                                        ("f2b-rollout-end", "f2b-rollout-per-role-surge")])
+def test_f2_rollout_steps_and_end_state(story, dump: str, trace: str) -> None:
+    """F2a (default maxSurge 1) then F2b (prefill maxUnavailable 1, decode maxSurge 2), in this order."""
     sb, log = story
-    _patch_spec(sb, "f2a-rollout-end")
+    _patch_spec(sb, dump)
     sb.wait_settled(60)
-    assert log.take() == golden_steps("f2a-rollout-decode-image")
-    assert _children(sb) == _recorded_children("f2a-rollout-end")
-    assert _services(sb) == _recorded_services("f2a-rollout-end")
+    assert log.take() == golden_steps(trace)
+    assert _children(sb) == _recorded_children(dump)
+    assert _services(sb) == _recorded_services(dump)
     assert "status" not in sb.get(DS, NS, SAMPLE)
-
-
-def test_f2b_per_role_surge_steps(story) -> None:
-    sb, log = story
-    _patch_spec(sb, "f2b-rollout-end")
-    sb.wait_settled(60)
-    assert log.take() == golden_steps("f2b-rollout-per-role-surge")
-    assert _children(sb) == _recorded_children("f2b-rollout-end")
-    assert _services(sb) == _recorded_services("f2b-rollout-end")
 
 
 def test_f3_stall_says_nothing_and_the_revert_recovers(story) -> None:
