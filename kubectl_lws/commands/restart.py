@@ -19,6 +19,7 @@ import click
 from kubectl_lws import errors
 from kubectl_lws.commands._mutation import KIND_PREFIX, consent, force_option, guard_owned, show_plan
 from kubectl_lws.options import TARGET, AppContext, DurationType, app_context, dry_run_option, yes_option
+from kubectl_lws.model.target import ds_flags_on_lws
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubectl_lws.model.plans import GroupTarget, RestartPlan
@@ -90,8 +91,7 @@ def restart(name: object, groups: tuple[str, ...], role: str | None, slice_: int
             raise errors.UsageError(f"give the role and its group: kubectl lws restart {target.ref} --role ROLE "
                                     "-g N [--slice S]")
     elif role is not None or slice_ is not None:
-        raise errors.UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {target.name} is a "
-                                "LeaderWorkerSet")
+        raise ds_flags_on_lws(target)
     if bool(indexes) == all_groups:
         raise errors.UsageError("give the groups to restart with -g N, or --all")
     if max_unavailable is not None and not rolling:

@@ -17,6 +17,7 @@ from kubectl_lws import errors
 from kubectl_lws.commands._mutation import (KIND_PREFIX, apply_with_retry, consent, force_option, guard_owned,
                                             list_hpas, show_plan)
 from kubectl_lws.options import TARGET, DurationType, app_context, dry_run_option, yes_option
+from kubectl_lws.model.target import ds_flags_on_lws
 
 
 INT32_MAX = 2**31 - 1
@@ -78,8 +79,7 @@ def scale(name: object, replicas: str | None, current_replicas: str | None, role
         return scale_ds.run(app_context(), target_obj, replicas=replicas, current_replicas=current_replicas,
                             roles=roles, slices=slices, wait=wait, timeout=timeout, yes=yes, dry_run=dry_run)
     if roles or slices is not None:
-        raise errors.UsageError(f"--role and --slices apply to a DisaggregatedSet (ds/NAME); {target_obj.name} is a "
-                                "LeaderWorkerSet", hint="kubectl lws scale ds/NAME --role ROLE --replicas N")
+        raise ds_flags_on_lws(target_obj, "--role and --slices", hint="kubectl lws scale ds/NAME --role ROLE --replicas N")
     if replicas is None:
         raise errors.UsageError("required flag not set: --replicas", hint="see 'kubectl lws scale --help'")
     name = target_obj.name
