@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from kubectl_lws.model import keys
 from kubectl_lws.model import launches as rc
 from kubectl_lws.model.cmdline import first_flag
 
@@ -74,9 +75,10 @@ class RoleServer:
 
 def role_server(role: str, leader_pod: dict | None, leader_template: dict, worker_template: dict,
                 size: int) -> RoleServer:
-    """A role's server from its leader pod, or from its templates when no pod exists yet."""
+    """A role's server from its leader pod, or from its templates when no pod exists yet (as the LWS webhook
+    makes the leader: its size and worker index injected, so ``$(LWS_GROUP_SIZE)`` in a command evaluates)."""
     pod = leader_pod or {"metadata": {"name": "<template>", "labels": {}},
-                         "spec": leader_template.get("spec") or {}}
+                         "spec": _as_leader(leader_template.get("spec") or {}, size)}
     stack = rc.pod_stack(pod)
     launch = stack.find("vllm", "sglang")
     leader_gpus = rc.pod_gpus(leader_pod or leader_template)
@@ -85,6 +87,15 @@ def role_server(role: str, leader_pod: dict | None, leader_template: dict, worke
     per_pod = f"{_fmt(leader_gpus)} per pod x {size} pod{'s' if size != 1 else ''}" if \
         (size == 1 or leader_gpus == worker_gpus) else f"leader {_fmt(leader_gpus)} + {size - 1} x {_fmt(worker_gpus)}"
     return RoleServer(role, stack.name, launch, total, per_pod)
+
+
+def _as_leader(spec: dict, size: int) -> dict:
+    """A template's pod spec with the env the LWS webhook injects into a leader (group size, worker index 0)."""
+    injected = [{"name": keys.ENV_GROUP_SIZE, "value": str(size)}, {"name": keys.ENV_WORKER_INDEX, "value": "0"}]
+    containers = [{**c, "env": injected + [e for e in c.get("env") or []
+                                           if e.get("name") not in (keys.ENV_GROUP_SIZE, keys.ENV_WORKER_INDEX)]}
+                  for c in spec.get("containers") or []]
+    return {**spec, "containers": containers}
 
 
 def _fmt(n: float) -> str:

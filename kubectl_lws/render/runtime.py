@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 from kubectl_lws.render.output import echo, table
-from kubectl_lws.render.safe import LINE, MESSAGE, Styled, term
-from kubectl_lws.render.verify import _cut, _indent, _status, group_title
+from kubectl_lws.render.safe import MESSAGE, Styled, term
+from kubectl_lws.render.verify import _cut, _indent, _status, _summary_line, group_title
 
 HEADERS = ["check", "status", "template", "pod", "flag", "expected", "actual", "message"]
 
@@ -86,10 +86,5 @@ def render_runtime(report: dict, color: bool = False) -> None:
                                    _cut(f.get("expected"), 40), _cut(f.get("actual"), 60), _cut(f["message"], 120)]
                                   for f in pd["findings"]])))
         out.append("")
-    s = report["summary"]
-    verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
-    out.append(f"{verdict}: verify runtime {term(report['namespace'], LINE)}/{term(report['lws'], LINE)}: "
-               f"{s['groups']} group(s), "
-               f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures, "
-               f"{s.get('info', 0)} info ({s['execs']} execs, {s['seconds']:.1f}s)")
+    out.append(_summary_line(report, "verify runtime"))
     echo(Styled("\n".join(out)))

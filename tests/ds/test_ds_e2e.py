@@ -354,6 +354,10 @@ def test_logs_events_verify_and_report_cover_every_role(demo, tmp_path: Path):
     checks = {f["check"]: f["status"] for f in doc["disaggregation"]["findings"] if f["status"] != "PASS"}
     assert not {k: v for k, v in checks.items() if k in ("kv-connector", "kv-role", "model")}, checks
     assert {f["check"] for f in doc["disaggregation"]["findings"]} >= {"model", "kv-connector", "kv-role"}
+    text = lws(demo, "verify", "runtime", "ds/pd-rolling", "--role", "prefill")
+    # the decode role read from its template here: its $(LWS_GROUP_SIZE) evaluates as in its pods
+    last = text.stdout.strip().splitlines()[-1]
+    assert last.startswith("PASS: verify runtime ds/pd-rolling in pd: "), text.stdout[-2000:]
     out = tmp_path / "pd.zip"
     report = lws(demo, "report", "ds/pd-stalled", "--output", str(out), "--logs", "none")
     assert report.exit_code == 0, report.stderr
