@@ -330,6 +330,25 @@ def test_rollout_status_and_history(demo):
         in text.stdout
 
 
+def test_rollout_status_waits_for_groups_that_are_only_loading(demo):
+    """New decode pods that run but stay unready (a model loading behind its readiness probe) are waited for:
+    the deadline ends it (exit 4), not a "failing" after the grace, and status ds/ says Stalled after --stuck-after."""
+    sb, kc = demo
+    ns = make_ds(demo, sample("loading", fresh_ns()))
+    patch = [{"op": "add", "path": "/spec/roles/1/spec/leaderWorkerTemplate/leaderTemplate/metadata",
+              "value": {"annotations": {"sandbox.kubectl-lws.dev/ready-after": "36000"}}}]
+    sandbox_http(sb, "PATCH", f"{DS_API}/namespaces/{ns}/disaggregatedsets/loading", patch,
+                 content_type="application/json-patch+json")
+    wait_for(lambda: "not ready" in run_cli(["status", "ds/loading", "-n", ns], kubeconfig=kc).stdout, timeout=30)
+    res = run_cli(["rollout", "status", "ds/loading", "-n", ns, "--timeout", "5s"], kubeconfig=kc)
+    assert res.exit_code == 4, (res.stdout, res.stderr)
+    assert "is failing" not in res.stderr and res.stdout.startswith('disaggregatedset "loading": Progressing')
+    once = run_cli(["rollout", "status", "ds/loading", "-n", ns, "--watch=false"], kubeconfig=kc)
+    assert once.exit_code == 3 and "is failing" not in once.stderr  # not done yet, nothing failing
+    stalled = run_cli(["status", "ds/loading", "-n", ns, "--stuck-after", "1s"], kubeconfig=kc)
+    assert "State:      Stalled: " in stalled.stdout and "decode" in stalled.stdout
+
+
 def test_rollout_status_of_a_stalled_set_fails(demo):
     res = lws(demo, "rollout", "status", "ds/pd-stalled", "--timeout", "30s")
     assert res.exit_code == 3, res.stderr
