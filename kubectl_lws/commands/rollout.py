@@ -82,7 +82,7 @@ def _health(lws: dict, current_key: str | None) -> "HealthFn":
 
     def assess(group: Any, size: int) -> tuple[bool, str | None, bool]:
         gh = group_health(view, group, current_revision=current_key)
-        if not gh.failing:
+        if not gh.failing or gh.only_not_ready_yet:
             return gh.group_ready, None, False
         definitive = any(
             p.problem is not None and p.problem.failing and p.problem.state in (DEGRADED, PENDING)

@@ -41,19 +41,6 @@ def done(da: Any) -> bool:
     return not any(s.removed for s in da.slices)
 
 
-def _waiting_is_enough(g: Any) -> bool:
-    """A group whose pods run and are only not ready yet (a model loading behind its readiness probe: no
-    restart, no blocking cause) is waited for, as ``kubectl rollout status`` waits for readiness; how long
-    that may last is ``status ds/NAME --stuck-after``'s question (the controller itself waits forever)."""
-    from kubectl_lws.model.health import DEGRADED
-
-    if g.state != DEGRADED or (g.cause is not None and g.cause.blocking):
-        return False
-    if g.recreations is not None and g.recreations.loop:
-        return False
-    return not any(p.problem is not None and p.problem.failing for p in g.pods)
-
-
 def failing_groups(da: Any) -> list[tuple[str, bool]]:
     """(text, definitive) for the failing groups of the target revision (the ones a rollout waits for)."""
     from kubectl_lws.model.health import BAD_WAITING_REASONS
@@ -63,7 +50,7 @@ def failing_groups(da: Any) -> list[tuple[str, bool]]:
         if not c.target:
             continue
         for g in c.a.groups:
-            if not g.failing or _waiting_is_enough(g):
+            if not g.failing or g.only_not_ready_yet:
                 continue
             definitive = any(p.problem is not None and p.problem.failing and
                              p.problem.reason.split(" ")[0] in BAD_WAITING_REASONS for p in g.pods)
