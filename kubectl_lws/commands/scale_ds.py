@@ -73,12 +73,9 @@ def run(app: Any, target: Target, *, replicas: str | None, current_replicas: str
                                   f"{', '.join(f'{k} {v}' for k, v in now.items())} (--current-replicas precondition "
                                   "failed); nothing was changed")
     plan = dsplans.plan_role_scale(da, chosen, wanted)
-    if plan.direction == "none":
-        app.info(f"{ns}/{target.name}: {', '.join(plan.roles)} already at {wanted} per slice: nothing to do")
-        app.out(f"{DS_PREFIX}/{target.name} unchanged")
-        return errors.EXIT_OK
-    show_plan(app, f"Scale DisaggregatedSet {ns}/{target.name} {plan.direction}:", plan.lines())
-    if (plan.direction == "down" or dry_run == "client") and not consent(app, yes=yes, dry_run=dry_run):
+    if not _go_ahead(app, target, plan, f"Scale DisaggregatedSet {ns}/{target.name} {plan.direction}:",
+                     f"{ns}/{target.name}: {', '.join(plan.roles)} already at {wanted} per slice", yes=yes,
+                     dry_run=dry_run):
         return errors.EXIT_OK
 
     def replan() -> tuple[tuple, Any]:
@@ -116,12 +113,8 @@ def _external(app: Any, target: Target, da: Any, role: Any, wanted: int, expecte
         app.warn(f"HorizontalPodAutoscaler {hpa} targets role scaler {scaler}: it will undo a manual scale; change "
                  "its minReplicas/maxReplicas instead")
     plan = dsplans.plan_external_scale(da, role, current, wanted, hpas)
-    if plan.direction == "none":
-        app.info(f"{ns}/{scaler} already has {current} replicas: nothing to do")
-        app.out(f"{DS_PREFIX}/{target.name} unchanged")
-        return errors.EXIT_OK
-    show_plan(app, f"Scale DisaggregatedSet {ns}/{target.name} role {role.name} {plan.direction}:", plan.lines())
-    if (plan.direction == "down" or dry_run == "client") and not consent(app, yes=yes, dry_run=dry_run):
+    if not _go_ahead(app, target, plan, f"Scale DisaggregatedSet {ns}/{target.name} role {role.name} "
+                     f"{plan.direction}:", f"{ns}/{scaler} already has {current} replicas", yes=yes, dry_run=dry_run):
         return errors.EXIT_OK
 
     def replan() -> tuple[tuple, str]:
@@ -138,6 +131,20 @@ def _external(app: Any, target: Target, da: Any, role: Any, wanted: int, expecte
     return _done(app, target, f"scaled {role.name} (scaler {scaler}) to {wanted}", dry_run, wait, timeout)
 
 
+def _go_ahead(app: Any, target: Target, plan: Any, title: str, nothing: str, *, yes: bool, dry_run: str,
+              warning: str | None = None) -> bool:
+    """Whether to send: nothing to do is said (exit 0); else the plan on stderr, the warning of a scale-down,
+    and consent for a scale-down (or the plan only, for --dry-run=client), as ``scale`` of an LWS asks it."""
+    if plan.direction == "none":
+        app.info(f"{nothing}: nothing to do")
+        app.out(f"{DS_PREFIX}/{target.name} unchanged")
+        return False
+    show_plan(app, title, plan.lines())
+    if plan.direction == "down" and warning:
+        app.warn(warning)
+    return not ((plan.direction == "down" or dry_run == "client") and not consent(app, yes=yes, dry_run=dry_run))
+
+
 def _slices(app: Any, target: Target, da: Any, wanted: int, assess: Any, *, yes: bool, dry_run: str, wait: bool,
             timeout: float) -> int:
     from kubectl_lws.model import dsplans
@@ -145,15 +152,11 @@ def _slices(app: Any, target: Target, da: Any, wanted: int, assess: Any, *, yes:
     cluster = app.cluster
     ns = cluster.namespace
     plan = dsplans.plan_slices(da, wanted)
-    if plan.direction == "none":
-        app.info(f"{ns}/{target.name} already has {wanted} slice{'s' if wanted != 1 else ''}: nothing to do")
-        app.out(f"{DS_PREFIX}/{target.name} unchanged")
-        return errors.EXIT_OK
-    show_plan(app, f"Scale DisaggregatedSet {ns}/{target.name} slices {plan.direction}:", plan.lines())
-    if plan.direction == "down":
-        app.warn(f"a slice scale-down deletes slices {wanted}-{plan.current - 1} at once, without draining: their "
-                 "groups stop serving together")
-    if (plan.direction == "down" or dry_run == "client") and not consent(app, yes=yes, dry_run=dry_run):
+    gone = range(wanted, plan.current)
+    if not _go_ahead(app, target, plan, f"Scale DisaggregatedSet {ns}/{target.name} slices {plan.direction}:",
+                     f"{ns}/{target.name} already has {wanted} slice{'s' if wanted != 1 else ''}", yes=yes,
+                     dry_run=dry_run, warning=f"a slice scale-down deletes {dsplans.slice_words(gone)} at once, without "
+                     "draining: their groups stop serving together"):
         return errors.EXIT_OK
 
     def replan() -> tuple[tuple, Any]:

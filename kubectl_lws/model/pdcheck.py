@@ -165,12 +165,16 @@ def _same_model(servers: Sequence[RoleServer]) -> list[PdFinding]:
         missing = [r for r, m in models.items() if m is None]
         return [PdFinding("model", rc.WARN, f"cannot compare the models: no model flag on {', '.join(missing)}",
                           roles, "--model", actual=_pairs(models))]
-    if len(set(models.values())) > 1:
-        return [PdFinding("model", rc.FAIL, "the roles serve different models: decode cannot continue another "
-                          "model's KV cache", roles, "--model", expected="the same model on every role",
-                          actual=_pairs(models))]
-    return [PdFinding("model", rc.PASS, f"every role serves {next(iter(models.values()))}", roles, "--model",
-                      actual=next(iter(models.values())))]
+    return [_same("model", models, "--model", "the roles serve different models: decode cannot continue another "
+                  "model's KV cache", "the same model on every role", "every role serves {}")]
+
+
+def _same(check: str, values: dict[str, Any], flag: str, differ: str, expected: str, agree: str) -> PdFinding:
+    """FAIL ``differ`` when the roles disagree (or one has none), else PASS ``agree`` with the shared value."""
+    if len(set(values.values())) > 1 or None in values.values():
+        return PdFinding(check, rc.FAIL, differ, tuple(values), flag, expected=expected, actual=_pairs(values))
+    value = next(iter(values.values()))
+    return PdFinding(check, rc.PASS, agree.format(value), tuple(values), flag, actual=value)
 
 
 def _model(s: RoleServer) -> str | None:
@@ -203,14 +207,9 @@ def _vllm(servers: Sequence[RoleServer]) -> list[PdFinding]:
     if len(configs) < 2:
         return out
     connectors = {r: c.get("kv_connector") for r, c in configs.items()}
-    if len(set(connectors.values())) > 1 or None in connectors.values():
-        out.append(PdFinding("kv-connector", rc.FAIL, "the roles use different KV connectors: they cannot hand the KV "
-                             "cache over", tuple(connectors), "--kv-transfer-config kv_connector",
-                             expected="the same kv_connector on every role", actual=_pairs(connectors)))
-    else:
-        out.append(PdFinding("kv-connector", rc.PASS, f"every role uses {next(iter(connectors.values()))}",
-                             tuple(connectors), "--kv-transfer-config kv_connector",
-                             actual=next(iter(connectors.values()))))
+    out.append(_same("kv-connector", connectors, "--kv-transfer-config kv_connector", "the roles use different KV "
+                     "connectors: they cannot hand the KV cache over", "the same kv_connector on every role",
+                     "every role uses {}"))
     for role, cfg in configs.items():
         want = purpose(role) or _vllm_purpose(cfg)
         kv_role = cfg.get("kv_role")
@@ -257,22 +256,13 @@ def _sglang(servers: Sequence[RoleServer]) -> list[PdFinding]:
                              else "no role decodes", tuple(modes), "--disaggregation-mode",
                              expected="one prefill role and one decode role", actual=_pairs(modes)))
     backends = {s.role: _value(s, "disaggregation-transfer-backend")[0] or SGLANG_DEFAULT_BACKEND for s in servers}
-    if len(set(backends.values())) > 1:
-        out.append(PdFinding("transfer-backend", rc.FAIL, "the roles use different transfer backends: the KV cache "
-                             "cannot move", tuple(backends), "--disaggregation-transfer-backend",
-                             expected="the same backend on every role", actual=_pairs(backends)))
-    else:
-        out.append(PdFinding("transfer-backend", rc.PASS, f"every role uses {next(iter(backends.values()))}",
-                             tuple(backends), "--disaggregation-transfer-backend",
-                             actual=next(iter(backends.values()))))
+    out.append(_same("transfer-backend", backends, "--disaggregation-transfer-backend", "the roles use different "
+                     "transfer backends: the KV cache cannot move", "the same backend on every role",
+                     "every role uses {}"))
     ports = {s.role: _value(s, "disaggregation-bootstrap-port")[0] or SGLANG_DEFAULT_BOOTSTRAP_PORT for s in servers}
-    if len(set(ports.values())) > 1:
-        out.append(PdFinding("bootstrap-port", rc.FAIL, "the roles disagree on the bootstrap port: decode looks for "
-                             "the prefill servers' bootstrap where they do not listen", tuple(ports),
-                             "--disaggregation-bootstrap-port", expected="one port on every role", actual=_pairs(ports)))
-    else:
-        out.append(PdFinding("bootstrap-port", rc.PASS, f"bootstrap port {next(iter(ports.values()))} on every role",
-                             tuple(ports), "--disaggregation-bootstrap-port", actual=next(iter(ports.values()))))
+    out.append(_same("bootstrap-port", ports, "--disaggregation-bootstrap-port", "the roles disagree on the bootstrap "
+                     "port: decode looks for the prefill servers' bootstrap where they do not listen",
+                     "one port on every role", "bootstrap port {} on every role"))
     return out
 
 

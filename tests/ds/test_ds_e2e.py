@@ -243,7 +243,7 @@ def test_scale_a_static_role_and_the_slices(demo):
     assert ds["spec"]["roles"][0]["spec"]["replicas"] == 2
     refused = run_cli(["scale", "ds/grow", "-n", ns, "--slices", "1"], kubeconfig=kc)
     assert refused.exit_code == 2 and "refusing to change the cluster without confirmation" in refused.stderr
-    assert "warning: a slice scale-down deletes slices 1-1 at once, without draining" in refused.stderr
+    assert "warning: a slice scale-down deletes slice 1 at once, without draining" in refused.stderr
     res = run_cli(["scale", "ds/grow", "-n", ns, "--slices", "1", "-y", "--wait", "--timeout", "60s"], kubeconfig=kc)
     assert res.exit_code == 0, res.stderr
     doc = json.loads(run_cli(["status", "ds/grow", "-n", ns, "-o", "json"], kubeconfig=kc).stdout)
