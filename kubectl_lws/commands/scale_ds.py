@@ -77,18 +77,11 @@ def run(app: Any, target: Target, *, replicas: str | None, current_replicas: str
                      f"{ns}/{target.name}: {', '.join(plan.roles)} already at {wanted} per slice", yes=yes,
                      dry_run=dry_run):
         return errors.EXIT_OK
-
-    def replan() -> tuple[tuple, Any]:
-        fresh = dsplans.plan_role_scale(assess(), dsplans.roles_named(da.view, roles), wanted)
-        return fresh.key(), fresh
-
-    def send(p: Any) -> dict:
-        return cluster.patch("disaggregatedsets", target.name, p.json_patch(), namespace=ns, patch_type="json",
-                             dry_run=dry_run == "server")
-
-    apply_with_retry(plan.key(), plan, replan, send,
-                     describe_change=lambda a, f: f"the roles went from {list(a[1])} to {list(f[1])} per slice")
-    return _done(app, target, f"scaled {', '.join(plan.roles)} to {wanted} per slice", dry_run, wait, timeout)
+    return _patch_set(app, target, plan, lambda: dsplans.plan_role_scale(assess(), dsplans.roles_named(da.view, roles),
+                                                                         wanted),
+                      lambda a, f: f"the roles went from {list(a[1])} to {list(f[1])} per slice",
+                      f"scaled {', '.join(plan.roles)} to {wanted} per slice", dry_run=dry_run, wait=wait,
+                      timeout=timeout)
 
 
 def _external(app: Any, target: Target, da: Any, role: Any, wanted: int, expected: int | None, *, yes: bool,
@@ -158,18 +151,28 @@ def _slices(app: Any, target: Target, da: Any, wanted: int, assess: Any, *, yes:
                      dry_run=dry_run, warning=f"a slice scale-down deletes {dsplans.slice_words(gone)} at once, without "
                      "draining: their groups stop serving together"):
         return errors.EXIT_OK
+    return _patch_set(app, target, plan, lambda: dsplans.plan_slices(assess(), wanted),
+                      lambda a, f: f"slices went from {a[0]} to {f[0]}",
+                      f"scaled to {wanted} slice{'s' if wanted != 1 else ''}", dry_run=dry_run, wait=wait,
+                      timeout=timeout)
+
+
+def _patch_set(app: Any, target: Target, plan: Any, fresh_plan: Any, describe_change: Any, what: str, *,
+               dry_run: str, wait: bool, timeout: float) -> int:
+    """One JSON patch of the set (``plan.json_patch()``: conditional on the resourceVersion it was planned
+    from); a 409 is planned again and retried only while the plan is unchanged."""
+    cluster = app.cluster
 
     def replan() -> tuple[tuple, Any]:
-        fresh = dsplans.plan_slices(assess(), wanted)
+        fresh = fresh_plan()
         return fresh.key(), fresh
 
     def send(p: Any) -> dict:
-        return cluster.patch("disaggregatedsets", target.name, p.json_patch(), namespace=ns, patch_type="json",
-                             dry_run=dry_run == "server")
+        return cluster.patch("disaggregatedsets", target.name, p.json_patch(), namespace=cluster.namespace,
+                             patch_type="json", dry_run=dry_run == "server")
 
-    apply_with_retry(plan.key(), plan, replan, send,
-                     describe_change=lambda a, f: f"slices went from {a[0]} to {f[0]}")
-    return _done(app, target, f"scaled to {wanted} slice{'s' if wanted != 1 else ''}", dry_run, wait, timeout)
+    apply_with_retry(plan.key(), plan, replan, send, describe_change=describe_change)
+    return _done(app, target, what, dry_run, wait, timeout)
 
 
 def _done(app: Any, target: Target, what: str, dry_run: str, wait: bool, timeout: float) -> int:
