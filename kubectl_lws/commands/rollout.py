@@ -106,12 +106,9 @@ def _lws_name(name: Any, action: str) -> str | None:
 
 
 def _guard(app: AppContext, lws: dict, action: str, force: bool) -> None:
-    from kubectl_lws.model.ds import child_ref
-
-    ref = child_ref(lws)
     guard_owned(app, lws, action=f"rollout {action}", force=force,
-                instead=f"change the role's template in the DisaggregatedSet and follow with: kubectl lws rollout "
-                        f"status ds/{ref.ds if ref else ''}")
+                instead=lambda ref: "change the role's template in the DisaggregatedSet and follow with: kubectl lws "
+                                    f"rollout status ds/{ref.ds}")
 
 
 def _targets(app: AppContext, name: str | None, selector: str | None) -> list[dict]:

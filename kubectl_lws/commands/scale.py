@@ -95,7 +95,7 @@ def scale(name: object, replicas: str | None, current_replicas: str | None, role
     ns = cluster.namespace
     lws = cluster.get_lws(name, ns)
     guard_owned(app, lws, action="scale", force=force,
-                instead=f"kubectl lws scale ds/{_owner(lws)} --role {_owner(lws, 'role')} --replicas {target}")
+                instead=lambda ref: f"kubectl lws scale ds/{ref.ds} --role {ref.role} --replicas {target}")
     view = lws_view(lws)
     if target * max(view.size, 1) > INT32_MAX:
         raise errors.UsageError(f"--replicas {target} with groups of {view.size} pods is more than {INT32_MAX} "
@@ -147,13 +147,6 @@ def scale(name: object, replicas: str | None, current_replicas: str | None, role
         if watcher is not None:
             _wait(app, watcher, plan, timeout, before)
     return errors.EXIT_OK
-
-
-def _owner(lws: dict, what: str = "ds") -> str:
-    from kubectl_lws.model.ds import child_ref
-
-    ref = child_ref(lws)
-    return "" if ref is None else getattr(ref, what)
 
 
 def _wait(app, watcher, plan, timeout: float, before: list[dict]) -> None:  # noqa: ANN001
