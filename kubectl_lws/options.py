@@ -41,6 +41,11 @@ class AppContext:
             self._cluster = Cluster(self.settings, verbosity=self.verbosity, log=self.log)
         return self._cluster
 
+    def close(self) -> None:
+        """Release the API connections (for callers that run many commands in one process)."""
+        if self._cluster is not None:
+            self._cluster.close()
+
     def use_color(self, stream: TextIO | None = None) -> bool:
         """The one colour decision of every command (for ``stream``, stdout by default)."""
         return color_enabled(self.color, stream)
@@ -251,6 +256,24 @@ class NameType(click.ParamType):
 
 
 LWS_NAME = NameType()
+
+
+class TargetType(NameType):
+    """What a command acts on: ``NAME`` or ``lws/NAME`` (a LeaderWorkerSet), ``ds/NAME`` (a
+    DisaggregatedSet; also ``disaggregatedset/NAME`` and the full resource name). Parsed and checked
+    while click parses (exit 2, nothing sent), as every NAME is; the value is a ``model.target.Target``."""
+
+    name = "target"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from kubectl_lws.model.target import Target, parse_target
+
+        if isinstance(value, Target):
+            return value
+        return parse_target(str(value))
+
+
+TARGET = TargetType()
 
 
 class ContainerType(click.ParamType):

@@ -61,7 +61,7 @@ def doctor(controller_namespace: str | None, output: str) -> int:
     from kubectl_lws.model import doctor_controller as where
     from kubectl_lws.model import doctor_layers as layers
     from kubectl_lws.model.admission import Served
-    from kubectl_lws.model.keys import LWS_GROUP
+    from kubectl_lws.model.keys import DS_CRD_NAME, DSRS_CRD_NAME, LWS_GROUP
     from kubectl_lws.model.timeutil import utc_now
 
     if controller_namespace is not None:
@@ -78,7 +78,7 @@ def doctor(controller_namespace: str | None, output: str) -> int:
         report.checks.append(model.check_server(None, exc.message))
         return _finish(app, report, output)
     cluster.max_connections = max(cluster.max_connections, WORKERS + 4)
-    perms = {p.key: p for p in model.PERMS + layers.ALL_PERMS}
+    perms = {p.key: p for p in model.PERMS + model.DS_PERMS + layers.ALL_PERMS}
 
     def review(p: "model.Perm") -> Callable[[], bool]:
         return lambda: cluster.access_review(p.verb, p.resource, group=p.group, subresource=p.subresource or None,
@@ -89,6 +89,8 @@ def doctor(controller_namespace: str | None, output: str) -> int:
             "group": lambda: cluster.request("GET", f"/apis/{LWS_GROUP}"),
             "ds": lambda: cluster.request("GET", f"/apis/{model.DS_GROUP}"),
             "crd": lambda: cluster.get("customresourcedefinitions", model.CRD_NAME),
+            "ds-crd": lambda: cluster.get("customresourcedefinitions", DS_CRD_NAME),
+            "dsrs-crd": lambda: cluster.get("customresourcedefinitions", DSRS_CRD_NAME),
             "mutating": lambda: cluster.get("mutatingwebhookconfigurations", model.MUTATING),
             "validating": lambda: cluster.get("validatingwebhookconfigurations", model.VALIDATING),
             "lws": lambda: cluster.list_lws(ns),
@@ -141,6 +143,8 @@ def doctor(controller_namespace: str | None, output: str) -> int:
     report.checks.append(model.check_crd(*got["crd"]))
     ds_doc, ds_err = got["ds"]
     report.checks.append(model.check_disaggregated(ds_doc if isinstance(ds_doc, dict) else None, ds_err))
+    if isinstance(ds_doc, dict):
+        report.checks.append(model.check_ds_crds(got["ds-crd"], got["dsrs-crd"]))
     deploy, deploy_err = got["deploy"]
     found_ns = located.namespace if deploy is not None and located.deployment else cns
     controller_checks = model.check_deployment(deploy, deploy_err, found_ns)
@@ -160,9 +164,10 @@ def doctor(controller_namespace: str | None, output: str) -> int:
                             ("validatingwebhookconfigurations", model.VALIDATING, "validating")):
         report.checks += model.check_webhooks(kind, name, *got[key], slices, now)
     allowed = {k: (got[f"perm:{k}"][0] if got[f"perm:{k}"][1] is None else None) for k in perms}
-    base = {p.key: allowed[p.key] for p in model.PERMS}
+    served_ds = isinstance(ds_doc, dict)
+    base = {p.key: allowed[p.key] for p in model.PERMS + (model.DS_PERMS if served_ds else ())}
     report.checks += model.check_permissions(base, ns)
-    report.matrix = model.permission_matrix(base)
+    report.matrix = model.permission_matrix(base, ds=served_ds)
     sts = {n: got[f"sts:{n}"][0] for n in wanted_sts if got[f"sts:{n}"][0] is not None}
     report.checks += model.check_max_unavailable(lws_items, sts, got["lws"][1])
     apis, apis_err = got["apis"]

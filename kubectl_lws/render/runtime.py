@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 from kubectl_lws.render.output import echo, table
-from kubectl_lws.render.safe import LINE, MESSAGE, Styled, term
-from kubectl_lws.render.verify import _cut, _indent, _status
+from kubectl_lws.render.safe import MESSAGE, Styled, term
+from kubectl_lws.render.verify import _cut, _indent, _status, _summary_line, group_title
 
 HEADERS = ["check", "status", "template", "pod", "flag", "expected", "actual", "message"]
 
@@ -74,14 +74,17 @@ def render_runtime(report: dict, color: bool = False) -> None:
     header, body = lines[0], lines[1:]
     i = 0
     for group, rows in zip(report["groups"], per_group):
-        out.append(f"GROUP {term(group['index'])}  {_status(group['status'], color)}")
+        out.append(f"{group_title(group)}  {_status(group['status'], color)}")
         out.append(_indent(Styled("\n".join([header, *body[i:i + len(rows)]]))))
         out.append("")
         i += len(rows)
-    s = report["summary"]
-    verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
-    out.append(f"{verdict}: verify runtime {term(report['namespace'], LINE)}/{term(report['lws'], LINE)}: "
-               f"{s['groups']} group(s), "
-               f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures, "
-               f"{s.get('info', 0)} info ({s['execs']} execs, {s['seconds']:.1f}s)")
+    pd = report.get("disaggregation")
+    if pd is not None:
+        out.append(f"P/D WIRING across roles (revision {term(pd['revision'] or '?')})  {_status(pd['status'], color)}")
+        out.append(_indent(table(["check", "status", "roles", "flag", "expected", "actual", "message"],
+                                 [[f["check"], _status(f["status"], color), ",".join(f["roles"]), f.get("flag", ""),
+                                   _cut(f.get("expected"), 40), _cut(f.get("actual"), 60), _cut(f["message"], 120)]
+                                  for f in pd["findings"]])))
+        out.append("")
+    out.append(_summary_line(report, "verify runtime"))
     echo(Styled("\n".join(out)))

@@ -17,6 +17,15 @@ def _status(text: str, color: bool) -> Styled:
     return style(text, color, fg=_COLORS.get(text))
 
 
+def group_title(group: dict) -> str:
+    """``GROUP 2``, or for a DisaggregatedSet's child ``GROUP decode/s0/g2 (pd-0-b890c4a6-decode)``."""
+    if "role" not in group:
+        return f"GROUP {group['index']}"
+    from kubectl_lws.render.safe import term
+
+    return f"GROUP {term(group['role'])}/s{group['slice']}/g{group['index']} ({term(group['lws'])})"
+
+
 def _cut(text: str | None, width: int = 60) -> str:
     text = "" if text is None else str(text)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -50,9 +59,12 @@ def _rows(group: dict, color: bool) -> list[list[str]]:
 
 
 def _summary_line(report: dict, what: str) -> str:
+    """The last line of every verify view: ``NS/NAME`` for an LWS, ``ds/NAME in NS`` for a DisaggregatedSet."""
     s = report["summary"]
     verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
-    return (f"{verdict}: {what} {term(report['namespace'], LINE)}/{term(report['lws'], LINE)}: {s['groups']} group(s), "
+    name, ns = term(report["lws"], LINE), term(report["namespace"], LINE)
+    subject = f"{name} in {ns}" if report.get("disaggregatedSet") else f"{ns}/{name}"
+    return (f"{verdict}: {what} {subject}: {s['groups']} group(s), "
             f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures, "
             f"{s.get('info', 0)} info ({s['execs']} execs, {s['seconds']:.1f}s)")
 
@@ -60,7 +72,7 @@ def _summary_line(report: dict, what: str) -> str:
 def render_env(report: dict, color: bool = False) -> None:
     headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
     for group in report["groups"]:
-        echo(Styled(f"GROUP {term(group['index'])}  {_status(group['status'], color)}"))
+        echo(Styled(f"{group_title(group)}  {_status(group['status'], color)}"))
         echo(_indent(table(headers, _rows(group, color))))
         echo()
     echo(_summary_line(report, "verify env"))
@@ -69,7 +81,7 @@ def render_env(report: dict, color: bool = False) -> None:
 def render_nccl(report: dict, color: bool = False) -> None:
     headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
     for group in report["groups"]:
-        parts = [f"GROUP {term(group['index'])}  {_status(group['status'], color)}"]
+        parts = [f"{group_title(group)}  {_status(group['status'], color)}"]
         for key, label in (("dns", "dns"), ("interface", "interface"), ("reachability", "reachability")):
             if key in group:
                 parts.append(f"{label} {term(group[key]['ok'])}/{term(group[key]['total'])}")
