@@ -78,3 +78,12 @@ def can_redraw(stream: TextIO | Any = None) -> bool:
     if os.environ.get("TERM", "") in ("dumb", ""):
         return False
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def boxes_drawable(stream: TextIO | Any = None) -> bool:
+    """Box-drawing characters will show: TERM is not ``dumb`` and the stream carries UTF-8."""
+    stream = stream or sys.stdout
+    if os.environ.get("TERM", "") == "dumb":
+        return False
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
+    return encoding in ("utf-8", "utf8")
