@@ -134,7 +134,11 @@ def _wait(app, watcher, plan, timeout: float, before: list[dict]) -> None:  # no
         goals = [GroupGoal(i, frozenset(old)) for i in plan.added]
     else:
         goals = [GroupGoal(t.index, gone=True) for t in plan.removed]
-    wait_for_groups(watcher, goals, size=plan.size, timeout=timeout, progress=app.info)
+    from kubectl_lws.progress import Progress
+
+    with Progress(plain_counts=False) as bar:
+        bar.start("groups " + ("Ready" if plan.direction == "up" else "gone"), len(goals))
+        wait_for_groups(watcher, goals, size=plan.size, timeout=timeout, progress=bar.line, met=bar.update)
     app.info("scale complete")
 
 

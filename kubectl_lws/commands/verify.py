@@ -27,6 +27,12 @@ def _groups_option(f: Callable) -> Callable:
                         help="Only these group indexes (repeatable).")(f)
 
 
+def _details_option(f: Callable) -> Callable:
+    return click.option("--details", is_flag=True,
+                        help="Every group's checks (default: one row per check, then the failing groups only; "
+                             "-g N also shows the chosen groups in full).")(f)
+
+
 def _concurrency_option(f: Callable) -> Callable:
     return click.option("--concurrency", type=click.IntRange(1, 256), default=DEFAULT_CONCURRENCY,
                         show_default=True, help="Groups probed at the same time.")(f)
@@ -118,8 +124,9 @@ class Execs:
             session.close()
 
 
-def _parallel(items: list, fn: Callable[[Any], Any], concurrency: int, execs: Execs) -> list:
-    """Map ``fn`` over ``items`` with bounded threads; Ctrl-C closes every exec and re-raises."""
+def _parallel(items: list, fn: Callable[[Any], Any], concurrency: int, execs: Execs, bar: Any = None) -> list:
+    """Map ``fn`` over ``items`` with bounded threads; Ctrl-C closes every exec and re-raises.
+    ``bar`` (a ``progress.Progress``) counts the items done."""
     if not items:
         return []
     pool = ThreadPoolExecutor(max_workers=min(concurrency, len(items)), thread_name_prefix="verify")
@@ -128,6 +135,8 @@ def _parallel(items: list, fn: Callable[[Any], Any], concurrency: int, execs: Ex
         pending = set(futures)
         while pending:
             _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            if bar is not None:
+                bar.update(len(futures) - len(pending))
         return [f.result() for f in futures]
     except BaseException:
         execs.close_all()
@@ -173,11 +182,21 @@ def _container_running(pod: dict, container: str) -> bool:
     return True  # no status recorded (thin kubelets): try anyway
 
 
-def _finish(app: Any, report: dict, output: str, render: Callable[[dict, bool], None]) -> int:
+def _groups_bar(what: str, groups: list, execs: bool) -> Any:
+    """The shared progress helper for a run over many groups: a bar on a terminal; elsewhere a count
+    every tenth of the way when the run execs into 10 groups or more (static checks are instant)."""
+    from kubectl_lws.progress import Progress
+
+    bar = Progress(f"{what}: ", plain_counts=execs and len(groups) >= 10)
+    bar.start("groups checked", len(groups))
+    return bar
+
+
+def _finish(app: Any, report: dict, output: str, render: Callable[..., None], details: bool) -> int:
     from kubectl_lws.render.output import emit
 
     if not emit(report, output):
-        render(report, app.use_color())
+        render(report, app.use_color(), details=details)
     return 3 if report["summary"]["fail"] else 0
 
 
@@ -202,9 +221,10 @@ def _summary(groups: list[dict], execs: int, started: float) -> dict:
               help="Another variable prefix that must be identical on all pods of a group (repeatable).")
 @click.option("--timeout", type=DurationType(), default="20s", show_default=True, help="Per-exec timeout (--live).")
 @_concurrency_option
+@_details_option
 @output_option(("table", "json", "yaml"), "table")
 def verify_env(name: str, groups: tuple[int, ...], live: bool, show_values: bool, also: tuple[str, ...],
-               timeout: float, concurrency: int, output: str) -> int:
+               timeout: float, concurrency: int, details: bool, output: str) -> int:
     """Check LWS_* variables, group identity, TPU and distributed-runtime env of every group.
 
     \b
@@ -230,10 +250,11 @@ def verify_env(name: str, groups: tuple[int, ...], live: bool, show_values: bool
         return {"index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(show_values) for f in findings]}
 
-    results = _parallel(target.groups, one, concurrency, execs)
+    with _groups_bar("verify env", target.groups, live) as bar:
+        results = _parallel(target.groups, one, concurrency, execs, bar)
     report = {"kind": "VerifyEnvReport", "lws": view.name, "namespace": view.namespace, "live": live,
               "groups": results, "summary": _summary(results, execs.count, started)}
-    return _finish(app, report, output, render_env)
+    return _finish(app, report, output, render_env, details or bool(groups))
 
 
 def _read_env(execs: Execs, pod: str, container: str, timeout: float) -> tuple[str, str, dict[str, str] | None, str]:
@@ -318,9 +339,10 @@ def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tup
 @click.option("--timeout", type=DurationType(), default="5s", show_default=True,
               help="Timeout of each DNS lookup and connection.")
 @_concurrency_option
+@_details_option
 @output_option(("table", "json", "yaml"), "table")
 def verify_nccl(name: str, groups: tuple[int, ...], port: int, mesh: bool, no_listener: bool, static_only: bool,
-                timeout: float, concurrency: int, output: str) -> int:
+                timeout: float, concurrency: int, details: bool, output: str) -> int:
     """Check /dev/shm, NCCL_SOCKET_IFNAME, DNS and TCP reachability inside every group.
 
     \b
@@ -359,11 +381,12 @@ def verify_nccl(name: str, groups: tuple[int, ...], port: int, mesh: bool, no_li
         return {"index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(False) for f in findings], **live}
 
-    results = _parallel(target.groups, one, concurrency, execs)
+    with _groups_bar("verify nccl", target.groups, not static_only) as bar:
+        results = _parallel(target.groups, one, concurrency, execs, bar)
     report = {"kind": "VerifyNcclReport", "lws": view.name, "namespace": view.namespace, "mesh": mesh,
               "listener": not no_listener, "port": port or None, "groups": results,
               "summary": _summary(results, execs.count, started)}
-    return _finish(app, report, output, render_nccl)
+    return _finish(app, report, output, render_nccl, details or bool(groups))
 
 
 @dataclass
@@ -666,9 +689,10 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
               help="Serving port to probe with --live (default: the leader's --port, else the server's default).")
 @click.option("--timeout", type=DurationType(), default="10s", show_default=True, help="Per-exec timeout (--live).")
 @_concurrency_option
+@_details_option
 @output_option(("table", "json", "yaml"), "table")
 def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | None, timeout: float,
-                   concurrency: int, output: str) -> int:
+                   concurrency: int, details: bool, output: str) -> int:
     """Check that vLLM, SGLang and Ray are wired right in every group.
 
     \b
@@ -719,7 +743,8 @@ def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | N
         return {"index": group.index, "status": rc.worst(findings), "findings": [f.to_dict() for f in findings]}
 
     if live:
-        results = _parallel(target.groups, one, concurrency, execs)
+        with _groups_bar("verify runtime", target.groups, True) as bar:
+            results = _parallel(target.groups, one, concurrency, execs, bar)
     else:
         results = [one(g) for g in target.groups]  # pure CPU: threads would only add contention
     summary = _summary([{**g, "findings": [f for f in g["findings"] if f["status"] != rc.INFO]} for g in results],
@@ -728,7 +753,7 @@ def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | N
     summary["warn"] += sum(1 for f in notes if f.status == rc.WARN)
     report = {"kind": "VerifyRuntimeReport", "lws": view.name, "namespace": view.namespace, "live": live,
               "notes": [f.to_dict() for f in notes], "groups": results, "summary": summary}
-    return _finish(app, report, output, render_runtime)
+    return _finish(app, report, output, render_runtime, details or bool(groups))
 
 
 def _run_fallbacks(execs: Execs, pod: str, container: str, candidates: list[tuple[str, list[str]]],

@@ -1,5 +1,6 @@
-"""Table for ``verify runtime``: one block per group, passing checks folded, every problem in full with
-its template (leader/worker), flag, expected and actual value."""
+"""Text for ``verify runtime``: the summary view of ``render.verify`` by default; with ``--details`` one
+block per group, passing checks folded, every problem in full with its template (leader/worker),
+flag, expected and actual value."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import re
 import click
 
 from kubectl_lws.render.output import table
-from kubectl_lws.render.verify import _cut, _indent, _status
+from kubectl_lws.render.safe import term
+from kubectl_lws.render.verify import _cut, _indent, _status, summary_line, summary_view
 
 HEADERS = ["check", "status", "template", "pod", "flag", "expected", "actual", "message"]
 
@@ -24,23 +26,23 @@ def _rows(group: dict, color: bool) -> list[list[str]]:
         good = [f for f in items if f["status"] == "PASS"]
         if len(good) == 1:
             g = good[0]
-            rows.append([check, _status("PASS", color), g.get("template", ""), _cut(g.get("pod", ""), 40),
-                         g.get("flag", ""), _cut(g.get("expected"), 40), _cut(g.get("actual"), 40),
+            rows.append([term(check), _status("PASS", color), term(g.get("template", "")), _cut(g.get("pod", ""), 40),
+                         term(g.get("flag", "")), _cut(g.get("expected"), 40), _cut(g.get("actual"), 40),
                          _cut(g["message"], 90)])
         elif good:
             templates = sorted({g.get("template", "") for g in good} - {""})
-            rows.append([check, _status("PASS", color), ",".join(templates), "", good[0].get("flag", ""), "", "",
+            rows.append([term(check), _status("PASS", color), term(",".join(templates)), "", term(good[0].get("flag", "")), "", "",
                          f"{len(good)}/{len(items)} ok"])
         info = [f for f in items if f["status"] == "INFO"]
         if len(info) > 1:  # "not recognised" on every pod of a big group: one row says it
             templates = sorted({f.get("template", "") for f in info} - {""})
-            rows.append([check, "INFO", ",".join(templates), f"{len(info)} pods", info[0].get("flag", ""),
+            rows.append([term(check), "INFO", term(",".join(templates)), f"{len(info)} pods", term(info[0].get("flag", "")),
                          "", _cut(info[0].get("actual"), 40), _cut(info[0]["message"], 120)])
         for f in items:
             if f["status"] == "PASS" or (f["status"] == "INFO" and len(info) > 1):
                 continue
-            rows.append([check, _status(f["status"], color), f.get("template", ""), _cut(f.get("pod", ""), 40),
-                         f.get("flag", ""), _cut(f.get("expected"), 40), _cut(f.get("actual"), 40),
+            rows.append([term(check), _status(f["status"], color), term(f.get("template", "")), _cut(f.get("pod", ""), 40),
+                         term(f.get("flag", "")), _cut(f.get("expected"), 40), _cut(f.get("actual"), 40),
                          _cut(f["message"], 120)])
     return rows
 
@@ -63,12 +65,15 @@ def _layout(headers: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def render_runtime(report: dict, color: bool = False) -> None:
+def render_runtime(report: dict, color: bool = False, details: bool = True) -> None:
     """One block per group; the columns are aligned across all groups (one table, so 512 groups cost one
     layout pass, not 512)."""
+    if not details:
+        click.echo(summary_view(report, "verify runtime", color))
+        return
     out: list[str] = []
     for note in report.get("notes") or []:
-        out.append(f"{_status(note['status'], color)}: {note['message']}")
+        out.append(f"{_status(note['status'], color)}: {term(note['message'])}")
     per_group = [_rows(group, color) for group in report["groups"]]
     lines = _layout(HEADERS, [row for rows in per_group for row in rows])
     header, body = lines[0], lines[1:]
@@ -78,9 +83,5 @@ def render_runtime(report: dict, color: bool = False) -> None:
         out.append(_indent("\n".join([header, *body[i:i + len(rows)]])))
         out.append("")
         i += len(rows)
-    s = report["summary"]
-    verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
-    out.append(f"{verdict}: verify runtime {report['namespace']}/{report['lws']}: {s['groups']} group(s), "
-               f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures, "
-               f"{s.get('info', 0)} info ({s['execs']} execs, {s['seconds']:.1f}s)")
+    out.append(summary_line(report, "verify runtime"))
     click.echo("\n".join(out))
