@@ -18,11 +18,14 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from kubectl_lws.options import LWS_NAME, DurationType, NamespaceType, app_context
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kubectl_lws.progress import Progress
 
 DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -107,47 +110,6 @@ def _umask() -> int:
     return mask
 
 
-# ---- progress ---------------------------------------------------------------------------------------
-
-class Progress:
-    """A one-line bar on a TTY; plain lines (phases, every ~10% of logs) otherwise. Always stderr."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.tty = sys.stderr.isatty()
-        self.enabled = enabled
-        self._last_line = 0.0
-        self._drawn = False
-
-    def phase(self, text: str) -> None:
-        if not self.enabled:
-            return
-        self._clear()
-        click.echo(f"report: {text}", err=True)
-
-    def count(self, what: str, done: int, total: int) -> None:
-        if not self.enabled or total <= 0:
-            return
-        if self.tty:
-            width = 30
-            filled = int(width * done / total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}")
-            sys.stderr.flush()
-            self._drawn = True
-        else:
-            step = max(1, total // 10)
-            if done == total or done % step == 0:
-                click.echo(f"report: {what} {done}/{total}", err=True)
-
-    def _clear(self) -> None:
-        if self._drawn:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-            self._drawn = False
-
-    def done(self) -> None:
-        self._clear()
-
-
 # ---- the command --------------------------------------------------------------------------------------
 
 @click.command("report")
@@ -209,8 +171,10 @@ def report(name: str | None, output_path: str | None, logs_mode: str, previous: 
     if no_redact:
         app.warn("--no-redact: env values with secret-looking names are written as they are; "
                  "check the bundle before sharing it")
-    progress = Progress()
-    progress.phase(f"reading leaderworkerset {namespace}/{name}")
+    from kubectl_lws.progress import Progress
+
+    progress = Progress("report: ")
+    progress.line(f"report: reading leaderworkerset {namespace}/{name}")
     lws = cluster.get_lws(name, namespace)  # the one failure that fails the report
     root = os.path.basename(path)
     for ext in (".tar.gz", ".tgz", ".zip"):
@@ -233,7 +197,7 @@ def report(name: str | None, output_path: str | None, logs_mode: str, previous: 
         archive.discard()
         raise
     finally:
-        progress.done()
+        progress.close()
     missed = sum(1 for m in collector.not_collected if not m.get("partial"))
     cut = len(collector.truncated)
     click.echo(f"wrote {path} ({size:,} bytes, {len(archive.files)} files)")
@@ -266,7 +230,7 @@ def _command_line() -> list[str]:
 class Collector:
     """Fetches each part, writes it to the archive (main thread only), and records what failed."""
 
-    def __init__(self, app: Any, archive: Archive, lws: dict, progress: Progress, *, redact: bool) -> None:
+    def __init__(self, app: Any, archive: Archive, lws: dict, progress: "Progress", *, redact: bool) -> None:
         self.app = app
         self.cluster = app.cluster
         self.archive = archive
@@ -279,6 +243,10 @@ class Collector:
         self.not_collected: list[dict] = []
         self.truncated: list[str] = []
         self.versions: dict[str, Any] = {}
+        self.all_nodes: list[dict] | None = None
+        self.assessment: Any = None  # model.health.Assessment, once status is written
+        self.placement_map: Any = None  # model.placemap.ClusterMap, once map.svg is written
+        self.timeline: list = []  # this LWS's events (model.events.LwsEvent), oldest first
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -353,9 +321,11 @@ class Collector:
         from kubectl_lws.model.keys import NAME_LABEL, selector_for
         from kubectl_lws.model.rollout import lws_revisions
 
+        from kubectl_lws.maps import ACTIVE_PODS
+
         c, ns, name = self.cluster, self.namespace, self.name
         sel = f"{NAME_LABEL}={name}"
-        self.progress.phase("listing pods, statefulsets, services, revisions, events")
+        self.progress.line("report: listing pods, statefulsets, services, revisions, events")
         got = self.parallel({
             "version": c.server_version,
             "pods": lambda: c.list_pods(ns, label_selector=selector_for(name)),
@@ -364,6 +334,8 @@ class Collector:
             "revisions": lambda: c.list("controllerrevisions", ns, label_selector=sel)[0],
             "events": lambda: c.list("events", ns)[0],
             "events.k8s.io": lambda: c.list("events.k8s.io", ns)[0],
+            # for the map: what else holds the accelerators of those nodes
+            "active pods": lambda: c.list_pods(field_selector=ACTIVE_PODS, all_namespaces=True, slim=True),
         })
         version, err = got["version"]
         if version is not None:
@@ -379,6 +351,8 @@ class Collector:
         self._status(pods, nodes)
         self._verify_env(pods)
         self._history(all_revisions, pods, statefulsets)
+        raw_events = [*(got["events"][0] or []), *(got["events.k8s.io"][0] or [])]
+        self._map(pods, got["active pods"], raw_events)
         self.add_yaml("lws.yaml", self.clean(self.lws, keep_managed=True))
         self.add_yaml("controllerrevisions.yaml", bundle.as_list([self.clean(r) for r in revisions]))
         if got["statefulsets"][1] is None:
@@ -387,7 +361,6 @@ class Collector:
             self.add_yaml("services.yaml", bundle.as_list([self.clean(s) for s in services]))
         if got["pods"][1] is None:
             self.add_yaml("pods.yaml", bundle.as_list([self.clean(p) for p in pods]))
-        raw_events = [*(got["events"][0] or []), *(got["events.k8s.io"][0] or [])]
         if got["events"][1] is None or got["events.k8s.io"][1] is None:
             self._events_text(raw_events)
         if got["events"][1] is None:
@@ -418,15 +391,13 @@ class Collector:
         from kubectl_lws.model.bundle import node_summary, pod_nodes
 
         wanted = set(pod_nodes(pods))
-        if not wanted:
-            self.add_yaml("nodes.yaml", [])
-            return []
-        self.progress.phase(f"reading {len(wanted)} node(s)")
+        self.progress.line(f"report: reading nodes ({len(wanted)} run its pods)")
         try:
-            nodes = [n for n in self.cluster.list_nodes() if n["metadata"]["name"] in wanted]
+            self.all_nodes = self.cluster.list_nodes()  # all of them: the map shows where the others are
         except errors.LwsError as exc:
             self.miss("nodes.yaml", exc)
             return None
+        nodes = [n for n in self.all_nodes if n["metadata"]["name"] in wanted]
         self.add_yaml("nodes.yaml", [node_summary(n) for n in sorted(nodes, key=lambda n: n["metadata"]["name"])])
         return nodes
 
@@ -436,10 +407,54 @@ class Collector:
 
         try:
             a, place = _build(self.lws, pods, nodes, ())
+            self.assessment = a
             self.add_json("status.json", status_doc(a, place))
             self.archive.add("status.txt", render_status(a, place, pods=True, wide=True, color=False) + "\n")
         except Exception as exc:  # noqa: BLE001 — one part failing must not lose the bundle
             self.miss("status", exc)
+
+    def _map(self, pods: list[dict], active: tuple[Any, BaseException | None], raw_events: list[dict]) -> None:
+        """``map.svg``: the placement map of this LWS over every node (``kubectl lws map NAME -o svg``)."""
+        from kubectl_lws.model import events as E
+        from kubectl_lws.model import placemap as M
+        from kubectl_lws.model.groups import lws_view
+        from kubectl_lws.render.svg import map_svg
+
+        try:
+            self.timeline = E.events_of_lws(E.normalize_all(E.raw_of_lws(raw_events, self.name)), self.name)
+            others, err = active
+            scope = "cluster"
+            if err is not None:
+                others, scope = pods, "namespace"
+                self.not_collected.append({"item": "map.svg", "partial": True,
+                                           "reason": f"other pods on these nodes unknown: {err}"})
+            mine = {p["metadata"].get("uid") for p in pods}
+            all_pods = list(pods) + [p for p in others or [] if p["metadata"].get("uid") not in mine]
+            nodes = self.all_nodes
+            levels, source = M.detect_levels(nodes or [], [lws_view(self.lws)])
+            assessments = {(self.namespace, self.name): self.assessment} if self.assessment is not None else None
+            self.placement_map = M.build_map([self.lws], all_pods, nodes, levels=levels, levels_from=source,
+                                             others_scope=scope, assessments=assessments)
+            self.archive.add("map.svg", map_svg(self.placement_map, title=f"{self.namespace}/{self.name}"))
+        except Exception as exc:  # noqa: BLE001 — one part failing must not lose the bundle
+            self.miss("map.svg", exc)
+
+    def write_summaries(self) -> None:
+        """``index.html`` (open it in a browser) and ``summary.md`` (paste it in a ticket): the state, the
+        groups, the map, the events, and what could not be collected, linking the other files."""
+        from kubectl_lws.render.bundle import index_html, summary_markdown
+
+        files = [f["path"] for f in self.archive.files]
+        try:
+            self.archive.add("index.html", index_html(self.lws, self.assessment, self.placement_map, self.timeline,
+                                                      files, self.not_collected))
+        except Exception as exc:  # noqa: BLE001
+            self.miss("index.html", exc)
+        try:
+            self.archive.add("summary.md", summary_markdown(self.lws, self.assessment, self.placement_map, files,
+                                                            self.not_collected))
+        except Exception as exc:  # noqa: BLE001
+            self.miss("summary.md", exc)
 
     def _events_text(self, raw: list[dict]) -> None:
         """``events.txt``: the ``kubectl lws events NAME`` timeline (both APIs, deduplicated, by group)."""
@@ -521,7 +536,8 @@ class Collector:
         self.cluster.max_connections = max(self.cluster.max_connections, concurrency + 4)
         since_seconds = None if since is None else max(1, math.ceil(since))
         total = len(jobs)
-        self.progress.phase(f"fetching {total} log(s) ({prefix})")
+        self.progress.line(f"report: fetching {total} log(s) ({prefix})")
+        self.progress.start("logs", total)
         pool = ThreadPoolExecutor(max_workers=min(concurrency, total), thread_name_prefix="report-logs")
         self._pool = pool
         try:
@@ -544,11 +560,11 @@ class Collector:
                             self.not_collected.append({"item": path, "partial": True,
                                                        "reason": f"size cap: only the newest {cap} bytes kept"})
                     done_count += 1
-                    self.progress.count("logs", done_count, total)
+                    self.progress.update(done_count)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        self.progress.done()
+            self.progress.finish()
 
     def _read_log(self, pod: str, container: str, previous: bool, since_seconds: int | None, cap: int,
                   namespace: str) -> tuple[bytes, bool, BaseException | None]:
@@ -594,7 +610,7 @@ class Collector:
         from kubectl_lws.model.timeutil import utc_now
 
         c = self.cluster
-        self.progress.phase(f"reading the LWS controller in {cns}")
+        self.progress.line(f"report: reading the LWS controller in {cns}")
         jobs: dict[str, Callable[[], Any]] = {
             "deployment": lambda: c.get("deployments", doctor.CONTROLLER, cns),
             "pods": lambda: c.list_pods(cns, label_selector="control-plane=controller-manager"),
@@ -638,6 +654,8 @@ class Collector:
 
     def write_manifest(self, started: Any, options: dict) -> None:
         from kubectl_lws import __version__
+
+        self.write_summaries()
         from kubectl_lws.model.timeutil import rfc3339, utc_now
 
         meta = self.lws["metadata"]
