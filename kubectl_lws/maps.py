@@ -1,9 +1,9 @@
 """Reading what the placement map needs, for ``map``, ``report`` and the dashboard's first draw.
 
-Requests, whatever the size: the LWS (one GET, or one LIST of a namespace or of all), one LIST of
-the pods of the cluster that hold resources (``status.phase`` neither Succeeded nor Failed, as
-``kubectl describe node`` counts them), one LIST of nodes, and — only when no ``--topology-key`` is
-given — one GET of the Kueue API group (and a LIST of its Topologies when it is served). Events are
+Requests, whatever the size: the LWS (one GET, or one LIST of a namespace or of all), one LIST of the
+pods of the cluster that hold resources (``status.phase`` neither Succeeded nor Failed, as ``kubectl
+describe node`` counts them), one LIST of nodes, and — only when no ``--topology-key`` is given — one
+GET of the Kueue API group (and a LIST of its Topologies when it is served). Events are
 read (one LIST) only when some group is not Ready, to give its cause, as ``status`` does.
 
 Namespace users often may read neither nodes nor other namespaces' pods: the map then degrades
@@ -112,7 +112,8 @@ def read_map(app: Any, scope: MapScope, *, topology_keys: Sequence[str] = (), re
     objs = scope.lws_objects(cluster)
     pods, others = read_pods(app, scope.namespace)
     nodes = read_nodes(app)
-    kueue = [] if topology_keys or nodes is None else M.kueue_levels(kueue_topologies(cluster))
+    topologies = kueue_topologies(cluster) if not topology_keys and nodes is not None else []
+    kueue = M.kueue_levels(topologies)
     views = [lws_view(o) for o in objs]
     levels, source = M.detect_levels(nodes or [], views, explicit=topology_keys, kueue=kueue)
     node_map = nodes_by_name(nodes)

@@ -54,12 +54,24 @@ def map_cmd(name: str | None, all_namespaces: bool, topology_keys: tuple[str, ..
     app = app_context()
     cluster = app.cluster
     scope = MapScope(None if all_namespaces else cluster.namespace, name, all_namespaces)
+    if output == "table":
+        _import_in_background("kubectl_lws.render.map")
     m = read_map(app, scope, topology_keys=keys, resource=resource)
     if not m.groups and not name:
         where = "" if all_namespaces else f" in {cluster.namespace} namespace"
         app.info(f"No LeaderWorkerSets found{where}: the map shows the nodes only.")
     emit_map(app, m, output, all_nodes=all_nodes, title=_title(scope))
     return 0
+
+
+def _import_in_background(module: str) -> None:
+    """Import the renderer (rich, ~30 ms) on a thread while the LISTs wait on the API server; the
+    main thread's own import then finds it done (or waits on the import lock for the rest)."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=(module,), daemon=True,
+                     name="import-renderer").start()
 
 
 def _title(scope) -> str:  # noqa: ANN001 — a maps.MapScope

@@ -89,17 +89,23 @@ def pod_request(pod: dict, resource: str) -> int:
 
     An extended resource given only as a limit is requested at that limit (API defaulting)."""
     spec = pod.get("spec") or {}
-
-    def one(container: dict) -> int:
-        res = container.get("resources") or {}
-        req = (res.get("requests") or {}).get(resource)
-        if req is None:
-            req = (res.get("limits") or {}).get(resource)
-        return quantity(req)
-
-    main = sum(one(c) for c in spec.get("containers") or [])
-    init = max((one(c) for c in spec.get("initContainers") or []), default=0)
+    main = 0
+    for c in spec.get("containers") or ():
+        main += _container_request(c, resource)
+    init = 0
+    for c in spec.get("initContainers") or ():
+        init = max(init, _container_request(c, resource))
     return max(main, init)
+
+
+def _container_request(container: dict, resource: str) -> int:
+    res = container.get("resources")
+    if not res:
+        return 0
+    req = (res.get("requests") or {}).get(resource)
+    if req is None:
+        req = (res.get("limits") or {}).get(resource)
+    return 0 if req is None else quantity(req)
 
 
 def node_allocatable(node: dict, resource: str) -> int:
@@ -353,8 +359,9 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
     node_list = list(nodes or [])
     node_map = {(n.get("metadata") or {}).get("name", ""): n for n in node_list} if nodes is not None else None
     res = pick_resource(node_list, resource)
-    by_lws = pods_by_lws(pods)
     mine = {(v.namespace, v.name) for v in views}
+    given = assessments or {}
+    by_lws = pods_by_lws(pods) if any(k not in given for k in mine) else {}
 
     # verdicts and groups, per LWS, in a stable order
     groups: list[MapGroup] = []
@@ -364,7 +371,7 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
     lws_rows: list[dict] = []
     for v in sorted(views, key=lambda x: (x.namespace, x.name)):
         lws_pods = by_lws.get((v.namespace, v.name), [])
-        a = (assessments or {}).get((v.namespace, v.name)) or assess(v, lws_pods, nodes=node_map, now=now)
+        a = given.get((v.namespace, v.name)) or assess(v, lws_pods, nodes=node_map, now=now)
         lws_rows.append({"namespace": v.namespace, "name": v.name, "state": a.state, "reason": a.reason})
         place = placement(v, [g.group for g in a.groups if g.group is not None] or group_pods([], v.replicas),
                           node_map)
@@ -380,9 +387,8 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
                 node = (p.get("spec") or {}).get("nodeName")
                 if node:
                     mg.placed += 1
-                    mg.gpus += pod_request(p, res)
                     seen_nodes[node] = None
-            mg.nodes = list(seen_nodes)
+            mg.nodes = list(seen_nodes)  # its accelerators are added up with the nodes' below
             groups.append(mg)
 
     by_lws_labels = len(groups) > len(LABELS) and len(lws_rows) <= len(LABELS)
@@ -398,6 +404,7 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
 
     # nodes: every listed node, plus any node a pod names that the list does not have
     cells: dict[str, MapNode] = {}
+    group_gpus: dict[GroupKey, int] = {}
     level_list = list(levels)
     for n in node_list:
         name = (n.get("metadata") or {}).get("name", "")
@@ -431,12 +438,16 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
             cell.pod_groups[key] = cell.pod_groups.get(key, 0) + 1
             if want:
                 cell.gpu_groups[key] = cell.gpu_groups.get(key, 0) + want
+                if not meta.get("deletionTimestamp"):  # a group's live pods, as its pod count
+                    group_gpus[key] = group_gpus.get(key, 0) + want
         else:
             cell.other_pods += 1
             cell.gpu_other += want
     for name, texts in node_violations.items():
         if name in cells:
             cells[name].violations.extend(texts)
+    for g in groups:
+        g.gpus = group_gpus.get(g.key, 0)
     if domain_violations:  # e.g. two groups in one rack: every node of that rack is marked
         for n in node_list:
             lab = node_labels(n)

@@ -91,9 +91,9 @@ class MapPainter:
                 text.append(f"\u2026{len(extra) - 8}")
         return text
 
-    def _node_block(self, nodes: Sequence[M.MapNode], width: int) -> RenderableType:
-        """The nodes of one box: idle ones summarised, more than ``WRAP_AT`` wrapped into columns
-        (filled top to bottom, as ``ls``) within ``width``."""
+    def _node_block(self, nodes: Sequence[M.MapNode], width: int) -> tuple[RenderableType, int]:
+        """The nodes of one box and their width: idle ones summarised, more than ``WRAP_AT`` wrapped into
+        columns (filled top to bottom, as ``ls``) within ``width``."""
         shown = list(nodes)
         note = None
         idle = [n for n in nodes if n.idle]
@@ -103,53 +103,60 @@ class MapPainter:
                         style=self._style("dim"))
         lines = [self.node_line(n) for n in shown]
         parts: list[RenderableType] = []
+        cell = max([t.cell_len for t in lines] or [0])
+        used = cell
         if len(lines) > WRAP_AT:
-            cell = max(t.cell_len for t in lines)
             fit = max(1, (width + 2) // (cell + 2))
             cols = max(1, min(fit, math.ceil(len(lines) / WRAP_AT)))
             rows = math.ceil(len(lines) / cols)
             grid = Table.grid(padding=(0, 2, 0, 0))
             for _ in range(cols):
-                grid.add_column(no_wrap=True)
+                grid.add_column(no_wrap=True, width=cell)
             for r in range(rows):
                 grid.add_row(*[lines[c * rows + r] if c * rows + r < len(lines) else "" for c in range(cols)])
             parts.append(grid)
+            used = cols * (cell + 2) - 2
         else:
             parts.extend(lines)
         if note is not None:
             parts.append(note)
-        return Group(*parts)
+            used = max(used, note.cell_len)
+        return Group(*parts), min(used, width)
 
-    def domain(self, d: M.Domain, width: int) -> RenderableType:
-        """A box as wide as its content (never wider than ``width``): sub-boxes side by side."""
+    def domain(self, d: M.Domain, width: int) -> tuple[RenderableType, int]:
+        """A box as wide as its content (never wider than ``width``), and that width; sub-boxes side by side.
+        Widths are computed here, once, rather than measured by rich again at every level of nesting."""
         title = Text(term(d.title, max(10, width - 6)))
         if d.violations:
             title.append(" *", self._style("bold magenta"))
         if d.children:
-            inner = self.pack([self.domain(c, width - 4) for c in d.children], width - 4)
+            inner, used = self.pack([self.domain(c, width - 4) for c in d.children], width - 4)
         else:
-            inner = self._node_block(d.nodes, width - 4)
-        return Panel(inner, box=self.box, title=title, title_align="left", expand=False, padding=(0, 1))
+            inner, used = self._node_block(d.nodes, width - 4)
+        box_width = min(width, max(used + 4, title.cell_len + 6))
+        return Panel(inner, box=self.box, title=title, title_align="left", expand=False, padding=(0, 1),
+                     width=box_width), box_width
 
-    def pack(self, boxes: list[RenderableType], width: int) -> RenderableType:
-        """Boxes left to right, a new row when the next one does not fit ``width``."""
-        rows: list[list[RenderableType]] = [[]]
+    def pack(self, boxes: list[tuple[RenderableType, int]], width: int) -> tuple[RenderableType, int]:
+        """Boxes left to right, a new row when the next one does not fit ``width``; the widest row's width."""
+        rows: list[list[tuple[RenderableType, int]]] = [[]]
         used = 0
-        for b in boxes:
-            w = self.console.measure(b, options=self.console.options.update(width=width)).maximum
+        for b, w in boxes:
             if rows[-1] and used + 1 + w > width:
                 rows.append([])
                 used = 0
-            rows[-1].append(b)
+            rows[-1].append((b, w))
             used += w + (1 if used else 0)
         out: list[RenderableType] = []
+        widest = 0
         for row in rows:
             grid = Table.grid(padding=(0, 1, 0, 0))
-            for _ in row:
-                grid.add_column(no_wrap=True)
-            grid.add_row(*row)
+            for _, w in row:
+                grid.add_column(no_wrap=True, width=w)
+            grid.add_row(*[b for b, _ in row])
             out.append(grid)
-        return Group(*out)
+            widest = max(widest, sum(w for _, w in row) + len(row) - 1)
+        return Group(*out), min(widest, width)
 
     def header(self) -> list[Text]:
         t = self.m.totals()
@@ -240,10 +247,10 @@ class MapPainter:
             console.print("No nodes.")
         roots = self.m.roots
         if len(roots) == 1 and not roots[0].keys:  # no levels: one box of nodes, wrapped in columns
-            console.print(Panel(self._node_block(roots[0].nodes, self.width - 4), box=self.box, title="nodes",
+            console.print(Panel(self._node_block(roots[0].nodes, self.width - 4)[0], box=self.box, title="nodes",
                                 title_align="left", expand=True, padding=(0, 1)))
         elif roots:
-            console.print(self.pack([self.domain(r, self.width) for r in roots], self.width))
+            console.print(self.pack([self.domain(r, self.width) for r in roots], self.width)[0])
         legend = self.legend()
         if legend is not None:
             console.print(legend)
