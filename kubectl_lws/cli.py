@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logs": ("kubectl_lws.commands.logs", "logs", "Print or follow the logs of the groups' pods."),
     "events": ("kubectl_lws.commands.events", "events", "One timeline of an LWS's events, by group."),
     "verify": ("kubectl_lws.commands.verify", "verify", "Check injected env and NCCL reachability per group."),
+    "metrics": ("kubectl_lws.commands.metrics", "metrics", "Inference metrics per group: load, tokens/s, TTFT."),
     "rollout": ("kubectl_lws.commands.rollout", "rollout", "Canary, promote, pause, resume, status, history, undo."),
     "restart": ("kubectl_lws.commands.restart", "restart", "Re-create one group, several, or all (rolling)."),
     "scale": ("kubectl_lws.commands.scale", "scale", "Change the number of groups through /scale."),

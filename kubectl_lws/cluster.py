@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import quote, urlencode
@@ -598,6 +599,32 @@ class Cluster:
         return self.request("DELETE", resource_path(kind, namespace or self.namespace, name), body=body,
                             query={"dryRun": "All" if dry_run else None})
 
+    # ---- pods/proxy -------------------------------------------------------------------------
+    def proxy_get(self, pod: str, port: int, path: str, *, namespace: str | None = None, timeout: float = 5.0,
+                  limit: int = 10 * 2 ** 20, accept: str = "text/plain;version=0.0.4;q=0.9,*/*;q=0.1"
+                  ) -> "ProxyResponse":
+        """GET ``path`` of ``pod:port`` through the API server's pod proxy (``pods/proxy``).
+
+        Whatever answers (the API server's own Status, or the pod's server passed through) comes back as
+        status and body: the caller tells them apart. At most ``limit`` bytes of the body are read
+        (``cut`` then says there was more); ``timeout`` bounds the whole exchange, body included."""
+        target = f"{resource_path('pods', namespace or self.namespace, pod)}:{int(port)}/proxy/{path.lstrip('/')}"
+        deadline = time.monotonic() + timeout
+        raw = self._send("GET", target, stream=True, timeout=timeout, accept=accept)
+        try:
+            data, cut = _read_capped(raw, deadline, limit)
+        except Exception as exc:  # noqa: BLE001 — a read timeout or reset mid-body
+            raise self._map_error(exc, "GET", target) from exc
+        finally:
+            try:
+                if getattr(raw, "_lws_cut", False):
+                    raw.close()  # the rest of a huge body is not worth reading to keep the connection
+                else:
+                    raw.release_conn()
+            except Exception:  # noqa: BLE001 — already closed
+                pass
+        return ProxyResponse(raw.status, data, cut)
+
     # ---- logs, watch, exec ------------------------------------------------------------------
     def pod_log_stream(self, name: str, *, namespace: str | None = None, container: str | None = None,
                        follow: bool = False, tail_lines: int | None = None, since_seconds: int | None = None,
@@ -855,11 +882,9 @@ class ExecSession:
             pass
 
 
-def _read_within(raw: Any, deadline: float | None) -> bytes:
-    """The whole body, or a timeout once ``deadline`` passes: --request-timeout bounds the whole call,
-    also against a server that sends headers and then trickles or stalls the body."""
-    if deadline is None:
-        return raw.data
+@contextmanager
+def _cut_at(raw: Any, deadline: float) -> Iterator[None]:
+    """Shut ``raw`` down when ``deadline`` passes while the block reads it; TimeoutError when it did."""
     fired = threading.Event()
 
     def cut() -> None:
@@ -873,7 +898,7 @@ def _read_within(raw: Any, deadline: float | None) -> bytes:
     timer.daemon = True
     timer.start()
     try:
-        data = raw.data
+        yield
     except Exception as exc:  # noqa: BLE001
         if fired.is_set():
             raise TimeoutError("the response body did not arrive in time") from exc
@@ -882,7 +907,42 @@ def _read_within(raw: Any, deadline: float | None) -> bytes:
         timer.cancel()
     if fired.is_set():
         raise TimeoutError("the response body did not arrive in time")
+
+
+def _read_within(raw: Any, deadline: float | None) -> bytes:
+    """The whole body, or a timeout once ``deadline`` passes: --request-timeout bounds the whole call,
+    also against a server that sends headers and then trickles or stalls the body."""
+    if deadline is None:
+        return raw.data
+    with _cut_at(raw, deadline):
+        data = raw.data
     return data
+
+
+@dataclass
+class ProxyResponse:
+    """What ``Cluster.proxy_get`` read: status, at most ``limit`` bytes of body, ``cut`` when there was more."""
+
+    status: int
+    data: bytes
+    cut: bool
+
+
+def _read_capped(raw: Any, deadline: float, limit: int) -> tuple[bytes, bool]:
+    """Read a streaming body until its end, ``limit`` bytes (then stop: cut) or the deadline (TimeoutError)."""
+    chunks: list[bytes] = []
+    size = 0
+    with _cut_at(raw, deadline):
+        while size <= limit:
+            chunk = raw.read(min(65536, limit + 1 - size), decode_content=False)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    if size > limit:
+        raw._lws_cut = True
+        return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
 
 
 _MALLOC_TUNED = False

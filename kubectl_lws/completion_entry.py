@@ -171,7 +171,7 @@ def _arguments(line: Line, partial: str) -> list[tuple[str, str]]:
     if not names or line.positionals:
         return []
     if line.path and line.path[0] in ("completion",):
-        return [(s, "") for s in ("bash", "zsh", "fish", "install") if s.startswith(partial)]
+        return [(s, "") for s in ("bash", "zsh", "fish", "k9s", "install") if s.startswith(partial)]
     if line.path and line.path[0] == "sandbox":
         return []
     return [(n, "LeaderWorkerSet") for n in _lookup(line, "lws") if n.startswith(partial)]

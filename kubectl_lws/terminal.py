@@ -18,7 +18,7 @@ _ASCII = {
     "\u2026": "...", "\u2014": "-", "\u2013": "-", "\u2192": "->", "\u2190": "<-", "\u2500": "-",
     "\u2502": "|", "\u251c": "|-", "\u2514": "`-", "\u2713": "ok", "\u2717": "x", "\u00d7": "x",
     "\u2022": "*", "\u00b7": ".", "\u2265": ">=", "\u2264": "<=", "\u00b5": "u", "\u00a7": "S",
-    "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+    "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2191": "^", "\u2193": "v",
 }
 
 
@@ -78,6 +78,33 @@ def can_redraw(stream: TextIO | Any = None) -> bool:
     if os.environ.get("TERM", "") in ("dumb", ""):
         return False
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class LiveScreen:
+    """The screen of every live view (status -w, metrics -w) on a terminal that can redraw: the alternate
+    screen with the cursor hidden while it lasts, each frame drawn whole from the top, restored on exit."""
+
+    def __init__(self, stream: TextIO | Any = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def __enter__(self) -> "LiveScreen":
+        self.stream.write("\x1b[?1049h\x1b[?25l")  # alternate screen, hide cursor
+        self.stream.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.write("\x1b[?25h\x1b[?1049l")
+        self.stream.flush()
+
+    def draw(self, frame: str) -> None:
+        self.stream.write("\x1b[H\x1b[2J" + frame + "\n")
+        self.stream.flush()
+
+    @staticmethod
+    def size() -> Any:
+        import shutil
+
+        return shutil.get_terminal_size((120, 40))
 
 
 def boxes_drawable(stream: TextIO | Any = None) -> bool:

@@ -6,9 +6,9 @@ between. Each ``Cluster.list_watch`` stream runs on a daemon thread (a blocked w
 time out on the caller's deadline) and feeds a store; the caller waits on one condition variable
 with its own deadline and judges the stores with a check of its own.
 
-Shared by status --watch (``wait_change`` + its own redraw), restart, scale (``PodWatcher`` +
-group goals), rollout status (its own check) and the dashboard (``wait_change`` + pushes to the
-browser): one live view, one implementation. The stores keep
+Shared by status -w and metrics -w (``follow``: one loop for every live screen), restart, scale (``PodWatcher`` +
+group goals), rollout status (its own check) and the dashboard (``wait_change`` + pushes to the browser):
+one live view, one implementation. The stores keep
 slim records (``model/slim.py``) for pods and nodes, so a long watch of a big LWS holds what the
 models read, never whole objects; a relist (410 or a broken stream) pages like any LIST.
 """
@@ -198,6 +198,34 @@ class Informer:
 
     def _kinds(self) -> str:
         return "/".join(kind for kind, *_ in self._sources)
+
+
+def follow(view: Informer, update: Callable[[bool], "float | None"], *, timeout: float | None = None,
+           poll: float = 0.25) -> None:
+    """The loop of every live screen (status -w, metrics -w): wait for a change in ``view`` or the next tick,
+    then ``update(changed)``; it returns when it wants to be called again without a change (a monotonic
+    time, or None: only on changes). Returns at ``timeout``; raises what the view's streams raised."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen = -1
+    due: float | None = None
+    view.start(timeout=None)
+    while True:
+        wait = poll
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline - time.monotonic()))
+        if due is not None:
+            wait = min(wait, max(0.0, due - time.monotonic()))
+        changes = view.wait_change(seen, wait)
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return
+        if not view.synced:
+            continue
+        changed = changes != seen
+        if not changed and (due is None or now < due):
+            continue
+        seen = changes
+        due = update(changed)
 
 
 class PodWatcher(Informer):

@@ -189,16 +189,18 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
 
     The view is ``waiting.Informer``, the one that rollout status and the restart/scale waits use:
     list+watch streams on this LWS (field selector on its name), its pods (and nodes), slim records
-    in its stores, no polling. This loop only decides when to rebuild and how to show it.
+    in its stores, no polling; ``waiting.follow`` is the loop and ``terminal.LiveScreen`` the screen of
+    every live view (metrics -w too). This only decides what each update shows.
     """
-    import shutil
+    import contextlib
 
     from kubectl_lws import errors
     from kubectl_lws.model.keys import LWS_PLURAL, selector_for
     from kubectl_lws.model.timeutil import utc_now
     from kubectl_lws.render.output import dump_json_line, dump_yaml
     from kubectl_lws.render.status import change_lines, render_screen, render_status, status_doc
-    from kubectl_lws.waiting import Informer
+    from kubectl_lws.terminal import LiveScreen, can_redraw
+    from kubectl_lws.waiting import Informer, follow
 
     cluster = app.cluster
     obj = cluster.get_lws(name)  # fail fast (with close names) before opening streams
@@ -207,84 +209,61 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
     if placement:
         sources.append(("nodes", None))
     view = Informer(cluster, ns, sources, optional={"nodes"}, name=name)
-    from kubectl_lws.terminal import can_redraw
-
     tty = can_redraw(sys.stdout) and output in ("table", "wide")  # TERM=dumb: line mode
     color = app.use_color()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    prev = None
+    screen = LiveScreen() if tty else None
+    state: dict[str, Any] = {"prev": None, "last_a": None, "warned": False}
     leaders: dict[int, str] = {}  # group -> last leader uid seen, to mark re-created groups
-    last_a = None
-    last_draw = 0.0
-    build_cost = 0.0
-    seen = -1
-    warned = False
 
-    if tty:
-        sys.stdout.write("\x1b[?1049h\x1b[?25l")  # alternate screen, hide cursor
-        sys.stdout.flush()
-    try:
-        view.start(timeout=None)
-        while True:
-            wait = 0.25
-            if deadline is not None:
-                wait = min(wait, max(0.0, deadline - time.monotonic()))
-            changes = view.wait_change(seen, wait)
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            if not view.synced:
-                continue
-            if "nodes" in view.forbidden and not warned:
-                app.warn(NODES_FORBIDDEN)
-                warned = True
-            dirty = changes != seen
+    def update(_changed: bool) -> float | None:
+        if "nodes" in view.forbidden and not state["warned"]:
+            app.warn(NODES_FORBIDDEN)
+            state["warned"] = True
+        mine = [o for o in view.items(LWS_PLURAL) if (o.get("metadata") or {}).get("name") == name]
+        if not mine:
+            raise errors.LwsError(f'leaderworkerset "{name}" was deleted')
+        nodes = None if (not placement or "nodes" in view.forbidden) else view.items("nodes")
+        started = time.monotonic()
+        a, place = _build(mine[0], view.items("pods"), nodes, extra_keys)
+        build_cost = time.monotonic() - started
+        if state["last_a"] is None:
+            _check_groups(a, groups)
+        state["last_a"] = a
+        now = utc_now()
+        prev = state["prev"]
+        if output in ("json", "yaml"):
+            doc = status_doc(a, place, groups=groups)
+            if prev is None or _doc_key(doc) != _doc_key(prev):
+                if output == "yaml":  # like kubectl get -w -o yaml: one document per change
+                    sys.stdout.write("---\n")
+                    dump_yaml(doc)
+                else:
+                    dump_json_line(doc)
+                sys.stdout.flush()
+            state["prev"] = doc
+            return None
+        if screen is not None:
+            size = screen.size()
+            screen.draw(render_screen(a, place, height=size.lines, width=size.columns, groups=groups, pods=pods,
+                                      color=color, now=now))
             # ages tick on screen; on big LWS redraw less often than the rebuild costs
-            refresh = tty and time.monotonic() - last_draw >= max(1.0, 5 * build_cost)
-            if not dirty and not refresh:
-                continue
-            seen = changes
-            mine = [o for o in view.items(LWS_PLURAL) if (o.get("metadata") or {}).get("name") == name]
-            if not mine:
-                raise errors.LwsError(f'leaderworkerset "{name}" was deleted')
-            nodes = None if (not placement or "nodes" in view.forbidden) else view.items("nodes")
-            started = time.monotonic()
-            a, place = _build(mine[0], view.items("pods"), nodes, extra_keys)
-            build_cost = time.monotonic() - started
-            if last_a is None:
-                _check_groups(a, groups)
-            last_a = a
-            now = utc_now()
-            if output in ("json", "yaml"):
-                doc = status_doc(a, place, groups=groups)
-                if prev is None or _doc_key(doc) != _doc_key(prev):
-                    if output == "yaml":  # like kubectl get -w -o yaml: one document per change
-                        sys.stdout.write("---\n")
-                        dump_yaml(doc)
-                    else:
-                        dump_json_line(doc)
-                    sys.stdout.flush()
-                prev = doc
-            elif tty:
-                size = shutil.get_terminal_size((120, 40))
-                screen = render_screen(a, place, height=size.lines, width=size.columns, groups=groups,
-                                       pods=pods, color=color, now=now)
-                sys.stdout.write("\x1b[H\x1b[2J" + screen + "\n")
-                sys.stdout.flush()
-                last_draw = time.monotonic()
-            else:
-                if prev is None:
-                    click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide",
-                                             color=color), color=color)
-                    click.echo("")
-                for line in change_lines(prev, a, now, leaders):
-                    click.echo(line)
-                sys.stdout.flush()
-                prev = a
+            return time.monotonic() + max(1.0, 5 * build_cost)
+        if prev is None:
+            click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide", color=color),
+                       color=color)
+            click.echo("")
+        for line in change_lines(prev, a, now, leaders):
+            click.echo(line)
+        sys.stdout.flush()
+        state["prev"] = a
+        return None
+
+    try:
+        with screen if screen is not None else contextlib.nullcontext():
+            follow(view, update, timeout=timeout)
     finally:
         view.close()
-        if tty:
-            sys.stdout.write("\x1b[?25h\x1b[?1049l")
-            sys.stdout.flush()
+    last_a = state["last_a"]
     return _code(last_a, groups, exit_code) if last_a is not None else 0
 
 

@@ -60,3 +60,12 @@ def selector_for(lws_name: str, **extra: str) -> str:
     for key, value in extra.items():
         parts.append(f"{mapping[key]}={value}")
     return ",".join(parts)
+
+
+# DisaggregatedSet (disaggregatedset.x-k8s.io): the labels it puts on each child LWS, its templates and pods
+# (golden F.1). One child LWS per slice and role.
+DS_GROUP = "disaggregatedset.x-k8s.io"
+DS_NAME_LABEL = DS_GROUP + "/name"
+DS_SLICE_LABEL = DS_GROUP + "/slice"
+DS_ROLE_LABEL = DS_GROUP + "/role"
+DS_REVISION_LABEL = DS_GROUP + "/revision"

@@ -25,7 +25,7 @@ _REQ_T0 = _RequestKey("sandbox_t0", float) if _RequestKey else "sandbox_t0"
 _REQ_USER = _RequestKey("sandbox_user", str) if _RequestKey else "sandbox_user"
 _REQ_LOGGED = _RequestKey("sandbox_logged", bool) if _RequestKey else "sandbox_logged"
 
-from . import errors, patch as patching, tables
+from . import errors, patch as patching, rbac, tables
 from .errors import ApiError
 from .resources import EXTRA_GROUP_VERSIONS, RESOURCES, ResourceType, groups, lookup
 from .selectors import field_matcher, label_matcher, parse_field_selector
@@ -57,6 +57,7 @@ _SUBRESOURCE_INFO: dict[str, tuple[str | None, str | None, str | None, list[str]
     "eviction": ("policy", "v1", "Eviction", ["create"]),
     "log": (None, None, None, ["get"]),
     "exec": ("", "", "PodExecOptions", ["create", "get"]),
+    "proxy": ("", "", "PodProxyOptions", ["create", "delete", "get", "patch", "update"]),
     "finalize": (None, None, None, ["update"]),
 }
 
@@ -103,6 +104,11 @@ class RequestLog:
                 for m, p, q, s, ms, u in self.snapshot()]
 
 
+# Reviews every authenticated caller may create about itself -> the handler answering them.
+_SELF_REVIEWS = {"selfsubjectaccessreviews": "_access_review", "selfsubjectrulesreviews": "_rules_review",
+                 "selfsubjectreviews": "_self_review"}
+
+
 def json_bytes(obj: Any, *, pretty: bool = False, sort_keys: bool = False) -> bytes:
     if pretty:
         return (json.dumps(obj, indent=2, sort_keys=sort_keys, ensure_ascii=False) + "\n").encode()
@@ -126,12 +132,13 @@ def not_found_text() -> web.Response:
 
 class Route:
     """A parsed resource URL."""
-    __slots__ = ("rt", "group", "version", "namespace", "name", "sub")
+    __slots__ = ("rt", "group", "version", "namespace", "name", "sub", "path")
 
     def __init__(self, rt: ResourceType, group: str, version: str, namespace: str | None, name: str | None,
-                 sub: str | None):
+                 sub: str | None, path: str = ""):
         self.rt, self.group, self.version = rt, group, version
         self.namespace, self.name, self.sub = namespace, name, sub
+        self.path = path  # pods/proxy: what follows .../proxy (the path on the pod)
 
 
 def _continue_encode(rv: int, start: str) -> str:
@@ -382,14 +389,14 @@ class ApiServer:
                                            f'resource "{kind}" in API group "" at the cluster scope')
         who = target or user
         if who == self.sandbox.admin_user or "system:masters" in groups_:
-            return who, {"user": who, "rules": None}
+            return who, {"user": who, "rules": None, "groups": groups_}
         rules: list[dict] = []
         for tok_entry in self.sandbox.tokens.values():
             if tok_entry.get("user") == who:
                 if tok_entry.get("rules") is None:
-                    return who, {"user": who, "rules": None}
+                    return who, {"user": who, "rules": None, "groups": groups_}
                 rules += list(tok_entry["rules"])
-        return who, {"user": who, "rules": rules}
+        return who, {"user": who, "rules": rules, "groups": groups_}
 
     @staticmethod
     def _may_impersonate(entry: dict, kind: str) -> bool:
@@ -399,26 +406,18 @@ class ApiServer:
         return any(("*" in (r.get("verbs") or []) or "impersonate" in (r.get("verbs") or []))
                    and ({"*", kind} & set(r.get("resources") or [])) for r in rules)
 
-    @staticmethod
-    def allowed(entry: dict, verb: str, rt: ResourceType, namespace: str | None, sub: str | None) -> bool:
+    def allowed(self, entry: dict, verb: str, rt: ResourceType, namespace: str | None, sub: str | None,
+                name: str | None = None) -> bool:
+        """The caller's token rules, every authenticated caller's basics, and the RBAC bindings the
+        store holds for the caller's user and groups (sandbox/rbac.py)."""
         rules = entry.get("rules")
         if rules is None:
             return True
-        res_names = {rt.plural + (f"/{sub}" if sub else ""), "*"}
-        for rule in rules:
-            verbs = rule.get("verbs") or []
-            if "*" not in verbs and verb not in verbs:
-                continue
-            if not res_names & set(rule.get("resources") or []):
-                continue
-            groups_ = rule.get("apiGroups")
-            if groups_ is not None and "*" not in groups_ and rt.group not in groups_:
-                continue
-            nss = rule.get("namespaces")
-            if nss is not None and "*" not in nss and (namespace is None or namespace not in nss):
-                continue
-            return True
-        return False
+        user = entry.get("user", "")
+        groups = rbac.groups_of(user, entry.get("groups") or ())
+        resource = rt.plural + (f"/{sub}" if sub else "")
+        candidates = list(rules) + rbac.BASIC_USER_RULES + rbac.bound_rules(self.store, user, groups)
+        return any(rbac.rule_allows(rule, verb, rt.group, resource, namespace, name) for rule in candidates)
 
     async def _handle(self, request: web.Request) -> tuple[web.StreamResponse, str]:
         path = request.path
@@ -451,9 +450,9 @@ class ApiServer:
         verb = self._verb(request, route)
         if verb is None:
             raise errors.method_not_allowed(f"the server does not allow this method on the requested resource")
-        if route.rt.plural == "selfsubjectaccessreviews" and verb == "create":
-            return await self._access_review(request, entry), user  # every authenticated user may ask
-        if not self.allowed(entry, verb, route.rt, route.namespace, route.sub):
+        if route.rt.plural in _SELF_REVIEWS and verb == "create":  # every authenticated user may ask
+            return await getattr(self, _SELF_REVIEWS[route.rt.plural])(request, entry), user
+        if not self.allowed(entry, verb, route.rt, route.namespace, route.sub, route.name):
             raise errors.rbac_forbidden(user, verb, route.rt.plural, route.rt.group, route.namespace, route.name,
                                         route.sub)
         delay = self._injected_delay(request)
@@ -615,6 +614,9 @@ class ApiServer:
             rt3 = lookup(group, version, rest[2])
             if rt3 is not None and rt3.namespaced:
                 namespace, rest = rest[1], rest[2:]
+        if len(rest) > 3 and rest[2] == "proxy" and rest[0] == "pods" and namespace is not None:
+            rt = lookup(group, version, "pods")  # pods/NAME[:PORT]/proxy/PATH...
+            return Route(rt, group, version, namespace, rest[1], "proxy", "/" + "/".join(rest[3:])) if rt else None
         if not rest or len(rest) > 3:
             return None
         rt = lookup(group, version, rest[0])
@@ -642,6 +644,9 @@ class ApiServer:
             return "create" if m == "POST" else None
         if route.sub == "log":
             return "get" if m == "GET" else None
+        if route.sub == "proxy":  # kube authorizes a proxied request by its method
+            return {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                    "DELETE": "delete"}.get(m)
         if route.name is None:
             if m == "GET":
                 return "watch" if q.get("watch") in ("true", "1") else "list"
@@ -655,6 +660,8 @@ class ApiServer:
             return await self._log(request, route)
         if sub == "exec":
             return await self._exec(request, route)
+        if sub == "proxy":
+            return await self._proxy(request, route)
         if sub == "binding":
             return await self._binding(request, route)
         if sub == "eviction":
@@ -732,12 +739,15 @@ class ApiServer:
         if not raw:
             return None
         ct = request.headers.get("Content-Type", JSON)
-        if "protobuf" in ct and request.path.rstrip("/") == "/api/v1/namespaces":
-            return decode_namespace_protobuf(raw)
         if "protobuf" in ct:
-            raise errors.unsupported_media_type(
-                "the sandbox API server does not decode protobuf request bodies (kubectl's typed `create "
-                "<kind>` generators send them); use `kubectl create -f` or `kubectl apply -f` with YAML/JSON")
+            from kubectl_lws.sandbox import kubeproto
+
+            try:
+                return kubeproto.decode(raw)
+            except kubeproto.ProtobufError as e:
+                if e.unsupported:
+                    raise errors.unsupported_media_type(str(e)) from None
+                raise errors.bad_request(f"error decoding request body: {e}") from None
         try:
             if "yaml" in ct:
                 import yaml
@@ -972,6 +982,8 @@ class ApiServer:
             body["status"] = {"phase": "Active"}
         if rt.key == "pods":
             body["status"] = {"phase": "Pending", "qosClass": body.get("status", {}).get("qosClass", "BestEffort")}
+        elif rt.key == "secrets":
+            body.setdefault("type", "Opaque")  # kube's default for a Secret without a type
         elif "status" in rt.subresources and rt.custom:
             body.pop("status", None)
         body = self.admit("CREATE", rt.key, body, None)
@@ -1220,6 +1232,40 @@ class ApiServer:
         finally:
             untrack()
 
+    async def _proxy(self, request: web.Request, route: Route) -> web.StreamResponse:
+        """pods/proxy as kube-apiserver serves it (pod.ResourceLocation, proxy/transport.go): the id is
+        ``name``, ``name:port`` or ``scheme:name:port``; no port means the first declared containerPort; a pod
+        without an IP is 400 "address not allowed"; a port where nothing listens is 503 "error trying to reach
+        service: dial tcp IP:PORT: connect: connection refused"; whatever the pod answers passes through."""
+        ident = route.name or ""
+        parts = ident.split(":")
+        if len(parts) == 1:
+            name, port = parts[0], ""
+        elif len(parts) == 2:
+            name, port = parts
+        elif len(parts) == 3 and parts[0] in ("http", "https"):
+            name, port = parts[1], parts[2]
+        else:
+            raise errors.bad_request(f'invalid pod request "{ident}"')
+        pod = self.store.get("pods", route.namespace, name)
+        if pod is None:
+            raise errors.not_found("pods", name)
+        if not port:
+            port = next((str(p.get("containerPort")) for c in (pod.get("spec") or {}).get("containers") or []
+                         for p in c.get("ports") or [] if p.get("containerPort")), "80")
+        ip = (pod.get("status") or {}).get("podIP") or ""
+        if not ip or ip.startswith("127.") or ip == "0.0.0.0":
+            raise errors.bad_request("address not allowed")
+        if not port.isdigit():
+            raise errors.bad_request(f'invalid pod request "{ident}"')
+        from .runtime import serving  # noqa: PLC0415 (in-process servers: no runtime process needed)
+
+        try:
+            return await serving.handle(pod, int(port), route.path or "/")
+        except serving.Refused:
+            raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: dial tcp {ip}:{port}: "
+                           "connect: connection refused") from None
+
     async def _stalled_exec(self, request: web.Request) -> web.StreamResponse:
         """Fault stall-exec: the stream opens (101) and then nothing ever comes, as with a kubelet or a
         node that hangs; it ends only when the client goes away (or break-streams cuts it)."""
@@ -1242,13 +1288,53 @@ class ApiServer:
                                      "supported by the sandbox)")
         resource, sub = attrs.get("resource") or "", attrs.get("subresource") or None
         probe = ResourceType(resource, "", attrs.get("group") or "", attrs.get("version") or "")
-        allowed = self.allowed(entry, attrs.get("verb") or "", probe, attrs.get("namespace") or None, sub)
+        allowed = self.allowed(entry, attrs.get("verb") or "", probe, attrs.get("namespace") or None, sub,
+                               attrs.get("name") or None)
+        # RBAC's answer carries no reason either way (golden http/rbac/201-selfsubjectaccessreview-*)
         out = {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
                "metadata": {"creationTimestamp": None}, "spec": {"resourceAttributes": attrs},
                "status": {"allowed": allowed}}
-        if not allowed:
-            out["status"]["reason"] = "no rule of the sandbox token's rule set allows it"
         return self._json(out, 201)
+
+    async def _rules_review(self, request: web.Request, entry: dict) -> web.Response:
+        """SelfSubjectRulesReview (``kubectl auth can-i --list``): the rules that apply in spec.namespace."""
+        body = await self._body(request)
+        namespace = ((body or {}).get("spec") or {}).get("namespace") if isinstance(body, dict) else None
+        if entry.get("rules") is None:
+            resource_rules = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+            non_resource = [{"verbs": ["*"], "nonResourceURLs": ["*"]}]
+        else:
+            user = entry.get("user", "")
+            rules = list(entry["rules"]) + rbac.BASIC_USER_RULES + rbac.bound_rules(
+                self.store, user, rbac.groups_of(user, entry.get("groups") or ()))
+            resource_rules = []
+            for rule in rules:
+                scope = rule.get("namespaces")
+                if scope is not None and "*" not in scope and namespace not in scope:
+                    continue
+                out_rule = {"verbs": list(rule.get("verbs") or []), "apiGroups": list(rule.get("apiGroups") or ["*"]),
+                            "resources": list(rule.get("resources") or [])}
+                if rule.get("resourceNames"):
+                    out_rule["resourceNames"] = list(rule["resourceNames"])
+                resource_rules.append(out_rule)
+            non_resource = [{"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz",
+                                                                  "/livez", "/openapi", "/openapi/*", "/readyz",
+                                                                  "/version", "/version/"]}]
+        return self._json({"kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
+                           "metadata": {}, "spec": {},
+                           "status": {"resourceRules": resource_rules, "nonResourceRules": non_resource,
+                                      "incomplete": False}}, 201)
+
+    async def _self_review(self, request: web.Request, entry: dict) -> web.Response:
+        """SelfSubjectReview (``kubectl auth whoami``): who the server takes the caller for."""
+        await self._body(request)
+        user = entry.get("user", "")
+        groups = list(entry.get("groups") or [])
+        if entry.get("rules") is None and "system:masters" not in groups:
+            groups.insert(0, "system:masters")
+        return self._json({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                           "metadata": {"creationTimestamp": None},
+                           "status": {"userInfo": {"username": user, "groups": rbac.groups_of(user, groups)}}}, 201)
 
     # ADMIN ---------------------------------------------------------------------------------------
     async def _admin(self, request: web.Request) -> web.Response:
@@ -1312,62 +1398,6 @@ def v1_event_to_core(ev: dict) -> dict:
     return out
 
 
-def _pb_fields(data: bytes) -> list[tuple[int, int, Any]]:
-    """Split a protobuf message into (field number, wire type, value); enough for kube's envelope."""
-    out: list[tuple[int, int, Any]] = []
-    i = 0
-
-    def varint() -> int:
-        nonlocal i
-        shift = result = 0
-        while True:
-            b = data[i]
-            i += 1
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-            shift += 7
-    while i < len(data):
-        key = varint()
-        num, wire = key >> 3, key & 7
-        if wire == 0:
-            out.append((num, wire, varint()))
-        elif wire == 2:
-            n = varint()
-            out.append((num, wire, data[i:i + n]))
-            i += n
-        elif wire == 1:
-            out.append((num, wire, data[i:i + 8]))
-            i += 8
-        elif wire == 5:
-            out.append((num, wire, data[i:i + 4]))
-            i += 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-    return out
-
-
-def decode_namespace_protobuf(raw: bytes) -> dict:
-    """``kubectl create namespace`` posts a protobuf Namespace; decode the fields it sets (name, labels,
-    annotations) from kube's ``k8s\\0`` + runtime.Unknown envelope."""
-    try:
-        if not raw.startswith(b"k8s\x00"):
-            raise ValueError("missing k8s protobuf magic")
-        body = next(v for n, w, v in _pb_fields(raw[4:]) if n == 2 and w == 2)
-        meta_raw = next((v for n, w, v in _pb_fields(body) if n == 1 and w == 2), b"")
-        meta: dict[str, Any] = {}
-        for n, w, v in _pb_fields(meta_raw):
-            if w != 2:
-                continue
-            if n in (1, 2):
-                meta["name" if n == 1 else "generateName"] = v.decode()
-            elif n in (11, 12):
-                entry = {fn: fv.decode() for fn, fw, fv in _pb_fields(v) if fw == 2}
-                meta.setdefault("labels" if n == 11 else "annotations", {})[entry.get(1, "")] = entry.get(2, "")
-    except (ValueError, StopIteration, IndexError, UnicodeDecodeError) as e:
-        raise errors.bad_request(f"error decoding protobuf Namespace: {e}") from None
-    return {"kind": "Namespace", "apiVersion": "v1", "metadata": meta, "spec": {"finalizers": ["kubernetes"]},
-            "status": {"phase": "Active"}}
 
 
 def _pretty(resp: web.StreamResponse) -> web.StreamResponse:

@@ -55,7 +55,7 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
                  verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     ResourceType("nodes", "Node", "", "v1", namespaced=False, subresources=("status",), short_names=("no",),
                  singular="node", field_labels=("metadata.name", "spec.unschedulable")),
-    ResourceType("pods", "Pod", "", "v1", generation=True, subresources=("status", "binding", "eviction", "log", "exec"),
+    ResourceType("pods", "Pod", "", "v1", generation=True, subresources=("status", "binding", "eviction", "log", "exec", "proxy"),
                  short_names=("po",), singular="pod", categories=("all",), field_labels=_POD_FIELDS),
     ResourceType("services", "Service", "", "v1", subresources=("status",), short_names=("svc",),
                  singular="service", categories=("all",)),
@@ -74,8 +74,17 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
     ResourceType("leaderworkersets", "LeaderWorkerSet", LWS_GROUP, "v1", generation=True,
                  subresources=("status", "scale"), short_names=("lws",), singular="leaderworkerset",
                  custom=True),
-    # What an LWS install consists of and `kubectl lws doctor` reads (sandbox/lwssystem.py creates them).
+    # What real LWS manifests reference (chat templates, HF tokens, identities) and an LWS install holds.
     ResourceType("secrets", "Secret", "", "v1", singular="secret"),
+    ResourceType("configmaps", "ConfigMap", "", "v1", short_names=("cm",), singular="configmap"),
+    ResourceType("serviceaccounts", "ServiceAccount", "", "v1", subresources=("token",), short_names=("sa",),
+                 singular="serviceaccount"),
+    ResourceType("roles", "Role", "rbac.authorization.k8s.io", "v1", singular="role"),
+    ResourceType("rolebindings", "RoleBinding", "rbac.authorization.k8s.io", "v1", singular="rolebinding"),
+    ResourceType("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", "v1", namespaced=False,
+                 singular="clusterrole"),
+    ResourceType("clusterrolebindings", "ClusterRoleBinding", "rbac.authorization.k8s.io", "v1",
+                 namespaced=False, singular="clusterrolebinding"),
     ResourceType("deployments", "Deployment", "apps", "v1", generation=True, subresources=("status", "scale"),
                  short_names=("deploy",), singular="deployment", categories=("all",)),
     ResourceType("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", singular="endpointslice"),
@@ -90,6 +99,10 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
                  singular="customresourcedefinition"),
     ResourceType("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", "v1",
                  namespaced=False, singular="selfsubjectaccessreview", verbs=("create",)),
+    ResourceType("selfsubjectrulesreviews", "SelfSubjectRulesReview", "authorization.k8s.io", "v1",
+                 namespaced=False, singular="selfsubjectrulesreview", verbs=("create",)),
+    ResourceType("selfsubjectreviews", "SelfSubjectReview", "authentication.k8s.io", "v1",
+                 namespaced=False, singular="selfsubjectreview", verbs=("create",)),
 ]}
 
 # Extra versions served for a group (kubectl asks autoscaling/v1 for Scale and HPA listing works in v1 too).

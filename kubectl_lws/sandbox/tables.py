@@ -304,3 +304,66 @@ _TABLES["resourcequotas"] = ([_NAME_COLUMN, _AGE_COLUMN, _col("Request", "Reques
                                                               "cpu/memory that a container may consume."),
                               _col("Limit", "Limits control the maximum amount of cpu/memory that a container "
                                             "may use independent of contention on the node.")], _quota_cells)
+
+
+# The kinds LWS manifests reference, with kube's printer columns (pkg/printers/internalversion).
+def _secret_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    return [obj["metadata"].get("name"), obj.get("type", "Opaque"),
+            len(obj.get("data") or {}) + len(obj.get("stringData") or {}),
+            age(obj["metadata"].get("creationTimestamp"), now)]
+
+
+def _configmap_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    return [obj["metadata"].get("name"), len(obj.get("data") or {}) + len(obj.get("binaryData") or {}),
+            age(obj["metadata"].get("creationTimestamp"), now)]
+
+
+def _sa_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    return [obj["metadata"].get("name"), len(obj.get("secrets") or []), age(obj["metadata"].get("creationTimestamp"), now)]
+
+
+def _role_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    return [obj["metadata"].get("name"), obj["metadata"].get("creationTimestamp") or ""]
+
+
+def _binding_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    ref = obj.get("roleRef") or {}
+    subjects = obj.get("subjects") or []
+
+    def names(kind: str) -> str:
+        return ", ".join(s.get("name", "") if kind != "ServiceAccount" else f"{s.get('namespace', '')}/{s.get('name', '')}"
+                         for s in subjects if s.get("kind") == kind)
+    return [obj["metadata"].get("name"), f"{ref.get('kind', '')}/{ref.get('name', '')}",
+            age(obj["metadata"].get("creationTimestamp"), now), names("User"), names("Group"), names("ServiceAccount")]
+
+
+def _deployment_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    spec, st = obj.get("spec") or {}, obj.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    selector = ",".join(f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items())
+    return [obj["metadata"].get("name"), f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
+            st.get("updatedReplicas", 0), st.get("availableReplicas", 0),
+            age(obj["metadata"].get("creationTimestamp"), now), ",".join(c.get("name", "") for c in containers),
+            ",".join(c.get("image", "") for c in containers), selector or "<none>"]
+
+
+_CREATED_AT = _col("Created At", "Time the object was created", 0, "date")
+_BINDING_COLUMNS = [_NAME_COLUMN, _col("Role", "The role this binding grants"), _AGE_COLUMN,
+                    _col("Users", "Users in the binding", 1), _col("Groups", "Groups in the binding", 1),
+                    _col("ServiceAccounts", "Service accounts in the binding", 1)]
+_TABLES["secrets"] = ([_NAME_COLUMN, _col("Type", "The type of the secret"),
+                       _col("Data", "The number of entries in the secret", 0, "integer"), _AGE_COLUMN], _secret_cells)
+_TABLES["configmaps"] = ([_NAME_COLUMN, _col("Data", "The number of entries", 0, "integer"), _AGE_COLUMN],
+                         _configmap_cells)
+_TABLES["serviceaccounts"] = ([_NAME_COLUMN, _col("Secrets", "The number of secrets", 0, "integer"), _AGE_COLUMN],
+                              _sa_cells)
+_TABLES["roles.rbac.authorization.k8s.io"] = ([_NAME_COLUMN, _CREATED_AT], _role_cells)
+_TABLES["clusterroles.rbac.authorization.k8s.io"] = ([_NAME_COLUMN, _CREATED_AT], _role_cells)
+_TABLES["rolebindings.rbac.authorization.k8s.io"] = (_BINDING_COLUMNS, _binding_cells)
+_TABLES["clusterrolebindings.rbac.authorization.k8s.io"] = (_BINDING_COLUMNS, _binding_cells)
+_TABLES["deployments.apps"] = ([_NAME_COLUMN, _col("Ready", "Number of ready replicas"),
+                                _col("Up-to-date", "Number of updated replicas", 0, "integer"),
+                                _col("Available", "Number of available replicas", 0, "integer"), _AGE_COLUMN,
+                                _col("Containers", "Names of each container in the template", 1),
+                                _col("Images", "Images referenced by each container in the template", 1),
+                                _col("Selector", "Label selector for pods", 1)], _deployment_cells)

@@ -45,7 +45,7 @@ def test_option_values() -> None:
     assert _values(["version", "-o", ""]) == (["text", "json", "yaml"], DIRECTIVE_NO_FILE)
     assert _values(["version", "--output=j"]) == (["--output=json"], DIRECTIVE_NO_FILE)
     assert _values(["--kubeconfig", ""])[1] == DIRECTIVE_DEFAULT  # files, from the shell
-    assert _values(["completion", ""])[0] == ["bash", "zsh", "fish", "install"]
+    assert _values(["completion", ""])[0] == ["bash", "zsh", "fish", "k9s", "install"]
 
 
 def test_contexts_from_kubeconfig(tmp_path: Path) -> None:

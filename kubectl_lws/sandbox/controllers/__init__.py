@@ -1,5 +1,6 @@
 """Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the LWS controller, the StatefulSet
-controller, the LWS pod controller, the scheduler and the kubelet onto ``sandbox.loop`` and registers the
+controller, the LWS pod controller, the scheduler, the kubelet and the serviceaccount controller (default SA and
+kube-root-ca.crt per namespace) onto ``sandbox.loop`` and registers the
 faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env, image-pull,
 oom-kill, deny-pods)."""
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .kubelet import Kubelet, find_pod
 from .lws import LwsController
 from .lwspod import LwsPodController
 from .scheduler import Scheduler
+from .serviceaccount import ServiceAccountController
 from .statefulset import StatefulSetController
 
 
@@ -146,7 +148,7 @@ def install(sandbox: Any) -> Manager:
     kubelet = Kubelet(mgr)
     lws = LwsController(mgr)
     mgr.controllers = [GarbageCollector(mgr), lws, StatefulSetController(mgr), LwsPodController(mgr),
-                       Scheduler(mgr), kubelet]
+                       Scheduler(mgr), kubelet, ServiceAccountController(mgr)]
     mgr.kubelet = kubelet  # type: ignore[attr-defined]
     if hasattr(sandbox, "register_fault"):
         _register_faults(sandbox, mgr, kubelet)

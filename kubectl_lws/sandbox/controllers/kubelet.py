@@ -44,6 +44,7 @@ class Kubelet(Controller):
         self._own_ips: dict[str, str] = {}
         self.bad_images: set[str] = set()                        # fault image-pull: pulls of these fail
         self.crash_reasons: dict[tuple[str, str, str], str] = {}  # fault oom-kill: (ns, pod, container) -> reason
+        self.config_waiting: dict[tuple[str, str], str] = {}  # (ns, pod) -> uid, waiting for a ConfigMap/Secret
 
     # ----------------------------------------------------------------------------------------- feed
     def on_event(self, type_, resource, obj, old):
@@ -54,6 +55,8 @@ class Kubelet(Controller):
                 return
             if (obj.get("spec") or {}).get("nodeName"):
                 self.enqueue((meta.get("namespace"), meta["name"]))
+        elif resource in ("configmaps", "secrets") and type_ != "DELETED":
+            self._retry_config(meta.get("namespace") or "")
         elif resource == "nodes" and type_ == "MODIFIED":
             if self._node_ready(obj) != self._node_ready(old or {}):
                 for p in self.store.list("pods", field_selector=f"spec.nodeName={meta['name']}"):
@@ -141,7 +144,7 @@ class Kubelet(Controller):
         node = self._node(pod)
         if node is not None and not self._node_ready(node):
             return  # a NotReady node's kubelet starts nothing; the node's recovery re-enqueues the pod
-        if self._pull_fails(pod):
+        if self._pull_fails(pod) or self._config_fails(pod):
             return
         now = now_iso()
         new = dict(pod)
@@ -337,6 +340,62 @@ class Kubelet(Controller):
             {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now}]
         self.store.update("pods", new, subresource="status")
         return True
+
+    def _config_fails(self, pod: dict) -> bool:
+        """A ConfigMap or Secret the pod needs is missing: the containers wait as a kubelet leaves them
+        (``CreateContainerConfigError`` for env, ``ContainerCreating`` + ``FailedMount`` for volumes) until
+        it appears (:meth:`_retry_config`)."""
+        from ..podconfig import problems
+
+        found = problems(pod, lambda resource, ns, name: self.store.get(resource, ns, name))
+        if not found:
+            return False
+        meta = pod["metadata"]
+        self.config_waiting[(meta.get("namespace"), meta["name"])] = meta["uid"]
+        now = now_iso()
+        new = copy.deepcopy(pod)
+        st = new.setdefault("status", {})
+        st["phase"] = "Pending"
+        st["startTime"] = st.get("startTime") or now
+        for volume, message in found.volumes:
+            self._event(pod, "FailedMount", f'MountVolume.SetUp failed for volume "{volume}" : {message}',
+                        "Warning", None)
+        statuses = []
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            message = found.containers.get(c["name"])
+            if found.volumes:
+                state = {"waiting": {"reason": "ContainerCreating"}}
+            elif message:
+                self._event(pod, "Failed", f"Error: {message}", "Warning", c["name"])
+                state = {"waiting": {"reason": "CreateContainerConfigError", "message": message}}
+            else:
+                state = {"waiting": {"reason": "ContainerCreating"}}
+            statuses.append({"name": c["name"], "state": state, "lastState": {}, "ready": False, "restartCount": 0,
+                             "image": c.get("image", ""), "imageID": "", "started": False})
+        st["containerStatuses"] = statuses
+        unready = " ".join(c["name"] for c in (pod.get("spec") or {}).get("containers") or [])
+        st["conditions"] = [
+            {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": now},
+            *({"type": t, "status": "False", "lastProbeTime": None, "lastTransitionTime": now,
+               "reason": "ContainersNotReady", "message": f"containers with unready status: [{unready}]"}
+              for t in ("Ready", "ContainersReady")),
+            {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now}]
+        self.store.update("pods", new, subresource="status")
+        return True
+
+    def _retry_config(self, namespace: str) -> None:
+        """A ConfigMap or Secret appeared or changed: pods of that namespace waiting for one try again."""
+        for (ns, name), uid in list(self.config_waiting.items()):
+            if ns != namespace:
+                continue
+            del self.config_waiting[(ns, name)]
+            pod = self._live(ns, name, uid)
+            if pod is None:
+                continue
+            new = copy.deepcopy(pod)
+            new["status"] = {"phase": "Pending", "qosClass": (pod.get("status") or {}).get("qosClass", "BestEffort")}
+            self.store.update("pods", new, subresource="status")
+            self.enqueue((ns, name))
 
     def set_bad_image(self, image: str, on: bool) -> list[str]:
         """Fault image-pull on/off; off restarts the pods that were stuck on it."""

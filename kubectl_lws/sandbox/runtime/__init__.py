@@ -233,7 +233,8 @@ class Runtime:
         binaries = allowed_binaries(pod, container)
         if binaries is not None:
             path = build_bin_dir(os.path.join(self._scratch, "bin", f"{uid}-{container}"), binaries)
-        env = container_env(pod, container, path)
+        store = self.sandbox.store
+        env = container_env(pod, container, path, lambda resource, ns, name: store.get(resource, ns, name))
         netns = None
         if self.network.real:
             loop = asyncio.get_running_loop()

@@ -25,6 +25,8 @@ from typing import Any, Callable
 
 from aiohttp import WSMsgType, web
 
+from .. import podconfig
+
 BINARIES_ANNOTATION = "sandbox.kubectl-lws.dev/binaries"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Preference order: v5 first even when the client lists another first (as kube-apiserver does).
@@ -85,15 +87,19 @@ def expand(value: str, env: dict[str, str]) -> str:
     return _VAR_RE.sub(sub, value)
 
 
-def container_env(pod: dict, container: str, path: str = DEFAULT_PATH) -> dict[str, str]:
+def container_env(pod: dict, container: str, path: str = DEFAULT_PATH,
+                  lookup: "podconfig.Lookup | None" = None) -> dict[str, str]:
     """The env a process in the container sees, in the golden order: PATH, HOME, HOSTNAME, the
-    KUBERNETES_* service vars, then the pod spec's env resolved (later entries override earlier ones)."""
+    KUBERNETES_* service vars, then ``envFrom`` and the pod spec's env resolved (later entries override
+    earlier ones). ``lookup`` reads ConfigMaps and Secrets; without it their values are placeholders."""
     meta = pod.get("metadata") or {}
     env: dict[str, str] = {"PATH": path, "HOME": "/root",
                            "HOSTNAME": (pod.get("spec") or {}).get("hostname") or meta.get("name", "")}
     env.update(_KUBE_SERVICE_ENV)
     c = _container(pod, container)
-    # envFrom is skipped: ConfigMaps/Secrets are not simulated, so their keys are unknown
+    ns = meta.get("namespace") or "default"
+    if lookup is not None:
+        env.update(podconfig.env_from(c, ns, lookup)[0])
     for item in c.get("env") or []:
         name = item.get("name")
         if not name:
@@ -103,12 +109,14 @@ def container_env(pod: dict, container: str, path: str = DEFAULT_PATH) -> dict[s
             val = expand(str(item.get("value", "")), env)
         elif "fieldRef" in vf:
             val = _field_ref(pod, (vf["fieldRef"] or {}).get("fieldPath", ""))
-        elif "secretKeyRef" in vf:
-            ref = vf["secretKeyRef"] or {}
-            val = f"<secret {ref.get('name')}/{ref.get('key')}>"
-        elif "configMapKeyRef" in vf:
-            ref = vf["configMapKeyRef"] or {}
-            val = f"<configmap {ref.get('name')}/{ref.get('key')}>"
+        elif "secretKeyRef" in vf or "configMapKeyRef" in vf:
+            resource, ref = (("secrets", vf["secretKeyRef"]) if "secretKeyRef" in vf
+                             else ("configmaps", vf["configMapKeyRef"]))
+            ref = ref or {}
+            found = podconfig.key_value(resource, ref, ns, lookup)[0] if lookup is not None else None
+            if found is None and lookup is not None and ref.get("optional"):
+                continue  # an optional reference that is missing sets nothing
+            val = found if found is not None else f"<{resource[:-1]} {ref.get('name')}/{ref.get('key')}>"
         elif "resourceFieldRef" in vf:
             val = "0"
         else:

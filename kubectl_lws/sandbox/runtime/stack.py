@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from typing import Any
 
 STACK_ANNOTATION = "sandbox.kubectl-lws.dev/stack"
@@ -168,10 +169,13 @@ class Stack:
                 os.chmod(ray + ".tmp", 0o755)
                 os.replace(ray + ".tmp", ray)
         env = {**env, "PATH": f"{bin_dir}:{env.get('PATH', '')}"}
-        serve = spec.get("serve")
+        from .serving import serve_spec, started_at  # noqa: PLC0415 (serving imports this module)
+
+        serve = serve_spec(pod)  # with the pod's group overrides
         is_leader = (meta.get("labels") or {}).get(_WORKER, "0") == "0"
+        loading = time.time() - started_at(pod) < float((serve or {}).get("readyAfter", 0) or 0)
         # only inside the pod's own network namespace: in the host's, all leaders would share one port
-        if serve and is_leader and not serve.get("down") and prefix:
+        if serve and is_leader and not serve.get("down") and not loading and prefix:
             await self._ensure_server(uid, serve, "serve" in (spec.get("hang") or []), prefix)
         return env
 
