@@ -13,8 +13,8 @@ own (a nonce), so even a missed escape could not run.
 Security (a local tool that shows what your kubeconfig can read): it binds 127.0.0.1 unless told
 otherwise; a random token must come with every request (``?token=`` or ``Authorization: Bearer``),
 else 403; any method but GET is 403; a stream requested from another Origin (or cross-site) is 403;
-the Host header must name this server (no DNS rebinding); responses are ``no-store`` and
-``no-referrer`` (the token is in the URL).
+on loopback the Host header must name this server (no DNS rebinding); responses are ``no-store``
+and ``no-referrer`` (the token is in the URL).
 
 aiohttp is imported here only (the ``dashboard`` extra).
 """
@@ -160,7 +160,8 @@ class LiveViews:
         from kubectl_lws.render import html as H
 
         objs, pods, nodes, events = self._inputs()
-        objs.sort(key=lambda o: ((o.get("metadata") or {}).get("namespace", ""), (o.get("metadata") or {}).get("name", "")))
+        objs.sort(key=lambda o: ((o.get("metadata") or {}).get("namespace", ""),
+                                 (o.get("metadata") or {}).get("name", "")))
         nav = (f'<nav><a href="{H.e(self.link("/"))}">LeaderWorkerSets</a> · '
                f'<a href="{H.e(self.link("/map"))}">placement map</a> · <span id="live">connecting...</span>'
                "</nav>")
@@ -261,8 +262,8 @@ class Dashboard:
     async def guard(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         if request.method != "GET":
             return _refuse("only GET is served: the dashboard is read-only")
-        if request.headers.get("Host", "") not in self.allowed_hosts():
-            return _refuse("unexpected Host header")
+        if self.loopback and request.headers.get("Host", "") not in self.allowed_hosts():
+            return _refuse("unexpected Host header")  # a DNS-rebinding page names another host
         if not self._token_ok(request):
             return _refuse("missing or wrong token: open the URL that kubectl lws dashboard printed")
         response = await handler(request)
@@ -272,9 +273,13 @@ class Dashboard:
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
+    @property
+    def loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "::1")
+
     def _same_origin(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")
-        if origin is not None and origin.removeprefix("http://") not in self.allowed_hosts():
+        if origin is not None and origin != f"http://{request.headers.get('Host', '')}":
             return False
         return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
 

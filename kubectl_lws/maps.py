@@ -97,7 +97,8 @@ def explain_all(app: Any, assessments: Sequence[Any], scope: MapScope, stuck_aft
     except (errors.Forbidden, errors.NotFound):
         return
     for a in wanted:
-        mine = [e for e in items if ((e.get("metadata") or {}).get("namespace") or a.view.namespace) == a.view.namespace]
+        ns = a.view.namespace
+        mine = [e for e in items if ((e.get("metadata") or {}).get("namespace") or ns) == ns]
         E.explain(a, E.normalize_all(E.raw_of_lws(mine, a.view.name)), stuck_after=stuck_after)
 
 

@@ -16,10 +16,9 @@ from typing import Any, TextIO
 
 def use_bar(stream: TextIO | Any = None) -> bool:
     """A bar can be drawn: stderr (or ``stream``) is a terminal that can redraw."""
-    stream = stream or sys.stderr
-    if os.environ.get("TERM", "") in ("dumb", ""):
-        return False
-    return bool(getattr(stream, "isatty", lambda: False)())
+    from kubectl_lws.terminal import can_redraw
+
+    return can_redraw(stream or sys.stderr)
 
 
 class Progress:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from kubectl_lws.model import keys
-from kubectl_lws.model.groups import LwsView, group_pods, labels, lws_view, pod_name, pods_by_lws
+from kubectl_lws.model.groups import LwsView, group_pods, labels, lws_view, pods_by_lws
 from kubectl_lws.model.health import Assessment, assess, node_ready
 from kubectl_lws.model.topology import Violation, placement
 
@@ -288,7 +288,8 @@ class Domain:
 
     @property
     def title(self) -> str:
-        return " / ".join(f"{short_level(k)} {v if v is not None else '(none)'}" for k, v in zip(self.keys, self.values))
+        return " / ".join(f"{short_level(k)} {v if v is not None else '(none)'}"
+                          for k, v in zip(self.keys, self.values))
 
     def all_nodes(self) -> list[MapNode]:
         out = list(self.nodes)
@@ -509,8 +510,8 @@ def _tree(nodes: list[MapNode], level_keys: list[str],
 
 def node_slots(node: MapNode, labels_of: dict[GroupKey, str]) -> list[tuple[str, GroupKey | None]]:
     """The node's accelerator slots, left to right: (character, group or None)."""
-    parts: list[tuple[str, GroupKey | None, int]] = [
-        (labels_of.get(k, "?"), k, n) for k, n in sorted(node.gpu_groups.items(), key=lambda kv: labels_of.get(kv[0], ""))]
+    ordered = sorted(node.gpu_groups.items(), key=lambda kv: labels_of.get(kv[0], ""))
+    parts: list[tuple[str, GroupKey | None, int]] = [(labels_of.get(k, "?"), k, n) for k, n in ordered]
     if node.gpu_other:
         parts.append((OTHER, None, node.gpu_other))
     free = max(0, node.gpus - node.gpus_used)

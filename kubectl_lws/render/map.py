@@ -34,8 +34,8 @@ NAME_WIDTH = 16
 PALETTE = ("red", "green", "yellow", "blue", "magenta", "cyan", "bright_red", "bright_green", "bright_yellow",
            "bright_blue", "bright_magenta", "bright_cyan")
 SUMMARISE_IDLE = 3  # a box with this many idle nodes or more shows them as one line
-LIST_LIMIT = 20
-WRAP_AT = 8  # a box with more nodes than this shows them in columns  # rows of "cannot be placed" and violations shown before "... N more"
+LIST_LIMIT = 20  # rows of "cannot be placed" and violations shown before "... N more"
+WRAP_AT = 8  # a box with more nodes than this shows them in columns
 
 
 # Spaces at the end of a line, before any colour resets that follow them.

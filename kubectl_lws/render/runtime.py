@@ -26,23 +26,26 @@ def _rows(group: dict, color: bool) -> list[list[str]]:
         good = [f for f in items if f["status"] == "PASS"]
         if len(good) == 1:
             g = good[0]
-            rows.append([term(check), _status("PASS", color), term(g.get("template", "")), _cut(g.get("pod", ""), 40),
-                         term(g.get("flag", "")), _cut(g.get("expected"), 40), _cut(g.get("actual"), 40),
+            rows.append([term(check), _status("PASS", color), term(g.get("template", "")),
+                         _cut(g.get("pod", ""), 40), term(g.get("flag", "")), _cut(g.get("expected"), 40),
+                         _cut(g.get("actual"), 40),
                          _cut(g["message"], 90)])
         elif good:
             templates = sorted({g.get("template", "") for g in good} - {""})
-            rows.append([term(check), _status("PASS", color), term(",".join(templates)), "", term(good[0].get("flag", "")), "", "",
-                         f"{len(good)}/{len(items)} ok"])
+            rows.append([term(check), _status("PASS", color), term(",".join(templates)), "",
+                         term(good[0].get("flag", "")), "", "", f"{len(good)}/{len(items)} ok"])
         info = [f for f in items if f["status"] == "INFO"]
         if len(info) > 1:  # "not recognised" on every pod of a big group: one row says it
             templates = sorted({f.get("template", "") for f in info} - {""})
-            rows.append([term(check), "INFO", term(",".join(templates)), f"{len(info)} pods", term(info[0].get("flag", "")),
-                         "", _cut(info[0].get("actual"), 40), _cut(info[0]["message"], 120)])
+            rows.append([term(check), "INFO", term(",".join(templates)), f"{len(info)} pods",
+                         term(info[0].get("flag", "")), "", _cut(info[0].get("actual"), 40),
+                         _cut(info[0]["message"], 120)])
         for f in items:
             if f["status"] == "PASS" or (f["status"] == "INFO" and len(info) > 1):
                 continue
-            rows.append([term(check), _status(f["status"], color), term(f.get("template", "")), _cut(f.get("pod", ""), 40),
-                         term(f.get("flag", "")), _cut(f.get("expected"), 40), _cut(f.get("actual"), 40),
+            rows.append([term(check), _status(f["status"], color), term(f.get("template", "")),
+                         _cut(f.get("pod", ""), 40), term(f.get("flag", "")), _cut(f.get("expected"), 40),
+                         _cut(f.get("actual"), 40),
                          _cut(f["message"], 120)])
     return rows
 

@@ -120,7 +120,8 @@ class SvgMap:
         h = TITLE_H + PAD + rows * (NODE_H + 4) + PAD
         return Box(w, h, lambda x, y: self._frame(x, y, w, h, title, violations, [
             piece for i, c in enumerate(cells)
-            for piece in c.draw(x + PAD + (i // rows) * (self.node_w + GAP), y + TITLE_H + PAD + (i % rows) * (NODE_H + 4))
+            for piece in c.draw(x + PAD + (i // rows) * (self.node_w + GAP),
+                                y + TITLE_H + PAD + (i % rows) * (NODE_H + 4))
         ]))
 
     def domain(self, d: M.Domain) -> Box:
@@ -161,7 +162,8 @@ class SvgMap:
                ".title{font-weight:bold}.slotl{text-anchor:middle;font-size:10px;font-weight:bold}"
                ".mark{font-weight:bold}.head{font-size:13px}.extra{fill:#424242}</style>",
                f'<rect width="{width:.0f}" height="{height:.0f}" fill="#fafafa"/>',
-               f'<text x="{PAD}" y="{PAD + 12}" class="head title">{e("kubectl lws map" + (": " + title if title else ""))}</text>',
+               f'<text x="{PAD}" y="{PAD + 12}" class="head title">'
+               f'{e("kubectl lws map" + (": " + title if title else ""))}</text>',
                f'<text x="{PAD}" y="{PAD + 28}" class="head">{e(head)}</text>']
         for dx, dy, b in placed:
             out += b.draw(PAD + dx, y0 + dy)

@@ -12,10 +12,11 @@ pod, container, expected and actual. Cluster text passes through ``render.safe.t
 
 from __future__ import annotations
 
-import click
-
+import re
 import textwrap
 from typing import Callable
+
+import click
 
 from kubectl_lws.render.output import table
 from kubectl_lws.render.safe import clip, term
@@ -50,11 +51,12 @@ def _rows(group: dict, color: bool) -> list[list[str]]:
             else:
                 message = f"{len(good)}/{len(items)} ok"
             pod = good[0].get("pod", "") if len(good) == 1 else ""
-            rows.append([term(check), _status("PASS", color), _cut(pod, 40), term(good[0].get("container", "")) if len(good) == 1 else "",
-                         "", "", _cut(message, 90)])
+            container = term(good[0].get("container", "")) if len(good) == 1 else ""
+            rows.append([term(check), _status("PASS", color), _cut(pod, 40), container, "", "", _cut(message, 90)])
         for f in bad:
-            rows.append([term(check), _status(f["status"], color), _cut(f.get("pod", ""), 40), term(f.get("container", "")),
-                         _cut(f.get("expected")), _cut(f.get("actual")), _cut(f["message"], 120)])
+            rows.append([term(check), _status(f["status"], color), _cut(f.get("pod", ""), 40),
+                         term(f.get("container", "")), _cut(f.get("expected")), _cut(f.get("actual")),
+                         _cut(f["message"], 120)])
     return rows
 
 
@@ -119,8 +121,6 @@ def _finding_block(f: dict, color: bool) -> list[str]:
 
 
 def _plain(text: str) -> str:
-    import re
-
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
@@ -133,7 +133,8 @@ def summary_view(report: dict, what: str, color: bool = False,
     rows = check_rows(report)
     with_info = any(r["INFO"] for r in rows)
     headers = ["check", "pass", "warn", "fail", *(["info"] if with_info else []), "failing groups / note"]
-    fixed = max([len("check")] + [len(term(r["check"])) for r in rows]) + 3 + 4 * (4 + 3 + (1 if with_info else 0))
+    # check column, then PASS WARN FAIL (INFO) at most 4 wide each, three spaces between columns
+    fixed = max([len("check")] + [len(term(r["check"])) for r in rows]) + 3 + (4 + with_info) * (4 + 3)
     room = max(20, WIDTH - fixed)
 
     def last(r: dict) -> str:

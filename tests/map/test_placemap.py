@@ -72,7 +72,8 @@ def test_gpus_per_group_and_other_pods_per_node() -> None:
     nodes = [node("n1", zone="z1"), node("n2", zone="z1"), node("n3", zone="z2"), node("n4", zone="z2")]
     pods = [pod("a", 0, 0, "n1", 4), pod("a", 0, 1, "n1", 4), pod("a", 1, 0, "n2", 2), pod("a", 1, 1, None, 2)]
     other = {"metadata": {"name": "job", "namespace": "x", "uid": "j"},
-             "spec": {"nodeName": "n2", "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": "3"}}}]},
+             "spec": {"nodeName": "n2",
+                      "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": "3"}}}]},
              "status": {"phase": "Running"}}
     done = copy.deepcopy(other)
     done["metadata"]["uid"] = "done"
