@@ -139,14 +139,7 @@ def populate(sb, ns: str, name: str, replicas: int, size: int, *, nodes: int = 0
 
 def rss_kb(pid: int) -> int:
     """Resident memory of a process now, in KB (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _status_kb(pid, "VmRSS")
 
 
 def recreate_group(sb, ns: str, name: str, group: int, size: int, churn: int) -> None:
@@ -169,10 +162,15 @@ def recreate_group(sb, ns: str, name: str, group: int, size: int, churn: int) ->
 
 
 def _hwm_kb(pid: int) -> int:
+    return _status_kb(pid, "VmHWM")
+
+
+def _status_kb(pid: int, field: str) -> int:
+    """A memory figure of /proc/PID/status (VmRSS now, VmHWM the peak), in KB; 0 when it is gone."""
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass

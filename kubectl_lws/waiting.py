@@ -328,6 +328,17 @@ def wait_for_groups(watcher: PodWatcher, goals: Sequence[GroupGoal], *, size: in
     watcher.wait(groups_check(goals, size, met), timeout=timeout, progress=report, what=what)
 
 
+def wait_for_groups_shown(watcher: PodWatcher, goals: Sequence[GroupGoal], *, size: int, timeout: float | None,
+                          what: str) -> None:
+    """``wait_for_groups`` through the shared progress helper: on a terminal a bar counting the goals met,
+    with each group's line above it; elsewhere the same lines."""
+    from kubectl_lws.progress import Progress
+
+    with Progress(plain_counts=False) as bar:
+        bar.start(what, len(goals))
+        wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=bar.line, met=bar.update)
+
+
 def _uid(pod: dict) -> str:
     meta = pod.get("metadata") or {}
     return meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}"

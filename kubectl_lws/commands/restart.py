@@ -132,8 +132,7 @@ def _optional_watcher(app: AppContext, plan: "RestartPlan", wanted: bool) -> Con
 
 def _restart_groups(app: AppContext, plan: "RestartPlan", save_logs: Path | None, wait: bool, timeout: float,
                     server_dry: bool, suffix: str) -> int:
-    from kubectl_lws.progress import Progress
-    from kubectl_lws.waiting import GroupGoal, wait_for_groups
+    from kubectl_lws.waiting import GroupGoal, wait_for_groups_shown
 
     with _optional_watcher(app, plan, wait and not server_dry) as watcher:
         if save_logs is not None:
@@ -157,10 +156,7 @@ def _restart_groups(app: AppContext, plan: "RestartPlan", save_logs: Path | None
                                          f"{'was' if len(rest) == 1 else 'were'} not") from None
             restarted.append(target.index)
         if watcher is not None and goals:
-            with Progress(plain_counts=False) as bar:
-                bar.start("groups Ready again", len(goals))
-                wait_for_groups(watcher, goals, size=plan.size, timeout=timeout, progress=bar.line,
-                                met=bar.update)
+            wait_for_groups_shown(watcher, goals, size=plan.size, timeout=timeout, what="groups Ready again")
             app.info(f"{_plural(len(goals))} Ready again")
     return errors.EXIT_OK
 
@@ -245,8 +241,7 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
 def _template_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path | None,  # noqa: ANN001
                       wait: bool, timeout: float, server_dry: bool, suffix: str) -> int:
     from kubectl_lws.model.plans import template_restart_patch
-    from kubectl_lws.progress import Progress
-    from kubectl_lws.waiting import GroupGoal, wait_for_groups
+    from kubectl_lws.waiting import GroupGoal, wait_for_groups_shown
 
     cluster = app.cluster
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -261,10 +256,7 @@ def _template_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Pat
         click.echo(f"{KIND_PREFIX}/{plan.lws} restarted{suffix}")
         if watcher is not None and plan.targets:
             goals = [GroupGoal(t.index, t.pod_uids) for t in plan.targets]
-            with Progress(plain_counts=False) as bar:
-                bar.start("groups Ready again", len(goals))
-                wait_for_groups(watcher, goals, size=view.size, timeout=timeout, progress=bar.line,
-                                met=bar.update)
+            wait_for_groups_shown(watcher, goals, size=view.size, timeout=timeout, what="groups Ready again")
             app.info(f"{_plural(len(goals))} Ready again")
     return errors.EXIT_OK
 

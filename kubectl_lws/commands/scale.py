@@ -125,7 +125,7 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
 
 def _wait(app, watcher, plan, timeout: float, before: list[dict]) -> None:  # noqa: ANN001
     """Wait for the groups the plan adds or removes; ``before`` is the pods seen before the patch."""
-    from kubectl_lws.waiting import GroupGoal, wait_for_groups
+    from kubectl_lws.waiting import GroupGoal, wait_for_groups_shown
 
     if plan.direction == "up":
         # leftovers of an earlier scale-down (still terminating) at an added index are "old"
@@ -134,11 +134,8 @@ def _wait(app, watcher, plan, timeout: float, before: list[dict]) -> None:  # no
         goals = [GroupGoal(i, frozenset(old)) for i in plan.added]
     else:
         goals = [GroupGoal(t.index, gone=True) for t in plan.removed]
-    from kubectl_lws.progress import Progress
-
-    with Progress(plain_counts=False) as bar:
-        bar.start("groups " + ("Ready" if plan.direction == "up" else "gone"), len(goals))
-        wait_for_groups(watcher, goals, size=plan.size, timeout=timeout, progress=bar.line, met=bar.update)
+    wait_for_groups_shown(watcher, goals, size=plan.size, timeout=timeout,
+                          what="groups " + ("Ready" if plan.direction == "up" else "gone"))
     app.info("scale complete")
 
 
