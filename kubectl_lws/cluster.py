@@ -18,11 +18,13 @@ import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote, urlencode
 
 from kubectl_lws import errors
-from kubectl_lws.kubeconfig import ConnectionSettings, ResolvedConfig, check_server_url, default_scheme, resolve
+from kubectl_lws.kubeconfig import (ConnectionSettings, ResolvedConfig, check_server_url, default_scheme,
+                                    impersonation_headers, resolve)
+from kubectl_lws.model import keys
 from kubectl_lws.model import slim as slimmer
 from kubectl_lws.model.keys import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 
@@ -118,6 +120,7 @@ class Cluster:
         self.max_connections = 16
         self._streams: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._light: Any = None  # LightTransport, or False once the kubernetes client is needed
+        self._impersonation: list[tuple[str, str]] | None = None
 
     # ---- configuration -------------------------------------------------------------------
     @property
@@ -241,25 +244,31 @@ class Cluster:
         cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, self.max_connections)
         api = client.ApiClient(cfg)
         api.user_agent = f"kubectl-lws/{_version()} (python)"
-        if s.as_user:
-            api.set_default_header("Impersonate-User", s.as_user)
         self._wrap_rest_client(api)
         return api
 
+    @property
+    def impersonation(self) -> list[tuple[str, str]]:
+        """``Impersonate-*`` headers (flags over the kubeconfig user's ``as*``): every request sends them,
+        exec sessions included (see ``exec_session``)."""
+        if self._impersonation is None:
+            self._impersonation = impersonation_headers(self.settings, _current_user(self.resolved)[1])
+        return self._impersonation
+
     def _wrap_rest_client(self, api: "ApiClient") -> None:
-        """Count and log every request; add repeated Impersonate-Group headers."""
+        """Count and log every request; add the impersonation headers (repeated Impersonate-Group)."""
         rest = api.rest_client
         inner = rest.request
-        groups = list(self.settings.as_groups)
+        impersonation = self.impersonation
 
         def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             headers = kwargs.get("headers")
-            if groups:
+            if impersonation:
                 from urllib3 import HTTPHeaderDict
 
                 merged = HTTPHeaderDict(headers or {})
-                for group in groups:
-                    merged.add("Impersonate-Group", group)
+                for header, value in impersonation:
+                    merged.add(header, value)
                 kwargs["headers"] = merged
             started = time.perf_counter()
             status: int | str = "ERR"
@@ -326,8 +335,7 @@ class Cluster:
         urllib3, whose response object the watch and log readers use."""
         target = path + ("?" + urlencode(params) if params else "")
         all_headers = {**light.auth_headers(), **headers, "User-Agent": f"kubectl-lws/{_version()} (python)"}
-        if self.settings.as_user:
-            all_headers["Impersonate-User"] = self.settings.as_user
+        impersonation = self.impersonation
         if body is not None and not isinstance(body, (bytes, str)):
             body = json.dumps(body)
         if isinstance(body, str):
@@ -335,18 +343,18 @@ class Cluster:
         started = time.perf_counter()
         status: int | str = "ERR"
         try:
-            if stream or self.settings.as_groups:
+            if stream:
                 import urllib3
 
                 merged = urllib3.HTTPHeaderDict(all_headers)
-                for group in self.settings.as_groups:
-                    merged.add("Impersonate-Group", group)
+                for header, value in impersonation:
+                    merged.add(header, value)
                 resp = light.pool.request(method, light.host + target, body=body, headers=merged,
                                           preload_content=not stream, decode_content=False, redirect=False,
                                           retries=False,
                                           timeout=urllib3.Timeout(total=timeout) if timeout else None)
             else:
-                resp = light.fetch(method, target, all_headers, body, timeout or None)
+                resp = light.fetch(method, target, [*all_headers.items(), *impersonation], body, timeout or None)
             status = resp.status
             return resp
         except Exception as exc:  # noqa: BLE001 — every transport failure is mapped here
@@ -497,6 +505,24 @@ class Cluster:
 
     def list_nodes(self, *, slim: bool = False) -> list[dict]:
         return self.list("nodes", slim=slim)[0]
+
+    def list_nodes_named(self, names: Iterable[str], *, slim: bool = False) -> list[dict]:
+        """The nodes of these names, read by ``kubernetes.io/hostname in (...)``: the cost follows the
+        pods' nodes, never the cluster's. One LIST per ``SELECTOR_CHARS`` of names; more names than
+        ``MAX_SELECTED_LISTS`` LISTs hold read every node (one paged LIST) instead. A name the selector
+        did not find (a node gone, or one whose hostname label is not its name) is settled by one full
+        LIST, so "node gone" is never a guess."""
+        wanted = set(filter(None, names))
+        if not wanted:
+            return []
+        chunks = selector_chunks(keys.HOSTNAME_TOPOLOGY_KEY, sorted(wanted))
+        if chunks is None or len(chunks) > MAX_SELECTED_LISTS:
+            return [n for n in self.list_nodes(slim=slim) if n["metadata"]["name"] in wanted]
+        found = [n for sel in chunks for n in self.list("nodes", label_selector=sel, slim=slim)[0]
+                 if n["metadata"]["name"] in wanted]
+        if wanted - {n["metadata"]["name"] for n in found}:
+            return [n for n in self.list_nodes(slim=slim) if n["metadata"]["name"] in wanted]
+        return found
 
     def list_events(self, namespace: str | None = None, *, field_selector: str | None = None,
                     limit: int | None = None, all_namespaces: bool = False) -> tuple[list[dict], dict]:
@@ -755,13 +781,26 @@ class Cluster:
             # The client opens the socket without a timeout: a server that never answers the upgrade
             # would hang us past every --timeout. Connect + handshake are bounded by this exec's
             # timeout (see _bounded_websocket_connect); the open session then blocks again as before.
+            # The client's WebSocket forwards only the Authorization header: the impersonation headers
+            # go in at the connect below (the one place every exec opens), or nothing runs.
             _bounded_websocket_connect()
             _CONNECT.timeout = min(timeout, self.settings.request_timeout or timeout)
+            _CONNECT.headers = self.impersonation
+            _CONNECT.sent = False
             try:
                 ws = websocket_call(client.configuration, "GET", url, headers=headers, _preload_content=False,
                                     _request_timeout=timeout)
             finally:
                 _CONNECT.timeout = None
+                sent, _CONNECT.sent, _CONNECT.headers = _CONNECT.sent, False, []
+            if self.impersonation and not sent:  # the client changed how it connects: never exec as ourselves
+                try:
+                    ws.close()
+                finally:
+                    raise errors.LwsError("refusing to exec without the impersonation headers (--as/--as-group): "
+                                          "this kubernetes client opens exec sessions in a way kubectl-lws does "
+                                          "not know", hint="run without --as, or use a supported kubernetes "
+                                                           "client version")
             try:
                 ws.sock.settimeout(None)
             except Exception:  # noqa: BLE001 — not a socket-backed session
@@ -779,13 +818,16 @@ class Cluster:
         return ExecSession(ws, timeout)
 
 
-_CONNECT = threading.local()  # .timeout: the connect/handshake bound of the exec this thread opens
+# Per thread, for the exec this thread opens: .timeout bounds connect + handshake; .headers are the
+# impersonation headers to add; .sent says they went out.
+_CONNECT = threading.local()
 
 
 def _bounded_websocket_connect() -> None:
-    """Give the client's WebSocket a connect timeout (once): ``kubernetes.stream.ws_client`` builds
-    ``WebSocket(...).connect(url, header=...)`` with no way to pass one, and websocket-client's
-    global default applies only to ``create_connection``. The bound is per thread (``_CONNECT``)."""
+    """Install (once) our connect on the client's WebSocket: ``kubernetes.stream.ws_client`` builds
+    ``WebSocket(...).connect(url, header=[authorization, protocol])`` with no way to pass a timeout or
+    other headers (websocket-client's global default timeout applies only to ``create_connection``).
+    Values are per thread (``_CONNECT``)."""
     from kubernetes.stream import ws_client
 
     if getattr(ws_client.WebSocket, "_lws_bounded", False):
@@ -798,6 +840,13 @@ def _bounded_websocket_connect() -> None:
             bound = getattr(_CONNECT, "timeout", None)
             if bound and "timeout" not in options:
                 options["timeout"] = bound
+            extra = getattr(_CONNECT, "headers", None)
+            if extra:
+                header = options.get("header")
+                if not isinstance(header, list):  # not the call we know: send nothing rather than run as us
+                    raise ConnectionError("cannot add the impersonation headers to the exec request")
+                options["header"] = [*header, *(f"{name}: {value}" for name, value in extra)]
+                _CONNECT.sent = True
             super().connect(url, **options)
 
     ws_client.WebSocket = BoundedWebSocket
@@ -1145,6 +1194,32 @@ def _version() -> str:
     from kubectl_lws import __version__
 
     return __version__
+
+
+# A set-based selector stays under this many characters per LIST (URLs pass proxies in front of
+# the API server); a read that would take more LISTs than MAX_SELECTED_LISTS reads everything instead.
+SELECTOR_CHARS = 4000
+MAX_SELECTED_LISTS = 8
+LABEL_VALUE_MAX = 63
+
+
+def selector_chunks(key: str, values: Sequence[str]) -> list[str] | None:
+    """``key in (a,b,...)`` selectors of at most SELECTOR_CHARS each covering ``values``; None when
+    a value cannot be a label value (longer than 63 characters), so no selector can find it."""
+    if any(len(v) > LABEL_VALUE_MAX for v in values):
+        return None
+    out: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for value in values:
+        if chunk and size + len(value) + 1 > SELECTOR_CHARS:
+            out.append(f"{key} in ({','.join(chunk)})")
+            chunk, size = [], 0
+        chunk.append(value)
+        size += len(value) + 1
+    if chunk:
+        out.append(f"{key} in ({','.join(chunk)})")
+    return out
 
 
 def encode_query(query: dict) -> str:

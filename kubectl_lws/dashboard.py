@@ -121,22 +121,27 @@ class LiveViews:
 
     def _assess(self, objs: list[dict], pods: list[dict], nodes: list[dict] | None,
                 events: list[dict]) -> dict[tuple[str, str], Any]:
-        from kubectl_lws.model import events as E
+        """The one verdict on each LWS (``reads.verdict``, as ``status`` gives it), the events coming from
+        the live view's store (routine reasons were left out on the server, as status's LIST does)."""
         from kubectl_lws.model.groups import lws_view, pods_by_lws
-        from kubectl_lws.model.health import assess, nodes_by_name
-        from kubectl_lws.model.timeutil import utc_now
+        from kubectl_lws.model.health import nodes_by_name
+        from kubectl_lws.reads import verdict
 
-        now = utc_now()
         node_map = nodes_by_name(nodes)
         by_lws = pods_by_lws(pods)
+        readable = "events" not in self.informer.forbidden
         out = {}
         for obj in objs:
             v = lws_view(obj)
-            a = assess(v, by_lws.get((v.namespace, v.name), []), nodes=node_map, now=now)
-            if E.needs_events(a):
-                mine = [x for x in events if (x.get("metadata") or {}).get("namespace") == v.namespace]
-                E.explain(a, E.normalize_all(E.raw_of_lws(mine, v.name)), now=now)
-            out[(v.namespace, v.name)] = a
+
+            def of_namespace(ns: str = v.namespace) -> tuple[list[dict] | None, dict]:
+                if not readable:
+                    return None, {"error": "events cannot be read (forbidden)"}
+                return ([x for x in events if (x.get("metadata") or {}).get("namespace") == ns],
+                        {"api": "v1", "truncated": False})
+
+            out[(v.namespace, v.name)] = verdict(obj, by_lws.get((v.namespace, v.name), []), node_map,
+                                                 events=of_namespace)
         return out
 
     def _map(self, objs: list[dict], pods: list[dict], nodes: list[dict] | None, assessments: dict) -> Any:

@@ -4,7 +4,7 @@ Requests, whatever the size: the LWS (one GET, or one LIST of a namespace or of 
 pods of the cluster that hold resources (``status.phase`` neither Succeeded nor Failed, as ``kubectl
 describe node`` counts them), one LIST of nodes, and — only when no ``--topology-key`` is given — one
 GET of the Kueue API group (and a LIST of its Topologies when it is served). Events are
-read (one LIST) only when some group is not Ready, to give its cause, as ``status`` does.
+read (one LIST a namespace) only when the one verdict (``reads.verdict``) needs them, as ``status`` does.
 
 Namespace users often may read neither nodes nor other namespaces' pods: the map then degrades
 (node names from the pods; "other pods" from the namespace only) and says so once.
@@ -13,7 +13,7 @@ Namespace users often may read neither nodes nor other namespaces' pods: the map
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from kubectl_lws import errors
 from kubectl_lws.model import placemap as M
@@ -26,7 +26,6 @@ NODES_FORBIDDEN = ("cannot list nodes (forbidden): the map shows node names from
                    "levels, capacity or readiness")
 PODS_FORBIDDEN = ("cannot list pods in every namespace (forbidden): '#' (accelerators used by other pods) "
                   "counts this namespace's pods only")
-EVENTS_LIMIT = 5000
 
 
 @dataclass
@@ -79,35 +78,29 @@ def kueue_topologies(cluster: Any) -> list[dict]:
     return []
 
 
-def explain_all(app: Any, assessments: Sequence[Any], scope: MapScope, stuck_after: float = 300.0) -> None:
-    """Causes from events (one LIST) for the groups that are not Ready; silent when events cannot be read."""
-    from kubectl_lws.model import events as E
+def events_reader(app: Any) -> Callable[[str], Callable[[], tuple[list[dict] | None, dict]]]:
+    """``for_namespace(ns)`` gives the ``events`` source of ``reads.verdict``: the namespace's events,
+    read once (one LIST) the first time any of its LWS needs them, as ``status`` reads them."""
+    from kubectl_lws.reads import namespace_events
 
-    wanted = [a for a in assessments if E.needs_events(a)]
-    if not wanted:
-        return
-    namespaces = {a.view.namespace for a in wanted}
-    try:
-        if len(namespaces) == 1 and not scope.all_namespaces:
-            items, _ = app.cluster.list_events(next(iter(namespaces)), field_selector=E.noise_field_selector(),
-                                               limit=EVENTS_LIMIT)
-        else:
-            items, _ = app.cluster.list_events(field_selector=E.noise_field_selector(), limit=EVENTS_LIMIT,
-                                               all_namespaces=True)
-    except (errors.Forbidden, errors.NotFound):
-        return
-    for a in wanted:
-        ns = a.view.namespace
-        mine = [e for e in items if ((e.get("metadata") or {}).get("namespace") or ns) == ns]
-        E.explain(a, E.normalize_all(E.raw_of_lws(mine, a.view.name)), stuck_after=stuck_after)
+    read: dict[str, tuple[list[dict] | None, dict]] = {}
+
+    def for_namespace(ns: str) -> Callable[[], tuple[list[dict] | None, dict]]:
+        def events() -> tuple[list[dict] | None, dict]:
+            if ns not in read:
+                read[ns] = namespace_events(app, ns)
+            return read[ns]
+
+        return events
+
+    return for_namespace
 
 
-def read_map(app: Any, scope: MapScope, *, topology_keys: Sequence[str] = (), resource: str | None = None,
-             read_events: bool = True) -> M.ClusterMap:
+def read_map(app: Any, scope: MapScope, *, topology_keys: Sequence[str] = (),
+             resource: str | None = None) -> M.ClusterMap:
     """One map from the cluster (see the module docstring for the requests)."""
     from kubectl_lws.model.groups import lws_view, pods_by_lws
-    from kubectl_lws.model.health import assess, nodes_by_name
-    from kubectl_lws.model.timeutil import utc_now
+    from kubectl_lws.reads import verdict
 
     cluster = app.cluster
     objs = scope.lws_objects(cluster)
@@ -117,12 +110,11 @@ def read_map(app: Any, scope: MapScope, *, topology_keys: Sequence[str] = (), re
     kueue = M.kueue_levels(topologies)
     views = [lws_view(o) for o in objs]
     levels, source = M.detect_levels(nodes or [], views, explicit=topology_keys, kueue=kueue)
-    node_map = nodes_by_name(nodes)
-    now = utc_now()
     by_lws = pods_by_lws(pods)
-    assessments = {(v.namespace, v.name): assess(v, by_lws.get((v.namespace, v.name), []), nodes=node_map, now=now)
-                   for v in views}
-    if read_events:
-        explain_all(app, list(assessments.values()), scope)
+    events = events_reader(app)
+    # the one verdict on each LWS, as status gives it (events read only when some group needs them)
+    assessments = {(v.namespace, v.name): verdict(o, by_lws.get((v.namespace, v.name), []), nodes,
+                                                  events=events(v.namespace))
+                   for o, v in zip(objs, views)}
     return M.build_map(objs, pods, nodes, levels=levels, levels_from=source, resource=resource,
-                       others_scope=others, assessments=assessments, now=now)
+                       others_scope=others, assessments=assessments)

@@ -13,6 +13,8 @@ import os
 import sys
 from typing import Any, TextIO
 
+from kubectl_lws.render.safe import term_block
+
 
 def use_bar(stream: TextIO | Any = None) -> bool:
     """A bar can be drawn: stderr (or ``stream``) is a terminal that can redraw."""
@@ -53,6 +55,7 @@ class Progress:
         """An event worth a line of its own (above the bar on a terminal)."""
         if not self.enabled:
             return
+        text = term_block(text)  # a wait's line can carry a scheduler's message
         if self._rich is not None:
             self._rich.console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
             return

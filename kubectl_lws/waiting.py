@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Collection, Iterable, Mapping, Sequence
 
 from kubectl_lws import errors
 from kubectl_lws.model import keys
@@ -40,16 +40,21 @@ class Informer:
     kinds in ``all_namespaces`` are read in every namespace.
     A kind in ``optional`` that we may not read (403) counts as synced and empty (and is named in
     ``forbidden``), so the caller can fall back to what it can see. ``slim`` keeps slim records.
+    ``keep``: kind -> a test an object must pass to enter the store, for what no selector can narrow
+    on the server (a namespace's events, of which only one LWS's matter): the others neither fill
+    the store nor count as a change.
     """
 
     def __init__(self, cluster: "Cluster", namespace: str | None, sources: Sequence[tuple], *,
                  optional: Collection[str] = (), name: str = "", slim: bool = True,
+                 keep: Mapping[str, Callable[[dict], bool]] | None = None,
                  all_namespaces: Collection[str] = ()) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self._all_namespaces = set(all_namespaces)  # kinds read in every namespace (the dashboard's -A)
         self._sources = [(src[0], src[1], src[2] if len(src) > 2 else None) for src in sources]
         self._optional = set(optional)
+        self._keep = dict(keep or {})
         self._label = name
         self._slim = slim
         self._stores: dict[str, dict[str, dict]] = {kind: {} for kind, *_ in self._sources}
@@ -114,6 +119,7 @@ class Informer:
 
     def _run(self, kind: str, selector: str | None, fields: str | None = None) -> None:
         store = self._stores[kind]
+        keep = self._keep.get(kind)
         try:
             for etype, obj in self.cluster.list_watch(kind, self.namespace, label_selector=selector,
                                                       field_selector=fields, stop=self._stop,
@@ -121,10 +127,12 @@ class Informer:
                                                       all_namespaces=kind in self._all_namespaces):
                 if self._stop.is_set():
                     return
+                if keep is not None and etype != "SYNC" and not keep(obj):
+                    continue
                 with self._cond:
                     if etype == "SYNC":
                         store.clear()
-                        store.update((_uid(o), o) for o in obj)
+                        store.update((_uid(o), o) for o in obj if keep is None or keep(o))
                         self._synced.add(kind)
                     elif etype == "DELETED":
                         store.pop(_uid(obj), None)

@@ -80,7 +80,7 @@ def dashboard(name: str | None, all_namespaces: bool, address: str, port: int, o
     scope = "every namespace" if all_namespaces else f"namespace {ns}"
 
     def ready(url: str) -> None:
-        click.echo(url)
+        app.out(url)
         app.info(f"dashboard of {scope} (read-only); Ctrl-C to stop")
 
     try:

@@ -18,15 +18,18 @@ WORKERS = 12
 
 
 def _fetch(fn: Callable[[], Any]) -> tuple[Any, str | None]:
-    """(value, None) or (None, "forbidden" | "notfound" | message): a failed read is a finding, not a crash."""
+    """(value, None) or (None, "forbidden" | "notfound" | why): a 403 and a 404 are answers about the
+    cluster; any other failure (a 5xx, a timeout) is only why the check could not be made
+    (``model.doctor.could_not_check``), never a crash."""
     from kubectl_lws import errors
+    from kubectl_lws.model.doctor import FORBIDDEN, NOT_FOUND
 
     try:
         return fn(), None
     except errors.Forbidden:
-        return None, "forbidden"
+        return None, FORBIDDEN
     except (errors.NotFound, errors.LwsApiMissing):
-        return None, "notfound"
+        return None, NOT_FOUND
     except errors.LwsError as exc:
         return None, exc.message
 
@@ -112,8 +115,8 @@ def doctor(controller_namespace: str | None, output: str) -> int:
     group_doc, group_err = got["group"]
     report.checks.append(model.check_api_group(group_doc if isinstance(group_doc, dict) else None, group_err))
     report.checks.append(model.check_crd(*got["crd"]))
-    ds_doc = got["ds"][0]
-    report.checks.append(model.check_disaggregated(ds_doc if isinstance(ds_doc, dict) else None))
+    ds_doc, ds_err = got["ds"]
+    report.checks.append(model.check_disaggregated(ds_doc if isinstance(ds_doc, dict) else None, ds_err))
     deploy, deploy_err = got["deploy"]
     report.checks += model.check_deployment(deploy, deploy_err, cns)
     if deploy is not None:
@@ -128,7 +131,7 @@ def doctor(controller_namespace: str | None, output: str) -> int:
     report.checks += model.check_permissions(allowed, ns)
     report.matrix = model.permission_matrix(allowed)
     sts = {n: got[f"sts:{n}"][0] for n in wanted_sts if got[f"sts:{n}"][0] is not None}
-    report.checks += model.check_max_unavailable(lws_items, sts)
+    report.checks += model.check_max_unavailable(lws_items, sts, got["lws"][1])
     return _finish(app, report, output)
 
 
@@ -138,7 +141,7 @@ def _finish(app: Any, report: Any, output: str) -> int:
 
     doc = report.to_dict()
     if not emit(doc, output):
-        click.echo(render_doctor(doc, color=app.use_color()), color=app.use_color())
+        app.out(render_doctor(doc, color=app.use_color()))
     return 3 if report.failed else 0
 
 

@@ -105,4 +105,7 @@ def emit_map(app, m, output: str, *, all_nodes: bool = False, title: str = "") -
     color = app.use_color()
     width = shutil.get_terminal_size((80, 24)).columns
     text = render_map(m, width=width, color=color, ascii_only=not boxes_drawable(sys.stdout), all_nodes=all_nodes)
-    click.echo(text, color=color)
+    from kubectl_lws.render.output import echo
+    from kubectl_lws.render.safe import Styled
+
+    echo(Styled(text))  # every cluster string in it went through render.safe; the colours are ours

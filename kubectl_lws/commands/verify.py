@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import click
 
+from kubectl_lws import errors
 from kubectl_lws.options import LWS_NAME, DurationType, app_context, output_option
 
 DEFAULT_CONCURRENCY = 16
@@ -86,6 +87,7 @@ class Execs:
         self._open: set[Any] = set()
         self._lock = threading.Lock()
         self.cancelled = threading.Event()
+        self.denied: BaseException | None = None  # exec refused (403): the whole run stops with it
 
     def open(self, pod: str, argv: list[str], *, container: str | None = None, stdin: bool = False,
              timeout: float = 30.0) -> Any:
@@ -93,8 +95,16 @@ class Execs:
             raise InterruptedError("cancelled")
         with self._lock:
             self.count += 1
-        session = self.cluster.exec_session(pod, argv, namespace=self.namespace, container=container,
-                                            stdin=stdin, timeout=timeout)
+        try:
+            session = self.cluster.exec_session(pod, argv, namespace=self.namespace, container=container,
+                                                stdin=stdin, timeout=timeout)
+        except errors.Forbidden as exc:
+            # Not a finding about the pods: the user (--as) may not exec. Every other exec would be
+            # refused the same way, so stop them all and say so once.
+            with self._lock:
+                self.denied = self.denied or exc
+            self.close_all()
+            raise InterruptedError("cancelled") from exc
         with self._lock:
             self._open.add(session)
         if self.cancelled.is_set():
@@ -137,14 +147,26 @@ def _parallel(items: list, fn: Callable[[Any], Any], concurrency: int, execs: Ex
             _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             if bar is not None:
                 bar.update(len(futures) - len(pending))
-        return [f.result() for f in futures]
+        results = [f.result() for f in futures]
     except BaseException:
         execs.close_all()
         for f in futures:
             f.cancel()
+        _raise_denied(execs)
         raise
     finally:
         pool.shutdown(wait=not execs.cancelled.is_set(), cancel_futures=True)
+    _raise_denied(execs)
+    return results
+
+
+def _raise_denied(execs: Execs) -> None:
+    """An exec the API server refused (403) ends the run with its message, exit 1, nothing reported."""
+    denied = execs.denied
+    if denied is not None:
+        raise errors.Forbidden(str(denied), code=403, reason="Forbidden",
+                               hint="--live needs `create` on pods/exec for the user you act as (--as); "
+                                    "without --live only the checks from the pod specs run") from denied
 
 
 def _why(exc: BaseException) -> str:
@@ -708,7 +730,6 @@ def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | N
       kubectl lws verify runtime vllm --live -g 0
       kubectl lws verify runtime sglang --live -o json
     """
-    from kubectl_lws import errors
     from kubectl_lws.model import runtimecheck as rc
     from kubectl_lws.render.runtime import render_runtime
 

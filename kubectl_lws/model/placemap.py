@@ -5,7 +5,7 @@ the same picture, so the facts are decided once here — levels (from ``--topolo
 ``Topology`` or well-known node labels), per node the accelerators allocatable and requested by LWS
 groups and by other pods, NotReady / cordoned / tainted nodes, placement violations (from
 ``model/topology.placement``), and groups that cannot be placed with their cause (from
-``model/health.assess``, the status verdict). Pure functions of API dicts; no network, no printing.
+``model/verdict.judge``, the one verdict of every view). Pure functions of API dicts; no network, no printing.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Iterable, Sequence
 
 from kubectl_lws.model import keys
 from kubectl_lws.model.groups import LwsView, group_pods, labels, lws_view, pods_by_lws
-from kubectl_lws.model.health import Assessment, assess, node_ready
+from kubectl_lws.model.health import Assessment, node_ready
 from kubectl_lws.model.topology import Violation, placement
+from kubectl_lws.model.verdict import Facts, judge
 
 # Extended resources that are accelerators, in the order we pick one when nodes have several.
 ACCELERATORS = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "habana.ai/gaudi", "intel.com/gpu",
@@ -316,7 +317,7 @@ class ClusterMap:
     groups: list[MapGroup]
     violations: list[dict]  # {namespace, lws, group, subgroup, key, message}
     nodes_known: bool  # the node list could be read
-    others_scope: str  # "cluster", "namespace" or "none": which pods "other" counts
+    others_scope: str  # "cluster", "namespace" or "none" (not read): which pods "other" counts
     by_lws: bool = False  # labels name LWS, not groups (more groups than labels)
     lws: list[dict] = field(default_factory=list)  # namespace, name, state, reason, label (by_lws)
 
@@ -335,6 +336,13 @@ class ClusterMap:
         return {"nodes": len(self.nodes), "gpus": alloc, "lws": lws, "other": other,
                 "free": sum(max(0, n.gpus - n.gpus_used) for n in self.nodes)}
 
+    def summary(self) -> str:
+        """One line of totals, the same under every picture (text, SVG, HTML)."""
+        t = self.totals()
+        others = f"{t['other']} other pods" if self.others_scope != "none" else "other pods not read"
+        return (f"{t['nodes']} node{'s' if t['nodes'] != 1 else ''}, {t['gpus']} {self.resource}: {t['lws']} for "
+                f"LWS groups, {others}, {t['free']} free")
+
     def to_json(self) -> dict:
         labels_of = self.labels_of
         return {"kind": "LeaderWorkerSetMap", "levels": list(self.levels), "levelsFrom": self.levels_from,
@@ -352,10 +360,10 @@ class ClusterMap:
 def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[dict] | None, *,
               levels: Sequence[str] = (), levels_from: str = "labels", resource: str | None = None,
               others_scope: str = "cluster", assessments: dict[tuple[str, str], Assessment] | None = None,
-              now=None) -> ClusterMap:  # noqa: ANN001 — a datetime, as health.assess takes it
+              now=None) -> ClusterMap:  # noqa: ANN001 — a datetime, as model.verdict.Facts takes it
     """The map of ``lws_objs``' groups over ``nodes``; ``pods`` may hold any pods of the cluster (those of
-    no listed LWS count as "other" on their node). ``assessments`` reuses verdicts already made
-    (the dashboard); otherwise each LWS is assessed here, as ``status`` does."""
+    no listed LWS count as "other" on their node). ``assessments``: the verdicts the caller made
+    (``reads.verdict``, with events where needed); an LWS without one is judged here from its pods."""
     views = [lws_view(o) for o in lws_objs]
     node_list = list(nodes or [])
     node_map = {(n.get("metadata") or {}).get("name", ""): n for n in node_list} if nodes is not None else None
@@ -372,7 +380,7 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
     lws_rows: list[dict] = []
     for v in sorted(views, key=lambda x: (x.namespace, x.name)):
         lws_pods = by_lws.get((v.namespace, v.name), [])
-        a = given.get((v.namespace, v.name)) or assess(v, lws_pods, nodes=node_map, now=now)
+        a = given.get((v.namespace, v.name)) or judge(Facts(v, lws_pods, node_map, now=now))
         lws_rows.append({"namespace": v.namespace, "name": v.name, "state": a.state, "reason": a.reason})
         place = placement(v, [g.group for g in a.groups if g.group is not None] or group_pods([], v.replicas),
                           node_map)

@@ -126,9 +126,7 @@ def map_sections(m: M.ClusterMap, *, title: str = "") -> str:
 
 
 def map_subtitle(m: M.ClusterMap) -> str:
-    t = m.totals()
-    return (f"{t['nodes']} nodes, {t['gpus']} {m.resource}: {t['lws']} requested by LWS groups, "
-            f"{t['other']} by other pods, {t['free']} free")
+    return m.summary()
 
 
 def map_page(m: M.ClusterMap, *, title: str = "") -> str:

@@ -159,9 +159,7 @@ class MapPainter:
         return Group(*out), min(widest, width)
 
     def header(self) -> list[Text]:
-        t = self.m.totals()
-        lines = [Text(f"{t['nodes']} node{'s' if t['nodes'] != 1 else ''}, {t['gpus']} {self.m.resource}: "
-                      f"{t['lws']} for LWS groups, {t['other']} other pods, {t['free']} free")]
+        lines = [Text(self.m.summary())]
         if self.m.levels:
             src = {"flag": "--topology-key", "kueue": "Kueue Topology", "labels": "node labels"}[self.m.levels_from]
             lines.append(Text(term(f"levels: {' > '.join(M.short_level(k) for k in self.m.levels)} (from {src}; "
@@ -225,7 +223,7 @@ class MapPainter:
         if not m.nodes_known:
             out.append(Text("nodes could not be read: node names come from the pods; levels, capacity and "
                             "readiness are unknown"))
-        elif m.others_scope != "cluster":
+        elif m.others_scope == "namespace":
             out.append(Text("pods of other namespaces could not be read: '#' counts only this namespace's"))
         kind = m.resource.rsplit("/", 1)[-1]
         out.append(Text(clip(f"Slots: A-Z a group's {kind}s, {OTHER} other pods', {FREE} free; "

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import re
 
-import click
-
-from kubectl_lws.render.output import table
-from kubectl_lws.render.safe import term
-from kubectl_lws.render.verify import _cut, _indent, _status, summary_line, summary_view
+from kubectl_lws.render.output import echo, table
+from kubectl_lws.render.safe import MESSAGE, Styled, term
+from kubectl_lws.render.verify import _cut, _indent, _status, _summary_line, summary_view
 
 HEADERS = ["check", "status", "template", "pod", "flag", "expected", "actual", "message"]
 
@@ -26,26 +24,23 @@ def _rows(group: dict, color: bool) -> list[list[str]]:
         good = [f for f in items if f["status"] == "PASS"]
         if len(good) == 1:
             g = good[0]
-            rows.append([term(check), _status("PASS", color), term(g.get("template", "")),
-                         _cut(g.get("pod", ""), 40), term(g.get("flag", "")), _cut(g.get("expected"), 40),
-                         _cut(g.get("actual"), 40),
+            rows.append([check, _status("PASS", color), g.get("template", ""), _cut(g.get("pod", ""), 40),
+                         g.get("flag", ""), _cut(g.get("expected"), 40), _cut(g.get("actual"), 40),
                          _cut(g["message"], 90)])
         elif good:
             templates = sorted({g.get("template", "") for g in good} - {""})
-            rows.append([term(check), _status("PASS", color), term(",".join(templates)), "",
-                         term(good[0].get("flag", "")), "", "", f"{len(good)}/{len(items)} ok"])
+            rows.append([check, _status("PASS", color), ",".join(templates), "", good[0].get("flag", ""), "", "",
+                         f"{len(good)}/{len(items)} ok"])
         info = [f for f in items if f["status"] == "INFO"]
         if len(info) > 1:  # "not recognised" on every pod of a big group: one row says it
             templates = sorted({f.get("template", "") for f in info} - {""})
-            rows.append([term(check), "INFO", term(",".join(templates)), f"{len(info)} pods",
-                         term(info[0].get("flag", "")), "", _cut(info[0].get("actual"), 40),
-                         _cut(info[0]["message"], 120)])
+            rows.append([check, "INFO", ",".join(templates), f"{len(info)} pods", info[0].get("flag", ""),
+                         "", _cut(info[0].get("actual"), 40), _cut(info[0]["message"], 120)])
         for f in items:
             if f["status"] == "PASS" or (f["status"] == "INFO" and len(info) > 1):
                 continue
-            rows.append([term(check), _status(f["status"], color), term(f.get("template", "")),
-                         _cut(f.get("pod", ""), 40), term(f.get("flag", "")), _cut(f.get("expected"), 40),
-                         _cut(f.get("actual"), 40),
+            rows.append([check, _status(f["status"], color), f.get("template", ""), _cut(f.get("pod", ""), 40),
+                         f.get("flag", ""), _cut(f.get("expected"), 40), _cut(f.get("actual"), 40),
                          _cut(f["message"], 120)])
     return rows
 
@@ -55,10 +50,11 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _layout(headers: list[str], rows: list[list[str]]) -> list[str]:
     """The same text as ``render.output.table`` (columns as wide as their widest cell, three-space gaps,
-    colour codes not counted, lines right-stripped), in one pass: thousands of rows, no tabulate."""
+    colour codes not counted, lines right-stripped, every cell not Styled through ``safe.term``), in one
+    pass: thousands of rows, no tabulate."""
     if not rows:
         return table(headers, rows).splitlines()
-    cells = [[h.upper() for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
+    cells = [[h.upper() for h in headers]] + [[term(v) for v in row] for row in rows]
     widths = [max(len(_ANSI.sub("", r[i])) if "\x1b" in r[i] else len(r[i]) for r in cells)
               for i in range(len(headers))]
     out = []
@@ -72,19 +68,19 @@ def render_runtime(report: dict, color: bool = False, details: bool = True) -> N
     """One block per group; the columns are aligned across all groups (one table, so 512 groups cost one
     layout pass, not 512)."""
     if not details:
-        click.echo(summary_view(report, "verify runtime", color))
+        echo(summary_view(report, "verify runtime", color))
         return
     out: list[str] = []
     for note in report.get("notes") or []:
-        out.append(f"{_status(note['status'], color)}: {term(note['message'])}")
+        out.append(f"{_status(note['status'], color)}: {term(note['message'], MESSAGE)}")
     per_group = [_rows(group, color) for group in report["groups"]]
     lines = _layout(HEADERS, [row for rows in per_group for row in rows])
     header, body = lines[0], lines[1:]
     i = 0
     for group, rows in zip(report["groups"], per_group):
-        out.append(f"GROUP {group['index']}  {_status(group['status'], color)}")
-        out.append(_indent("\n".join([header, *body[i:i + len(rows)]])))
+        out.append(f"GROUP {term(group['index'])}  {_status(group['status'], color)}")
+        out.append(_indent(Styled("\n".join([header, *body[i:i + len(rows)]]))))
         out.append("")
         i += len(rows)
-    out.append(summary_line(report, "verify runtime"))
-    click.echo("\n".join(out))
+    out.append(_summary_line(report, "verify runtime"))
+    echo(Styled("\n".join(out)))

@@ -227,10 +227,8 @@ def _flow(boxes: list[Box], max_w: float) -> tuple[list[tuple[float, float, Box]
 
 
 def _summary(m: M.ClusterMap) -> str:
-    t = m.totals()
     levels = " > ".join(M.short_level(k) for k in m.levels) or "none"
-    return (f"{t['nodes']} nodes, {t['gpus']} {m.resource}: {t['lws']} requested by LWS groups, {t['other']} by "
-            f"other pods, {t['free']} free; levels: {levels}")
+    return f"{m.summary()}; levels: {levels}"
 
 
 def map_svg(m: M.ClusterMap, *, title: str = "") -> str:

@@ -16,20 +16,19 @@ import re
 import textwrap
 from typing import Callable
 
-import click
-
-from kubectl_lws.render.output import table
-from kubectl_lws.render.safe import clip, term
+from kubectl_lws.render.output import echo, table
+from kubectl_lws.render.safe import LINE, Styled, clip, style, term
 
 _COLORS = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
 
 
-def _status(text: str, color: bool) -> str:
-    return click.style(text, fg=_COLORS.get(text)) if color else text
+def _status(text: str, color: bool) -> Styled:
+    return style(text, color, fg=_COLORS.get(text))
 
 
 def _cut(text: str | None, width: int = 60) -> str:
-    return term(text, width)
+    text = "" if text is None else str(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _rows(group: dict, color: bool) -> list[list[str]]:
@@ -51,23 +50,21 @@ def _rows(group: dict, color: bool) -> list[list[str]]:
             else:
                 message = f"{len(good)}/{len(items)} ok"
             pod = good[0].get("pod", "") if len(good) == 1 else ""
-            container = term(good[0].get("container", "")) if len(good) == 1 else ""
-            rows.append([term(check), _status("PASS", color), _cut(pod, 40), container, "", "", _cut(message, 90)])
+            rows.append([check, _status("PASS", color), pod, good[0].get("container", "") if len(good) == 1 else "",
+                         "", "", _cut(message, 90)])
         for f in bad:
-            rows.append([term(check), _status(f["status"], color), _cut(f.get("pod", ""), 40),
-                         term(f.get("container", "")), _cut(f.get("expected")), _cut(f.get("actual")),
-                         _cut(f["message"], 120)])
+            rows.append([check, _status(f["status"], color), _cut(f.get("pod", ""), 40), f.get("container", ""),
+                         _cut(f.get("expected")), _cut(f.get("actual")), _cut(f["message"], 120)])
     return rows
 
 
-def summary_line(report: dict, what: str) -> str:
-    """The verdict line every verify view ends with."""
+def _summary_line(report: dict, what: str) -> str:
     s = report["summary"]
     verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
-    info = f", {s['info']} info" if "info" in s else ""
-    return term(f"{verdict}: {what} {report['namespace']}/{report['lws']}: {s['groups']} group(s), "
-                f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures"
-                f"{info} ({s['execs']} execs, {s['seconds']:.1f}s)")
+    info = f", {s['info']} info" if "info" in s else ""  # verify runtime counts INFO findings too
+    return (f"{verdict}: {what} {term(report['namespace'], LINE)}/{term(report['lws'], LINE)}: {s['groups']} group(s), "
+            f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures"
+            f"{info} ({s['execs']} execs, {s['seconds']:.1f}s)")
 
 
 # ---- the summary view -------------------------------------------------------------------------------
@@ -125,7 +122,7 @@ def _plain(text: str) -> str:
 
 
 def summary_view(report: dict, what: str, color: bool = False,
-                 group_note: Callable[[dict], list[str]] | None = None) -> str:
+                 group_note: Callable[[dict], list[str]] | None = None) -> Styled:
     """The default text of ``verify``: a row per check, then the failing groups' problems, the verdict."""
     lines: list[str] = []
     for note in report.get("notes") or []:
@@ -165,12 +162,12 @@ def summary_view(report: dict, what: str, color: bool = False,
         lines.append("")
         lines.append(clip(f"warnings only in group(s) {_spans(warned)}: --details (or -g N) shows them", WIDTH))
     lines.append("")
-    lines.append(summary_line(report, what))
-    return "\n".join(lines)
+    lines.append(_summary_line(report, what))
+    return Styled("\n".join(lines))
 
 
 def _fail_count(n: int, color: bool) -> str:
-    return click.style(str(n), fg="red", bold=True) if color and n else str(n)
+    return style(str(n), color and bool(n), fg="red", bold=True)
 
 
 def _spans(indexes: list[int]) -> str:
@@ -181,41 +178,42 @@ def _spans(indexes: list[int]) -> str:
 
 def render_env(report: dict, color: bool = False, details: bool = True) -> None:
     if not details:
-        click.echo(summary_view(report, "verify env", color))
+        echo(summary_view(report, "verify env", color))
         return
     headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
     for group in report["groups"]:
-        click.echo(f"GROUP {group['index']}  {_status(group['status'], color)}")
-        click.echo(_indent(table(headers, _rows(group, color))))
-        click.echo("")
-    click.echo(summary_line(report, "verify env"))
+        echo(Styled(f"GROUP {term(group['index'])}  {_status(group['status'], color)}"))
+        echo(_indent(table(headers, _rows(group, color))))
+        echo()
+    echo(_summary_line(report, "verify env"))
 
 
 def _nccl_counts(group: dict) -> list[str]:
-    return [f"{key} {group[key]['ok']}/{group[key]['total']}" for key in ("dns", "interface", "reachability")
+    return [f"{key} {term(group[key]['ok'])}/{term(group[key]['total'])}" for key in ("dns", "interface", "reachability")
             if key in group]
 
 
 def render_nccl(report: dict, color: bool = False, details: bool = True) -> None:
     if not details:
-        click.echo(summary_view(report, "verify nccl", color, group_note=_nccl_counts))
+        echo(summary_view(report, "verify nccl", color, group_note=_nccl_counts))
         return
     headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
     for group in report["groups"]:
-        click.echo("  ".join([f"GROUP {group['index']}  {_status(group['status'], color)}", *_nccl_counts(group)]))
-        click.echo(_indent(table(headers, _rows(group, color))))
+        echo(Styled("  ".join([f"GROUP {term(group['index'])}  {_status(group['status'], color)}",
+                               *_nccl_counts(group)])))
+        echo(_indent(table(headers, _rows(group, color))))
         matrix = group.get("matrix")
         if matrix:
-            names = [term(n) for n in matrix]
-            click.echo(_indent("mesh (row connects to column):"))
+            names = list(matrix)
+            echo(_indent(Styled("mesh (row connects to column):")))
             # pod names as column titles keep their case: the header goes in as a data row
-            click.echo(_indent(table(["from \\ to", *names],
-                                     [["FROM \\ TO", *names], *[[term(a), *[term(matrix[a][b]) for b in matrix[a]]]
-                                                                for a in matrix]],
-                                     no_headers=True)))
-        click.echo("")
-    click.echo(summary_line(report, "verify nccl"))
+            echo(_indent(table(["from \\ to", *names],
+                               [["FROM \\ TO", *names], *[[a, *[matrix[a][b] for b in names]] for a in names]],
+                               no_headers=True)))
+        echo()
+    echo(_summary_line(report, "verify nccl"))
 
 
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
+def _indent(text: Styled) -> Styled:
+    """Safe text indented by two spaces (still safe)."""
+    return Styled("\n".join("  " + line for line in text.splitlines()))

@@ -380,14 +380,20 @@ class ApiServer:
         admin user's name get everything."""
         target = request.headers.get("Impersonate-User")
         groups_ = request.headers.getall("Impersonate-Group", [])
-        if not target and not groups_:
+        uid = request.headers.get("Impersonate-Uid")
+        extras = [(k[len("Impersonate-Extra-"):], v) for k, v in request.headers.items()
+                  if k.lower().startswith("impersonate-extra-")]
+        if not target and not groups_ and not uid and not extras:
             return user, entry
-        for kind, names in (("users", [target] if target else []), ("groups", groups_)):
+        if not target:  # kube-apiserver's impersonation filter refuses these alone
+            raise errors.bad_request("requested impersonation of groups, a uid or user-extra without a user")
+        for kind, names in (("users", [target]), ("groups", groups_), ("uids", [uid] if uid else []),
+                            ("userextras", [k for k, _ in extras])):
             for name in names:
                 if not self._may_impersonate(entry, kind):
                     raise errors.forbidden(f'{kind} "{name}" is forbidden: User "{user}" cannot impersonate '
                                            f'resource "{kind}" in API group "" at the cluster scope')
-        who = target or user
+        who = target
         if who == self.sandbox.admin_user or "system:masters" in groups_:
             return who, {"user": who, "rules": None, "groups": groups_}
         rules: list[dict] = []

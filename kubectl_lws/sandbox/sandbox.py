@@ -75,6 +75,7 @@ class Sandbox:
         self.register_fault("restart-apiserver", self._fault_restart_apiserver)
         self.register_fault("delay-responses", self._fault_delay_responses)
         self.register_fault("compact", self._fault_compact)
+        self.register_fault("age", self._fault_age)
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> "Sandbox":
@@ -292,6 +293,43 @@ class Sandbox:
         before the latest write get 410 Expired and must list again."""
         self.store.history.clear()
         return {"compacted_to": self.store.resource_version}
+
+    def _fault_age(self, namespace: str, seconds: float = 3600.0) -> dict:
+        """Make what a namespace holds ``seconds`` older, as if that much time had passed since it settled:
+        the creation times of its LWS and pods, their condition transitions and container starts (a
+        settled fleet is hours old; a test cannot wait for it). Events keep their times."""
+        from datetime import timedelta
+
+        from kubectl_lws.model.timeutil import parse_time
+
+        delta = timedelta(seconds=float(seconds))
+
+        def older(text: Any) -> Any:
+            when = parse_time(text) if isinstance(text, str) else None
+            return (when - delta).strftime("%Y-%m-%dT%H:%M:%SZ") if when else text
+
+        def edit(obj: dict) -> None:
+            meta = obj["metadata"]
+            meta["creationTimestamp"] = older(meta.get("creationTimestamp"))
+            status = obj.get("status") or {}
+            for cond in status.get("conditions") or []:
+                if "lastTransitionTime" in cond:
+                    cond["lastTransitionTime"] = older(cond["lastTransitionTime"])
+            for cs in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
+                for state in ((cs.get("state") or {}).get("running"), (cs.get("state") or {}).get("terminated"),
+                              (cs.get("lastState") or {}).get("terminated")):
+                    for key in ("startedAt", "finishedAt"):
+                        if state and key in state:
+                            state[key] = older(state[key])
+            if "startTime" in status:
+                status["startTime"] = older(status["startTime"])
+
+        aged = 0
+        for resource in ("leaderworkersets.leaderworkerset.x-k8s.io", "pods"):
+            for obj in self.store.list(resource, namespace):
+                self.store.rewrite(resource, namespace, obj["metadata"]["name"], edit)
+                aged += 1
+        return {"namespace": namespace, "objects": aged, "seconds": float(seconds)}
 
     def _fault_stall_requests(self, path: str = "/", seconds: float = 3600.0, count: int = 1,
                               after_headers: Any = False, method: str | None = None) -> dict:
