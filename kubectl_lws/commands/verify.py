@@ -205,11 +205,11 @@ def _container_running(pod: dict, container: str) -> bool:
 
 
 def _groups_bar(what: str, groups: list, execs: bool) -> Any:
-    """The shared progress helper for a run over many groups: a bar on a terminal; elsewhere a count
-    every tenth of the way when the run execs into 10 groups or more (static checks are instant)."""
+    """The shared progress helper for a run that execs into the groups: a bar on a terminal; elsewhere a
+    count every tenth of the way from 10 groups on. Static checks are instant: no progress at all."""
     from kubectl_lws.progress import Progress
 
-    bar = Progress(f"{what}: ", plain_counts=execs and len(groups) >= 10)
+    bar = Progress(f"{what}: ", enabled=execs, plain_counts=len(groups) >= 10)
     bar.start("groups checked", len(groups))
     return bar
 

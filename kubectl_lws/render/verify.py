@@ -141,7 +141,8 @@ def summary_view(report: dict, what: str, color: bool = False,
             return clip(f"warn {_spans(r['warning'])}: {term(r['warn_note'])}", room)
         return clip(term(r["note"]), room) if r["note"] else "-"
 
-    body = [[term(r["check"]), str(r["PASS"]), str(r["WARN"]), _fail_count(r["FAIL"], color),
+    body = [[term(r["check"]), _count(r["PASS"], "green", color), _count(r["WARN"], "yellow", color),
+             _count(r["FAIL"], "red", color),
              *([str(r["INFO"])] if with_info else []), last(r)] for r in rows]
     if rows:
         lines += table(headers, body).splitlines()
@@ -166,8 +167,9 @@ def summary_view(report: dict, what: str, color: bool = False,
     return Styled("\n".join(lines))
 
 
-def _fail_count(n: int, color: bool) -> str:
-    return style(str(n), color and bool(n), fg="red", bold=True)
+def _count(n: int, colour: str, color: bool) -> str:
+    """A count of groups, in its status's colour when there are any."""
+    return style(str(n), color and bool(n), fg=colour, bold=colour == "red")
 
 
 def _spans(indexes: list[int]) -> str:
