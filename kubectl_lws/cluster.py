@@ -412,10 +412,11 @@ class Cluster:
 
     def list(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
              field_selector: str | None = None, all_namespaces: bool = False,
-             slim: bool = False) -> tuple[list[dict], str]:
+             slim: bool | str = False) -> tuple[list[dict], str]:
         """All items (following continue tokens) and the list's resourceVersion.
 
-        ``slim``: each page becomes slim records (``model/slim.py``) before the next page is read.
+        ``slim``: each page becomes slim records (``model/slim.py``) before the next page is read;
+        True uses the kind's schema, a string names another (``"pods:spec"``).
         A continue token that expired mid-way (410 Gone, an etcd compaction) restarts the LIST from
         the start, like client-go's pager falling back to a full list: the pages of one answer
         must come from one snapshot.
@@ -428,7 +429,7 @@ class Cluster:
             return self._list_pages(kind, path, label_selector, field_selector, slim)
 
     def _list_pages(self, kind: str, path: str, label_selector: str | None, field_selector: str | None,
-                    slim: bool) -> tuple[list[dict], str]:
+                    slim: bool | str) -> tuple[list[dict], str]:
         relists = 0
         items: list[dict] = []
         cont = None
@@ -446,7 +447,7 @@ class Cluster:
                         _page_buffers_back_to_the_system()
                         # the server builds the next page while we decode this one
                         ahead = _Prefetch(nxt, lambda q={**query, "continue": nxt}: self._get_bytes(path, q))
-                    data = slimmer.decode_list(kind, body)
+                    data = slimmer.decode_list(slim if isinstance(slim, str) else kind, body)
                     del body
                 else:
                     data = self.request("GET", path, query=query)
@@ -499,7 +500,7 @@ class Cluster:
 
     def list_pods(self, namespace: str | None = None, *, label_selector: str | None = None,
                   field_selector: str | None = None, all_namespaces: bool = False,
-                  slim: bool = False) -> list[dict]:
+                  slim: bool | str = False) -> list[dict]:
         return self.list("pods", namespace or self.namespace, label_selector=label_selector,
                          field_selector=field_selector, all_namespaces=all_namespaces, slim=slim)[0]
 

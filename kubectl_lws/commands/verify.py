@@ -65,7 +65,9 @@ def _load(app: Any, name: str, groups: tuple[int, ...]) -> Target:
     cluster = app.cluster
     obj = cluster.get_lws(name)
     view = lws_view(obj)
-    pods = cluster.list_pods(view.namespace or cluster.namespace, label_selector=selector_for(view.name))
+    # records without managedFields, decoded page by page: verify reads specs, never field owners
+    pods = cluster.list_pods(view.namespace or cluster.namespace, label_selector=selector_for(view.name),
+                             slim="pods:spec")
     all_groups = group_pods(pods, view.replicas)
     if groups:
         known = {g.index for g in all_groups}
@@ -223,13 +225,14 @@ def _finish(app: Any, report: dict, output: str, render: Callable[..., None], de
 
 
 def _summary(groups: list[dict], execs: int, started: float) -> dict:
-    counts = {"PASS": 0, "WARN": 0, "FAIL": 0}
+    """Counts by status; ``info`` counts the checks that were not evaluated (or do not apply)."""
+    counts = {"PASS": 0, "INFO": 0, "WARN": 0, "FAIL": 0}
     for g in groups:
         for f in g["findings"]:
             counts[f["status"]] += 1
     return {"groups": len(groups), "failedGroups": sum(1 for g in groups if g["status"] == "FAIL"),
-            "pass": counts["PASS"], "warn": counts["WARN"], "fail": counts["FAIL"], "execs": execs,
-            "seconds": round(time.monotonic() - started, 3)}
+            "pass": counts["PASS"], "warn": counts["WARN"], "fail": counts["FAIL"], "info": counts["INFO"],
+            "execs": execs, "seconds": round(time.monotonic() - started, 3)}
 
 
 # ---- verify env ---------------------------------------------------------------------------------
@@ -268,7 +271,7 @@ def verify_env(name: str, groups: tuple[int, ...], live: bool, show_values: bool
     def one(group: Any) -> dict:
         findings = envcheck.check_group(view, group, also_prefixes=prefixes)
         if live:
-            findings += _live_env(view, group, execs, timeout, (*envcheck.RUNTIME_PREFIXES, *prefixes))
+            findings += _live_env(view, group, execs, timeout, (*envcheck.RUNTIME_PREFIXES, *prefixes), prefixes)
         return {"index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(show_values) for f in findings]}
 
@@ -294,7 +297,8 @@ def _read_env(execs: Execs, pod: str, container: str, timeout: float) -> tuple[s
     return "", "", None, "the container has neither python3, bash nor env"
 
 
-def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tuple[str, ...]) -> list:
+def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tuple[str, ...],
+              strict: tuple[str, ...] = ()) -> list:
     from kubectl_lws.model import envcheck
     from kubectl_lws.model.groups import pod_name
 
@@ -342,9 +346,11 @@ def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tup
     if any(per_pod_extra.values()):
         for pod in group.pods:
             per_pod_extra.setdefault(pod_name(pod), {})
-        findings += [f for f in envcheck.consistency(per_pod_extra, group.index, "live-runtime-env",
-                                                     "set by the image or entrypoint, not the spec")
-                     if f.status != envcheck.PASS]
+        findings += envcheck.consistency(per_pod_extra, group.index, "live-runtime-env",
+                                         "set by the image or entrypoint, not the spec", strict)
+    elif jobs:
+        findings.append(envcheck.Finding(group.index, "live-runtime-env", envcheck.PASS, "no runtime variables "
+                                         "beyond the spec's in the running processes"))
     return findings
 
 
@@ -768,9 +774,7 @@ def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | N
             results = _parallel(target.groups, one, concurrency, execs, bar)
     else:
         results = [one(g) for g in target.groups]  # pure CPU: threads would only add contention
-    summary = _summary([{**g, "findings": [f for f in g["findings"] if f["status"] != rc.INFO]} for g in results],
-                       execs.count, started)
-    summary["info"] = sum(1 for g in results for f in g["findings"] if f["status"] == rc.INFO)
+    summary = _summary(results, execs.count, started)
     summary["warn"] += sum(1 for f in notes if f.status == rc.WARN)
     report = {"kind": "VerifyRuntimeReport", "lws": view.name, "namespace": view.namespace, "live": live,
               "notes": [f.to_dict() for f in notes], "groups": results, "summary": summary}
@@ -805,8 +809,7 @@ def _live_runtime(view: Any, group: Any, shape: Any, execs: Execs, timeout: floa
                            pod=leader.name)]
     container = leader.container.get("name") or None
     out: list = []
-    ray_shape = any(s.find("ray-head", "ray-worker", "mns-leader", "mns-worker") for s in shape.stacks)
-    if ray_shape:
+    if shape.ray:
         tool, result = _run_fallbacks(execs, leader.name, container,
                                       [("list", probe_runtime.RAY_LIST)], timeout)
         ray_view, error = None, ""
@@ -829,19 +832,17 @@ def _live_runtime(view: Any, group: Any, shape: Any, execs: Execs, timeout: floa
                     text = (result.stderr or result.stdout or result.error or "").strip().splitlines()
                     error = (text[-1] if text else f"exit code {result.exit_code}")[:200]
         out += rc.check_ray_live(view, group, shape, ray_view, error, leader.name)
-    serve_port, launch = rc.serving_port(shape)
-    serve_port = port or serve_port
+    ep = rc.serving_endpoint(shape)
+    serve_port = port or (ep.port if ep else None)
     if serve_port is None:
         out.append(rc.Finding(gi, "health", rc.INFO, "no recognised server in the leader: give --port to probe "
                               "one", template="leader", pod=leader.name, flag="--port"))
         return out
-    host = "127.0.0.1"
-    if launch is not None:
-        h = launch.flags.get("host")
-        if h and h.value and h.value not in ("0.0.0.0", "::", "[::]", "") and not h.unresolved:
-            host = h.value
+    health, models = (ep.health, ep.models) if ep else ("/health", "/v1/models")
+    host = ep.host if ep and ep.host and ep.host not in ("0.0.0.0", "::", "[::]", "localhost") else "127.0.0.1"
     tool, result = _run_fallbacks(execs, leader.name, container,
-                                  probe_runtime.http_argvs(host, serve_port, ["/health", "/v1/models"], timeout),
+                                  probe_runtime.http_argvs(host, serve_port, [health] + ([models] if models else []),
+                                                           timeout),
                                   timeout * 2 + 5)
     if result is None:
         out.append(rc.Finding(gi, "health", rc.FAIL, "cannot probe: the leader has neither python3 nor bash",
@@ -853,5 +854,5 @@ def _live_runtime(view: Any, group: Any, shape: Any, execs: Execs, timeout: floa
         out.append(rc.Finding(gi, "health", rc.FAIL, f"the HTTP probe ({tool}) printed nothing: {err[:200]}",
                               template="leader", pod=leader.name, flag="--port"))
         return out
-    out += rc.check_http_live(gi, leader.name, serve_port, records, rc.served_model(launch))
+    out += rc.check_http_live(gi, leader.name, serve_port, records, ep.model if ep else None, health, models)
     return out

@@ -61,10 +61,9 @@ def _rows(group: dict, color: bool) -> list[list[str]]:
 def _summary_line(report: dict, what: str) -> str:
     s = report["summary"]
     verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
-    info = f", {s['info']} info" if "info" in s else ""  # verify runtime counts INFO findings too
     return (f"{verdict}: {what} {term(report['namespace'], LINE)}/{term(report['lws'], LINE)}: {s['groups']} group(s), "
-            f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures"
-            f"{info} ({s['execs']} execs, {s['seconds']:.1f}s)")
+            f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures, "
+            f"{s.get('info', 0)} info ({s['execs']} execs, {s['seconds']:.1f}s)")
 
 
 # ---- the summary view -------------------------------------------------------------------------------

@@ -125,11 +125,24 @@ def pod_cells(pod: dict, now: datetime | None = None) -> list[Any]:
 
     initializing = False
     init_specs = spec.get("initContainers") or []
+    # native sidecars (restartPolicy: Always, Kubernetes 1.29+) count in READY and RESTARTS, as kubectl shows
+    sidecars = {c.get("name") for c in init_specs if c.get("restartPolicy") == "Always"}
+    total += len(sidecars)
+    sidecar_restarts, sidecar_last = 0, None
     for i, cs in enumerate(status.get("initContainerStatuses") or []):
         note_restart(cs)
         state = cs.get("state") or {}
         term, wait = state.get("terminated"), state.get("waiting")
+        if cs.get("name") in sidecars:
+            sidecar_restarts += int(cs.get("restartCount") or 0)
+            fin = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
+            if fin and (sidecar_last is None or fin > sidecar_last):
+                sidecar_last = fin
         if term and term.get("exitCode") == 0:
+            continue
+        if cs.get("name") in sidecars and cs.get("started"):
+            if cs.get("ready"):
+                ready += 1
             continue
         initializing = True
         if term:
@@ -139,8 +152,9 @@ def pod_cells(pod: dict, now: datetime | None = None) -> list[Any]:
         else:
             reason = f"Init:{i}/{len(init_specs)}"
         break
-    if not initializing:
-        restarts, last_restart = 0, None
+    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or [])
+    if not initializing or initialized:
+        restarts, last_restart = sidecar_restarts, sidecar_last
         has_running = False
         for cs in reversed(status.get("containerStatuses") or []):
             note_restart(cs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from typing import Any
+from typing import Any, Callable
 
 from ..store import now_iso
 from .base import Controller
@@ -14,6 +14,14 @@ START_DELAY = 0.5          # bound -> Running (image pull + start), real seconds
 TERMINATE_DELAY = 0.2      # deletionTimestamp -> removed (kwok: instant; a real pod waits up to its grace)
 CRASH_RUN = 2.0            # a crash-looping container runs this long before it dies again
 BACKOFF_BASE, BACKOFF_MAX = 10.0, 300.0
+
+
+SIDECAR_START = 0.2        # native sidecars started -> main containers start (their startup, real seconds)
+
+
+def is_sidecar(container: dict) -> bool:
+    """A native sidecar: an init container with ``restartPolicy: Always`` (Kubernetes 1.29+)."""
+    return container.get("restartPolicy") == "Always"
 
 
 def _qos(pod: dict) -> str:
@@ -108,6 +116,8 @@ class Kubelet(Controller):
                 self.mgr.later(self.mgr.delay(TERMINATE_DELAY), lambda: self._remove(ns, name, uid))
             return
         phase = (pod.get("status") or {}).get("phase", "Pending")
+        if uid in self.starting:
+            return
         if phase == "Pending" and not (pod.get("status") or {}).get("containerStatuses"):
             if uid not in self.starting:
                 self.starting.add(uid)
@@ -115,7 +125,9 @@ class Kubelet(Controller):
             return
         if phase == "Running":
             self._refresh_ready(pod)
-            for c in (pod.get("spec") or {}).get("containers") or []:
+            spec = pod.get("spec") or {}
+            for c in list(spec.get("containers") or []) + [c for c in spec.get("initContainers") or []
+                                                            if is_sidecar(c)]:
                 if (ns, name, c["name"]) in self.crash_loops and (uid, c["name"]) not in self.looping:
                     self.looping.add((uid, c["name"]))
                     self.mgr.later(self.mgr.delay(CRASH_RUN), lambda c=c["name"]: self._crash(ns, name, uid, c),
@@ -154,22 +166,58 @@ class Kubelet(Controller):
             if a.get("type") == "InternalIP":
                 host_ip = a["address"]
         pod_ip = self._attach(pod)
-        st["phase"] = "Running"
         st["hostIP"], st["hostIPs"] = host_ip, [{"ip": host_ip}]
         st["podIP"], st["podIPs"] = pod_ip, [{"ip": pod_ip}]
         st["startTime"] = now
+        st["qosClass"] = _qos(pod)
         spec = pod.get("spec") or {}
         if spec.get("initContainers"):
-            st["initContainerStatuses"] = [{
+            # regular init containers run to completion in order; a native sidecar starts and keeps running
+            st["initContainerStatuses"] = [self._sidecar_status(c, now) if is_sidecar(c) else {
                 "name": c["name"], "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now,
                                                             "finishedAt": now}},
                 "lastState": {}, "ready": True, "restartCount": 0, "image": c.get("image", ""), "imageID": "",
                 "started": False} for c in spec["initContainers"]]
+        if any(is_sidecar(c) for c in spec.get("initContainers") or []):
+            # the sidecars run before the main containers start: the pod is seen initialising first
+            st["phase"] = "Pending"
+            st["containerStatuses"] = [{
+                "name": c["name"], "state": {"waiting": {"reason": "PodInitializing"}}, "lastState": {},
+                "ready": False, "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": False}
+                for c in spec.get("containers") or []]
+            self._set_conditions(new, now, initialized=False)
+            self.store.update("pods", new, subresource="status")
+            self.starting.add(uid)
+            self.mgr.later(self.mgr.delay(SIDECAR_START), lambda: self._start_main(ns, name, uid))
+            return
+        st["phase"] = "Running"
         st["containerStatuses"] = [{
             "name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
             "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
             for c in spec.get("containers") or []]
-        st["qosClass"] = _qos(pod)
+        self._set_conditions(new, now)
+        self.store.update("pods", new, subresource="status")
+
+    @staticmethod
+    def _sidecar_status(c: dict, now: str) -> dict:
+        """A started native sidecar: running, ``started: true``, ready (per its probe: the pod's readiness)."""
+        return {"name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
+                "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
+
+    def _start_main(self, ns: str, name: str, uid: str) -> None:
+        """The sidecars have started: the main containers start, the pod runs."""
+        self.starting.discard(uid)
+        pod = self._live(ns, name, uid)
+        if pod is None:
+            return
+        now = now_iso()
+        new = copy.deepcopy(pod)
+        st = new.setdefault("status", {})
+        st["phase"] = "Running"
+        st["containerStatuses"] = [{
+            "name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
+            "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
+            for c in (pod.get("spec") or {}).get("containers") or []]
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
 
@@ -180,17 +228,26 @@ class Kubelet(Controller):
         node = self._node(pod)
         if node is not None and not self._node_ready(node):
             return False
-        return all(cs.get("ready") for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+        st = pod.get("status") or {}
+        return bool(st.get("containerStatuses")) and all(cs.get("ready") for cs in self._running_statuses(pod))
 
-    def _set_conditions(self, pod: dict, now: str) -> None:
+    @staticmethod
+    def _running_statuses(pod: dict) -> list[dict]:
+        """The statuses that count for readiness: the main containers and the native sidecars."""
+        st = pod.get("status") or {}
+        sidecars = {c["name"] for c in (pod.get("spec") or {}).get("initContainers") or [] if is_sidecar(c)}
+        return list(st.get("containerStatuses") or []) + [cs for cs in st.get("initContainerStatuses") or []
+                                                          if cs.get("name") in sidecars]
+
+    def _set_conditions(self, pod: dict, now: str, initialized: bool = True) -> None:
         st = pod["status"]
         key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
-        for cs in st.get("containerStatuses") or []:
+        for cs in self._running_statuses(pod):
             if "running" in (cs.get("state") or {}):
                 cs["ready"] = key not in self.readiness_fail
-        ready = self._pod_should_be_ready(pod)
+        ready = self._pod_should_be_ready(pod) and initialized
         old = {c.get("type"): c for c in st.get("conditions") or []}
-        want = {"Initialized": True, "Ready": ready, "ContainersReady": ready, "PodScheduled": True}
+        want = {"Initialized": initialized, "Ready": ready, "ContainersReady": ready, "PodScheduled": True}
         conds = []
         for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled"):
             s = "True" if want[t] else "False"
@@ -199,9 +256,14 @@ class Kubelet(Controller):
                 conds.append(prev)
                 continue
             c = {"type": t, "status": s, "lastProbeTime": None, "lastTransitionTime": now}
+            if t == "Initialized" and not want[t]:
+                c["reason"] = "ContainersNotInitialized"
+                c["message"] = "containers with incomplete status: [" + " ".join(
+                    cs["name"] for cs in st.get("initContainerStatuses") or [] if not cs.get("started")
+                    and "terminated" not in (cs.get("state") or {})) + "]"
             if t in ("Ready", "ContainersReady") and not want[t]:
                 c["reason"] = "ContainersNotReady"
-                bad = [cs["name"] for cs in st.get("containerStatuses") or [] if not cs.get("ready")]
+                bad = [cs["name"] for cs in self._running_statuses(pod) if not cs.get("ready")]
                 c["message"] = f"containers with unready status: [{' '.join(bad)}]" if bad else \
                     "the status of pod readiness gate is not \"True\""
             conds.append(c)
@@ -211,6 +273,8 @@ class Kubelet(Controller):
         new = dict(pod)
         st = new["status"] = dict(pod.get("status") or {})
         st["containerStatuses"] = [dict(cs) for cs in st.get("containerStatuses") or []]
+        if st.get("initContainerStatuses"):
+            st["initContainerStatuses"] = [dict(cs) for cs in st["initContainerStatuses"]]
         self._set_conditions(new, now_iso())
         if new["status"] != pod.get("status"):
             self.store.update("pods", new, subresource="status")
@@ -225,8 +289,18 @@ class Kubelet(Controller):
             self.crash_loops[(ns, name, cname)] = exit_code
         self._crash(ns, name, pod["metadata"]["uid"], cname, exit_code=exit_code, once=not loop)
 
+    def _paused(self, again: Callable[[], None]) -> bool:
+        """A paused kubelet (fault pause-controller) changes no container either: a crash loop's next step
+        waits until it is resumed."""
+        if self.name not in self.mgr.paused:
+            return False
+        self.mgr.later(self.mgr.delay(CRASH_RUN), again, track=False)
+        return True
+
     def _crash(self, ns: str, name: str, uid: str, cname: str, exit_code: int | None = None,
                once: bool = False) -> None:
+        if not once and self._paused(lambda: self._crash(ns, name, uid, cname, exit_code, once)):
+            return
         self.looping.discard((uid, cname))
         pod = self._live(ns, name, uid)
         looping = (ns, name, cname) in self.crash_loops
@@ -235,7 +309,7 @@ class Kubelet(Controller):
         code = exit_code if exit_code is not None else self.crash_loops.get((ns, name, cname), 1)
         now = now_iso()
         new = copy.deepcopy(pod)
-        for cs in new.get("status", {}).get("containerStatuses") or []:
+        for cs in self._running_statuses(new):
             if cs["name"] != cname:
                 continue
             started = (cs.get("state") or {}).get("running", {}).get("startedAt", now)
@@ -261,13 +335,15 @@ class Kubelet(Controller):
         self.store.update("pods", new, subresource="status")
 
     def _restart(self, ns: str, name: str, uid: str, cname: str) -> None:
+        if self._paused(lambda: self._restart(ns, name, uid, cname)):
+            return
         self.looping.discard((uid, cname))
         pod = self._live(ns, name, uid)
         if pod is None:
             return
         now = now_iso()
         new = copy.deepcopy(pod)
-        for cs in new.get("status", {}).get("containerStatuses") or []:
+        for cs in self._running_statuses(new):
             if cs["name"] == cname:
                 cs["state"] = {"running": {"startedAt": now}}
                 cs["ready"] = True
