@@ -60,6 +60,9 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
                                       False),
     "validatingwebhookconfigurations": ("/apis/admissionregistration.k8s.io/v1",
                                         "validatingwebhookconfigurations", False),
+    # claims from volumeClaimTemplates and the classes they name (model/admission, storage layer)
+    "persistentvolumeclaims": ("/api/v1", "persistentvolumeclaims", True),
+    "storageclasses": ("/apis/storage.k8s.io/v1", "storageclasses", False),
 }
 
 
@@ -120,6 +123,7 @@ class Cluster:
         self.max_connections = 16
         self._streams: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._light: Any = None  # LightTransport, or False once the kubernetes client is needed
+        self._api_groups: dict | None = None  # GET /apis, read once per run (api_groups)
         self._impersonation: list[tuple[str, str]] | None = None
 
     # ---- configuration -------------------------------------------------------------------
@@ -478,6 +482,65 @@ class Cluster:
             return raw.data or b"{}"
         except Exception as exc:  # noqa: BLE001 — a read timeout or reset mid-body
             raise self._map_error(exc, "GET", path) from exc
+
+    def list_path(self, path: str, *, label_selector: str | None = None) -> list[dict]:
+        """Every item of a collection given by its path (a custom resource whose version discovery
+        chose); paged like ``list`` and counted as one LIST."""
+        with self._lock:
+            self.list_calls += 1
+        return self._list_pages("", path, label_selector, None, False)[0]
+
+    # ---- admission and gang layers (model/admission decides what; these read it) --------------------
+    def api_groups(self) -> dict:
+        """GET /apis (APIGroupList): which groups and versions are served. Read once per run."""
+        if self._api_groups is None:
+            doc = self.request("GET", "/apis")
+            self._api_groups = doc if isinstance(doc, dict) else {}
+        return self._api_groups
+
+    def read_layer(self, path: str, *, label_selector: str | None = None, names: frozenset[str] = frozenset(),
+                   fallback_names: tuple[str, ...] = ()) -> list[dict]:
+        """One layer's objects in one LIST (``model.admission.Read``): label-selected, else kept to
+        ``names``. When the LIST finds nothing and ``fallback_names`` are given (Kueue before 0.17 sets
+        no job-uid label), each is read by name instead (a 404 skipped)."""
+        items = [i for i in self.list_path(path, label_selector=label_selector) if isinstance(i, dict)]
+        if names:
+            items = [i for i in items if (i.get("metadata") or {}).get("name") in names]
+        if items or not fallback_names:
+            return items
+        from kubectl_lws.names import check_name
+
+        out = []
+        for name in fallback_names:
+            try:
+                obj = self.request("GET", f"{path}/{_segment(check_name(name, 'object'))}")
+            except errors.NotFound:
+                continue
+            if isinstance(obj, dict):
+                out.append(obj)
+        return out
+
+    def pending_workloads(self, path: str, wanted: set[str], *, page: int, bound: int,
+                          timeout: float | None = None) -> tuple[dict[str, dict], int, bool]:
+        """Kueue's visibility API for one LocalQueue (``.../localqueues/LQ/pendingworkloads``, paged by
+        ``limit``/``offset``, no name filter): the items of the ``wanted`` Workloads, how many items
+        were read, and whether the queue was read to its end or to every wanted name (False: stopped
+        at ``bound`` items, thousands may wait)."""
+        found: dict[str, dict] = {}
+        offset = 0
+        while offset < bound:
+            size = min(page, bound - offset)
+            doc = self.request("GET", path, query={"limit": size, "offset": offset}, timeout=timeout)
+            raw = doc.get("items") if isinstance(doc, dict) else None
+            items = [i for i in raw if isinstance(i, dict)] if isinstance(raw, list) else []
+            for item in items:
+                name = (item.get("metadata") or {}).get("name")
+                if name in wanted:
+                    found[name] = item
+            offset += len(items)
+            if wanted <= found.keys() or len(items) < size:
+                return found, offset, True
+        return found, offset, False
 
     def get_lws(self, name: str, namespace: str | None = None) -> dict:
         """GET one LWS; a 404 becomes the standard not-found error with close names."""
@@ -1126,7 +1189,9 @@ def map_api_exception(code: int | None, body: Any, path: str) -> errors.LwsError
         return errors.Unauthorized("Unauthorized: the server rejected the credentials "
                                    "(check --token, the kubeconfig user, or log in again)", **kwargs)
     if code == 403:
-        return errors.Forbidden(message, **kwargs)
+        from kubectl_lws.model.admission import webhook_refusal_hint
+
+        return errors.Forbidden(message, hint=webhook_refusal_hint(message), **kwargs)
     if code == 404:
         return errors.NotFound(message, **kwargs)
     if code == 409:

@@ -20,6 +20,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from kubectl_lws.model.groups import LwsView
     from kubectl_lws.model.health import Assessment
 
+# The admission/gang/storage layers (kubectl_lws.layers): (pods' assessment, raw events or None) ->
+# group index -> causes; for many LWS: [assessments] -> id(assessment) -> group index -> causes.
+Layers = Callable[["Assessment", "list[dict] | None"], "dict[int, list]"]
+ManyLayers = Callable[["list[Assessment]"], "dict[int, dict[int, list]]"]
+
 # Said once when nodes cannot be read (common for namespace users); one text for every view.
 NODES_FORBIDDEN = ("cannot list nodes (forbidden): placement shows node names only; "
                    "NotReady nodes are not detected (use --no-placement to skip)")
@@ -63,13 +68,15 @@ def namespace_events(app: Any, namespace: str | None) -> tuple[list[dict] | None
 
 def verdict(obj: dict, pods: Sequence[dict], nodes: Any, *,
             events: Callable[[], tuple[list[dict] | None, dict]], read_events: bool | None = None,
-            stuck_after: float = 300.0) -> "Assessment":
+            stuck_after: float = 300.0, layers: Layers | None = None) -> "Assessment":
     """The verdict on one LWS whose pods (and nodes) were read, with events as the rule says.
 
     ``events``: where the namespace's raw events come from, called only when they are needed and
     returning ``(items or None, info)``: ``namespace_events`` for ``status``, what ``report`` read
     already, what the live view's stream holds. ``read_events``: None follows
     ``verdict.events_needed``; True / False force them (``status --events/--no-events``).
+    ``layers``: the admission/gang/storage causes of the groups not Ready (``layers.LayerReader.causes``,
+    given the pods' assessment and the raw events read, or None), for ``Facts.causes``.
     """
     from kubectl_lws.model import events as E
     from kubectl_lws.model.timeutil import utc_now
@@ -77,24 +84,27 @@ def verdict(obj: dict, pods: Sequence[dict], nodes: Any, *,
 
     facts = Facts(obj, pods, nodes, now=utc_now(), stuck_after=stuck_after)
     health = assess_pods(facts)
-    if read_events is False or (read_events is None and not events_needed(health)):
-        return judge(facts, health=health)
-    items, info = events()
-    facts.events = None if items is None else E.normalize_all(E.raw_of_lws(items, health.view.name))
-    facts.events_info = info
+    items = None
+    if not (read_events is False or (read_events is None and not events_needed(health))):
+        items, info = events()
+        facts.events = None if items is None else E.normalize_all(E.raw_of_lws(items, health.view.name))
+        facts.events_info = info
+    if layers is not None and any(not g.group_ready for g in health.groups):
+        facts.causes = layers(health, items)
     return judge(facts, health=health)
 
 
 # ---- many LWS at once (list) --------------------------------------------------------------------------
 
 def verdicts(app: Any, objs: Sequence[dict], *, namespace: str | None, all_namespaces: bool,
-             selected: bool) -> list["Assessment"]:
+             selected: bool, layers: ManyLayers | None = None) -> list["Assessment"]:
     """The verdict on every LWS of ``objs`` (one LIST of LWS), reading as little as the rules allow.
 
     An LWS whose status is enough (``settled_by_status``) costs nothing more; the pods of the others
     are read in as few LISTs as selectors allow (``selected``: ``objs`` came from a label selector,
     so not every LWS of the scope is among them), then the nodes they run on, then the events of
-    the namespaces where ``events_needed`` holds for some LWS.
+    the namespaces where ``events_needed`` holds for some LWS; ``layers``: the admission/gang/storage
+    causes of the LWS with a group not Ready (``layers.LayerReader.causes_all``), their reads merged.
     """
     from kubectl_lws.model import events as E
     from kubectl_lws.model.groups import lws_view, pods_by_lws
@@ -136,6 +146,12 @@ def verdicts(app: Any, objs: Sequence[dict], *, namespace: str | None, all_names
             for ns in spaces:
                 items, info = namespace_events(app, ns)
                 raw[ns] = (None if items is None else E.raw_by_lws(items, wanted[ns]), info)
+    if layers is not None:
+        waiting = [h for f, h in zip(facts, healths)
+                   if f.pods is not None and any(not g.group_ready for g in h.groups)]
+        found = layers(waiting) if waiting else {}
+        for f, h in zip(facts, healths):
+            f.causes = found.get(id(h), {})
     out = []
     for f, h in zip(facts, healths):
         v = h.view

@@ -3,7 +3,9 @@
 One LIST of LWS; an LWS whose status already says it is settled (``model/verdict.settled_by_status``)
 costs nothing more. For the others: their pods (``name in (...)`` LISTs, or one LIST of every LWS pod
 when all need it), the nodes those pods run on, and the events of the namespaces where the verdict's
-rule asks for them (``events_needed``). Never a request per LWS, so ``list -A`` holds on a fleet.
+rule asks for them (``events_needed``); for an LWS with a group not Ready, the admission/gang layers it
+goes through (``layers.LayerReader``: one LIST per layer and namespace, discovery once). Never a
+request per LWS, so ``list -A`` holds on a fleet.
 The reading is ``reads.verdicts``; the verdict is ``model/verdict.judge``, the same as ``status``.
 """
 
@@ -58,7 +60,11 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
         for o in objs:
             app.out(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{o['metadata']['name']}")
         return
-    assessed = verdicts(app, objs, namespace=ns, all_namespaces=all_namespaces, selected=bool(selector))
+    from kubectl_lws.layers import LayerReader
+
+    # the admission/gang/storage causes of LWS with a group not Ready: reads merged per namespace
+    assessed = verdicts(app, objs, namespace=ns, all_namespaces=all_namespaces, selected=bool(selector),
+                        layers=LayerReader(app.cluster, app.warn).causes_all)
     now = utc_now()
     results = [(a, list_item(a, now)) for a in assessed]
     if emit({"apiVersion": "v1", "kind": "List", "items": [item for _, item in results]}, output):

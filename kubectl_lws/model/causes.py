@@ -44,6 +44,9 @@ class Cause:
     layer: str = PODS
     # Explicit rank for causes of other layers (lower first); None ranks by ``reason`` (``rank``).
     priority: int | None = None
+    # Waiting by design (in a queue, a requeue back-off, for a gate's owner): never Stuck, however long
+    # (the verdict still says for how long).
+    waits: bool = False
 
     def to_json(self) -> dict:
         return {"reason": self.reason, "message": self.message, "object": self.object,

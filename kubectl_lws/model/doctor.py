@@ -140,7 +140,8 @@ def controller_image(deploy: dict) -> str:
 
 
 def check_deployment(deploy: dict | None, error: str | None, namespace: str) -> list[Check]:
-    ref = f"{namespace}/{CONTROLLER}"
+    name = ((deploy or {}).get("metadata") or {}).get("name") or CONTROLLER  # found under another name too
+    ref = f"{namespace}/{name}"
     if deploy is None:
         failed = could_not_check("Controller", "deployment", f"deployment {ref}", error)
         if failed:
@@ -155,9 +156,9 @@ def check_deployment(deploy: dict | None, error: str | None, namespace: str) -> 
     image = controller_image(deploy)
     out = []
     if ready < 1:
-        fix = (f"kubectl -n {namespace} scale deployment/{CONTROLLER} --replicas=1" if spec_r == 0 else
-               f"kubectl -n {namespace} describe deployment/{CONTROLLER}; kubectl -n {namespace} logs "
-               f"deployment/{CONTROLLER}")
+        fix = (f"kubectl -n {namespace} scale deployment/{name} --replicas=1" if spec_r == 0 else
+               f"kubectl -n {namespace} describe deployment/{name}; kubectl -n {namespace} logs "
+               f"deployment/{name}")
         what = "scaled to 0 replicas" if spec_r == 0 else f"{ready}/{spec_r} ready"
         out.append(Check("Controller", "deployment", FAIL,
                          f"{ref}: {what}: nothing reconciles LWS and the webhooks do not answer", fix))

@@ -332,6 +332,9 @@ class GroupHealth:
     cause: Cause | None = field(default=None, repr=False, compare=False)
     recreations: Recreations | None = field(default=None, repr=False, compare=False)
     stuck: bool = False
+    # Every cause the admission/gang/storage layers found (layers.LayerReader), most important first;
+    # the verdict picks ``cause`` among them and the pods' and events' causes. Empty: nothing to say.
+    layer_causes: "list[Cause]" = field(default_factory=list, repr=False, compare=False)
 
     @property
     def healthy(self) -> bool:
@@ -360,6 +363,8 @@ class GroupHealth:
         if domains is not None:
             out["domains"] = domains
         out["cause"] = self.cause.to_json() if self.cause is not None else None
+        # every cause found, each with its layer (the primary one is "cause")
+        out["causes"] = [c.to_json() for c in _all_causes(self)]
         out["stuck"] = self.stuck
         out["recreations"] = self.recreations.to_json() if self.recreations is not None else None
         # pods whose worker index has no place in the group (model/groups.Stray): listed, never counted
@@ -367,6 +372,11 @@ class GroupHealth:
         if with_pods:
             out["pods"] = [p.to_json() for p in self.pods]
         return out
+
+
+def _all_causes(g: GroupHealth) -> list:
+    out = [g.cause] if g.cause is not None else []
+    return out + [c for c in g.layer_causes if c is not g.cause]
 
 
 def group_health(view: LwsView, group: Group, *, nodes: dict[str, dict] | Iterable[dict] | None = None,
@@ -579,6 +589,8 @@ class Assessment:
     # What the verdict was judged from: "pods" (every group from its pods), or "lws-status" (list
     # only: the LWS status said enough, model/verdict.settled_by_status; no group detail then).
     source: str = "pods"
+    # What reading the admission/gang/storage layers gave (layers.LayerReader): None when not read.
+    admission_info: dict | None = None
 
     @property
     def healthy(self) -> bool:

@@ -31,8 +31,10 @@ _CONTAINER = {"name": ANY, "image": ANY, "resources": {"requests": ANY, "limits"
 SCHEMAS: dict[str, dict] = {
     "pods": {
         "metadata": _META,
+        # gates, node selector (a Kueue TAS assignment) and group references: what model/admission reads
         "spec": {"nodeName": ANY, "containers": [_CONTAINER], "initContainers": [_CONTAINER],
-                 "restartPolicy": ANY, "schedulerName": ANY},
+                 "restartPolicy": ANY, "schedulerName": ANY, "schedulingGates": ANY, "nodeSelector": ANY,
+                 "schedulingGroup": ANY, "workloadRef": ANY},
         "status": {"phase": ANY, "reason": ANY, "message": ANY, "conditions": ANY, "podIP": ANY,
                    "hostIP": ANY, "startTime": ANY, "nominatedNodeName": ANY, "containerStatuses": ANY,
                    "initContainerStatuses": ANY},

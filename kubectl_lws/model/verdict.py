@@ -20,8 +20,9 @@ Interface
   (``error``); shown as ``events`` in ``status -o json``.
 * ``causes``: group index -> causes found by further layers (admission queues, gang schedulers,
   volume claims, how the last incarnation ended...), each a ``model/causes.Cause`` with its
-  ``layer`` and, if it must rank apart from the reason table, a ``priority``. A later reader adds
-  a field here or fills ``causes``; ``judge`` does not change.
+  ``layer`` and, if it must rank apart from the reason table, a ``priority`` (``waits``: a queue's
+  wait, never Stuck). ``kubectl_lws.layers`` reads them (``model/admission`` decides them). A later
+  reader adds a field here or fills ``causes``; ``judge`` does not change.
 * ``now`` (the clock, for ages) and ``stuck_after`` (seconds a cause must hold for Stuck).
 
 ``judge(facts, health=None) -> Assessment`` (``model/health.Assessment``): ``state`` and ``reason``
@@ -144,7 +145,7 @@ def judge(facts: Facts, *, health: Assessment | None = None) -> Assessment:
             continue
         g.cause = cause
         held = (now - cause.since).total_seconds() if cause.since else None
-        g.stuck = held is not None and held >= facts.stuck_after
+        g.stuck = held is not None and held >= facts.stuck_after and not cause.waits
         g.reason = cause.summary + (f" (for {for_text(held)})" if held is not None else "")
         if g.stuck:
             g.state = STUCK

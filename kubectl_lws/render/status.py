@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Sequence
 
 from kubectl_lws.model import health as H
+from kubectl_lws.model.admission import lws_conditions, unknown_condition_lines
 from kubectl_lws.model.health import Assessment, GroupHealth, short_hash
 from kubectl_lws.model.topology import Placement, short_key
 from kubectl_lws.model.timeutil import age_seconds, rfc3339
@@ -83,6 +84,9 @@ def status_doc(a: Assessment, place: Placement | None, *, groups: Sequence[int] 
         "topology": place.to_json() if place else {"keys": [], "violations": []},
         # null when events were not read (every group Ready): causes and re-creations unknown, not zero
         "events": a.events_info,
+        # null when no layer was read (every group Ready, or no group goes through one)
+        "admission": a.admission_info,
+        "conditions": lws_conditions(v),
     }
     if place and groups is not None:
         doc["topology"]["violations"] = [x for x in doc["topology"]["violations"]
@@ -155,6 +159,9 @@ def header_lines(a: Assessment, place: Placement | None, *, color: bool, compact
         rows.append((f"Image ({role})", text))
         if v.size == 1:
             break
+    other = unknown_condition_lines(v)
+    if other:  # conditions this tool does not interpret are shown, never dropped
+        rows.append(("Conditions", "; ".join(other)))
     if compact:  # small terminals: the table matters more than policies and images
         rows = [(k, val if k != "Name" else f"{v.namespace}/{v.name}") for k, val in rows if k in COMPACT_HEADER]
     width = max(len(k) for k, _ in rows) + 2
@@ -201,12 +208,11 @@ def _recreated_cell(g: GroupHealth) -> str:
 
 
 def cause_lines(a: Assessment, groups: Sequence[GroupHealth]) -> list[str]:
-    """Under the table: the whole message of every cause (with the layer that found it), and the
-    re-creation loops (events only)."""
+    """Under the table: the whole message of every cause (with the layer that found it; the group's cause
+    first, then what the admission/gang/storage layers also found), and the re-creation loops (events only)."""
     lines: list[str] = []
     for g in groups:
-        c = g.cause
-        if c is not None:
+        for c in ([g.cause] if g.cause is not None else []) + [x for x in g.layer_causes if x is not g.cause]:
             since = f", since {rfc3339(c.since)}" if c.since else ""
             times = f", x{c.count}" if c.count > 1 else ""
             lines.append(f"  group {g.index}: {term(c.reason, LINE)} on {term(c.object, LINE)} ({term(c.layer)})"
@@ -320,7 +326,32 @@ def render_status(a: Assessment, place: Placement | None, *, groups: Sequence[in
     if viol:
         lines.append("")
         lines.extend(viol)
+    tas = tas_lines(a, place, groups)
+    if tas:
+        lines.append("")
+        lines.extend(tas)
     return Styled("\n".join(lines))  # every cluster word above went through render.safe
+
+
+def tas_lines(a: Assessment, place: Placement | None, groups: Sequence[int] | None = None) -> list[str]:
+    """Where Kueue's Topology Aware Scheduling assigned each pod set, beside where the pods landed."""
+    tas = (a.admission_info or {}).get("tas") or {}
+    if not tas:
+        return []
+    from kubectl_lws.model.admission import TasAssignment, TasDomain
+
+    lines = ["Kueue topology assignment (TAS):"]
+    for index, by_podset in sorted(tas.items(), key=lambda kv: int(kv[0])):
+        if groups is not None and int(index) not in groups:
+            continue
+        parts = []
+        for podset, doc in by_podset.items():
+            ta = TasAssignment(tuple(doc.get("levels") or ()), tuple(
+                TasDomain(tuple(d.get("values") or ()), int(d.get("count") or 0)) for d in doc.get("domains") or []))
+            parts.append(f"{podset} -> {ta.text()}")
+        landed = (place.domains.get(int(index), {}) if place else {}).get("kubernetes.io/hostname") or []
+        lines.append(term(f"  group {index}: {'; '.join(parts)}; pods on {', '.join(landed) or '-'}"))
+    return lines if len(lines) > 1 else []
 
 
 def render_screen(a: Assessment, place: Placement | None, *, height: int, width: int,

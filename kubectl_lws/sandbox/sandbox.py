@@ -54,6 +54,11 @@ class Sandbox:
         self.anonymous: dict | None = None if tls else {"user": "system:admin-insecure", "rules": None}
         self.faults: dict[str, Callable[..., Any]] = {}
         self.settle_checks: list[Callable[[], bool]] = []
+        # Optional APIs and their controllers (resources.ADDONS), installed by a scenario's ``addons``
+        self.addons: set[str] = set()
+        self.addon_config: dict[str, Any] = {}
+        # Admission the add-ons bring (Kueue's LWS and pod webhooks): (operation, resource, obj, old) -> obj
+        self.admission_plugins: list[Callable[[str, str, dict, dict | None], dict]] = []
         self.runtime: Any = None
         self.controllers: Any = None
         self.loop: asyncio.AbstractEventLoop = asyncio.new_event_loop()
@@ -378,6 +383,23 @@ class Sandbox:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"sandbox did not settle within {timeout}s")
             time.sleep(0.05)
+
+    def install_addons(self, names: Any, config: dict | None = None) -> None:
+        """Serve the add-ons' APIs and start their controllers (on the loop thread; idempotent)."""
+        from .resources import ADDONS
+
+        wanted = [names] if isinstance(names, str) else list(names or [])
+        unknown = [n for n in wanted if n not in ADDONS]
+        if unknown:
+            raise ValueError(f"unknown add-on {', '.join(map(str, unknown))} (known: {', '.join(ADDONS)})")
+        self.addon_config.update(config or {})
+        for name in wanted:
+            if name in self.addons:
+                continue
+            self.addons.add(name)
+            install = getattr(self.controllers, "install_addon", None)
+            if install is not None:
+                install(name, self.addon_config.get(name) or {})
 
     def load_scenario(self, name_or_path: str | os.PathLike | dict) -> None:
         """Load a scenario (a built-in name, a YAML path, or parsed data) through the scenario module."""

@@ -94,6 +94,8 @@ from typing import Any, Callable
 from kubectl_lws.model.timeutil import parse_time
 from kubectl_lws.render.output import human_age
 
+from .dsapi import DSRS_PRINTER_COLUMNS
+
 _NAME_COLUMN = POD_COLUMNS[0]
 _AGE_COLUMN = {"name": "Age", "type": "string", "format": "",
                "description": "CreationTimestamp is a timestamp representing the server time when this object was "
@@ -196,6 +198,12 @@ def lws_cells(lws: dict, now: datetime | None = None) -> list[Any]:
             age(lws["metadata"].get("creationTimestamp"), now)]
 
 
+def _dsrs_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    """The role scaler's printer columns: .spec.replicas, .status.replicas, age."""
+    return [obj["metadata"].get("name"), (obj.get("spec") or {}).get("replicas"),
+            (obj.get("status") or {}).get("replicas"), age(obj["metadata"].get("creationTimestamp"), now)]
+
+
 def _generic_cells(obj: dict, now: datetime | None = None) -> list[Any]:
     return [obj["metadata"].get("name"), age(obj["metadata"].get("creationTimestamp"), now)]
 
@@ -233,14 +241,19 @@ def selector_text(sel: dict | None) -> str:
 
 
 def _event_cells(ev: dict, now: datetime | None = None) -> list[Any]:
-    """core/v1 Event printer: Last Seen, Type, Reason, Object, Message (+ wide columns)."""
+    """core/v1 Event printer: Last Seen, Type, Reason, Object, Message (+ wide columns); an events.k8s.io
+    series counts and dates the row, as kube's printer does."""
     last = ev.get("lastTimestamp") or ev.get("eventTime") or ev["metadata"].get("creationTimestamp")
     first = ev.get("firstTimestamp") or ev.get("eventTime") or ev["metadata"].get("creationTimestamp")
+    count = ev.get("count") or 1
+    series = ev.get("series")
+    if isinstance(series, dict):
+        last, count = series.get("lastObservedTime") or last, series.get("count") or count
     inv = ev.get("involvedObject") or {}
     obj = f"{(inv.get('kind') or '').lower()}/{inv.get('name', '')}"
     src = ev.get("reportingComponent") or (ev.get("source") or {}).get("component", "")
     return [age(last, now), ev.get("type", ""), ev.get("reason", ""), obj, ev.get("message", ""),
-            inv.get("fieldPath", ""), src, age(first, now), ev.get("count") or 1, ev["metadata"].get("name")]
+            inv.get("fieldPath", ""), src, age(first, now), count, ev["metadata"].get("name")]
 
 
 def _cr_cells(obj: dict, now: datetime | None = None) -> list[Any]:
@@ -260,6 +273,12 @@ _TABLES: dict[str, tuple[list[dict], Callable[..., list[Any]]]] = {
                           _sts_cells),
     "nodes": ([_NAME_COLUMN, _col("Status", "The status of the node"), _col("Roles", "The roles of the node"),
                _AGE_COLUMN, _col("Version", "Kubelet Version reported by the node.")], _node_cells),
+    # a CRD without printer columns gets apiextensions' default Age column (creationTimestamp's description)
+    "disaggregatedsets.disaggregatedset.x-k8s.io": ([_NAME_COLUMN, {**POD_COLUMNS[4], "type": "date"}],
+                                                     _generic_cells),
+    "disaggregatedsetrolescalers.disaggregatedset.x-k8s.io": (
+        [_NAME_COLUMN] + [_col(c["name"], "Custom resource definition column (in JSONPath format): " + c["jsonPath"],
+                               0, c["type"]) for c in DSRS_PRINTER_COLUMNS], _dsrs_cells),
 }
 
 

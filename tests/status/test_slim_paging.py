@@ -84,7 +84,8 @@ def test_both_decoders_build_the_same_records() -> None:
     assert a == b
     assert "managedFields" not in a["items"][0]["metadata"]
     assert set(a["items"][0]["spec"]) <= {"nodeName", "containers", "initContainers", "restartPolicy",
-                                           "schedulerName"}
+                                           "schedulerName", "schedulingGates", "nodeSelector", "schedulingGroup",
+                                           "workloadRef"}
 
 
 # ---- paging on the sandbox --------------------------------------------------------------------------

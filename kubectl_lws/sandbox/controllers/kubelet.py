@@ -14,6 +14,9 @@ START_DELAY = 0.5          # bound -> Running (image pull + start), real seconds
 TERMINATE_DELAY = 0.2      # deletionTimestamp -> removed (kwok: instant; a real pod waits up to its grace)
 CRASH_RUN = 2.0            # a crash-looping container runs this long before it dies again
 BACKOFF_BASE, BACKOFF_MAX = 10.0, 300.0
+# Pod annotation: the containers run but stay unready this many (real) seconds after the start, as a server
+# loading model weights behind a readiness probe; the wait does not hold the sandbox from settling.
+READY_AFTER_ANNOTATION = "sandbox.kubectl-lws.dev/ready-after"
 
 
 SIDECAR_START = 0.2        # native sidecars started -> main containers start (their startup, real seconds)
@@ -37,6 +40,13 @@ def _qos(pod: dict) -> str:
     return "Guaranteed"
 
 
+def _ready_after(pod: dict) -> float:
+    try:
+        return float((pod["metadata"].get("annotations") or {}).get(READY_AFTER_ANNOTATION) or 0)
+    except ValueError:
+        return 0.0
+
+
 class Kubelet(Controller):
     """Keys: (ns, name) of pods whose node-side state should be (re)computed."""
     name = "kubelet"
@@ -53,6 +63,7 @@ class Kubelet(Controller):
         self.bad_images: set[str] = set()                        # fault image-pull: pulls of these fail
         self.crash_reasons: dict[tuple[str, str, str], str] = {}  # fault oom-kill: (ns, pod, container) -> reason
         self.config_waiting: dict[tuple[str, str], str] = {}  # (ns, pod) -> uid, waiting for a ConfigMap/Secret
+        self.warming: set[str] = set()                           # pod uids still in their ready-after wait
 
     # ----------------------------------------------------------------------------------------- feed
     def on_event(self, type_, resource, obj, old):
@@ -92,6 +103,7 @@ class Kubelet(Controller):
     def _detach(self, pod: dict) -> None:
         uid = pod["metadata"].get("uid")
         self.starting.discard(uid)
+        self.warming.discard(uid)
         self.terminating.discard(uid)
         if self._own_ips.pop(uid, None) is not None:
             return
@@ -195,6 +207,7 @@ class Kubelet(Controller):
             "name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
             "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
             for c in spec.get("containers") or []]
+        self._warm_up(pod, uid)
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
 
@@ -218,8 +231,23 @@ class Kubelet(Controller):
             "name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
             "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
             for c in (pod.get("spec") or {}).get("containers") or []]
+        self._warm_up(pod, uid)
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
+
+    def _warm_up(self, pod: dict, uid: str) -> None:
+        """The main containers started: with ready-after they stay unready that long (an untracked wait)."""
+        seconds = _ready_after(pod)
+        if seconds <= 0:
+            return
+        ns, name = pod["metadata"].get("namespace"), pod["metadata"]["name"]
+        self.warming.add(uid)
+        self.mgr.later(self.mgr.delay(seconds), lambda: self._warmed(ns, name, uid), track=False)
+
+    def _warmed(self, ns: str, name: str, uid: str) -> None:
+        self.warming.discard(uid)
+        if self._live(ns, name, uid) is not None:
+            self.enqueue((ns, name))
 
     def _pod_should_be_ready(self, pod: dict) -> bool:
         key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
@@ -242,9 +270,10 @@ class Kubelet(Controller):
     def _set_conditions(self, pod: dict, now: str, initialized: bool = True) -> None:
         st = pod["status"]
         key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
+        warming = pod["metadata"].get("uid") in self.warming
         for cs in self._running_statuses(pod):
             if "running" in (cs.get("state") or {}):
-                cs["ready"] = key not in self.readiness_fail
+                cs["ready"] = key not in self.readiness_fail and not warming
         ready = self._pod_should_be_ready(pod) and initialized
         old = {c.get("type"): c for c in st.get("conditions") or []}
         want = {"Initialized": initialized, "Ready": ready, "ContainersReady": ready, "PodScheduled": True}

@@ -272,6 +272,36 @@ def test_recreate_group_after_start_restarts_a_running_group(sb):
         _events(sb, "RecreateGroup")
 
 
+def test_scheduling_gates_hold_a_pod_until_the_last_one_is_removed(sb):
+    """Issue 27 (b): a gated pod is never bound; PodScheduled=False/SchedulingGated with kube's message
+    (golden kueue g2 pods), no FailedScheduling event; bound once every gate is gone."""
+    lws = _lws("gated", replicas=1, size=1)
+    lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["schedulingGates"] = [
+        {"name": "example.com/one"}, {"name": "example.com/two"}]
+    _create(sb, lws)
+    pod = _pod(sb, "gated-0")
+    assert not pod["spec"].get("nodeName") and pod["status"]["phase"] == "Pending"
+    cond = next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
+    assert (cond["status"], cond["reason"], cond["message"]) == (
+        "False", "SchedulingGated", "Scheduling is blocked due to non-empty scheduling gates")
+    assert not [m for m in _events(sb, "FailedScheduling") if "gated-0" in m]
+
+    def ungate(keep: list) -> None:
+        def run():
+            obj = copy.deepcopy(sb.store.get("pods", NS, "gated-0"))
+            obj["spec"]["schedulingGates"] = keep
+            sb.store.update("pods", obj)
+        sb.call(run)
+        sb.wait_settled(30)
+
+    ungate([{"name": "example.com/two"}])
+    assert not _pod(sb, "gated-0")["spec"].get("nodeName")
+    ungate([])
+    pod = _pod(sb, "gated-0")
+    assert pod["spec"].get("nodeName")
+    assert _ready(pod) == "True"
+
+
 # ---- native sidecars (init containers with restartPolicy: Always, Kubernetes 1.29+) --------------------
 
 def _sidecar_lws(name: str, policy: str = "None") -> dict:
