@@ -94,13 +94,14 @@ class LiveViews:
     """The informer over LWS, pods, nodes and events, and the HTML of each view built from its stores."""
 
     def __init__(self, cluster: Any, settings: Settings, *, pods_everywhere: bool, kueue_levels: Sequence[str],
-                 token: str) -> None:
+                 token: str, layers: Any = None) -> None:
         from kubectl_lws.model.events import noise_field_selector
         from kubectl_lws.maps import ACTIVE_PODS
         from kubectl_lws.waiting import Informer
 
         self.settings = settings
         self.token = token
+        self.layers = layers  # reads.layer_reader: the admission/gang/storage causes, as status -w reads them
         self.kueue_levels = list(kueue_levels)
         self.pods_everywhere = pods_everywhere
         everywhere = {"pods"} if pods_everywhere else set()
@@ -121,8 +122,9 @@ class LiveViews:
 
     def _assess(self, objs: list[dict], pods: list[dict], nodes: list[dict] | None,
                 events: list[dict]) -> dict[tuple[str, str], Any]:
-        """The one verdict on each LWS (``reads.verdict``, as ``status`` gives it), the events coming from
-        the live view's store (routine reasons were left out on the server, as status's LIST does)."""
+        """The one verdict on each LWS (``reads.verdict``, as ``status -w`` gives it), the events coming from
+        the live view's store (routine reasons were left out on the server, as status's LIST does), the
+        admission/gang/storage layers of not-Ready groups re-read at most every LIVE_LAYERS_MAX_AGE."""
         from kubectl_lws.model.groups import lws_view, pods_by_lws
         from kubectl_lws.model.health import nodes_by_name
         from kubectl_lws.reads import verdict
@@ -141,7 +143,7 @@ class LiveViews:
                         {"api": "v1", "truncated": False})
 
             out[(v.namespace, v.name)] = verdict(obj, by_lws.get((v.namespace, v.name), []), node_map,
-                                                 events=of_namespace)
+                                                 events=of_namespace, layers=self.layers)
         return out
 
     def _map(self, objs: list[dict], pods: list[dict], nodes: list[dict] | None, assessments: dict) -> Any:
@@ -469,6 +471,7 @@ def serve(app_ctx: Any, settings: Settings, *, host: str, port: int, open_browse
     """Run until Ctrl-C (KeyboardInterrupt, re-raised after everything is closed)."""
     from kubectl_lws.maps import kueue_topologies
     from kubectl_lws.model.placemap import kueue_levels
+    from kubectl_lws.reads import LIVE_LAYERS_MAX_AGE, layer_reader
 
     cluster = app_ctx.cluster
     everywhere = _may_list_all_pods(cluster)
@@ -477,7 +480,8 @@ def serve(app_ctx: Any, settings: Settings, *, host: str, port: int, open_browse
                      "namespace only")
     kueue = [] if settings.topology_keys else kueue_levels(_quiet(lambda: kueue_topologies(cluster), []))
     token = new_token()
-    live = LiveViews(cluster, settings, pods_everywhere=everywhere, kueue_levels=kueue, token=token)
+    live = LiveViews(cluster, settings, pods_everywhere=everywhere, kueue_levels=kueue, token=token,
+                     layers=layer_reader(app_ctx, LIVE_LAYERS_MAX_AGE))
     live.informer.start(timeout=60)
     dash = Dashboard(live, host=host, port=port, token=token)
     loop = asyncio.new_event_loop()

@@ -3,8 +3,9 @@
 Requests, whatever the size: the LWS (one GET, or one LIST of a namespace or of all), one LIST of the
 pods of the cluster that hold resources (``status.phase`` neither Succeeded nor Failed, as ``kubectl
 describe node`` counts them), one LIST of nodes, and — only when no ``--topology-key`` is given — one
-GET of the Kueue API group (and a LIST of its Topologies when it is served). Events are
-read (one LIST a namespace) only when the one verdict (``reads.verdict``) needs them, as ``status`` does.
+GET of the Kueue API group (and a LIST of its Topologies when it is served). Events (one LIST a
+namespace) and the admission/gang/storage layers of groups not Ready (``layers.LayerReader``) are read
+only when the one verdict (``reads.verdict``) needs them, as ``status`` reads them.
 
 Namespace users often may read neither nodes nor other namespaces' pods: the map then degrades
 (node names from the pods; "other pods" from the namespace only) and says so once.
@@ -100,7 +101,7 @@ def read_map(app: Any, scope: MapScope, *, topology_keys: Sequence[str] = (),
              resource: str | None = None) -> M.ClusterMap:
     """One map from the cluster (see the module docstring for the requests)."""
     from kubectl_lws.model.groups import lws_view, pods_by_lws
-    from kubectl_lws.reads import verdict
+    from kubectl_lws.reads import layer_reader, verdict
 
     cluster = app.cluster
     objs = scope.lws_objects(cluster)
@@ -112,9 +113,11 @@ def read_map(app: Any, scope: MapScope, *, topology_keys: Sequence[str] = (),
     levels, source = M.detect_levels(nodes or [], views, explicit=topology_keys, kueue=kueue)
     by_lws = pods_by_lws(pods)
     events = events_reader(app)
-    # the one verdict on each LWS, as status gives it (events read only when some group needs them)
+    layers = layer_reader(app)
+    # the one verdict on each LWS, as status gives it (events, and the admission/gang/storage layers, read
+    # only when some group needs them)
     assessments = {(v.namespace, v.name): verdict(o, by_lws.get((v.namespace, v.name), []), nodes,
-                                                  events=events(v.namespace))
+                                                  events=events(v.namespace), layers=layers)
                    for o, v in zip(objs, views)}
     return M.build_map(objs, pods, nodes, levels=levels, levels_from=source, resource=resource,
                        others_scope=others, assessments=assessments)

@@ -320,9 +320,9 @@ class Collector:
         """``status.json`` and ``status.txt``: the verdict ``status`` gives (``reads.verdict``), with the
         events read for the bundle standing in for its events LIST (its routine reasons left out, as
         that LIST leaves them out on the server, so the re-creations counted are the same)."""
-        from kubectl_lws.commands.status import _placement, layers_of
+        from kubectl_lws.commands.status import _placement
         from kubectl_lws.model.events import without_noise
-        from kubectl_lws.reads import verdict
+        from kubectl_lws.reads import layer_reader, verdict
         from kubectl_lws.render.status import render_status, status_doc
 
         def events() -> tuple[list[dict] | None, dict]:
@@ -331,7 +331,7 @@ class Collector:
             return without_noise(raw_events), {"api": "v1", "truncated": False}
 
         try:
-            a = verdict(self.lws, pods, nodes, events=events, layers=layers_of(self.app))
+            a = verdict(self.lws, pods, nodes, events=events, layers=layer_reader(self.app))
             self.assessment = a
             place = _placement(a, nodes, ())
             self.add_json("status.json", status_doc(a, place))

@@ -167,42 +167,53 @@ class MapPainter:
         return lines
 
     def legend(self) -> RenderableType | None:
+        """A row per group (or per LWS when the map is of many LWS), fitted to the width: the NODES and then
+        the LWS column give way (cut with an ellipsis) so the numbers always show whole."""
         m = self.m
         if not m.groups:
             return None
-        table = Table(box=None, show_header=True, header_style=self._style("bold"), pad_edge=False,
-                      padding=(0, 2, 0, 0))
         if m.by_lws:
-            for col in ("", "LWS", "GROUPS", "STATE", "PODS", "NODES"):
-                table.add_column(col, no_wrap=True, overflow="ellipsis")
+            head = ("", "LWS", "GROUPS", "STATE", "PODS", "NODES")
+            rows = []
             for row in m.lws:
                 mine = [g for g in m.groups if (g.namespace, g.lws) == (row["namespace"], row["name"])]
-                nodes = {n for g in mine for n in g.nodes}
-                table.add_row(Text(row["label"], self._style(group_style(self.colour_index.get(row["label"], 0)))),
-                              term(f"{row['namespace']}/{row['name']}"), str(len(mine)), term(row["state"]),
-                              f"{sum(g.placed for g in mine)}/{sum(g.size for g in mine)}", str(len(nodes)))
-            return table
-        for col in ("", "LWS", "GROUP", "STATE", "PODS", m.resource.rsplit("/", 1)[-1].upper() + "S", "NODES"):
-            table.add_column(col, no_wrap=True, overflow="ellipsis")
-        for g in m.groups:
-            table.add_row(Text(g.label, self._style(group_style(self.colour_index.get(g.label, 0)))),
-                          term(f"{g.namespace}/{g.lws}"), f"{g.index}{' (surge)' if g.surge else ''}",
-                          term(g.state), f"{g.placed}/{g.size}", str(g.gpus),
-                          term(",".join(g.nodes)) or "-")
+                rows.append((row["label"], term(f"{row['namespace']}/{row['name']}"), str(len(mine)),
+                             term(row["state"]), f"{sum(g.placed for g in mine)}/{sum(g.size for g in mine)}",
+                             str(len({n for g in mine for n in g.nodes}))))
+        else:
+            head = ("", "LWS", "GROUP", "STATE", "PODS", m.resource.rsplit("/", 1)[-1].upper() + "S", "NODES")
+            rows = [(g.label, term(f"{g.namespace}/{g.lws}"), f"{g.index}{' (surge)' if g.surge else ''}",
+                     term(g.state), f"{g.placed}/{g.size}", str(g.gpus), term(",".join(g.nodes)) or "-")
+                    for g in m.groups]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+        flexible = [len(head) - 1, 1] if head[-1] == "NODES" and not m.by_lws else [1]
+        for i in flexible:  # what is too wide comes off NODES first, then off LWS
+            excess = sum(widths) + 2 * (len(widths) - 1) - self.width
+            if excess > 0:
+                widths[i] = max(len(head[i]) + 2, widths[i] - excess)
+        table = Table(box=None, show_header=True, header_style=self._style("bold"), pad_edge=False,
+                      padding=(0, 2, 0, 0), collapse_padding=True)
+        for h, w in zip(head, widths):
+            table.add_column(h, no_wrap=True, width=w)
+        for r in rows:
+            table.add_row(Text(r[0], self._style(group_style(self.colour_index.get(r[0], 0)))),
+                          *(clip(cell, w) for cell, w in zip(r[1:], widths[1:])))
         return table
 
-    def notes(self) -> list[Text]:
+    def notes(self) -> list[RenderableType]:
         m = self.m
-        out: list[Text] = []
+        out: list[RenderableType] = []
         unplaced = m.unplaced
         if unplaced:
             out.append(Text("Cannot be placed:", self._style("bold")))
+            grid = Table.grid(padding=(0, 1, 0, 0))  # a long cause wraps under its own text, not the letter
+            grid.add_column(no_wrap=True, width=3, justify="right")
+            grid.add_column()
             for g in unplaced[:LIST_LIMIT]:
-                line = Text("  ")
-                line.append(g.label, self._style(group_style(self.colour_index.get(g.label, 0))))
-                line.append(term(f" {g.namespace}/{g.lws} group {g.index}: {g.state}"
-                                 f"{': ' + g.reason if g.reason else ''}"))
-                out.append(line)
+                grid.add_row(Text(g.label, self._style(group_style(self.colour_index.get(g.label, 0)))),
+                             Text(term(f"{g.namespace}/{g.lws} group {g.index}: {g.state}"
+                                       f"{': ' + g.reason if g.reason else ''}")))
+            out.append(grid)
             if len(unplaced) > LIST_LIMIT:
                 out.append(Text(f"  ... {len(unplaced) - LIST_LIMIT} more (-o json lists them all)"))
         shown = [v for v in m.violations if "cannot be placed" not in v["message"]]

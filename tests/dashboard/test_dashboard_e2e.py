@@ -154,3 +154,24 @@ def test_usage_errors_and_the_warning_off_loopback(demo, tmp_path: Path) -> None
     served.proc.wait(10)
     err = served.proc.stderr.read() if served.proc.stderr else ""
     assert "warning: listening on 0.0.0.0" in err
+
+
+def test_the_dashboard_gives_the_verdict_status_gives(tmp_path: Path) -> None:
+    """A group held by a gang scheduler or a queue reads as in status: the same state and cause (the layers)."""
+    from cliutil import run_cli
+
+    with scenario_sandbox("queues") as sb:
+        kc = sb.write_kubeconfig(tmp_path / "kc.yaml", namespace="gangs")
+        status = json.loads(run_cli(["status", "gang", "-o", "json"], kubeconfig=kc).stdout)
+        served = start_dashboard(kc, "gang")
+        try:
+            code, page, _ = served.request("GET", "/lws/gangs/gang")
+        finally:
+            served.proc.send_signal(signal.SIGINT)
+            served.proc.wait(10)
+    assert code == 200
+    group = status["groups"][0]
+    assert group["reason"].startswith("Volcano: ")
+    row = re.search(r'data-group="gangs/gang/0".*?</tr>', page, re.S)
+    assert row and f'class="state-{group["state"]}"' in row.group(0)
+    assert re.sub(r" \(for \d+s\)$", "", group["reason"]) in row.group(0).replace("&#x27;", "'")

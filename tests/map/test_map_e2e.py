@@ -37,13 +37,16 @@ def test_map_all_namespaces_draws_every_node_group_and_cause(kc) -> None:
     assert all(n in out for n in DEMO_NODES)
     assert "levels: zone > nodepool > rack (from node labels" in out
     legend = [line for line in out.splitlines() if re.match(r"^[A-Za-z]\s+\S+/\S+\s+\d", line)]
-    assert len(legend) == 15  # healthy 3 + crashy 2 + canary 3 + solo 2 + pinned 3 + stuck 2
+    # healthy 3 + crashy 2 + canary 3 + solo 2 + pinned 3 + stuck 2 + the 14 groups of pd's DisaggregatedSets
+    assert len(legend) == 29
+    assert all(re.search(r"\s\d+/\d+\s+\d+\s", line) for line in legend)  # PODS and GPUS whole at 80 columns
     assert re.search(r"^  \w default/pinned group 2: Pending: .*unschedulable", out, re.M)
     assert re.search(r"^  \w team-b/stuck group 1: .*exceeded quota", out, re.M)  # the cause from events
     doc = json.loads(run_cli(["map", "-A", "-o", "json"], kubeconfig=kc).stdout)
-    assert {n["name"] for n in doc["nodes"]} == set(DEMO_NODES) and len(doc["groups"]) == 15
-    assert doc["totals"]["gpus"] == 64 and doc["totals"]["lws"] == 15  # healthy 12 + stuck 3
-    assert {(u["lws"], u["group"]) for u in doc["unplaced"]} == {("pinned", 2), ("stuck", 1)}
+    assert {n["name"] for n in doc["nodes"]} == set(DEMO_NODES) and len(doc["groups"]) == 29
+    assert doc["totals"]["gpus"] == 64 and doc["totals"]["lws"] == 33  # healthy 12 + stuck 3 + pd 18
+    assert {(u["lws"], u["group"]) for u in doc["unplaced"]} == {("pinned", 2), ("stuck", 1),
+                                                                 ("pd-stalled-0-d3eacfd3-decode", 0)}
 
 
 def test_map_of_one_lws_keeps_its_request_budget(demo, kc) -> None:
@@ -51,7 +54,7 @@ def test_map_of_one_lws_keeps_its_request_budget(demo, kc) -> None:
     assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
     assert [g["label"] for g in doc["groups"]] == ["A", "B", "C"]
-    assert doc["totals"]["lws"] == 12 and doc["totals"]["other"] == 3  # stuck's GPUs are "other" here
+    assert doc["totals"]["lws"] == 12 and doc["totals"]["other"] == 21  # stuck's 3 and pd's 18 are "other" here
     events = "/api/v1/namespaces/demo/events"
     paths = sorted(p for _, p, _ in reqs if p != events)
     assert paths == ["/api/v1/nodes", "/api/v1/pods", "/apis/kueue.x-k8s.io",
@@ -65,7 +68,7 @@ def test_map_of_one_lws_keeps_its_request_budget(demo, kc) -> None:
     paths = sorted(p for _, p, _ in reqs)
     assert [p for p in paths if "/events" not in p] == ["/api/v1/nodes", "/api/v1/pods",
                                                         "/apis/leaderworkerset.x-k8s.io/v1/leaderworkersets"]
-    assert 1 <= len([p for p in paths if "/events" in p]) <= 3  # demo, default, team-b
+    assert 1 <= len([p for p in paths if "/events" in p]) <= 4  # demo, default, team-b, pd
 
 
 def test_exports_are_self_contained(kc) -> None:
@@ -157,3 +160,23 @@ def test_levels_come_from_a_served_kueue_topology(tmp_path: Path) -> None:
     assert [d["values"] for d in doc["domains"]] == [["rack-1"], ["rack-2"], ["rack-3"], [None]]
     excl = {g["group"]: g["nodes"] for g in doc["groups"] if g["lws"] == "excl"}
     assert excl == {0: ["gpu-a1", "gpu-a2"], 1: ["gpu-b1", "gpu-b2"]}
+
+
+FOR_SECONDS = re.compile(r" \(for \d+[smhd]\)$")
+
+
+def test_map_and_status_give_every_group_the_same_verdict_with_admission_layers(tmp_path: Path) -> None:
+    """Kueue, Volcano, scheduling gates and claims explain groups in status (the layers): the map's groups
+    say the same state and cause, whatever layer holds them."""
+    with scenario_sandbox("queues") as sb:
+        kc = sb.write_kubeconfig(tmp_path / "kc.yaml", namespace="queues")
+        doc = json.loads(run_cli(["map", "-A", "-o", "json"], kubeconfig=kc).stdout)
+        seen = {}
+        for ns, name in sorted({(g["namespace"], g["lws"]) for g in doc["groups"]}):
+            status = json.loads(run_cli(["status", name, "-n", ns, "-o", "json"], kubeconfig=kc).stdout)
+            for g in status["groups"]:
+                seen[(ns, name, g["index"])] = (g["state"], FOR_SECONDS.sub("", g["reason"]))
+        drawn = {(g["namespace"], g["lws"], g["group"]): (g["state"], FOR_SECONDS.sub("", g["reason"]))
+                 for g in doc["groups"]}
+    assert drawn == seen
+    assert drawn[("gangs", "gang", 0)][1].startswith("Volcano: ")  # the gang scheduler's word, as status says
