@@ -26,7 +26,8 @@ from kubectl_lws.kubeconfig import (ConnectionSettings, ResolvedConfig, check_se
                                     impersonation_headers, resolve)
 from kubectl_lws.model import keys
 from kubectl_lws.model import slim as slimmer
-from kubectl_lws.model.keys import LWS_GROUP, LWS_PLURAL, LWS_VERSION
+from kubectl_lws.model.keys import (DS_GROUP, DS_PLURAL, DS_VERSION, DSRS_PLURAL, LWS_GROUP, LWS_PLURAL,
+                                    LWS_VERSION)
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubernetes.client import ApiClient
@@ -42,6 +43,8 @@ MAX_RELISTS = 3
 # kind -> (api prefix, plural, namespaced)
 RESOURCES: dict[str, tuple[str, str, bool]] = {
     "leaderworkersets": (f"/apis/{LWS_GROUP}/{LWS_VERSION}", LWS_PLURAL, True),
+    "disaggregatedsets": (f"/apis/{DS_GROUP}/{DS_VERSION}", DS_PLURAL, True),
+    "disaggregatedsetrolescalers": (f"/apis/{DS_GROUP}/{DS_VERSION}", DSRS_PLURAL, True),
     "pods": ("/api/v1", "pods", True),
     "nodes": ("/api/v1", "nodes", False),
     "namespaces": ("/api/v1", "namespaces", False),
@@ -544,17 +547,31 @@ class Cluster:
 
     def get_lws(self, name: str, namespace: str | None = None) -> dict:
         """GET one LWS; a 404 becomes the standard not-found error with close names."""
+        return self._get_named("leaderworkersets", name, namespace, errors.lws_not_found)
+
+    def get_ds(self, name: str, namespace: str | None = None) -> dict:
+        """GET one DisaggregatedSet; a 404 becomes the not-found error with close names, an API this
+        cluster does not serve becomes ``DsApiMissing``."""
+        return self._get_named("disaggregatedsets", name, namespace, errors.ds_not_found)
+
+    def _get_named(self, kind: str, name: str, namespace: str | None,
+                   not_found: Callable[[str, str, list[str]], errors.NotFound]) -> dict:
         ns = namespace or self.namespace
         try:
-            return self.get("leaderworkersets", name, ns)
+            return self.get(kind, name, ns)
         except errors.NotFound as exc:
             if exc.status.get("kind") != "Status":
                 raise
             try:
-                existing = [i["metadata"]["name"] for i in self.list("leaderworkersets", ns)[0]]
+                existing = [i["metadata"]["name"] for i in self.list(kind, ns)[0]]
             except errors.LwsError:
                 existing = []
-            raise errors.lws_not_found(name, ns, existing) from None
+            raise not_found(name, ns, existing) from None
+
+    def list_ds(self, namespace: str | None = None, *, label_selector: str | None = None,
+                all_namespaces: bool = False) -> list[dict]:
+        return self.list("disaggregatedsets", namespace or self.namespace, label_selector=label_selector,
+                         all_namespaces=all_namespaces)[0]
 
     def list_lws(self, namespace: str | None = None, *, label_selector: str | None = None,
                  all_namespaces: bool = False) -> list[dict]:
@@ -660,16 +677,17 @@ class Cluster:
         return self.patch("leaderworkersets", name, patch, namespace=namespace or self.namespace,
                           patch_type=patch_type, dry_run=dry_run)
 
-    def get_scale(self, name: str, namespace: str | None = None) -> dict:
-        return self.request("GET", resource_path("leaderworkersets", namespace or self.namespace, name,
-                                                 "scale"))
+    def get_scale(self, name: str, namespace: str | None = None, *, kind: str = "leaderworkersets") -> dict:
+        """The ``/scale`` subresource of an LWS (or of another kind that has one: a role scaler)."""
+        return self.request("GET", resource_path(kind, namespace or self.namespace, name, "scale"))
 
     def patch_scale(self, name: str, replicas: int, *, namespace: str | None = None,
-                    resource_version: str | None = None, dry_run: bool = False) -> dict:
+                    resource_version: str | None = None, dry_run: bool = False,
+                    kind: str = "leaderworkersets") -> dict:
         patch: dict[str, Any] = {"spec": {"replicas": replicas}}
         if resource_version is not None:
             patch["metadata"] = {"resourceVersion": resource_version}
-        return self.patch("leaderworkersets", name, patch, namespace=namespace or self.namespace,
+        return self.patch(kind, name, patch, namespace=namespace or self.namespace,
                           subresource="scale", dry_run=dry_run)
 
     def delete(self, kind: str, name: str, *, namespace: str | None = None,
@@ -1184,6 +1202,8 @@ def map_api_exception(code: int | None, body: Any, path: str) -> errors.LwsError
     code = code or 0
     if code == 404 and status.get("kind") != "Status" and f"/apis/{LWS_GROUP}/" in path:
         return errors.LwsApiMissing()
+    if code == 404 and status.get("kind") != "Status" and f"/apis/{DS_GROUP}/" in path:
+        return errors.DsApiMissing()
     kwargs = {"code": code, "reason": reason, "status": status}
     if code == 401:
         return errors.Unauthorized("Unauthorized: the server rejected the credentials "

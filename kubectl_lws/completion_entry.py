@@ -162,6 +162,10 @@ def _option_values(line: Line, option: click.Option, partial: str, *, prefix: st
         values = [(c, "container") for c in _lookup(line, "containers")]
     elif "--worker" in opts:
         values = [(str(i), "worker index") for i in _lookup(line, "workers")]
+    elif "--role" in opts:
+        values = [(r, "role") for r in _lookup(line, "roles")]
+    elif "--slice" in opts:
+        values = [(str(i), "slice") for i in _lookup(line, "slices")]
     return [(prefix + v, h) for v, h in values if v.startswith(partial)], DIRECTIVE_NO_FILE
 
 
@@ -174,7 +178,10 @@ def _arguments(line: Line, partial: str) -> list[tuple[str, str]]:
         return [(s, "") for s in ("bash", "zsh", "fish", "k9s", "install") if s.startswith(partial)]
     if line.path and line.path[0] == "sandbox":
         return []
-    return [(n, "LeaderWorkerSet") for n in _lookup(line, "lws") if n.startswith(partial)]
+    out = [(n, "LeaderWorkerSet") for n in _lookup(line, "lws") if n.startswith(partial)]
+    if "/" not in partial or partial.startswith("ds/"):  # ds/NAME: a DisaggregatedSet (docs/disaggregatedset.md)
+        out += [(f"ds/{n}", "DisaggregatedSet") for n in _lookup(line, "ds") if f"ds/{n}".startswith(partial)]
+    return out
 
 
 def _lookup(line: Line, what: str) -> list:
@@ -195,9 +202,25 @@ def _lookup(line: Line, what: str) -> list:
             return sorted(n["metadata"]["name"] for n in cluster.list("namespaces")[0])
         if what == "lws":
             return sorted(o["metadata"]["name"] for o in cluster.list_lws())
+        if what == "ds":
+            return sorted(o["metadata"]["name"] for o in cluster.list_ds())
         if not line.positionals:
             return []
-        view = lws_view(cluster.get("leaderworkersets", line.positionals[0], cluster.namespace))
+        from kubectl_lws.model.target import parse_target
+
+        target = parse_target(line.positionals[0])
+        if target.is_ds:
+            from kubectl_lws.model.ds import ds_view
+
+            ds = ds_view(cluster.get("disaggregatedsets", target.name, cluster.namespace))
+            if what == "roles":
+                return ds.role_names
+            if what == "slices":
+                return list(range(ds.slices))
+            if what in ("groups", "workers"):
+                return list(range(max((r.replicas if what == "groups" else r.size for r in ds.roles), default=0)))
+            return []
+        view = lws_view(cluster.get("leaderworkersets", target.name, cluster.namespace))
         if what == "groups":
             return list(range(view.replicas))
         if what == "workers":

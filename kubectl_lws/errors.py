@@ -98,6 +98,15 @@ class LwsApiMissing(LwsError):
                          "is the LWS controller installed?")
 
 
+class DsApiMissing(LwsError):
+    """The cluster does not serve disaggregatedset.x-k8s.io/v1 (no DisaggregatedSet CRD)."""
+
+    def __init__(self) -> None:
+        super().__init__("disaggregatedset.x-k8s.io/v1 is not served by this cluster: the DisaggregatedSet CRD "
+                         "is not installed (it comes with the LWS controller v0.9 and later)",
+                         hint="check with: kubectl lws doctor")
+
+
 class Unreachable(LwsError):
     """The server could not be reached at all (DNS, refused, TLS)."""
 
@@ -108,14 +117,23 @@ class RequestTimeout(LwsError):
 
 def lws_not_found(name: str, namespace: str, existing: Iterable[str] = ()) -> NotFound:
     """The not-found error every command gives for a missing LWS, with close names suggested."""
+    return _not_found("leaderworkerset", name, namespace, existing, "")
+
+
+def ds_not_found(name: str, namespace: str, existing: Iterable[str] = ()) -> NotFound:
+    """The same for a missing DisaggregatedSet (close names are suggested as ``ds/NAME``)."""
+    return _not_found("disaggregatedset", name, namespace, existing, "ds/")
+
+
+def _not_found(kind: str, name: str, namespace: str, existing: Iterable[str], prefix: str) -> NotFound:
     import difflib  # only on this error path: not a cost of every command's start
 
     names = sorted(existing)
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = None
     if close:
-        hint = "did you mean " + " or ".join(f'"{c}"' for c in close) + "? (see: kubectl lws list)"
+        hint = "did you mean " + " or ".join(f'"{prefix}{c}"' for c in close) + "? (see: kubectl lws list)"
     else:
         hint = f"see: kubectl lws list -n {namespace}"
-    return NotFound(f'leaderworkerset "{name}" not found in namespace "{namespace}"', code=404,
+    return NotFound(f'{kind} "{name}" not found in namespace "{namespace}"', code=404,
                     reason="NotFound", hint=hint)

@@ -253,6 +253,24 @@ class NameType(click.ParamType):
 LWS_NAME = NameType()
 
 
+class TargetType(NameType):
+    """What a command acts on: ``NAME`` or ``lws/NAME`` (a LeaderWorkerSet), ``ds/NAME`` (a
+    DisaggregatedSet; also ``disaggregatedset/NAME`` and the full resource name). Parsed and checked
+    while click parses (exit 2, nothing sent), as every NAME is; the value is a ``model.target.Target``."""
+
+    name = "target"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from kubectl_lws.model.target import Target, parse_target
+
+        if isinstance(value, Target):
+            return value
+        return parse_target(str(value))
+
+
+TARGET = TargetType()
+
+
 class ContainerType(click.ParamType):
     """A container name (a DNS-1123 label)."""
 

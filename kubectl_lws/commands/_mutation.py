@@ -88,3 +88,25 @@ def list_hpas(app: AppContext, namespace: str) -> list[dict]:
         if app.verbosity >= 1 or app.debug:
             app.info(f"could not check for HorizontalPodAutoscalers: {exc.message}")
         return []
+
+
+def force_option() -> Callable:
+    return click.option("--force", is_flag=True,
+                        help="Change an LWS a DisaggregatedSet owns anyway (its controller may undo it).")
+
+
+def guard_owned(app: AppContext, lws: dict, *, action: str, instead: str, force: bool) -> None:
+    """An LWS a DisaggregatedSet made is refused (exit 1) with the DisaggregatedSet command to use instead:
+    its controller owns the LWS's replicas and template and silently undoes a change made to one child
+    alone. ``--force`` goes on, with a warning."""
+    from kubectl_lws.model.ds import child_ref
+
+    ref = child_ref(lws)
+    if ref is None:
+        return
+    name = (lws.get("metadata") or {}).get("name", "")
+    if not force:
+        raise errors.LwsError(f"refusing to {action} {name}: it is {ref.describe()}, whose controller undoes "
+                              f"changes made to its LWS; use: {instead}",
+                              hint="--force does it anyway (the DisaggregatedSet controller may undo it)")
+    app.warn(f"--force: {action} {name}, {ref.describe()}: its controller may undo this")

@@ -61,7 +61,7 @@ def doctor(controller_namespace: str | None, output: str) -> int:
     from kubectl_lws.model import doctor_controller as where
     from kubectl_lws.model import doctor_layers as layers
     from kubectl_lws.model.admission import Served
-    from kubectl_lws.model.keys import LWS_GROUP
+    from kubectl_lws.model.keys import DS_CRD_NAME, DSRS_CRD_NAME, LWS_GROUP
     from kubectl_lws.model.timeutil import utc_now
 
     if controller_namespace is not None:
@@ -89,6 +89,8 @@ def doctor(controller_namespace: str | None, output: str) -> int:
             "group": lambda: cluster.request("GET", f"/apis/{LWS_GROUP}"),
             "ds": lambda: cluster.request("GET", f"/apis/{model.DS_GROUP}"),
             "crd": lambda: cluster.get("customresourcedefinitions", model.CRD_NAME),
+            "ds-crd": lambda: cluster.get("customresourcedefinitions", DS_CRD_NAME),
+            "dsrs-crd": lambda: cluster.get("customresourcedefinitions", DSRS_CRD_NAME),
             "mutating": lambda: cluster.get("mutatingwebhookconfigurations", model.MUTATING),
             "validating": lambda: cluster.get("validatingwebhookconfigurations", model.VALIDATING),
             "lws": lambda: cluster.list_lws(ns),
@@ -141,6 +143,8 @@ def doctor(controller_namespace: str | None, output: str) -> int:
     report.checks.append(model.check_crd(*got["crd"]))
     ds_doc, ds_err = got["ds"]
     report.checks.append(model.check_disaggregated(ds_doc if isinstance(ds_doc, dict) else None, ds_err))
+    if isinstance(ds_doc, dict):
+        report.checks.append(model.check_ds_crds(got["ds-crd"], got["dsrs-crd"]))
     deploy, deploy_err = got["deploy"]
     found_ns = located.namespace if deploy is not None and located.deployment else cns
     controller_checks = model.check_deployment(deploy, deploy_err, found_ns)

@@ -13,23 +13,29 @@ from typing import Any, Sequence
 
 import click
 
-from kubectl_lws.options import LWS_NAME, DurationType, app_context, output_option
+from kubectl_lws.options import TARGET, DurationType, app_context, output_option
 
 TYPES = ("Normal", "Warning")
 
 
 @click.command("events")
-@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME")
 @click.option("-g", "--group", "group_filter", type=int, multiple=True, metavar="N",
               help="Only events of group N's objects (repeatable).")
+@click.option("--role", "roles", multiple=True, metavar="ROLE", help="ds/NAME: only this role's objects (repeatable).")
+@click.option("--slice", "slices", type=click.IntRange(min=0), multiple=True, metavar="S",
+              help="ds/NAME: only this slice's objects (repeatable).")
 @click.option("--since", type=DurationType(), default=None, metavar="DURATION",
               help="Only events last seen within this duration (e.g. 10m).")
 @click.option("--types", default=None, metavar="TYPES", help="Comma-separated event types: Warning,Normal.")
 @click.option("-w", "--watch", is_flag=True, help="After the list, print each new or repeated event (Ctrl-C to stop).")
 @output_option(("table", "json", "yaml"), default="table")
-def events(name: str | None, group_filter: Sequence[int], since: float | None, types: str | None,
-           watch: bool, output: str) -> int:
+def events(name: Any, group_filter: Sequence[int], roles: Sequence[str], slices: Sequence[int], since: float | None,
+           types: str | None, watch: bool, output: str) -> int:
     """Show the events of one LeaderWorkerSet as one timeline, with the group each one is about.
+
+    ds/NAME: the events of a DisaggregatedSet, its role scalers and every child LWS (also of revisions
+    deleted since) with their pods and Services, each with its role, slice and group.
 
     \b
     Both event APIs are read and deduplicated; events of objects that no longer exist (earlier
@@ -42,6 +48,7 @@ def events(name: str | None, group_filter: Sequence[int], since: float | None, t
       kubectl lws events vllm -g 1 --types Warning
       kubectl lws events vllm --since 10m -o json
       kubectl lws events vllm -w
+      kubectl lws events ds/pd --role decode --types Warning
     """
     from kubectl_lws import errors
 
@@ -53,10 +60,17 @@ def events(name: str | None, group_filter: Sequence[int], since: float | None, t
         raise errors.UsageError("-g/--group takes a group index >= 0")
     if since is not None and since <= 0:
         raise errors.UsageError("--since must be a positive duration (e.g. 10m)")
+    if (roles or slices) and not name.is_ds:
+        raise errors.UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {name.name} is a "
+                                "LeaderWorkerSet")
     app = app_context()
     cluster = app.cluster
     ns = cluster.namespace
     selector = f"type={wanted_types[0]}" if len(wanted_types) == 1 else None
+    if name.is_ds:
+        return _ds_events(app, name, ns, list(group_filter), list(roles), list(slices), since, wanted_types,
+                          selector, watch, output)
+    name = name.name
     if watch:
         return _watch(app, name, ns, list(group_filter), since, wanted_types, selector, output)
     items, info = cluster.list_events(ns, field_selector=selector)
@@ -90,13 +104,18 @@ def _others(evs: Sequence[Any], name: str) -> list[str]:
 
 
 def _select(items: list[dict], name: str, groups: list[int], since: float | None, types: list[str]) -> list:
-    from datetime import timedelta
-
     from kubectl_lws.model import events as E
-    from kubectl_lws.model.timeutil import utc_now
 
     evs = E.normalize_all(E.raw_of_lws(items, name))
-    mine = E.events_of_lws(evs, name, others=_others(evs, name))
+    return _filter(E.events_of_lws(evs, name, others=_others(evs, name)), groups, since, types)
+
+
+def _filter(mine: list, groups: list[int], since: float | None, types: list[str]) -> list:
+    """-g, --types and --since on LwsEvents or DsEvents (both carry ``event`` and ``group``)."""
+    from datetime import timedelta
+
+    from kubectl_lws.model.timeutil import utc_now
+
     if groups:
         mine = [le for le in mine if le.group in groups]
     if types != list(TYPES):
@@ -106,6 +125,79 @@ def _select(items: list[dict], name: str, groups: list[int], since: float | None
         mine = [le for le in mine if (le.event.last or le.event.first) is not None
                 and (le.event.last or le.event.first) >= cutoff]
     return mine
+
+
+def _ds_events(app: Any, target: Any, ns: str, groups: list[int], roles: list[str], slices: list[int],
+               since: float | None, types: list[str], selector: str | None, watch: bool, output: str) -> int:
+    """A DisaggregatedSet's timeline: GET the set and LIST its child LWS (roles, and which LWS are its), then
+    the events LIST (``-w``: list+watch) of the namespace."""
+    from kubectl_lws import errors
+    from kubectl_lws.model import ds as D
+    from kubectl_lws.model import events as E
+    from kubectl_lws.model.timeutil import utc_now
+    from kubectl_lws.render.ds import ds_events_doc, ds_events_table, ds_event_line
+    from kubectl_lws.render.output import dump_json_line, dump_yaml, emit
+    from kubectl_lws.targets import resolve
+
+    cluster = app.cluster
+    res = resolve(cluster, target, ns)
+    view = D.ds_view(res.ds)
+    for role in roles:
+        if view.role(role) is None:
+            raise errors.UsageError(f'role "{role}" does not exist in disaggregatedset "{view.name}" '
+                                    f"(roles: {', '.join(view.role_names)})")
+
+    def pick(raw: list[dict]) -> list:
+        evs = E.normalize_all(E.raw_of_lws(raw, target.name))
+        others = [n for n in E.other_lws_names(evs, target.name) if D.child_name_ref(n, view.name, view.role_names)
+                  is None and n not in res.child_names()]
+        mine = D.events_of_ds(evs, view, res.children, others=others)
+        if roles:
+            mine = [de for de in mine if de.role in roles]
+        if slices:
+            mine = [de for de in mine if de.slice in slices]
+        return mine
+
+    if not watch:
+        items, info = cluster.list_events(ns, field_selector=selector)
+        mine = _filter(pick(items), groups, since, types)
+        if emit(ds_events_doc(target.name, ns, mine, info), output):
+            return 0
+        if not mine:
+            app.info(f"No events found for disaggregatedset {target.name} in {ns} namespace (events expire after "
+                     "1h by default).")
+            return 0
+        color = app.use_color()
+        app.out(ds_events_table(mine, utc_now(), color=color))
+        return 0
+    import sys
+
+    seen: dict[str, tuple] = {}
+    first = True
+    try:
+        for etype, payload in cluster.list_watch("events", ns, field_selector=selector):
+            if etype not in ("SYNC", "ADDED", "MODIFIED"):
+                continue
+            fresh = []
+            for de in _filter(pick(payload if etype == "SYNC" else [payload]), groups,
+                              since if first else None, types):
+                key = (de.event.count, de.event.last)
+                if seen.get(de.event.uid) != key:
+                    seen[de.event.uid] = key
+                    fresh.append(de)
+            first = False
+            for de in fresh:
+                if output == "json":
+                    dump_json_line(de.to_json())
+                elif output == "yaml":
+                    sys.stdout.write("---\n")
+                    dump_yaml(de.to_json())
+                else:
+                    app.out(ds_event_line(de, utc_now()))
+            sys.stdout.flush()
+    finally:
+        cluster.close_streams()
+    return 0
 
 
 def _print(app: Any, name: str, ns: str, mine: list, info: dict, output: str) -> None:

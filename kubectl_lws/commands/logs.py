@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import click
 
-from kubectl_lws.options import LWS_NAME, ContainerType, DurationType
+from kubectl_lws.options import TARGET, ContainerType, DurationType
 
 CHUNK = 64 * 1024
 QUEUE_BLOCKS = 512  # bounded: a slow stdout slows the readers (TCP back-pressure), memory stays flat
@@ -38,9 +38,12 @@ _TS_PREFIX = re.compile(rb"(?m)^\d{4}-\d\d-\d\dT[^ \n]* ")
 
 
 @click.command("logs")
-@click.argument("name", type=LWS_NAME, metavar="NAME")
+@click.argument("name", type=TARGET, metavar="NAME")
 @click.option("-g", "--group", "groups", type=click.IntRange(min=0), multiple=True, metavar="N",
               help="Only these groups (repeatable). Default: every group.")
+@click.option("--role", "roles", multiple=True, metavar="ROLE", help="ds/NAME: only this role (repeatable).")
+@click.option("--slice", "slices", type=click.IntRange(min=0), multiple=True, metavar="S",
+              help="ds/NAME: only this slice (repeatable).")
 @click.option("--workers", is_flag=True, help="Also the workers of each group (not only the leader).")
 @click.option("--all-pods", is_flag=True,
               help="Every pod of the LWS, with surge groups and pods still terminating (-g/--worker still filter).")
@@ -66,11 +69,14 @@ _TS_PREFIX = re.compile(rb"(?m)^\d{4}-\d\d-\d\dT[^ \n]* ")
               metavar="DURATION",
               help="With -f: when the API server stops answering, retry (with back-off, after a warning) "
                    "for this long, then exit 1.")
-def logs(name: str, groups: tuple[int, ...], workers: bool, all_pods: bool, worker_indexes: tuple[int, ...],
-         container: str | None, all_containers: bool, follow: bool, since: float | None,
-         since_time: str | None, tail: int, timestamps: bool, previous: bool, no_prefix: bool,
-         max_streams: int, output: str, reconnect_timeout: float) -> int:
+def logs(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], slices: tuple[int, ...], workers: bool,
+         all_pods: bool, worker_indexes: tuple[int, ...], container: str | None, all_containers: bool, follow: bool,
+         since: float | None, since_time: str | None, tail: int, timestamps: bool, previous: bool,
+         no_prefix: bool, max_streams: int, output: str, reconnect_timeout: float) -> int:
     """Print or follow the logs of the groups' pods (default: every group's leader).
+
+    ds/NAME: every role of a DisaggregatedSet, lines prefixed role/slice/group/worker (decode/s0/g1/w0;
+    the revision is added where a slice runs two), --role and --slice narrow it.
 
     \b
     Examples:
@@ -79,6 +85,7 @@ def logs(name: str, groups: tuple[int, ...], workers: bool, all_pods: bool, work
       kubectl lws logs vllm -g 2 --workers -f   # the whole of group 2
       kubectl lws logs vllm --previous          # why did the leaders crash?
       kubectl lws logs vllm -o json --tail 20   # one JSON object per line
+      kubectl lws logs ds/pd --role decode -f   # every decode leader of every slice
     """
     from kubectl_lws import errors
     from kubectl_lws.model import keys
@@ -99,22 +106,29 @@ def logs(name: str, groups: tuple[int, ...], workers: bool, all_pods: bool, work
     if tail < -1:
         raise errors.UsageError("--tail must be -1 (all) or a number of lines >= 0")
 
+    if (roles or slices) and not name.is_ds:
+        raise errors.UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {name.name} is a "
+                                "LeaderWorkerSet")
     app = app_context()
     cluster = app.cluster
     cluster.max_connections = max(cluster.max_connections, max_streams + 8)
     namespace = cluster.namespace
-    lws = cluster.get_lws(name, namespace)
-    view = lws_view(lws)
+    kind = "leaderworkersets"
+    if name.is_ds:
+        uid, replicas, size, selector, kind = _ds_scope(cluster, name.name, namespace, roles, slices)
+    else:
+        view = lws_view(cluster.get_lws(name.name, namespace))
+        uid, replicas, size, selector = view.uid, view.replicas, view.size, keys.selector_for(name.name)
     json_out = output == "json"
     request = LogRequest(
         tail_lines=None if tail < 0 else tail,
         since_seconds=None if since is None else max(1, math.ceil(since)),
         since_time=since_time, timestamps=timestamps or json_out, previous=previous)
     spec = RunSpec(
-        name=name, namespace=namespace, lws_uid=view.uid, replicas=view.replicas, size=view.size,
-        selector=keys.selector_for(name),
+        name=name.name, namespace=namespace, lws_uid=uid, replicas=replicas, size=size,
+        selector=selector, kind=kind,
         select_args=dict(groups=groups, worker_indexes=worker_indexes, workers=workers, all_pods=all_pods,
-                         container=container, all_containers=all_containers),
+                         container=container, all_containers=all_containers, roles=roles, slices=slices),
         request=request, json_out=json_out, prefix=not no_prefix,
         color=(not json_out) and app.use_color(sys.stdout), err_color=app.use_color(sys.stderr),
         max_streams=max_streams)
@@ -122,6 +136,28 @@ def logs(name: str, groups: tuple[int, ...], workers: bool, all_pods: bool, work
         cluster.prepare_streams()  # before the first "+ pod" marker: streams then open at once
         return Follower(cluster, spec, reconnect_timeout=max(1.0, reconnect_timeout)).run()
     return dump(cluster, spec)
+
+
+def _ds_scope(cluster: Any, name: str, namespace: str, roles: tuple[str, ...],
+              slices: tuple[int, ...]) -> tuple[str, int, int, str, str]:
+    """(uid, replicas, size, pod selector, kind to watch) of a DisaggregatedSet: GET it; -g and --worker are
+    checked against its largest role (every pod of the set is selected by its name label)."""
+    from kubectl_lws import errors
+    from kubectl_lws.model import keys
+    from kubectl_lws.model.ds import ds_view
+
+    view = ds_view(cluster.get_ds(name, namespace))
+    for role in roles:
+        if view.role(role) is None:
+            raise errors.UsageError(f'role "{role}" does not exist in disaggregatedset "{name}" '
+                                    f"(roles: {', '.join(view.role_names)})")
+    for s in slices:
+        if s >= view.slices:
+            have = f"0-{view.slices - 1}" if view.slices > 1 else "0"
+            raise errors.UsageError(f'slice {s} does not exist in disaggregatedset "{name}" (slices: {have})')
+    chosen = [r for r in view.roles if not roles or r.name in roles]
+    return (view.uid, max((r.replicas for r in chosen), default=0), max((r.size for r in chosen), default=1),
+            keys.ds_selector(name), keys.DS_PLURAL)
 
 
 # ---- plumbing shared by both modes ---------------------------------------------------------------
@@ -160,6 +196,11 @@ class RunSpec:
     max_streams: int
     width: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = "leaderworkersets"  # what ends a follow when deleted: the LWS, or a DisaggregatedSet
+
+    @property
+    def kind_word(self) -> str:
+        return "disaggregatedset" if self.kind == "disaggregatedsets" else "leaderworkerset"
 
     def validate_and_select(self, pods: list[dict]) -> Any:
         """Validate -g/--worker/-c against the pods that exist, then select the streams."""
@@ -167,7 +208,7 @@ class RunSpec:
 
         logsel.validate_request(pods, replicas=self.replicas, size=self.size, lws_name=self.name,
                                 groups=self.select_args["groups"],
-                                worker_indexes=self.select_args["worker_indexes"])
+                                worker_indexes=self.select_args["worker_indexes"], kind=self.kind_word)
         selection = logsel.select_targets(pods, **self.select_args)
         if self.select_args["container"]:
             logsel.check_container(pods, self.select_args["container"], selection)
@@ -277,7 +318,7 @@ def dump(cluster: Any, spec: RunSpec) -> int:
     items: list[Any] = selection.ordered
     targets = [x for x in items if isinstance(x, logsel.Target)]
     if not items:
-        writer.err(f'note: leaderworkerset "{spec.name}" has no pods to show')
+        writer.err(f'note: {spec.kind_word} "{spec.name}" has no pods to show')
         return 0
     queues: dict[int, queue.SimpleQueue] = {id(t): queue.SimpleQueue() for t in targets}
     stop = threading.Event()
@@ -497,7 +538,7 @@ class Follower:
 
     def _watch_lws(self) -> None:
         def body() -> None:
-            for etype, obj in self.cluster.list_watch("leaderworkersets", self.spec.namespace, stop=self.stop,
+            for etype, obj in self.cluster.list_watch(self.spec.kind, self.spec.namespace, stop=self.stop,
                                                       field_selector=f"metadata.name={self.spec.name}"):
                 if etype == "SYNC":
                     gone = not any((o.get("metadata") or {}).get("uid") == self.spec.lws_uid for o in obj)
@@ -592,7 +633,7 @@ class Follower:
         elif kind == "say":
             self.writer.err(item[1])
         elif kind == "lws-gone":
-            self.writer.err(f'leaderworkerset "{self.spec.name}" was deleted; stopping')
+            self.writer.err(f'{self.spec.kind_word} "{self.spec.name}" was deleted; stopping')
             return 0
         elif kind == "fatal":
             raise item[1]

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import click
 
 from kubectl_lws.files import Archive, archive_kind, archive_root
-from kubectl_lws.options import LWS_NAME, DurationType, NamespaceType, app_context
+from kubectl_lws.options import TARGET, DurationType, NamespaceType, app_context
 from kubectl_lws.progress import Progress
 
 DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
@@ -34,7 +34,7 @@ DS_CRDS = ("disaggregatedsets.disaggregatedset.x-k8s.io", "disaggregatedsetroles
 # ---- the command --------------------------------------------------------------------------------------
 
 @click.command("report")
-@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME")
 @click.option("--output", "output_path", metavar="FILE",
               help="Archive to write: .zip or .tar.gz/.tgz (default report_<ns>_<name>_<UTC time>.zip).")
 @click.option("--logs", "logs_mode", type=click.Choice(["leaders", "all", "none"]), default="leaders",
@@ -53,32 +53,39 @@ DS_CRDS = ("disaggregatedsets.disaggregatedset.x-k8s.io", "disaggregatedsetroles
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=16, show_default=True,
               help="Log streams fetched at the same time.")
-def report(name: str | None, output_path: str | None, logs_mode: str, previous: bool, since: float | None,
+def report(name: Any, output_path: str | None, logs_mode: str, previous: bool, since: float | None,
            max_log_bytes: int, include_controller: bool, controller_namespace: str, no_redact: bool, force: bool,
            concurrency: int) -> int:
     """Write a support bundle for one LeaderWorkerSet (objects, status, events, logs) to a zip or tar.gz.
 
+    ds/NAME: a DisaggregatedSet (its objects, status, rollout history, events, P/D wiring), and under
+    lws/<child>/ everything the report of each of its child LWS holds.
+
     \b
     Secrets are never read; env values with secret-looking names are written as ***.
     Items that cannot be collected (RBAC, timeouts, caps) are listed in manifest.json; the report
-    still succeeds (exit 0, one warning). Exit 1 only when the LWS itself cannot be read.
+    still succeeds (exit 0, one warning). Exit 1 only when the LWS (or the set) itself cannot be read.
 
     \b
     Examples:
       kubectl lws report vllm
       kubectl lws report vllm --output vllm.tar.gz --logs all --previous
       kubectl lws report vllm --include-controller --since 2h
+      kubectl lws report ds/pd --logs all
     """
     from kubectl_lws import errors
     from kubectl_lws.model.timeutil import utc_now
 
     if not name:
         raise errors.UsageError("NAME is required: kubectl lws report NAME", hint="list them with: kubectl lws list")
+    target = name
+    name = target.name
     app = app_context()
     cluster = app.cluster
     namespace = cluster.namespace
     started = utc_now()
-    default_root = f"report_{namespace}_{name}_{started:%Y%m%dT%H%M%SZ}"
+    label = f"ds-{name}" if target.is_ds else name
+    default_root = f"report_{namespace}_{label}_{started:%Y%m%dT%H%M%SZ}"
     path = output_path or f"{default_root}.zip"
     kind = archive_kind(path)
     if kind is None:
@@ -93,12 +100,18 @@ def report(name: str | None, output_path: str | None, logs_mode: str, previous: 
     archive = Archive(path, kind, archive_root(path, default_root))
     try:
         progress = Progress("report: ")
-        progress.line(f"report: reading leaderworkerset {namespace}/{name}")
-        lws = cluster.get_lws(name, namespace)  # the one failure that fails the report
+        progress.line(f"report: reading {target.kind_word} {namespace}/{name}")
+        # the one failure that fails the report
+        lws = cluster.get_ds(name, namespace) if target.is_ds else cluster.get_lws(name, namespace)
     except BaseException:
         archive.discard()
         raise
-    collector = Collector(app, archive, lws, progress, redact=not no_redact)
+    if target.is_ds:
+        from kubectl_lws.commands.report_ds import DsCollector
+
+        collector: Collector = DsCollector(app, archive, lws, progress, redact=not no_redact)
+    else:
+        collector = Collector(app, archive, lws, progress, redact=not no_redact)
     try:
         collector.run(logs_mode=logs_mode, previous=previous, since=since, max_log_bytes=max_log_bytes,
                       include_controller=include_controller, controller_namespace=controller_namespace,
@@ -570,19 +583,23 @@ class Collector:
         if pods:
             self._logs(pods, "controller", False, since, cap, concurrency, prefix="controller/logs", namespace=cns)
 
+    def subject(self) -> dict:
+        """What the bundle is about, for the manifest."""
+        meta = self.lws["metadata"]
+        return {"leaderWorkerSet": {"name": meta.get("name"), "namespace": meta.get("namespace"),
+                                    "uid": meta.get("uid"), "generation": meta.get("generation")}}
+
     def write_manifest(self, started: Any, options: dict) -> None:
         from kubectl_lws import __version__
 
         self.write_summaries()
         from kubectl_lws.model.timeutil import rfc3339, utc_now
 
-        meta = self.lws["metadata"]
         files = list(self.archive.files)
         manifest = {
             "kind": "LwsSupportBundle", "formatVersion": 1,
             "created": rfc3339(started), "finished": rfc3339(utc_now()),
-            "leaderWorkerSet": {"name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid"),
-                                "generation": meta.get("generation")},
+            **self.subject(),
             "versions": {"plugin": __version__, "server": self.versions.get("server"),
                          "lwsApi": self.lws.get("apiVersion"), "lwsController": self.versions.get("lws"),
                          "controllerImage": self.versions.get("controllerImage")},

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, ContextManager, Sequence
 import click
 
 from kubectl_lws import errors
-from kubectl_lws.commands._mutation import KIND_PREFIX, consent, show_plan
-from kubectl_lws.options import LWS_NAME, AppContext, DurationType, app_context, dry_run_option, yes_option
+from kubectl_lws.commands._mutation import KIND_PREFIX, consent, force_option, guard_owned, show_plan
+from kubectl_lws.options import TARGET, AppContext, DurationType, app_context, dry_run_option, yes_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubectl_lws.model.plans import GroupTarget, RestartPlan
@@ -39,9 +39,12 @@ def parse_groups(values: Sequence[str]) -> list[int]:
 
 
 @click.command("restart")
-@click.argument("name", type=LWS_NAME, metavar="NAME")
+@click.argument("name", type=TARGET, metavar="NAME")
 @click.option("-g", "--group", "groups", multiple=True, metavar="N[,N...]",
               help="Group index to re-create (repeatable, or comma-separated).")
+@click.option("--role", default=None, metavar="ROLE", help="ds/NAME: the role whose group to re-create.")
+@click.option("--slice", "slice_", type=click.IntRange(min=0), default=None, metavar="S",
+              help="ds/NAME: the slice (required when the set has several).")
 @click.option("--all", "all_groups", is_flag=True, help="All groups: a template restart, or with --rolling "
               "group by group.")
 @click.option("--rolling", is_flag=True, help="Re-create groups batch by batch, highest index first, waiting "
@@ -54,11 +57,14 @@ def parse_groups(values: Sequence[str]) -> list[int]:
 @click.option("--save-logs", "save_logs", type=click.Path(file_okay=False, path_type=Path), default=None,
               metavar="DIR", help="Before deleting, save current and previous logs of every container of "
               "the targeted groups, one file per container.")
+@force_option()
 @yes_option()
 @dry_run_option()
-def restart(name: str, groups: tuple[str, ...], all_groups: bool, rolling: bool, max_unavailable: int | None,
-            wait: bool, timeout: float, save_logs: Path | None, yes: bool, dry_run: str) -> int:
-    """Re-create groups of LeaderWorkerSet NAME (every pod gets a new UID).
+def restart(name: object, groups: tuple[str, ...], role: str | None, slice_: int | None, all_groups: bool,
+            rolling: bool, max_unavailable: int | None, wait: bool, timeout: float, save_logs: Path | None,
+            force: bool, yes: bool, dry_run: str) -> int:
+    """Re-create groups of LeaderWorkerSet NAME (every pod gets a new UID), or of a DisaggregatedSet's role
+    (ds/NAME --role R -g N: the group of the role's current child LWS; a whole role is refused).
 
     \b
     Examples:
@@ -67,12 +73,25 @@ def restart(name: str, groups: tuple[str, ...], all_groups: bool, rolling: bool,
       kubectl lws restart vllm --all --rolling       # one group at a time, highest first
       kubectl lws restart vllm --all                 # template restart (controller's strategy)
       kubectl lws restart vllm -g 1 --save-logs ./logs -y
+      kubectl lws restart ds/pd --role decode --slice 0 -g 1
     """
     from kubectl_lws.model import plans
     from kubectl_lws.model.groups import lws_view
     from kubectl_lws.model.keys import selector_for
 
     indexes = parse_groups(groups)
+    target = name
+    if target.is_ds:
+        from kubectl_lws.model.dsplans import WHOLE_ROLE_REFUSED
+
+        if all_groups or (role and not indexes):
+            raise errors.UsageError(WHOLE_ROLE_REFUSED)
+        if not role or not indexes:
+            raise errors.UsageError(f"give the role and its group: kubectl lws restart {target.ref} --role ROLE "
+                                    "-g N [--slice S]")
+    elif role is not None or slice_ is not None:
+        raise errors.UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {target.name} is a "
+                                "LeaderWorkerSet")
     if bool(indexes) == all_groups:
         raise errors.UsageError("give the groups to restart with -g N, or --all")
     if max_unavailable is not None and not rolling:
@@ -82,7 +101,15 @@ def restart(name: str, groups: tuple[str, ...], all_groups: bool, rolling: bool,
     app = app_context()
     cluster = app.cluster
     ns = cluster.namespace
-    view = lws_view(cluster.get_lws(name, ns))
+    name = _ds_child(app, target, role, slice_) if target.is_ds else target.name
+    lws = cluster.get_lws(name, ns)
+    if all_groups:
+        ref = _ref(lws)
+        guard_owned(app, lws, action="restart every group of", force=force,
+                    instead=f"kubectl lws restart ds/{ref.ds if ref else ''} --role {ref.role if ref else ''} "
+                            f"--slice {ref.slice if ref else ''} -g N (a group at a time: restarting them all "
+                            "would need a template change, which rolls every role)")
+    view = lws_view(lws)
     pods = cluster.list_pods(ns, label_selector=selector_for(name))
     try:
         if rolling:
@@ -119,6 +146,32 @@ def restart(name: str, groups: tuple[str, ...], all_groups: bool, rolling: bool,
     if plan.mode == "rolling":
         return _rolling_restart(app, plan, view, save_logs, timeout, server_dry, suffix)
     return _restart_groups(app, plan, save_logs, wait, timeout, server_dry, suffix)
+
+
+def _ref(lws: dict) -> Any:
+    from kubectl_lws.model.ds import child_ref
+
+    return child_ref(lws)
+
+
+def _ds_child(app: AppContext, target: Any, role: str, slice_: int | None) -> str:
+    """The child LWS whose groups ``restart ds/NAME --role R [--slice S] -g N`` re-creates (the role's child
+    at the target revision), said on stderr before the plan."""
+    from kubectl_lws.commands.status_ds import _assess
+    from kubectl_lws.model.dsplans import restart_child
+    from kubectl_lws.targets import read_ds
+
+    from kubectl_lws.model.ds import ds_view
+    from kubectl_lws.model.dsplans import check_restart
+
+    ds = app.cluster.get_ds(target.name)
+    check_restart(ds_view(ds), role, slice_)  # the role and slice exist (exit 2) before anything else is read
+    read = read_ds(app.cluster, target.name, ds=ds)
+    da = _assess(read.ds, read.lws, read.pods, read.services, read.scalers, read.hpas, None, 300.0)
+    child = restart_child(da, role, slice_)
+    app.info(f"{target.ref}: role {role}, slice {child.ref.slice}, revision {child.ref.revision}: child LWS "
+             f"{child.name}")
+    return child.name
 
 
 # ---- the three modes --------------------------------------------------------------------------------

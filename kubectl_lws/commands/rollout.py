@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from kubectl_lws import errors
-from kubectl_lws.commands._mutation import KIND_PREFIX
-from kubectl_lws.options import (LWS_NAME, AppContext, DurationType, SelectorType, app_context, dry_run_option,
+from kubectl_lws.commands._mutation import KIND_PREFIX, force_option, guard_owned
+from kubectl_lws.options import (TARGET, AppContext, DurationType, SelectorType, app_context, dry_run_option,
                                  output_option, yes_option)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,6 +93,27 @@ def _health(lws: dict, current_key: str | None) -> "HealthFn":
     return assess
 
 
+def _lws_name(name: Any, action: str) -> str | None:
+    """The LWS a partition command acts on; a DisaggregatedSet has no partition (exit 2, nothing sent)."""
+    if name is None:
+        return None
+    if name.is_ds:
+        raise errors.UsageError(f"rollout {action} does not apply to a DisaggregatedSet: its controller rolls every "
+                                "role slice by slice and forbids a partition; change the roles' templates "
+                                f"(kubectl edit disaggregatedset {name.name}) and follow with: kubectl lws rollout "
+                                f"status {name.ref}")
+    return name.name
+
+
+def _guard(app: AppContext, lws: dict, action: str, force: bool) -> None:
+    from kubectl_lws.model.ds import child_ref
+
+    ref = child_ref(lws)
+    guard_owned(app, lws, action=f"rollout {action}", force=force,
+                instead=f"change the role's template in the DisaggregatedSet and follow with: kubectl lws rollout "
+                        f"status ds/{ref.ds if ref else ''}")
+
+
 def _targets(app: AppContext, name: str | None, selector: str | None) -> list[dict]:
     if bool(name) == bool(selector):
         raise errors.UsageError("give a LeaderWorkerSet NAME or -l/--selector, not both and not neither")
@@ -129,15 +150,17 @@ def _hpa_notes(snap: Snapshot, action: str) -> list[str]:
     return [hpa_note(h, action) for h in hpa_objects_targeting(snap.hpas, snap.name)]
 
 
-def _run_partition_command(app: AppContext, name: str | None, selector: str | None, action: str,
+def _run_partition_command(app: AppContext, name: Any, selector: str | None, action: str,
                            decide: Decide, *, yes: bool, dry_run: str, wait: bool = False,
-                           timeout: float = 0.0) -> int:
+                           timeout: float = 0.0, force: bool = False) -> int:
     """Plan every target, show all plans, ask once, then patch each (conditional on its read)."""
     from kubectl_lws.commands._mutation import apply_with_retry, consent, list_hpas, show_plan
     from kubectl_lws.render.rollout import plan_lines, plan_title
 
     cluster = app.cluster
-    targets = _targets(app, name, selector)
+    targets = _targets(app, _lws_name(name, action), selector)
+    for lws in targets:
+        _guard(app, lws, action, force)
     hpas = list_hpas(app, cluster.namespace)
     planned: list[tuple[Snapshot, "PartitionPlan"]] = []
     for lws in targets:
@@ -219,14 +242,15 @@ def rollout() -> None:
 
 
 @rollout.command("canary")
-@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME")
 @_selector_option()
 @click.option("--groups", type=click.IntRange(max=2**31 - 1), default=None, metavar="K",
               help="Put the current revision on the top K groups: partition = replicas - K.")
 @click.option("--partition", type=int, default=None, metavar="P", help="Set the partition to P exactly.")
+@force_option()
 @yes_option()
 @dry_run_option()
-def canary(name: str | None, selector: str | None, groups: int | None, partition: int | None, yes: bool,
+def canary(name: Any, selector: str | None, groups: int | None, partition: int | None, force: bool, yes: bool,
            dry_run: str) -> int:
     """Make the top K groups the canary (partition = replicas - K).
 
@@ -248,21 +272,23 @@ def canary(name: str | None, selector: str | None, groups: int | None, partition
         return (canary_partition(view.replicas, groups=groups, partition=partition), clear_pause(lws), None,
                 release_surge(lws)[0])
 
-    return _run_partition_command(app_context(), name, selector, "canary", decide, yes=yes, dry_run=dry_run)
+    return _run_partition_command(app_context(), name, selector, "canary", decide, yes=yes, dry_run=dry_run,
+                                  force=force)
 
 
 @rollout.command("promote")
-@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME")
 @_selector_option()
 @click.option("--step", type=click.IntRange(max=2**31 - 1), default=None, metavar="K", help="Lower the partition by K groups (default 1).")
 @click.option("--full", is_flag=True, help="Set the partition to 0: every group gets the current revision.")
 @click.option("--wait", is_flag=True, help="Then wait like `rollout status` (exit 3 failing, 4 timeout).")
 @click.option("--timeout", type=DurationType(), default="0", help="With --wait: give up after this long "
               "(0 = never).")
+@force_option()
 @yes_option()
 @dry_run_option()
-def promote(name: str | None, selector: str | None, step: int | None, full: bool, wait: bool, timeout: float,
-            yes: bool, dry_run: str) -> int:
+def promote(name: Any, selector: str | None, step: int | None, full: bool, wait: bool, timeout: float,
+            force: bool, yes: bool, dry_run: str) -> int:
     """Extend the canary by K groups (--step K) or to every group (--full)."""
     from kubectl_lws.model.groups import lws_view
     from kubectl_lws.model.rollout import clear_pause, promote_partition, release_surge
@@ -279,15 +305,16 @@ def promote(name: str | None, selector: str | None, step: int | None, full: bool
         return new, clear_pause(lws), why, release_surge(lws)[0]
 
     return _run_partition_command(app_context(), name, selector, "promote", decide, yes=yes, dry_run=dry_run,
-                                  wait=wait, timeout=timeout)
+                                  wait=wait, timeout=timeout, force=force)
 
 
 @rollout.command("pause")
-@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME")
 @_selector_option()
+@force_option()
 @yes_option()
 @dry_run_option()
-def pause(name: str | None, selector: str | None, yes: bool, dry_run: str) -> int:
+def pause(name: Any, selector: str | None, force: bool, yes: bool, dry_run: str) -> int:
     """Hold every group where it is: partition = replicas, and maxSurge 0 so a template change starts no
     surge group either (the old values are kept in annotations for resume)."""
     from kubectl_lws.model.keys import PAUSED_PARTITION_ANNOTATION
@@ -303,7 +330,8 @@ def pause(name: str | None, selector: str | None, yes: bool, dry_run: str) -> in
             why = None
         return new, annotations, why, strategy
 
-    return _run_partition_command(app_context(), name, selector, "pause", decide, yes=yes, dry_run=dry_run)
+    return _run_partition_command(app_context(), name, selector, "pause", decide, yes=yes, dry_run=dry_run,
+                                  force=force)
 
 
 def lws_partition(lws: dict) -> int:
@@ -313,11 +341,12 @@ def lws_partition(lws: dict) -> int:
 
 
 @rollout.command("resume")
-@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME")
 @_selector_option()
+@force_option()
 @yes_option()
 @dry_run_option()
-def resume(name: str | None, selector: str | None, yes: bool, dry_run: str) -> int:
+def resume(name: Any, selector: str | None, force: bool, yes: bool, dry_run: str) -> int:
     """Restore the partition (and maxSurge/maxUnavailable) saved by `rollout pause`."""
     from kubectl_lws.model.rollout import release_surge, resume_target
 
@@ -329,7 +358,8 @@ def resume(name: str | None, selector: str | None, yes: bool, dry_run: str) -> i
             why = None
         return new, annotations, why, strategy
 
-    return _run_partition_command(app_context(), name, selector, "resume", decide, yes=yes, dry_run=dry_run)
+    return _run_partition_command(app_context(), name, selector, "resume", decide, yes=yes, dry_run=dry_run,
+                                  force=force)
 
 
 # ---- status -----------------------------------------------------------------------------------------
@@ -437,15 +467,15 @@ def _bool_text(value: str) -> bool:
 
 
 @rollout.command("status", cls=_StatusCommand)
-@click.argument("name", type=LWS_NAME, metavar="NAME")
+@click.argument("name", type=TARGET, metavar="NAME")
 @click.option("-w", "--watch", "watch_flag", is_flag=True,
               help="Wait until the rollout is done (the default); --watch=false prints the state once.")
 @click.option("--watch-value", "watch_value", default=None, hidden=True)
 @click.option("--timeout", type=DurationType(), default="0", help="Give up after this long (exit 4); "
               "0 = never.")
 @output_option(("text", "json"), default="text")
-def status(name: str, watch_flag: bool, watch_value: str | None, timeout: float, output: str) -> int:
-    """Follow the partition-aware rollout of NAME until it is done.
+def status(name: Any, watch_flag: bool, watch_value: str | None, timeout: float, output: str) -> int:
+    """Follow the partition-aware rollout of NAME (or of DisaggregatedSet ds/NAME) until it is done.
 
     \b
     Exit codes: 0 done (a finished canary with partition > 0 is done), 3 a group being updated is
@@ -454,6 +484,11 @@ def status(name: str, watch_flag: bool, watch_value: str | None, timeout: float,
     from kubectl_lws.render.output import dump_json
 
     watch = True if watch_value is None else _bool_text(watch_value)
+    if name.is_ds:
+        from kubectl_lws.commands import rollout_ds
+
+        return rollout_ds.status(app_context(), name, watch=watch, timeout=timeout, output=output)
+    name = name.name
     app = app_context()
     cluster = app.cluster
     namespace = cluster.namespace
@@ -485,12 +520,21 @@ def _revisions(cluster: "Cluster", lws: dict) -> list[dict]:
 
 
 @rollout.command("history")
-@click.argument("name", type=LWS_NAME, metavar="NAME")
+@click.argument("name", type=TARGET, metavar="NAME")
 @click.option("--revision", "revision_number", type=int, default=None, metavar="N",
               help="Show revision N in detail (images, groups, the stored template).")
 @output_option(("table", "json", "yaml"), default="table")
-def history(name: str, revision_number: int | None, output: str) -> int:
-    """List the ControllerRevisions of NAME: hash, age, images, which groups run each now."""
+def history(name: Any, revision_number: int | None, output: str) -> int:
+    """List the ControllerRevisions of NAME: hash, age, images, which groups run each now (ds/NAME: the
+    revisions whose child LWS exist, and the set's events)."""
+    if name.is_ds:
+        if revision_number is not None:
+            raise errors.UsageError("--revision applies to a LeaderWorkerSet's ControllerRevisions, not to a "
+                                    "DisaggregatedSet")
+        from kubectl_lws.commands import rollout_ds
+
+        return rollout_ds.history(app_context(), name, output=output)
+    name = name.name
     from kubectl_lws.model import rollout as model
     from kubectl_lws.model.keys import selector_for
     from kubectl_lws.render.output import dump_yaml, emit
@@ -542,13 +586,15 @@ def history(name: str, revision_number: int | None, output: str) -> int:
 
 
 @rollout.command("undo")
-@click.argument("name", type=LWS_NAME, metavar="NAME")
+@click.argument("name", type=TARGET, metavar="NAME")
 @click.option("--to-revision", type=int, default=None, metavar="N",
               help="Revision to go back to (default: the newest one before the current).")
+@force_option()
 @yes_option()
 @dry_run_option()
-def undo(name: str, to_revision: int | None, yes: bool, dry_run: str) -> int:
+def undo(name: Any, to_revision: int | None, force: bool, yes: bool, dry_run: str) -> int:
     """Put back the leaderWorkerTemplate (and networkConfig) stored in an existing revision."""
+    name = _lws_name(name, "undo")
     from kubectl_lws.commands._mutation import apply_with_retry, consent, show_plan
     from kubectl_lws.model.rollout import UndoPlan, plan_undo
     from kubectl_lws.render.rollout import undo_lines, undo_title
@@ -562,6 +608,7 @@ def undo(name: str, to_revision: int | None, yes: bool, dry_run: str) -> int:
         return plan_undo(lws, _revisions(cluster, lws), snap.pods, snap.current_key, to_revision), lws
 
     plan, lws = make_plan()
+    _guard(app, lws, "undo", force)
     if plan.noop:
         app.info(f"{KIND_PREFIX}/{name}: nothing to do: the current revision is already revision "
                  f"{plan.to_revision} ({plan.to_key})")

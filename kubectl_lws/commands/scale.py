@@ -14,8 +14,9 @@ from contextlib import nullcontext
 import click
 
 from kubectl_lws import errors
-from kubectl_lws.commands._mutation import KIND_PREFIX, apply_with_retry, consent, list_hpas, show_plan
-from kubectl_lws.options import LWS_NAME, DurationType, app_context, dry_run_option, yes_option
+from kubectl_lws.commands._mutation import (KIND_PREFIX, apply_with_retry, consent, force_option, guard_owned,
+                                            list_hpas, show_plan)
+from kubectl_lws.options import TARGET, DurationType, app_context, dry_run_option, yes_option
 
 
 INT32_MAX = 2**31 - 1
@@ -39,27 +40,49 @@ def parse_replicas(value: str | None, flag: str) -> int | None:
 
 
 @click.command("scale")
-@click.argument("name", type=LWS_NAME, metavar="NAME")
-@click.option("--replicas", required=True, metavar="N", help="The new number of groups.")
+@click.argument("name", type=TARGET, metavar="NAME")
+@click.option("--replicas", metavar="N", help="The new number of groups (ds/NAME: per slice, of each --role).")
 @click.option("--current-replicas", metavar="M", default=None,
-              help="Precondition: only scale if the LWS has M replicas now.")
-@click.option("--wait", is_flag=True, help="Wait until new groups are Ready (or removed groups are gone).")
+              help="Precondition: only scale if the LWS (or the roles) have M replicas now.")
+@click.option("--role", "roles", multiple=True, metavar="ROLE",
+              help="ds/NAME: the role to scale (repeatable: Static roles reach 0 together).")
+@click.option("--slices", metavar="N", default=None, help="ds/NAME: the new number of slices (1-100).")
+@click.option("--wait", is_flag=True, help="Wait until new groups are Ready (or removed groups are gone; "
+              "ds/NAME: until the set is Healthy).")
 @click.option("--timeout", type=DurationType(), default="10m", show_default=True,
               help="How long --wait waits; 0 waits forever.")
+@force_option()
 @yes_option()
 @dry_run_option()
-def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, timeout: float, yes: bool,
-          dry_run: str) -> int:
-    """Set the number of groups of LeaderWorkerSet NAME (through /scale).
+def scale(name: object, replicas: str | None, current_replicas: str | None, roles: tuple[str, ...],
+          slices: str | None, wait: bool, timeout: float, force: bool, yes: bool, dry_run: str) -> int:
+    """Set the number of groups of LeaderWorkerSet NAME (through /scale), or of a DisaggregatedSet's role or
+    slices (ds/NAME).
 
     \b
     Scale-down removes the highest group indexes; the plan names them first and asks for
     confirmation (-y skips it). Scale-up prints how many pods and GPUs it asks for and proceeds.
+    ds/NAME --role R: a Static role's spec.replicas (per slice), an External role's role scaler (/scale);
+    ds/NAME --slices N: the number of slices (a scale-down deletes the highest slices at once).
     Examples:
       kubectl lws scale vllm --replicas 4
       kubectl lws scale vllm --replicas 2 --current-replicas 3 -y
       kubectl lws scale vllm --replicas 5 --wait --timeout 15m
+      kubectl lws scale ds/pd --role decode --replicas 3
+      kubectl lws scale ds/pd --slices 2
     """
+    target_obj = name
+    if target_obj.is_ds:
+        from kubectl_lws.commands import scale_ds
+
+        return scale_ds.run(app_context(), target_obj, replicas=replicas, current_replicas=current_replicas,
+                            roles=roles, slices=slices, wait=wait, timeout=timeout, yes=yes, dry_run=dry_run)
+    if roles or slices is not None:
+        raise errors.UsageError(f"--role and --slices apply to a DisaggregatedSet (ds/NAME); {target_obj.name} is a "
+                                "LeaderWorkerSet", hint="kubectl lws scale ds/NAME --role ROLE --replicas N")
+    if replicas is None:
+        raise errors.UsageError("required flag not set: --replicas", hint="see 'kubectl lws scale --help'")
+    name = target_obj.name
     from kubectl_lws.model.groups import lws_view
     from kubectl_lws.model.keys import selector_for
     from kubectl_lws.model.plans import hpas_targeting, plan_scale
@@ -70,7 +93,10 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
     app = app_context()
     cluster = app.cluster
     ns = cluster.namespace
-    view = lws_view(cluster.get_lws(name, ns))
+    lws = cluster.get_lws(name, ns)
+    guard_owned(app, lws, action="scale", force=force,
+                instead=f"kubectl lws scale ds/{_owner(lws)} --role {_owner(lws, 'role')} --replicas {target}")
+    view = lws_view(lws)
     if target * max(view.size, 1) > INT32_MAX:
         raise errors.UsageError(f"--replicas {target} with groups of {view.size} pods is more than {INT32_MAX} "
                                 "pods, which the LWS webhook refuses (replicas x size must fit an int32)")
@@ -121,6 +147,13 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
         if watcher is not None:
             _wait(app, watcher, plan, timeout, before)
     return errors.EXIT_OK
+
+
+def _owner(lws: dict, what: str = "ds") -> str:
+    from kubectl_lws.model.ds import child_ref
+
+    ref = child_ref(lws)
+    return "" if ref is None else getattr(ref, what)
 
 
 def _wait(app, watcher, plan, timeout: float, before: list[dict]) -> None:  # noqa: ANN001

@@ -18,19 +18,24 @@ from typing import Any, Sequence
 
 import click
 
-from kubectl_lws.options import LWS_NAME, DurationType, app_context, output_option
+from kubectl_lws.options import TARGET, DurationType, app_context, output_option
 from kubectl_lws.reads import EVENTS_FORBIDDEN, NODES_FORBIDDEN
 
 
 @click.command("status")
-@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME")
 @click.option("-g", "--group", "group_filter", type=int, multiple=True, metavar="N",
               help="Only show group N (repeatable).")
+@click.option("--role", "roles", multiple=True, metavar="ROLE",
+              help="ds/NAME: only the groups of this role (repeatable).")
+@click.option("--slice", "slices", type=click.IntRange(min=0), multiple=True, metavar="S",
+              help="ds/NAME: only the groups of this slice (repeatable).")
 @click.option("--pods", is_flag=True, help="Show every pod under its group (leader first).")
 @click.option("--topology-key", "topology_keys", multiple=True, metavar="KEY",
               help="Also show the domains of this node label per group (repeatable).")
-@click.option("--placement/--no-placement", default=True, show_default=True,
-              help="Read nodes to show topology domains, NotReady nodes and violations (one node LIST).")
+@click.option("--placement/--no-placement", default=None,
+              help="Read nodes to show topology domains, NotReady nodes and violations (one node LIST; "
+                   "default: on for an LWS, off for ds/NAME).")
 @click.option("-w", "--watch", is_flag=True, help="Keep watching and redraw (TTY) or print a line per change.")
 @click.option("--timeout", type=DurationType(), default=None, metavar="DURATION",
               help="With --watch: stop after this long (exit code as without --watch).")
@@ -41,14 +46,18 @@ from kubectl_lws.reads import EVENTS_FORBIDDEN, NODES_FORBIDDEN
               help="Read the namespace's events (causes, re-creation history): by default only when some "
                    "group is not Ready (one more request).")
 @output_option(("table", "wide", "json", "yaml"), default="table")
-def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_keys: Sequence[str],
-           placement: bool, watch: bool, timeout: float | None, exit_code: bool, stuck_after: float,
-           read_events: bool | None, output: str) -> int:
+def status(name: Any, group_filter: Sequence[int], roles: Sequence[str], slices: Sequence[int], pods: bool,
+           topology_keys: Sequence[str], placement: bool | None, watch: bool, timeout: float | None,
+           exit_code: bool, stuck_after: float, read_events: bool | None, output: str) -> int:
     """Show the groups of one LeaderWorkerSet: readiness, revision, leader, placement and state.
+
+    ds/NAME shows a DisaggregatedSet: its roles, the slice x revision grid of its child LWS, the
+    rollout (and a stalled one with its cause), and the groups of every child LWS.
 
     \b
     Group states: Ready, Degraded, Pending, Recreating, Missing, NodeNotReady, Updating.
     LWS states: Healthy, Degraded, Progressing, Canary, Paused, Unavailable, Scaling.
+    DisaggregatedSet states: Healthy, Progressing, Stalled, Degraded, Scaling, Unavailable.
 
     \b
     Examples:
@@ -57,6 +66,7 @@ def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_k
       kubectl lws status vllm --topology-key cloud.google.com/gke-nodepool -o wide
       kubectl lws status vllm -w
       kubectl lws status vllm --exit-code -o json > status.json
+      kubectl lws status ds/pd --role decode --slice 0
     """
     from kubectl_lws import errors
 
@@ -67,6 +77,20 @@ def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_k
         # status never waits; silently ignoring the flag would let a script believe it did
         raise errors.UsageError("--timeout only applies with --watch",
                                 hint=f"kubectl lws status {name} --watch --timeout DURATION")
+    if name.is_ds:
+        if topology_keys:
+            raise errors.UsageError("--topology-key applies to a LeaderWorkerSet: give it to the child LWS "
+                                    f"(kubectl lws status LWS), not to {name}")
+        from kubectl_lws.commands import status_ds
+
+        return status_ds.run(app_context(), name, group_filter=group_filter, roles=roles, slices=slices, pods=pods,
+                             placement=placement, watch=watch, timeout=timeout, exit_code=exit_code,
+                             stuck_after=stuck_after, read_events=read_events, output=output)
+    if roles or slices:
+        raise errors.UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {name.name} is a "
+                                "LeaderWorkerSet", hint=f"kubectl lws status ds/NAME --role ROLE")
+    name = name.name
+    placement = True if placement is None else placement
     app = app_context()
     cluster = app.cluster
     if watch:

@@ -18,12 +18,16 @@ from typing import Any, Callable
 import click
 
 from kubectl_lws import errors
-from kubectl_lws.options import LWS_NAME, DurationType, app_context, output_option
+from kubectl_lws.options import TARGET, DurationType, app_context, output_option
 
 DEFAULT_CONCURRENCY = 16
 
 
 def _groups_option(f: Callable) -> Callable:
+    f = click.option("--slice", "slices", type=click.IntRange(min=0), multiple=True, metavar="S",
+                     help="ds/NAME: only this slice's child LWS (repeatable).")(f)
+    f = click.option("--role", "roles", multiple=True, metavar="ROLE",
+                     help="ds/NAME: only this role's child LWS (repeatable).")(f)
     return click.option("-g", "--group", "groups", type=int, multiple=True, metavar="N",
                         help="Only these group indexes (repeatable).")(f)
 
@@ -55,6 +59,7 @@ class Target:
     lws: Any
     groups: list
     pods: list[dict]
+    ref: Any = None  # model.ds.ChildRef when the LWS is a DisaggregatedSet's child (verify ds/NAME)
 
 
 def _load(app: Any, name: str, groups: tuple[int, ...]) -> Target:
@@ -77,6 +82,68 @@ def _load(app: Any, name: str, groups: tuple[int, ...]) -> Target:
                              f"(groups: 0..{max(known) if known else -1})")
         all_groups = [g for g in all_groups if g.index in set(groups)]
     return Target(view, all_groups, pods)
+
+
+def _load_all(app: Any, name: Any, groups: tuple[int, ...], roles: tuple[str, ...] = (),
+              slices: tuple[int, ...] = ()) -> list[Target]:
+    """The LWS to check: NAME, or every child LWS of DisaggregatedSet ds/NAME (every role, slice and revision
+    still serving; ``--role``/``--slice`` narrow it). One LIST of pods for a set (its name label)."""
+    from kubectl_lws.errors import UsageError
+
+    if not name.is_ds:
+        if roles or slices:
+            raise UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {name.name} is a "
+                             "LeaderWorkerSet")
+        return [_load(app, name.name, groups)]
+    from kubectl_lws.model import keys
+    from kubectl_lws.model.ds import ds_view
+    from kubectl_lws.model.groups import group_pods, lws_view, pods_by_lws
+    from kubectl_lws.targets import resolve
+
+    cluster = app.cluster
+    res = resolve(cluster, name)
+    view = ds_view(res.ds)
+    for role in roles:
+        if view.role(role) is None:
+            raise UsageError(f'role "{role}" does not exist in disaggregatedset "{view.name}" '
+                             f"(roles: {', '.join(view.role_names)})")
+    for s in slices:
+        if s >= max(view.slices, 1 + max((r.slice for r, _ in res.children), default=0)):
+            raise UsageError(f'slice {s} does not exist in disaggregatedset "{view.name}" (slices: 0-{view.slices - 1})')
+    pods = cluster.list_pods(res.namespace, label_selector=keys.ds_selector(name.name))
+    by_lws = pods_by_lws(pods)
+    out = []
+    for ref, obj in res.children:
+        if (roles and ref.role not in roles) or (slices and ref.slice not in slices):
+            continue
+        lv = lws_view(obj)
+        mine = by_lws.get((lv.namespace, lv.name), [])
+        found = group_pods(mine, lv.replicas)
+        if groups:
+            found = [g for g in found if g.index in set(groups)]
+        out.append(Target(lv, found, mine, ref))
+    if groups and not any(t.groups for t in out):
+        raise UsageError(f"no group {', '.join(map(str, groups))} in the child LWS of disaggregatedset {view.name}")
+    return out
+
+
+def _items(targets: list[Target]) -> list[tuple]:
+    """(LWS view, group, ChildRef) for every group to check, across the LWS of a DisaggregatedSet."""
+    return [(t.lws, g, t.ref) for t in targets for g in t.groups]
+
+
+def _where(view: Any, ref: Any) -> dict:
+    """The fields a group result of a DisaggregatedSet carries to say where it is (none for a plain LWS)."""
+    if ref is None:
+        return {}
+    return {"lws": view.name, "role": ref.role, "slice": ref.slice, "revision": ref.revision}
+
+
+def _subject(name: Any, targets: list[Target], app: Any) -> dict:
+    if name.is_ds:
+        ns = targets[0].lws.namespace if targets else app.cluster.namespace
+        return {"lws": f"ds/{name.name}", "disaggregatedSet": name.name, "namespace": ns}
+    return {"lws": targets[0].lws.name, "namespace": targets[0].lws.namespace}
 
 
 class Execs:
@@ -238,7 +305,7 @@ def _summary(groups: list[dict], execs: int, started: float) -> dict:
 # ---- verify env ---------------------------------------------------------------------------------
 
 @verify.command("env")
-@click.argument("name", type=LWS_NAME, metavar="NAME")
+@click.argument("name", type=TARGET, metavar="NAME")
 @_groups_option
 @click.option("--live", is_flag=True, help="Also exec into every container and read the running environment.")
 @click.option("--show-values", is_flag=True, help="Print values of secret-looking variables (masked by default).")
@@ -248,8 +315,9 @@ def _summary(groups: list[dict], execs: int, started: float) -> dict:
 @_concurrency_option
 @_details_option
 @output_option(("table", "json", "yaml"), "table")
-def verify_env(name: str, groups: tuple[int, ...], live: bool, show_values: bool, also: tuple[str, ...],
-               timeout: float, concurrency: int, details: bool, output: str) -> int:
+def verify_env(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], slices: tuple[int, ...], live: bool,
+               show_values: bool, also: tuple[str, ...], timeout: float, concurrency: int, details: bool,
+               output: str) -> int:
     """Check LWS_* variables, group identity, TPU and distributed-runtime env of every group.
 
     \b
@@ -263,21 +331,23 @@ def verify_env(name: str, groups: tuple[int, ...], live: bool, show_values: bool
 
     app = app_context()
     started = time.monotonic()
-    target = _load(app, name, groups)
-    view = target.lws
-    execs = Execs(app.cluster, view.namespace or app.cluster.namespace)
+    targets = _load_all(app, name, groups, roles, slices)
+    subject = _subject(name, targets, app)
+    execs = Execs(app.cluster, subject["namespace"] or app.cluster.namespace)
     prefixes = tuple(also)
 
-    def one(group: Any) -> dict:
+    def one(item: tuple) -> dict:
+        view, group, ref = item
         findings = envcheck.check_group(view, group, also_prefixes=prefixes)
         if live:
             findings += _live_env(view, group, execs, timeout, (*envcheck.RUNTIME_PREFIXES, *prefixes), prefixes)
-        return {"index": group.index, "status": envcheck.worst(findings),
+        return {**_where(view, ref), "index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(show_values) for f in findings]}
 
-    with _groups_bar("verify env", target.groups, live) as bar:
-        results = _parallel(target.groups, one, concurrency, execs, bar)
-    report = {"kind": "VerifyEnvReport", "lws": view.name, "namespace": view.namespace, "live": live,
+    items = _items(targets)
+    with _groups_bar("verify env", items, live) as bar:
+        results = _parallel(items, one, concurrency, execs, bar)
+    report = {"kind": "VerifyEnvReport", **subject, "live": live,
               "groups": results, "summary": _summary(results, execs.count, started)}
     return _finish(app, report, output, render_env, details or bool(groups))
 
@@ -357,7 +427,7 @@ def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tup
 # ---- verify nccl --------------------------------------------------------------------------------
 
 @verify.command("nccl")
-@click.argument("name", type=LWS_NAME, metavar="NAME")
+@click.argument("name", type=TARGET, metavar="NAME")
 @_groups_option
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Listener port (0: a free port chosen in the leader); with --no-listener the port to test.")
@@ -369,8 +439,9 @@ def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tup
 @_concurrency_option
 @_details_option
 @output_option(("table", "json", "yaml"), "table")
-def verify_nccl(name: str, groups: tuple[int, ...], port: int, mesh: bool, no_listener: bool, static_only: bool,
-                timeout: float, concurrency: int, details: bool, output: str) -> int:
+def verify_nccl(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], slices: tuple[int, ...], port: int,
+                mesh: bool, no_listener: bool, static_only: bool, timeout: float, concurrency: int,
+                details: bool, output: str) -> int:
     """Check /dev/shm, NCCL_SOCKET_IFNAME, DNS and TCP reachability inside every group.
 
     \b
@@ -387,12 +458,13 @@ def verify_nccl(name: str, groups: tuple[int, ...], port: int, mesh: bool, no_li
         raise UsageError("--no-listener needs --port (the port the workload already serves, e.g. 6379 or 29500)")
     app = app_context()
     started = time.monotonic()
-    target = _load(app, name, groups)
-    view = target.lws
-    execs = Execs(app.cluster, view.namespace or app.cluster.namespace)
+    targets = _load_all(app, name, groups, roles, slices)
+    subject = _subject(name, targets, app)
+    execs = Execs(app.cluster, subject["namespace"] or app.cluster.namespace)
     opts = NcclOptions(port=port, mesh=mesh, listener=not no_listener, timeout=max(0.5, timeout))
 
-    def one(group: Any) -> dict:
+    def one(item: tuple) -> dict:
+        view, group, ref = item
         findings = ncclcheck.check_group_static(group)
         live: dict = {}
         if not static_only and group.pods:
@@ -406,12 +478,13 @@ def verify_nccl(name: str, groups: tuple[int, ...], port: int, mesh: bool, no_li
                 live = {"findings": [envcheck.Finding(group.index, "probe", envcheck.FAIL,
                                                       f"probing the group failed: {_why(exc)}")]}
             findings += live.pop("findings")
-        return {"index": group.index, "status": envcheck.worst(findings),
+        return {**_where(view, ref), "index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(False) for f in findings], **live}
 
-    with _groups_bar("verify nccl", target.groups, not static_only) as bar:
-        results = _parallel(target.groups, one, concurrency, execs, bar)
-    report = {"kind": "VerifyNcclReport", "lws": view.name, "namespace": view.namespace, "mesh": mesh,
+    items = _items(targets)
+    with _groups_bar("verify nccl", items, not static_only) as bar:
+        results = _parallel(items, one, concurrency, execs, bar)
+    report = {"kind": "VerifyNcclReport", **subject, "mesh": mesh,
               "listener": not no_listener, "port": port or None, "groups": results,
               "summary": _summary(results, execs.count, started)}
     return _finish(app, report, output, render_nccl, details or bool(groups))
@@ -710,7 +783,7 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
 # ---- verify runtime -----------------------------------------------------------------------------
 
 @verify.command("runtime")
-@click.argument("name", type=LWS_NAME, metavar="NAME")
+@click.argument("name", type=TARGET, metavar="NAME")
 @_groups_option
 @click.option("--live", is_flag=True, help="Also ask Ray and the server inside each leader (exec).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
@@ -719,8 +792,8 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
 @_concurrency_option
 @_details_option
 @output_option(("table", "json", "yaml"), "table")
-def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | None, timeout: float,
-                   concurrency: int, details: bool, output: str) -> int:
+def verify_runtime(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], slices: tuple[int, ...], live: bool,
+                   port: int | None, timeout: float, concurrency: int, details: bool, output: str) -> int:
     """Check that vLLM, SGLang and Ray are wired right in every group.
 
     \b
@@ -741,9 +814,9 @@ def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | N
 
     app = app_context()
     started = time.monotonic()
-    target = _load(app, name, groups)
-    view = target.lws
-    ns = view.namespace or app.cluster.namespace
+    targets = _load_all(app, name, groups, roles, slices)
+    subject = _subject(name, targets, app)
+    ns = subject["namespace"] or app.cluster.namespace
     notes: list = []
     try:
         services = app.cluster.list("services", ns)[0]
@@ -754,7 +827,8 @@ def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | N
     execs = Execs(app.cluster, ns)
     exec_timeout = max(1.0, timeout)
 
-    def one(group: Any) -> dict:
+    def one(item: tuple) -> dict:
+        view, group, ref = item
         shape = rc.group_shape(view, group)
         findings = rc.check_group_static(view, group, services, shape)
         if live:
@@ -767,18 +841,50 @@ def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | N
                     raise
                 findings.append(rc.Finding(group.index, "exec", rc.FAIL, f"exec into the leader failed: {exc}",
                                            template="leader"))
-        return {"index": group.index, "status": rc.worst(findings), "findings": [f.to_dict() for f in findings]}
+        return {**_where(view, ref), "index": group.index, "status": rc.worst(findings),
+                "findings": [f.to_dict() for f in findings]}
 
+    items = _items(targets)
     if live:
-        with _groups_bar("verify runtime", target.groups, True) as bar:
-            results = _parallel(target.groups, one, concurrency, execs, bar)
+        with _groups_bar("verify runtime", items, True) as bar:
+            results = _parallel(items, one, concurrency, execs, bar)
     else:
-        results = [one(g) for g in target.groups]  # pure CPU: threads would only add contention
+        results = [one(item) for item in items]  # pure CPU: threads would only add contention
     summary = _summary(results, execs.count, started)
     summary["warn"] += sum(1 for f in notes if f.status == rc.WARN)
-    report = {"kind": "VerifyRuntimeReport", "lws": view.name, "namespace": view.namespace, "live": live,
+    report = {"kind": "VerifyRuntimeReport", **subject, "live": live,
               "notes": [f.to_dict() for f in notes], "groups": results, "summary": summary}
+    if name.is_ds:
+        _pd_wiring(app, name, targets, report)
     return _finish(app, report, output, render_runtime, details or bool(groups))
+
+
+def _pd_wiring(app: Any, name: Any, targets: list[Target], report: dict) -> None:
+    """verify runtime ds/NAME: the P/D wiring across the roles (model.pdcheck), from each role's leader at the
+    target revision (its template when it has no pod yet); counted in the summary like the groups' checks."""
+    from kubectl_lws.model import pdcheck
+    from kubectl_lws.model import runtimecheck as rc
+    from kubectl_lws.model.ds import ds_view, target_revision
+
+    ds = app.cluster.get_ds(name.name)
+    view = ds_view(ds)
+    revision, _ = target_revision(view, [(t.ref, t.lws.raw) for t in targets])
+    servers = []
+    for role in view.roles:
+        mine = [t for t in targets if t.ref.role == role.name]
+        chosen = next((t for t in mine if t.ref.revision == revision), mine[0] if mine else None)
+        leader = None
+        if chosen is not None:
+            leader = next((g.leader for g in chosen.groups if g.leader is not None), None)
+        tmpl = role.template
+        servers.append(pdcheck.role_server(role.name, leader, tmpl.get("leaderTemplate") or tmpl.get("workerTemplate")
+                                           or {}, tmpl.get("workerTemplate") or {}, role.size))
+    findings = pdcheck.check(servers)
+    report["disaggregation"] = {"revision": revision, "findings": [f.to_dict() for f in findings],
+                                "status": rc.worst(findings)}
+    for f in findings:
+        key = {rc.FAIL: "fail", rc.WARN: "warn", rc.INFO: "info", rc.PASS: "pass"}[f.status]
+        report["summary"][key] = report["summary"].get(key, 0) + 1
 
 
 def _run_fallbacks(execs: Execs, pod: str, container: str, candidates: list[tuple[str, list[str]]],

@@ -122,6 +122,42 @@ def check_disaggregated(group_doc: dict | None, error: str | None = None) -> Che
     return Check("API", "disaggregatedset", INFO, f"{DS_GROUP} served: {', '.join(versions)}")
 
 
+def check_ds_crds(ds: tuple[dict | None, str | None], dsrs: tuple[dict | None, str | None]) -> Check:
+    """The DisaggregatedSet CRDs and what their versions tell: the role scaler CRD came with LWS v0.10, and
+    a status schema with ``observedGeneration`` with the controllers after v0.10.0 that write status (v0.10.0
+    never does: ``status ds/NAME`` then derives the state from the child LWS)."""
+    from kubectl_lws.model.keys import DS_CRD_NAME, DSRS_CRD_NAME
+
+    crd, error = ds
+    if crd is None:
+        if error == "forbidden":
+            return Check("API", "disaggregatedset crd", INFO, f"cannot read CRD {DS_CRD_NAME} (forbidden)")
+        return Check("API", "disaggregatedset crd", WARN, f"{DS_GROUP} is served but CRD {DS_CRD_NAME} cannot be "
+                     f"read ({error or 'not found'})", f"kubectl get crd {DS_CRD_NAME}")
+    versions = (crd.get("spec") or {}).get("versions") or []
+    served = [v.get("name", "") for v in versions if v.get("served")]
+    storage = [v.get("name", "") for v in versions if v.get("storage")]
+    status_props = {}
+    for v in versions:
+        if v.get("storage"):
+            status_props = ((((v.get("schema") or {}).get("openAPIV3Schema") or {}).get("properties") or {})
+                            .get("status") or {}).get("properties") or {}
+    parts = [f"{DS_CRD_NAME}: served {', '.join(served) or '-'}, storage {', '.join(storage) or '-'}"]
+    parts.append("status with observedGeneration (a controller after v0.10.0: conditions are read)"
+                 if "observedGeneration" in status_props else
+                 "status without observedGeneration (v0.9/v0.10.0: the controller writes no status; kubectl lws "
+                 "derives the state from the child LWS)")
+    scaler, scaler_err = dsrs
+    if scaler is not None:
+        sv = [v.get("name", "") for v in (scaler.get("spec") or {}).get("versions") or [] if v.get("served")]
+        parts.append(f"{DSRS_CRD_NAME}: served {', '.join(sv) or '-'} (slices, placement and External scaling: v0.10+)")
+    elif scaler_err == "forbidden":
+        parts.append(f"{DSRS_CRD_NAME}: cannot read (forbidden)")
+    else:
+        parts.append(f"{DSRS_CRD_NAME}: not installed (LWS v0.9: no slices, placement or External roles)")
+    return Check("API", "disaggregatedset crd", PASS, "; ".join(parts))
+
+
 # ---- controller ------------------------------------------------------------------------------------
 
 def image_tag(image: str) -> str:

@@ -38,23 +38,6 @@ ENV_GROUP_SIZE = "LWS_GROUP_SIZE"
 ENV_WORKER_INDEX = "LWS_WORKER_INDEX"
 LWS_ENV_ORDER = (ENV_LEADER_ADDRESS, ENV_GROUP_SIZE, ENV_WORKER_INDEX)
 
-# DisaggregatedSet (v0.9+, slices and role scalers v0.10; reference §1 and golden README section F)
-DS_GROUP = "disaggregatedset.x-k8s.io"
-DS_VERSION = "v1"
-DS_PLURAL = "disaggregatedsets"
-DS_KIND = "DisaggregatedSet"
-DS_CRD_NAME = f"{DS_PLURAL}.{DS_GROUP}"
-DSRS_PLURAL = "disaggregatedsetrolescalers"
-DSRS_KIND = "DisaggregatedSetRoleScaler"
-DSRS_CRD_NAME = f"{DSRS_PLURAL}.{DS_GROUP}"
-_DS_PREFIX = DS_GROUP + "/"
-DS_NAME_LABEL = _DS_PREFIX + "name"
-DS_ROLE_LABEL = _DS_PREFIX + "role"
-DS_SLICE_LABEL = _DS_PREFIX + "slice"
-DS_REVISION_LABEL = _DS_PREFIX + "revision"
-DS_INITIAL_REPLICAS_ANNOTATION = _DS_PREFIX + "initial-replicas"
-DS_PRIVATE_SERVICE_SUFFIX = "-prv"  # the DS's headless Service per child LWS: <lws>-prv
-
 # Kubernetes keys the plugin relies on
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
@@ -79,10 +62,29 @@ def selector_for(lws_name: str, **extra: str) -> str:
     return ",".join(parts)
 
 
-# DisaggregatedSet (disaggregatedset.x-k8s.io): the labels it puts on each child LWS, its templates and pods
-# (golden F.1). One child LWS per slice and role.
+# ---- DisaggregatedSet (LWS >= v0.9; slices, placement and role scalers since v0.10) ---------------
+# From kubernetes-sigs/lws api/disaggregatedset/v1 and the golden recordings (README section F).
 DS_GROUP = "disaggregatedset.x-k8s.io"
-DS_NAME_LABEL = DS_GROUP + "/name"
-DS_SLICE_LABEL = DS_GROUP + "/slice"
-DS_ROLE_LABEL = DS_GROUP + "/role"
-DS_REVISION_LABEL = DS_GROUP + "/revision"
+DS_VERSION = "v1"
+DS_PLURAL = "disaggregatedsets"
+DS_KIND = "DisaggregatedSet"
+DS_CRD_NAME = f"{DS_PLURAL}.{DS_GROUP}"
+DSRS_PLURAL = "disaggregatedsetrolescalers"
+DSRS_KIND = "DisaggregatedSetRoleScaler"
+DSRS_CRD_NAME = f"{DSRS_PLURAL}.{DS_GROUP}"
+
+_DS_PREFIX = DS_GROUP + "/"
+# On every child LWS, its pod templates (so its pods and StatefulSets) and the DS's Services
+DS_NAME_LABEL = _DS_PREFIX + "name"
+DS_ROLE_LABEL = _DS_PREFIX + "role"
+DS_SLICE_LABEL = _DS_PREFIX + "slice"  # absent on sets made by v0.9 (one slice, names <ds>-<rev>-<role>)
+DS_REVISION_LABEL = _DS_PREFIX + "revision"
+# Put on the old LWS of a slice when a rollout starts: its replicas at that moment
+DS_INITIAL_REPLICAS_ANNOTATION = _DS_PREFIX + "initial-replicas"
+# The DS's headless Service per child LWS, made once that revision of the slice has a ready group per role
+DS_PRIVATE_SERVICE_SUFFIX = "-prv"
+
+
+def ds_selector(ds_name: str) -> str:
+    """Label selector for everything a DisaggregatedSet made: child LWS, their pods, its -prv Services."""
+    return f"{DS_NAME_LABEL}={ds_name}"

@@ -42,11 +42,44 @@ def group_label(group: int | str) -> str:
     return str(group) if isinstance(group, int) else str(group)[:8]
 
 
-def make_prefix(group: int | str, worker: int | None, container: str | None = None) -> str:
+def make_prefix(group: int | str, worker: int | None, container: str | None = None, scope: str = "") -> str:
     """``g1/w0`` (or ``g1/w0/sidecar`` when a pod shows several containers); ``g1/w?`` for a pod whose
-    worker index has no place in its group (model/groups.Stray)."""
-    base = f"g{group_label(group)}/w{'?' if worker is None else worker}"
+    worker index has no place in its group (model/groups.Stray); a DisaggregatedSet's pods are scoped by role
+    and slice first: ``decode/s0/g1/w0``."""
+    base = f"{scope}g{group_label(group)}/w{'?' if worker is None else worker}"
     return f"{base}/{container}" if container else base
+
+
+def pod_scope(pod: dict, with_revision: bool = False) -> str:
+    """``decode/s0/`` for a pod of a DisaggregatedSet's child LWS (with ``b890c4a6/`` when the role and slice
+    run two revisions), ``""`` for any other pod."""
+    from kubectl_lws.model import keys
+
+    lab = g.labels(pod)
+    role = lab.get(keys.DS_ROLE_LABEL)
+    if not role or not lab.get(keys.DS_NAME_LABEL):
+        return ""
+    scope = f"{role}/s{lab.get(keys.DS_SLICE_LABEL) or 0}/"
+    if with_revision:
+        scope += f"{lab.get(keys.DS_REVISION_LABEL, '')}/"
+    return scope
+
+
+def _scopes(pods: list[dict]) -> dict[str, str]:
+    """pod uid -> scope, with the revision only where a role and slice run more than one."""
+    from kubectl_lws.model import keys
+
+    revs: dict[str, set[str]] = {}
+    for pod in pods:
+        base = pod_scope(pod)
+        if base:
+            revs.setdefault(base, set()).add(g.labels(pod).get(keys.DS_REVISION_LABEL, ""))
+    out = {}
+    for pod in pods:
+        base = pod_scope(pod)
+        uid = (pod.get("metadata") or {}).get("uid", "")
+        out[uid] = pod_scope(pod, with_revision=True) if base and len(revs.get(base, ())) > 1 else base
+    return out
 
 
 @dataclass(frozen=True)
@@ -61,11 +94,12 @@ class Target:
     restarts: int
     prefix: str
     color: str
+    scope: str = ""  # role/slice(/revision) of a DisaggregatedSet's pod
 
     @property
     def slot(self) -> tuple[str, int, str]:
         """What the user asked to follow; stays the same across re-creation."""
-        return (str(self.group), self.worker, self.container)
+        return (self.scope + str(self.group), self.worker, self.container)
 
     @property
     def instance(self) -> tuple[str, str, int]:
@@ -75,7 +109,7 @@ class Target:
     @property
     def label(self) -> str:
         """The prefix without the container (for markers)."""
-        return make_prefix(self.group, self.worker)
+        return make_prefix(self.group, self.worker, scope=self.scope)
 
 
 @dataclass(frozen=True)
@@ -88,10 +122,11 @@ class Waiting:
     uid: str
     container: str
     reason: str
+    scope: str = ""
 
     @property
     def label(self) -> str:
-        return make_prefix(self.group, self.worker)
+        return make_prefix(self.group, self.worker, scope=self.scope)
 
 
 @dataclass
@@ -137,7 +172,8 @@ def describe_indexes(values: Iterable[int | str]) -> str:
 
 
 def validate_request(pods: list[dict], *, replicas: int, size: int, lws_name: str,
-                     groups: Iterable[int] = (), worker_indexes: Iterable[int] = ()) -> None:
+                     groups: Iterable[int] = (), worker_indexes: Iterable[int] = (),
+                     kind: str = "leaderworkerset") -> None:
     """Refuse group or worker indexes that do not exist, listing those that do (exit 2)."""
     wanted = list(groups)
     if wanted:
@@ -145,7 +181,7 @@ def validate_request(pods: list[dict], *, replicas: int, size: int, lws_name: st
         missing = [x for x in wanted if x not in present]
         if missing:
             which = ", ".join(str(m) for m in missing)
-            raise UsageError(f'group {which} does not exist in leaderworkerset "{lws_name}" '
+            raise UsageError(f'group {which} does not exist in {kind} "{lws_name}" '
                              f"(groups: {describe_indexes(present)})")
     bad = [w for w in worker_indexes if w < 0 or w >= size]
     if bad:
@@ -199,7 +235,8 @@ def pod_containers(pod: dict, container: str | None, all_containers: bool) -> li
 
 def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
                    worker_indexes: Iterable[int] = (), workers: bool = False, all_pods: bool = False,
-                   container: str | None = None, all_containers: bool = False) -> Selection:
+                   container: str | None = None, all_containers: bool = False, roles: Iterable[str] = (),
+                   slices: Iterable[int] = ()) -> Selection:
     """The streams for the flags, ordered by group, worker, container.
 
     Default: the leader (worker 0) of every group. ``workers``: every worker of the selected
@@ -208,15 +245,23 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
     Terminating pods are otherwise skipped: during a re-creation the new pod is the one to follow.
     ``groups`` and ``worker_indexes`` narrow every mode, ``all_pods`` included: a flag the user
     typed is never silently ignored. An explicit ``container`` may also name an init container,
-    as with ``kubectl logs -c``.
+    as with ``kubectl logs -c``. A DisaggregatedSet's pods (several child LWS) are scoped by role and
+    slice (``decode/s0/g1/w0``); ``roles`` and ``slices`` narrow them.
     """
+    from kubectl_lws.model import keys
+
     group_filter = set(groups)
     worker_filter = set(worker_indexes)
+    role_filter = set(roles)
+    slice_filter = {str(x) for x in slices}
     selection = Selection()
     missing_container: dict[tuple[str, ...], list[str]] = {}
     rows: list[tuple[tuple, Target | Waiting]] = []
     pods = list(pods)
-    strays = {s.name: s.why for grp in g.group_pods(pods) for s in grp.strays}
+    scopes = _scopes(pods)
+    # strays per LWS: a DisaggregatedSet's child LWS each have their own group 0
+    strays = {s.name: s.why for mine in g.pods_by_lws(pods).values() for grp in g.group_pods(mine)
+              for s in grp.strays}
     for pod in pods:
         gk = group_key(pod)
         if gk is None:
@@ -225,6 +270,11 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
         wi = None if stray is not None else g.worker_index(pod)
         if wi is None and stray is None:
             continue
+        if role_filter or slice_filter:
+            lab = g.labels(pod)
+            if (role_filter and lab.get(keys.DS_ROLE_LABEL) not in role_filter) or \
+                    (slice_filter and (lab.get(keys.DS_SLICE_LABEL) or "0") not in slice_filter):
+                continue
         if not all_pods and g.is_terminating(pod):
             continue
         if group_filter and gk not in group_filter:
@@ -234,11 +284,12 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
                 continue
         elif not (workers or all_pods) and wi != 0:
             continue
-        if stray is not None:
-            selection.notes.append(f"pod {g.pod_name(pod)} (group {group_label(gk)}): {stray}; shown as "
-                                   f"{make_prefix(gk, None)}")
         meta = pod.get("metadata") or {}
         name, uid = meta.get("name", ""), meta.get("uid", "")
+        scope = scopes.get(uid, "")
+        if stray is not None:
+            selection.notes.append(f"pod {g.pod_name(pod)} (group {group_label(gk)}): {stray}; shown as "
+                                   f"{make_prefix(gk, None, scope=scope)}")
         names = pod_containers(pod, container, all_containers)
         if container and not names and not all_containers:
             missing_container.setdefault(tuple(g.container_names(pod)), []).append(name)
@@ -247,15 +298,15 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
         order = g.container_names(pod, init=True)
         for cname in names:
             pos = order.index(cname) if cname in order else 0
-            key = (sort_key(gk, wi), pos, name)
+            key = (scope, sort_key(gk, wi), pos, name)
             reason = _waiting_reason(pod, cname)
             if reason is not None:
-                rows.append((key, Waiting(gk, wi, name, uid, cname, reason)))
+                rows.append((key, Waiting(gk, wi, name, uid, cname, reason, scope)))
                 continue
             rows.append((key, Target(group=gk, worker=wi, pod=name, uid=uid, container=cname,
                                      restarts=restart_count(pod, cname),
-                                     prefix=make_prefix(gk, wi, cname if show_container else None),
-                                     color=group_color(gk))))
+                                     prefix=make_prefix(gk, wi, cname if show_container else None, scope),
+                                     color=group_color(f"{scope}{gk}" if scope else gk), scope=scope)))
     rows.sort(key=lambda r: r[0])
     for _, item in rows:
         selection.ordered.append(item)

@@ -61,6 +61,7 @@ def status_doc(a: Assessment, place: Placement | None, *, groups: Sequence[int] 
         "kind": "LeaderWorkerSetStatus",
         "name": v.name,
         "namespace": v.namespace,
+        "owner": owner_json(v.raw),
         "state": a.state,
         "reason": a.reason,
         "generation": v.generation,
@@ -92,6 +93,17 @@ def status_doc(a: Assessment, place: Placement | None, *, groups: Sequence[int] 
         doc["topology"]["violations"] = [x for x in doc["topology"]["violations"]
                                          if x["group"] is None or x["group"] in groups]
     return doc
+
+
+def owner_json(lws: dict) -> dict | None:
+    """``{"kind": "DisaggregatedSet", "name", "role", "slice", "revision"}`` for an LWS a DS made, else None."""
+    from kubectl_lws.model.ds import child_ref
+
+    ref = child_ref(lws)
+    if ref is None:
+        return None
+    return {"kind": "DisaggregatedSet", "name": ref.ds, "role": ref.role, "slice": ref.slice,
+            "revision": ref.revision}
 
 
 # ---- text --------------------------------------------------------------------------------------------
@@ -126,11 +138,23 @@ def _placement_keys(a: Assessment, place: Placement | None, wide: bool) -> list[
 COMPACT_HEADER = ("Name", "State", "Replicas", "Rollout")
 
 
+def _owner_row(v: "H.LwsView") -> list[tuple[str, str]]:
+    """An LWS a DisaggregatedSet made says so first: scaling or rolling it alone is undone by its controller."""
+    from kubectl_lws.model.ds import child_ref
+    from kubectl_lws.render.safe import term
+
+    ref = child_ref(v.raw)
+    if ref is None:
+        return []
+    return [("Owner", f"{term(ref.describe())} (see: kubectl lws status ds/{term(ref.ds)})")]
+
+
 def header_lines(a: Assessment, place: Placement | None, *, color: bool, compact: bool = False) -> list[str]:
     v = a.view
     rows: list[tuple[str, str]] = [
         ("Name", f"{v.name}"),
         ("Namespace", v.namespace),
+        *_owner_row(v),
         ("State", styled(paint(a.state, a.state, color), f": {term(a.reason, LINE)}" if a.reason else "")),
         ("Generation", f"{v.generation} (observed {v.observed_generation if v.observed_generation is not None else '?'})"),
         ("Replicas", f"{a.desired} desired, {a.ready} ready, {a.updated} updated, {a.current} current"

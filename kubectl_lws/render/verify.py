@@ -26,6 +26,15 @@ def _status(text: str, color: bool) -> Styled:
     return style(text, color, fg=_COLORS.get(text))
 
 
+def group_title(group: dict) -> str:
+    """``GROUP 2``, or for a DisaggregatedSet's child ``GROUP decode/s0/g2 (pd-0-b890c4a6-decode)``."""
+    if "role" not in group:
+        return f"GROUP {group['index']}"
+    from kubectl_lws.render.safe import term
+
+    return f"GROUP {term(group['role'])}/s{group['slice']}/g{group['index']} ({term(group['lws'])})"
+
+
 def _cut(text: str | None, width: int = 60) -> str:
     text = "" if text is None else str(text)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -92,9 +101,9 @@ def check_rows(report: dict) -> list[dict]:
             row = rows[check]
             row[status] = row.get(status, 0) + 1
             if status == "FAIL":
-                row["failing"].append(group["index"])
+                row["failing"].append(group_key(group))
             elif status == "WARN":
-                row["warning"].append(group["index"])
+                row["warning"].append(group_key(group))
     return list(rows.values())
 
 
@@ -120,9 +129,17 @@ def _plain(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
+def group_key(group: dict) -> int | str:
+    """How the summary names a group: its index, or ``role/sN/gI`` for a DisaggregatedSet's child."""
+    if "role" not in group:
+        return group["index"]
+    return f"{term(group['role'])}/s{group['slice']}/g{group['index']}"
+
+
 def summary_view(report: dict, what: str, color: bool = False,
-                 group_note: Callable[[dict], list[str]] | None = None) -> Styled:
-    """The default text of ``verify``: a row per check, then the failing groups' problems, the verdict."""
+                 group_note: Callable[[dict], list[str]] | None = None, before_verdict: list[str] = ()) -> Styled:
+    """The default text of ``verify``: a row per check, then the failing groups' problems, the verdict
+    (``before_verdict``: lines of the whole subject, such as the P/D wiring of a DisaggregatedSet)."""
     lines: list[str] = []
     for note in report.get("notes") or []:
         lines.append(clip(f"{_status(note['status'], color)}: {term(note['message'])}", WIDTH))
@@ -149,7 +166,7 @@ def summary_view(report: dict, what: str, color: bool = False,
     for group in failing[:DETAILED_GROUPS]:
         lines.append("")
         extra = group_note(group) if group_note else []
-        lines.append("  ".join([f"GROUP {group['index']}  {_status('FAIL', color)}", *extra]))
+        lines.append("  ".join([f"{group_title(group)}  {_status('FAIL', color)}", *extra]))
         for f in group["findings"]:
             if f["status"] in ("FAIL", "WARN"):
                 lines += _finding_block(f, color)
@@ -157,11 +174,12 @@ def summary_view(report: dict, what: str, color: bool = False,
         lines.append("")
         lines.append(f"... {len(failing) - DETAILED_GROUPS} more failing groups: see one with -g N, all with "
                      "--details or -o json")
-    warned = [g["index"] for g in report["groups"] if g["status"] == "WARN"]
+    warned = [group_key(g) for g in report["groups"] if g["status"] == "WARN"]
     if warned:
         lines.append("")
         lines.append(clip(f"warnings only in group(s) {_spans(warned)}: --details (or -g N) shows them", WIDTH))
     lines.append("")
+    lines += before_verdict
     lines.append(_summary_line(report, what))
     return Styled("\n".join(lines))
 
@@ -171,10 +189,13 @@ def _count(n: int, colour: str, color: bool) -> str:
     return style(str(n), color and bool(n), fg=colour, bold=colour == "red")
 
 
-def _spans(indexes: list[int]) -> str:
+def _spans(groups: list[int | str]) -> str:
+    """``0-3,7`` for indexes; the names of a DisaggregatedSet's groups as they are."""
     from kubectl_lws.model.rollout import spans
 
-    return spans(indexes).replace(", ", ",")
+    if all(isinstance(g, int) for g in groups):
+        return spans(groups).replace(", ", ",")
+    return ",".join(str(g) for g in groups)
 
 
 def render_env(report: dict, color: bool = False, details: bool = True) -> None:
@@ -183,7 +204,7 @@ def render_env(report: dict, color: bool = False, details: bool = True) -> None:
         return
     headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
     for group in report["groups"]:
-        echo(Styled(f"GROUP {term(group['index'])}  {_status(group['status'], color)}"))
+        echo(Styled(f"{group_title(group)}  {_status(group['status'], color)}"))
         echo(_indent(table(headers, _rows(group, color))))
         echo()
     echo(_summary_line(report, "verify env"))
@@ -200,8 +221,7 @@ def render_nccl(report: dict, color: bool = False, details: bool = True) -> None
         return
     headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
     for group in report["groups"]:
-        echo(Styled("  ".join([f"GROUP {term(group['index'])}  {_status(group['status'], color)}",
-                               *_nccl_counts(group)])))
+        echo(Styled("  ".join([f"{group_title(group)}  {_status(group['status'], color)}", *_nccl_counts(group)])))
         echo(_indent(table(headers, _rows(group, color))))
         matrix = group.get("matrix")
         if matrix:

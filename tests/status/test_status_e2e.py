@@ -100,8 +100,10 @@ def test_list_all_namespaces_json_and_name(sandbox, demo):
     assert r.exit_code == 0, r.stderr
     kinds = [p.rsplit("/", 1)[-1] for _, p, _ in reqs]
     assert reqs[0][1] == f"{LWS_API}/leaderworkersets"
-    # pods of the LWS not settled (by name, per namespace), their nodes, the events of their namespaces
-    assert kinds[1:] == sorted(kinds[1:], key=["pods", "nodes", "events"].index) and "nodes" in kinds
+    # pods of the LWS not settled (by name, per namespace), their nodes, the events of their namespaces;
+    # then the DisaggregatedSets of the child LWS listed (the demo has two, issue 21)
+    assert kinds[1:] == sorted(kinds[1:], key=["pods", "nodes", "events", "disaggregatedsets"].index)
+    assert "nodes" in kinds and kinds[-1] == "disaggregatedsets"
     assert all("leaderworkerset.sigs.k8s.io/name" in unquote_plus(q) for _, p, q in reqs if p.endswith("/pods"))
     items = {(i["namespace"], i["name"]): i for i in json.loads(r.stdout)["items"]}
     assert items[("default", "pinned")]["state"] == "Degraded"
