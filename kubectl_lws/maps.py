@@ -1,6 +1,7 @@
 """Reading what the placement map needs, for ``map``, ``report`` and the dashboard's first draw.
 
-Requests, whatever the size: the LWS (one GET, or one LIST of a namespace or of all), one LIST of the
+Requests, whatever the size: the LWS (one GET, or one LIST of a namespace or of all; for ``ds/NAME`` the
+set's GET and one LIST of its child LWS by the set's name label), one LIST of the
 pods of the cluster that hold resources (``status.phase`` neither Succeeded nor Failed, as ``kubectl
 describe node`` counts them), one LIST of nodes, and — only when no ``--topology-key`` is given — one
 GET of the Kueue API group (and a LIST of its Topologies when it is served). Events (one LIST a
@@ -31,13 +32,20 @@ PODS_FORBIDDEN = ("cannot list pods in every namespace (forbidden): '#' (acceler
 
 @dataclass
 class MapScope:
-    """What to map: one LWS (``name``), a namespace's LWS, or every namespace's."""
+    """What to map: one LWS (``name``), a DisaggregatedSet's child LWS (``name`` with ``ds``), a namespace's
+    LWS, or every namespace's."""
 
     namespace: str | None
     name: str | None = None
     all_namespaces: bool = False
+    ds: bool = False
 
     def lws_objects(self, cluster: Any) -> list[dict]:
+        if self.name and self.ds:  # the set (GET), then its child LWS (one LIST by its name label)
+            from kubectl_lws.targets import list_children
+
+            ns = self.namespace or cluster.namespace
+            return [lws for _, lws in list_children(cluster, cluster.get_ds(self.name, ns), ns)]
         if self.name:
             return [cluster.get_lws(self.name, self.namespace)]
         objs = cluster.list_lws(self.namespace, all_namespaces=self.all_namespaces)

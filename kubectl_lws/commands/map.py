@@ -1,4 +1,4 @@
-"""``kubectl lws map [NAME | -A]``: where the groups landed, drawn as the cluster's topology.
+"""``kubectl lws map [NAME | ds/NAME | -A]``: where the groups landed, drawn as the cluster's topology.
 
 Thin: the reads are ``maps.read_map`` (a constant number of requests), the facts ``model/placemap``,
 the drawing ``render/map`` (rich, text), ``render/svg`` and ``render/html`` (exports).
@@ -6,15 +6,17 @@ the drawing ``render/map`` (rich, text), ``render/svg`` and ``render/html`` (exp
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from kubectl_lws.options import LWS_NAME, app_context
+from kubectl_lws.options import TARGET, app_context
 
 OUTPUTS = ("table", "json", "yaml", "svg", "html")
 
 
 @click.command("map")
-@click.argument("name", required=False, type=LWS_NAME, metavar="[NAME]")
+@click.argument("name", required=False, type=TARGET, metavar="[NAME | ds/NAME]")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Every LWS of every namespace.")
 @click.option("--topology-key", "topology_keys", multiple=True, metavar="KEY",
               help="A level of the map, outermost first (repeatable); default: a Kueue Topology's levels, "
@@ -25,7 +27,7 @@ OUTPUTS = ("table", "json", "yaml", "svg", "html")
 @click.option("--all-nodes", is_flag=True, help="Draw idle nodes too (by default 3 or more in a box are one line).")
 @click.option("-o", "--output", type=click.Choice(list(OUTPUTS)), default="table", show_default=True,
               help="table: the text map; json/yaml: the same data; svg/html: a self-contained picture/page.")
-def map_cmd(name: str | None, all_namespaces: bool, topology_keys: tuple[str, ...], resource: str | None,
+def map_cmd(name: Any, all_namespaces: bool, topology_keys: tuple[str, ...], resource: str | None,
             all_nodes: bool, output: str) -> int:
     """Draw where the groups run: topology domains, nodes, accelerators per group.
 
@@ -34,12 +36,14 @@ def map_cmd(name: str | None, all_namespaces: bool, topology_keys: tuple[str, ..
     requested it, # another pod, . free) and +LETTERS for groups there without accelerators.
     Marks: ! NotReady, ~ cordoned, * placement violation, ^ tainted.
     Groups that cannot be placed are listed under the map with their cause.
+    ds/NAME: the child LWS of a DisaggregatedSet (every role, slice and revision).
 
     \b
     Examples:
       kubectl lws map vllm
       kubectl lws map -A
       kubectl lws map -A --topology-key topology.kubernetes.io/zone --topology-key example.com/rack
+      kubectl lws map ds/pd -n inference
       kubectl lws map vllm -o html > vllm-map.html
     """
     from kubectl_lws import errors
@@ -48,16 +52,20 @@ def map_cmd(name: str | None, all_namespaces: bool, topology_keys: tuple[str, ..
 
     if name and all_namespaces:
         raise errors.UsageError("NAME and -A cannot be combined", hint="kubectl lws map NAME, or kubectl lws map -A")
+    target = name
     keys = [check_label_key(k, "--topology-key") for k in topology_keys]
     if resource is not None:
         resource = check_label_key(resource, "--resource")
     app = app_context()
     cluster = app.cluster
-    scope = MapScope(None if all_namespaces else cluster.namespace, name, all_namespaces)
+    scope = MapScope(None if all_namespaces else cluster.namespace, target.name if target else None, all_namespaces,
+                     ds=bool(target and target.is_ds))
     if output == "table":
         _import_in_background("kubectl_lws.render.map")
     m = read_map(app, scope, topology_keys=keys, resource=resource)
-    if not m.groups and not name:
+    if not m.groups and target and target.is_ds:
+        app.info(f"ds/{target.name} has no child LeaderWorkerSets yet: the map shows the nodes only.")
+    elif not m.groups and not target:
         where = "" if all_namespaces else f" in {cluster.namespace} namespace"
         app.info(f"No LeaderWorkerSets found{where}: the map shows the nodes only.")
     emit_map(app, m, output, all_nodes=all_nodes, title=_title(scope))
@@ -76,7 +84,7 @@ def _import_in_background(module: str) -> None:
 
 def _title(scope) -> str:  # noqa: ANN001 — a maps.MapScope
     if scope.name:
-        return f"{scope.namespace}/{scope.name}"
+        return f"{scope.namespace}/{'ds/' if scope.ds else ''}{scope.name}"
     return "all namespaces" if scope.all_namespaces else f"namespace {scope.namespace}"
 
 

@@ -180,3 +180,22 @@ def test_map_and_status_give_every_group_the_same_verdict_with_admission_layers(
                  for g in doc["groups"]}
     assert drawn == seen
     assert drawn[("gangs", "gang", 0)][1].startswith("Volcano: ")  # the gang scheduler's word, as status says
+
+
+def test_map_of_a_disaggregated_set_draws_its_child_lws(demo, tmp_path: Path) -> None:
+    kc = demo.write_kubeconfig(tmp_path / "kc.yaml", namespace="pd")
+    res, reqs = requests_made(demo, lambda: run_cli(["map", "ds/pd-stalled", "-o", "json"], kubeconfig=kc))
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    children = {g["lws"] for g in doc["groups"]}
+    assert children and all(c.startswith("pd-stalled-0-") for c in children)
+    assert {r for r in children if r.endswith("-decode")} and {r for r in children if r.endswith("-prefill")}
+    assert any(u["lws"].endswith("-decode") for u in doc["unplaced"])  # the stalled revision's decode
+    paths = [p for _, p, _ in reqs]
+    assert paths[:2] == ["/apis/disaggregatedset.x-k8s.io/v1/namespaces/pd/disaggregatedsets/pd-stalled",
+                         "/apis/leaderworkerset.x-k8s.io/v1/namespaces/pd/leaderworkersets"]
+    text = run_cli(["map", "ds/pd-stalled"], kubeconfig=kc).stdout
+    assert all(c in text for c in children)
+    missing = run_cli(["map", "ds/nope"], kubeconfig=kc)
+    assert missing.exit_code == 1 and 'disaggregatedset "nope" not found' in missing.stderr
+    assert run_cli(["map", "ds/pd-stalled", "-A"], kubeconfig=kc).exit_code == 2
