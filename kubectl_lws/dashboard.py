@@ -1,7 +1,8 @@
 """The dashboard's server: the live view (``waiting.Informer``) drawn as HTML and pushed to browsers.
 
-What it serves (GET only, every request with the token): ``/`` the LeaderWorkerSets of the namespace
-(or of all), ``/lws/NS/NAME`` one LWS (groups, causes, violations, events timeline, its map),
+What it serves (GET only, every request with the token): ``/`` the LeaderWorkerSets and DisaggregatedSets
+of the namespace (or of all), ``/lws/NS/NAME`` one LWS (groups, causes, violations, events timeline, its
+map), ``/ds/NS/NAME`` one DisaggregatedSet (roles, its child LWS, events, the map of its children),
 ``/map`` the placement map, and ``/stream?view=...`` a Server-Sent Events stream of the same
 view's HTML, sent again whenever the live view changes (a pod deleted shows within about a second).
 
@@ -94,7 +95,7 @@ class LiveViews:
     """The informer over LWS, pods, nodes and events, and the HTML of each view built from its stores."""
 
     def __init__(self, cluster: Any, settings: Settings, *, pods_everywhere: bool, kueue_levels: Sequence[str],
-                 token: str, layers: Any = None) -> None:
+                 token: str, layers: Any = None, sets: bool = False) -> None:
         from kubectl_lws.model.events import noise_field_selector
         from kubectl_lws.maps import ACTIVE_PODS
         from kubectl_lws.waiting import Informer
@@ -104,12 +105,13 @@ class LiveViews:
         self.layers = layers  # reads.layer_reader: the admission/gang/storage causes, as status -w reads them
         self.kueue_levels = list(kueue_levels)
         self.pods_everywhere = pods_everywhere
+        self.sets = sets  # the cluster serves DisaggregatedSets: watch them too
         everywhere = {"pods"} if pods_everywhere else set()
         if settings.all_namespaces:
-            everywhere |= {keys.LWS_PLURAL, "events"}
+            everywhere |= {keys.LWS_PLURAL, "events", keys.DS_PLURAL}
         sources = [(keys.LWS_PLURAL, None), ("pods", None, ACTIVE_PODS), ("nodes", None),
-                   ("events", None, noise_field_selector())]
-        self.informer = Informer(cluster, settings.namespace, sources, optional={"nodes", "events"},
+                   ("events", None, noise_field_selector())] + ([(keys.DS_PLURAL, None)] if sets else [])
+        self.informer = Informer(cluster, settings.namespace, sources, optional={"nodes", "events", keys.DS_PLURAL},
                                  name="dashboard", all_namespaces=everywhere)
         self.cache: dict[str, Rendered] = {}
         self.lock = threading.Lock()
@@ -181,8 +183,13 @@ class LiveViews:
                 list(assessed.values()), link=lambda a: self.link(f"/lws/{a.view.namespace}/{a.view.name}")) + \
                 "</section>"
             ready = sum(1 for a in assessed.values() if a.state in ("Healthy", "Canary"))
-            return (f"kubectl lws dashboard: {self.scope_title()}",
-                    f"{len(assessed)} LeaderWorkerSets, {ready} healthy", body)
+            subtitle = f"{len(assessed)} LeaderWorkerSets, {ready} healthy"
+            if self.sets and "disaggregatedsets" not in self.informer.forbidden:
+                sets = self._sets(objs, assessed)
+                body += '<section id="sets"><h2>DisaggregatedSets</h2>' + H.ds_table(
+                    sets, link=lambda d: self.link(f"/ds/{d.view.namespace}/{d.view.name}")) + "</section>"
+                subtitle += f"; {len(sets)} DisaggregatedSets"
+            return f"kubectl lws dashboard: {self.scope_title()}", subtitle, body
         if view == "map":
             assessed = self._assess(objs, pods, nodes, events)
             m = self._map(objs, pods, nodes, assessed)
@@ -196,7 +203,56 @@ class LiveViews:
                 return (f"kubectl lws dashboard: {ns}/{name}", "not found",
                         nav + f'<p class="banner">LeaderWorkerSet {H.e(ns)}/{H.e(name)} does not exist (any more).</p>')
             return self._lws_page(mine[0], pods, nodes, events, nav + notes)
+        if view.startswith("ds/"):
+            _, ns, name = view.split("/", 2)
+            return self._ds_page(ns, name, objs, pods, nodes, events, nav + notes)
         raise KeyError(view)
+
+    def _sets(self, objs: list[dict], assessed: dict) -> list[Any]:
+        """Each DisaggregatedSet judged from the verdicts of its child LWS (as ``list`` judges them); the role
+        scalers of External roles are not watched, so such a role's desired count shows as ``?``."""
+        from kubectl_lws.model import ds as D
+        from kubectl_lws.model.timeutil import utc_now
+
+        now = utc_now()
+        out = []
+        for d in sorted(self.informer.items(keys.DS_PLURAL),
+                        key=lambda d: ((d.get("metadata") or {}).get("namespace", ""), d["metadata"].get("name", ""))):
+            view = D.ds_view(d)
+            mine = [o for o in objs if (o.get("metadata") or {}).get("namespace") == view.namespace]
+            out.append(D.assess_ds(view, mine, [], now=now, assessed=assessed))
+        return out
+
+    def _ds_page(self, ns: str, name: str, objs: list[dict], pods: list[dict], nodes: list[dict] | None,
+                 events: list[dict], head: str) -> tuple[str, str, str]:
+        from kubectl_lws.model import ds as D
+        from kubectl_lws.model import events as E
+        from kubectl_lws.model.timeutil import utc_now
+        from kubectl_lws.render import html as H
+
+        found = [d for d in self.informer.items(keys.DS_PLURAL) if (d.get("metadata") or {}).get("namespace") == ns
+                 and (d.get("metadata") or {}).get("name") == name] if self.sets else []
+        if not found:
+            return (f"kubectl lws dashboard: {ns}/ds/{name}", "not found",
+                    head + f'<p class="banner">DisaggregatedSet {H.e(ns)}/{H.e(name)} does not exist (any more).</p>')
+        here = [o for o in objs if (o.get("metadata") or {}).get("namespace") == ns]
+        refs = D.children_of(name, here)
+        kids = [obj for _, obj in refs]
+        assessed = self._assess(kids, pods, nodes, events)
+        view = D.ds_view(found[0])
+        da = D.assess_ds(view, kids, [], now=utc_now(), assessed=assessed)  # as list judges a set
+        m = self._map(kids, pods, nodes, assessed)
+        mine = [x for x in events if (x.get("metadata") or {}).get("namespace") == ns]
+        timeline = D.events_of_ds(E.normalize_all(mine), view, refs,
+                                  others=[o["metadata"]["name"] for o in here if o not in kids])
+        body = (head + f'<section id="ds" data-ds="{H.e(ns)}/{H.e(name)}"><h2>{H.e(ns)}/ds/{H.e(name)}: '
+                f"{H.state(da.state)}</h2><p>{H.e(da.reason)}</p>" + H.ds_table([da])
+                + "<h3>Child LeaderWorkerSets</h3>"
+                + H.lws_table([c.a for c in da.children], link=lambda a: self.link(f"/lws/{a.view.namespace}/{a.view.name}"))
+                + "</section>" + '<section id="events"><h2>Events</h2>'
+                + H.events_table(timeline, utc_now(), EVENTS_KEPT) + "</section>"
+                + H.map_sections(m, title=f"{ns}/ds/{name}"))
+        return f"kubectl lws dashboard: {ns}/ds/{name}", f"{da.state}: {da.reason}", body
 
     def _lws_page(self, obj: dict, pods: list[dict], nodes: list[dict] | None, events: list[dict],
                   head: str) -> tuple[str, str, str]:
@@ -335,11 +391,21 @@ class Dashboard:
             raise web.HTTPNotFound() from None
         return await self.page(request, f"lws/{ns}/{name}")
 
+    async def ds(self, request: web.Request) -> web.Response:
+        from kubectl_lws.names import check_name, check_namespace
+
+        try:
+            ns = check_namespace(request.match_info["namespace"])
+            name = check_name(request.match_info["name"])
+        except errors.UsageError:
+            raise web.HTTPNotFound() from None
+        return await self.page(request, f"ds/{ns}/{name}")
+
     async def stream(self, request: web.Request) -> web.StreamResponse:
         if not self._same_origin(request):
             return _refuse("streams are served to this dashboard's own pages only")
         view = request.query.get("view", "overview")
-        if not (view in ("overview", "map") or (view.startswith("lws/") and view.count("/") == 2)):
+        if not (view in ("overview", "map") or (view.startswith(("lws/", "ds/")) and view.count("/") == 2)):
             raise web.HTTPNotFound()
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
@@ -416,6 +482,7 @@ class Dashboard:
         app.router.add_get("/", self.overview, allow_head=False)
         app.router.add_get("/map", self.map_view, allow_head=False)
         app.router.add_get("/lws/{namespace}/{name}", self.lws, allow_head=False)
+        app.router.add_get("/ds/{namespace}/{name}", self.ds, allow_head=False)
         app.router.add_get("/stream", self.stream, allow_head=False)
         return app
 
@@ -481,7 +548,7 @@ def serve(app_ctx: Any, settings: Settings, *, host: str, port: int, open_browse
     kueue = [] if settings.topology_keys else kueue_levels(_quiet(lambda: kueue_topologies(cluster), []))
     token = new_token()
     live = LiveViews(cluster, settings, pods_everywhere=everywhere, kueue_levels=kueue, token=token,
-                     layers=layer_reader(app_ctx, LIVE_LAYERS_MAX_AGE))
+                     layers=layer_reader(app_ctx, LIVE_LAYERS_MAX_AGE), sets=_serves_sets(cluster))
     live.informer.start(timeout=60)
     dash = Dashboard(live, host=host, port=port, token=token)
     loop = asyncio.new_event_loop()
@@ -507,6 +574,15 @@ async def _forever(live: LiveViews) -> None:
     loop = asyncio.get_running_loop()
     while True:
         await loop.run_in_executor(None, live.informer.wait_change, live.informer.changes, 2.0)
+
+
+def _serves_sets(cluster: Any) -> bool:
+    """Whether the DisaggregatedSet API is served (one discovery GET): the dashboard watches sets only then."""
+    try:
+        cluster.request("GET", f"/apis/{keys.DS_GROUP}/{keys.DS_VERSION}")
+        return True
+    except errors.LwsError:
+        return False
 
 
 def _may_list_all_pods(cluster: Any) -> bool:

@@ -6,9 +6,11 @@ Thin: flags, checks, the printed URL; the server is ``kubectl_lws.dashboard`` (a
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from kubectl_lws.options import LWS_NAME, app_context
+from kubectl_lws.options import TARGET, app_context
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -27,7 +29,7 @@ def _address(value: str) -> str:
 
 
 @click.command("dashboard")
-@click.argument("name", required=False, type=LWS_NAME, metavar="[NAME]")
+@click.argument("name", required=False, type=TARGET, metavar="[NAME | ds/NAME]")
 @click.option("-A", "--all-namespaces", is_flag=True, help="LeaderWorkerSets of every namespace.")
 @click.option("--address", default="127.0.0.1", show_default=True, metavar="IP",
               help="Address to listen on (anything but loopback is warned about: the URL is the only key).")
@@ -36,13 +38,14 @@ def _address(value: str) -> str:
 @click.option("--open", "open_browser", is_flag=True, help="Open the URL in the default browser.")
 @click.option("--topology-key", "topology_keys", multiple=True, metavar="KEY",
               help="A level of the placement map, outermost first (repeatable), as for `map`.")
-def dashboard(name: str | None, all_namespaces: bool, address: str, port: int, open_browser: bool,
+def dashboard(name: Any, all_namespaces: bool, address: str, port: int, open_browser: bool,
               topology_keys: tuple[str, ...]) -> int:
     """Serve a live, read-only view of LeaderWorkerSets in a local browser.
 
     \b
-    Pages: the LWS of the namespace (or all of them with -A), one LWS (groups, causes,
-    events timeline, placement map) and the placement map; each updates within about a
+    Pages: the LWS and DisaggregatedSets of the namespace (or all of them with -A), one LWS
+    (groups, causes, events timeline, placement map), one DisaggregatedSet (roles, child LWS,
+    events, map) and the placement map; each updates within about a
     second of a change (Server-Sent Events on the shared list+watch). GET only; every request
     must carry the token of the printed URL. Ctrl-C stops it (exit code 130).
 
@@ -50,6 +53,7 @@ def dashboard(name: str | None, all_namespaces: bool, address: str, port: int, o
     Examples:
       kubectl lws dashboard --open
       kubectl lws dashboard vllm -n inference
+      kubectl lws dashboard ds/pd -n inference
       kubectl lws dashboard -A --port 8080
     """
     from kubectl_lws import errors
@@ -69,9 +73,12 @@ def dashboard(name: str | None, all_namespaces: bool, address: str, port: int, o
     cluster = app.cluster
     ns = cluster.namespace
     start = "/"
-    if name:
-        cluster.get_lws(name, ns)  # a typo fails now, with close names, not in the browser
-        start = f"/lws/{ns}/{name}"
+    if name and name.is_ds:
+        cluster.get_ds(name.name, ns)  # a typo fails now, with close names, not in the browser
+        start = f"/ds/{ns}/{name.name}"
+    elif name:
+        cluster.get_lws(name.name, ns)
+        start = f"/lws/{ns}/{name.name}"
     if host not in ("127.0.0.1", "::1"):
         app.warn(f"listening on {host}, not only on this machine: anyone who can reach it and has the URL reads "
                  "what your kubeconfig can read (read-only); prefer the default 127.0.0.1")

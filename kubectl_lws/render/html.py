@@ -31,7 +31,7 @@ td.num{text-align:right}
 .swatch{display:inline-block;min-width:14px;text-align:center;font-weight:bold;font-family:monospace;
 padding:0 2px;border-radius:2px}
 .state-Ready,.state-Healthy{color:#2e7d32}
-.state-Degraded,.state-Unavailable,.state-Missing,.state-NodeNotReady,.state-Stuck{color:#c62828;font-weight:bold}
+.state-Degraded,.state-Unavailable,.state-Missing,.state-NodeNotReady,.state-Stuck,.state-Stalled{color:#c62828;font-weight:bold}
 .state-Pending,.state-Recreating,.state-Progressing,.state-Updating,.state-Scaling{color:#ef6c00}
 .state-Canary{color:#00838f}.state-Paused{color:#6a1b9a}
 .map{overflow-x:auto}
@@ -153,6 +153,26 @@ def lws_table(assessments: Sequence[Any], *, link: Any = None) -> str:
     return table(["namespace", "name", "groups ready", "size", "state", "reason"], rows, attrs=' id="lws-table"')
 
 
+def ds_table(sets: Sequence[Any], *, link: Any = None) -> str:
+    """One row per DisaggregatedSet (``list``'s columns: roles ready/desired, slices, rollout, state);
+    ``sets`` are ``model.ds.DsAssessment``; ``link(da)`` gives the href of its page, or None."""
+    rows = []
+    for da in sets:
+        v = da.view
+        name = e(f"ds/{v.name}")
+        href = link(da) if link else None
+        if href:
+            name = f'<a href="{e(href)}">{name}</a>'
+        roles = ", ".join(f"{e(r.name)} {r.ready}/{'?' if r.desired is None else r.desired}" for r in da.roles)
+        rollout = "stalled" if da.stall is not None else "rolling" if da.rolling else "-"
+        rows.append([e(v.namespace), f'<span data-ds="{e(v.namespace)}/{e(v.name)}">{name}</span>', roles,
+                     str(v.slices), rollout, e(da.target_revision or "-"), state(da.state), e(da.reason)])
+    if not rows:
+        return '<p class="muted">No DisaggregatedSets.</p>'
+    return table(["namespace", "name", "roles (ready/desired)", "slices", "rollout", "revision", "state", "reason"],
+                 rows, attrs=' id="ds-table"')
+
+
 def groups_table(a: Any, place: Any = None) -> str:
     """One LWS's groups (``status``'s columns: readiness, revision, leader, nodes, state, cause)."""
     from kubectl_lws.model.health import short_hash
@@ -172,7 +192,8 @@ def groups_table(a: Any, place: Any = None) -> str:
 
 
 def events_table(events: Sequence[Any], now: Any, limit: int = 200) -> str:
-    """The events timeline (``kubectl lws events``'s rows, newest last, at most ``limit``)."""
+    """The events timeline (``kubectl lws events``'s rows, newest last, at most ``limit``): ``model.events``
+    LwsEvents, or ``model.ds`` DsEvents (their group column says role/slice/group)."""
     from kubectl_lws.render.output import human_age
 
     shown = list(events)[-limit:]
@@ -183,7 +204,8 @@ def events_table(events: Sequence[Any], now: Any, limit: int = 200) -> str:
         ev = le.event
         when = ev.last or ev.first
         age = human_age((now - when).total_seconds()) if when is not None else "-"
-        group = "-" if le.group is None else str(le.group)
+        scope = getattr(le, "scope", None)  # a DisaggregatedSet's events: role/slice/group
+        group = scope if scope is not None else "-" if le.group is None else str(le.group)
         rows.append([e(age), e(ev.type), e(ev.reason), group, e(ev.object),
                      e(ev.message) + (f' <span class="muted">(x{ev.count})</span>' if (ev.count or 1) > 1 else "")])
     return table(["age", "type", "reason", "group", "object", "message"], rows, attrs=' id="events-table"')

@@ -106,6 +106,8 @@ def test_dashboard_live_in_the_browser(demo, browser: Chromium, tmp_path: Path) 
         assert {n for n in names if not n.startswith("pd/")} == {
             "demo/healthy", "demo/crashy", "demo/canary", "demo/solo", "default/pinned", "team-b/stuck"}
         assert len(names) == 6 + 12  # and the 12 LWS of pd's DisaggregatedSets
+        assert browser.eval("[...document.querySelectorAll('#ds-table [data-ds]')].map(e => e.getAttribute('data-ds'))"
+                            ) == ["pd/pd-rolling", "pd/pd-stalled"]
         browser.wait_for("document.getElementById('live').textContent.startsWith('live')")
         # follow the page's own link (it carries the token) to one LWS
         href = browser.eval("document.querySelector('[data-lws=\"demo/healthy\"] a').getAttribute('href')")

@@ -175,3 +175,35 @@ def test_the_dashboard_gives_the_verdict_status_gives(tmp_path: Path) -> None:
     row = re.search(r'data-group="gangs/gang/0".*?</tr>', page, re.S)
     assert row and f'class="state-{group["state"]}"' in row.group(0)
     assert re.sub(r" \(for \d+s\)$", "", group["reason"]) in row.group(0).replace("&#x27;", "'")
+
+
+def test_disaggregated_sets_in_the_overview_and_on_their_own_page(demo, dash: Served, tmp_path: Path) -> None:
+    """The namespace's sets beside its LWS, each in the state `list` gives it; ds/NAME opens the set's page
+    (roles, child LWS with links, events by role/slice/group, the map of its children)."""
+    from cliutil import run_cli
+
+    kc = demo.write_kubeconfig(tmp_path / "kc.yaml", namespace="pd")
+    listed = {i["name"]: i["state"] for i in json.loads(run_cli(["list", "-o", "json"], kubeconfig=kc).stdout)["items"]
+              if i["kind"] == "DisaggregatedSetSummary"}
+    assert set(listed) == {"pd-rolling", "pd-stalled"}
+    code, page, _ = dash.request("GET", "/")
+    sets = re.search(r'<section id="sets">.*?</section>', page, re.S)
+    assert code == 200 and sets
+    for name, state in listed.items():
+        row = re.search(rf'data-ds="pd/{name}".*?</tr>', sets.group(0), re.S)
+        assert row and f'class="state-{state}"' in row.group(0) and f"/ds/pd/{name}?token=" in row.group(0)
+    code, page, _ = dash.request("GET", "/ds/pd/pd-stalled")
+    assert code == 200 and 'data-ds="pd/pd-stalled"' in page
+    children = set(re.findall(r'data-lws="pd/(pd-stalled-[^"]+)"', page))
+    assert len(children) == 4 and all(f"/lws/pd/{c}?token=" in page for c in children)
+    assert "decode/s0/g0" in page  # its events, by role/slice/group
+    assert page.count('<g class="node" data-node="gpu-') == 8  # the map of its children, on the demo's nodes
+    assert "does not exist" in dash.request("GET", "/ds/pd/nope")[1]
+    served = start_dashboard(kc, "ds/pd-rolling")
+    try:
+        assert "/ds/pd/pd-rolling?token=" in served.url
+    finally:
+        served.proc.send_signal(signal.SIGINT)
+        served.proc.wait(10)
+    res = run_cli(["dashboard", "ds/nope"], kubeconfig=kc)
+    assert res.exit_code == 1 and 'disaggregatedset "nope" not found' in res.stderr
