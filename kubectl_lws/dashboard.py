@@ -382,16 +382,13 @@ class Dashboard:
         return await self.page(request, "map")
 
     async def lws(self, request: web.Request) -> web.Response:
-        from kubectl_lws.names import check_name, check_namespace
-
-        try:
-            ns = check_namespace(request.match_info["namespace"])
-            name = check_name(request.match_info["name"])
-        except errors.UsageError:
-            raise web.HTTPNotFound() from None
-        return await self.page(request, f"lws/{ns}/{name}")
+        return await self._named(request, "lws")
 
     async def ds(self, request: web.Request) -> web.Response:
+        return await self._named(request, "ds")
+
+    async def _named(self, request: web.Request, kind: str) -> web.Response:
+        """The page of one LWS or DisaggregatedSet; a namespace or name that cannot exist is 404."""
         from kubectl_lws.names import check_name, check_namespace
 
         try:
@@ -399,7 +396,7 @@ class Dashboard:
             name = check_name(request.match_info["name"])
         except errors.UsageError:
             raise web.HTTPNotFound() from None
-        return await self.page(request, f"ds/{ns}/{name}")
+        return await self.page(request, f"{kind}/{ns}/{name}")
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         if not self._same_origin(request):
