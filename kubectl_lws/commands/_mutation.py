@@ -95,10 +95,10 @@ def force_option() -> Callable:
                         help="Change an LWS a DisaggregatedSet owns anyway (its controller may undo it).")
 
 
-def guard_owned(app: AppContext, lws: dict, *, action: str, instead: str, force: bool) -> None:
-    """An LWS a DisaggregatedSet made is refused (exit 1) with the DisaggregatedSet command to use instead:
-    its controller owns the LWS's replicas and template and silently undoes a change made to one child
-    alone. ``--force`` goes on, with a warning."""
+def guard_owned(app: AppContext, lws: dict, *, action: str, instead: Callable[[Any], str], force: bool) -> None:
+    """An LWS a DisaggregatedSet made is refused (exit 1) with the DisaggregatedSet command to use instead
+    (``instead(ref)``, from its ``model.ds.ChildRef``): its controller owns the LWS's replicas and template and
+    silently undoes a change made to one child alone. ``--force`` goes on, with a warning."""
     from kubectl_lws.model.ds import child_ref
 
     ref = child_ref(lws)
@@ -107,6 +107,6 @@ def guard_owned(app: AppContext, lws: dict, *, action: str, instead: str, force:
     name = (lws.get("metadata") or {}).get("name", "")
     if not force:
         raise errors.LwsError(f"refusing to {action} {name}: it is {ref.describe()}, whose controller undoes "
-                              f"changes made to its LWS; use: {instead}",
+                              f"changes made to its LWS; use: {instead(ref)}",
                               hint="--force does it anyway (the DisaggregatedSet controller may undo it)")
     app.warn(f"--force: {action} {name}, {ref.describe()}: its controller may undo this")

@@ -78,7 +78,7 @@ def doctor(controller_namespace: str | None, output: str) -> int:
         report.checks.append(model.check_server(None, exc.message))
         return _finish(app, report, output)
     cluster.max_connections = max(cluster.max_connections, WORKERS + 4)
-    perms = {p.key: p for p in model.PERMS + layers.ALL_PERMS}
+    perms = {p.key: p for p in model.PERMS + model.DS_PERMS + layers.ALL_PERMS}
 
     def review(p: "model.Perm") -> Callable[[], bool]:
         return lambda: cluster.access_review(p.verb, p.resource, group=p.group, subresource=p.subresource or None,
@@ -164,9 +164,10 @@ def doctor(controller_namespace: str | None, output: str) -> int:
                             ("validatingwebhookconfigurations", model.VALIDATING, "validating")):
         report.checks += model.check_webhooks(kind, name, *got[key], slices, now)
     allowed = {k: (got[f"perm:{k}"][0] if got[f"perm:{k}"][1] is None else None) for k in perms}
-    base = {p.key: allowed[p.key] for p in model.PERMS}
+    served_ds = isinstance(ds_doc, dict)
+    base = {p.key: allowed[p.key] for p in model.PERMS + (model.DS_PERMS if served_ds else ())}
     report.checks += model.check_permissions(base, ns)
-    report.matrix = model.permission_matrix(base)
+    report.matrix = model.permission_matrix(base, ds=served_ds)
     sts = {n: got[f"sts:{n}"][0] for n in wanted_sts if got[f"sts:{n}"][0] is not None}
     report.checks += model.check_max_unavailable(lws_items, sts, got["lws"][1])
     apis, apis_err = got["apis"]

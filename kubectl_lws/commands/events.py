@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import click
 
 from kubectl_lws.options import TARGET, DurationType, app_context, output_option
+from kubectl_lws.model.target import ds_flags_on_lws
 
 TYPES = ("Normal", "Warning")
 
@@ -61,8 +62,7 @@ def events(name: Any, group_filter: Sequence[int], roles: Sequence[str], slices:
     if since is not None and since <= 0:
         raise errors.UsageError("--since must be a positive duration (e.g. 10m)")
     if (roles or slices) and not name.is_ds:
-        raise errors.UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {name.name} is a "
-                                "LeaderWorkerSet")
+        raise ds_flags_on_lws(name)
     app = app_context()
     cluster = app.cluster
     ns = cluster.namespace
@@ -142,10 +142,7 @@ def _ds_events(app: Any, target: Any, ns: str, groups: list[int], roles: list[st
     cluster = app.cluster
     res = resolve(cluster, target, ns)
     view = D.ds_view(res.ds)
-    for role in roles:
-        if view.role(role) is None:
-            raise errors.UsageError(f'role "{role}" does not exist in disaggregatedset "{view.name}" '
-                                    f"(roles: {', '.join(view.role_names)})")
+    D.check_scope(view, roles, slices, (r.slice for r, _ in res.children))
 
     def pick(raw: list[dict]) -> list:
         evs = E.normalize_all(E.raw_of_lws(raw, target.name))

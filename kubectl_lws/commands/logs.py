@@ -24,6 +24,7 @@ from typing import Any, Callable
 import click
 
 from kubectl_lws.options import TARGET, ContainerType, DurationType
+from kubectl_lws.model.target import ds_flags_on_lws
 
 CHUNK = 64 * 1024
 QUEUE_BLOCKS = 512  # bounded: a slow stdout slows the readers (TCP back-pressure), memory stays flat
@@ -107,8 +108,7 @@ def logs(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], slices: tup
         raise errors.UsageError("--tail must be -1 (all) or a number of lines >= 0")
 
     if (roles or slices) and not name.is_ds:
-        raise errors.UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {name.name} is a "
-                                "LeaderWorkerSet")
+        raise ds_flags_on_lws(name)
     app = app_context()
     cluster = app.cluster
     cluster.max_connections = max(cluster.max_connections, max_streams + 8)
@@ -142,19 +142,11 @@ def _ds_scope(cluster: Any, name: str, namespace: str, roles: tuple[str, ...],
               slices: tuple[int, ...]) -> tuple[str, int, int, str, str]:
     """(uid, replicas, size, pod selector, kind to watch) of a DisaggregatedSet: GET it; -g and --worker are
     checked against its largest role (every pod of the set is selected by its name label)."""
-    from kubectl_lws import errors
     from kubectl_lws.model import keys
-    from kubectl_lws.model.ds import ds_view
+    from kubectl_lws.model.ds import check_scope, ds_view
 
     view = ds_view(cluster.get_ds(name, namespace))
-    for role in roles:
-        if view.role(role) is None:
-            raise errors.UsageError(f'role "{role}" does not exist in disaggregatedset "{name}" '
-                                    f"(roles: {', '.join(view.role_names)})")
-    for s in slices:
-        if s >= view.slices:
-            have = f"0-{view.slices - 1}" if view.slices > 1 else "0"
-            raise errors.UsageError(f'slice {s} does not exist in disaggregatedset "{name}" (slices: {have})')
+    check_scope(view, roles, slices)
     chosen = [r for r in view.roles if not roles or r.name in roles]
     return (view.uid, max((r.replicas for r in chosen), default=0), max((r.size for r in chosen), default=1),
             keys.ds_selector(name), keys.DS_PLURAL)

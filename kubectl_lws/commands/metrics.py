@@ -5,7 +5,9 @@ data-parallel layout where each runs its own API server) is scraped through the 
 (``GET .../pods/NAME:PORT/proxy/metrics``: no port-forward, no route to pod IPs), at most ``--concurrency``
 at a time, each within ``--scrape-timeout`` and 10 MB. Two rounds ``--interval`` apart give rates and windowed
 quantiles. Requests: one GET of the LWS, one LIST of its pods, two scrapes per endpoint (``-w``: list+watch
-streams on the LWS and its pods, one scrape per endpoint and interval).
+streams on the LWS and its pods, one scrape per endpoint and interval). ``ds/NAME``: one GET of the
+DisaggregatedSet, one LIST of its child LWS and one of its pods (both by the set's name label), then the same
+scrapes for every group of every child LWS (every revision: during a rollout both serve), rows by role and slice.
 """
 
 from __future__ import annotations
@@ -17,19 +19,21 @@ from typing import Any, Sequence
 
 import click
 
-from kubectl_lws.options import LWS_NAME, DurationType, app_context, output_option
+from kubectl_lws.model.target import ds_flags_on_lws
+from kubectl_lws.options import TARGET, DurationType, app_context, output_option
 
 MAX_BODY = 10 * 2 ** 20
-KIND = "LeaderWorkerSet"
-DOC_KIND = "LeaderWorkerSetMetrics"
+KINDS = {False: ("LeaderWorkerSet", "LeaderWorkerSetMetrics"), True: ("DisaggregatedSet", "DisaggregatedSetMetrics")}
 
 
 @click.command("metrics")
-@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME")
 @click.option("-g", "--group", "group_filter", type=int, multiple=True, metavar="N",
               help="Only group N (repeatable).")
 @click.option("--role", "roles", multiple=True, metavar="ROLE",
-              help="Only this role of a DisaggregatedSet (repeatable).")
+              help="ds/NAME: only this role (repeatable).")
+@click.option("--slice", "slices", type=click.IntRange(min=0), multiple=True, metavar="S",
+              help="ds/NAME: only this slice (repeatable).")
 @click.option("--all-pods", is_flag=True, help="Scrape every pod of each group, not only the ones that serve.")
 @click.option("-w", "--watch", is_flag=True, help="Keep scraping every interval: a live table on a colour "
               "terminal, plain snapshots otherwise.")
@@ -45,9 +49,9 @@ DOC_KIND = "LeaderWorkerSetMetrics"
               help="Scrapes at the same time.")
 @click.option("--exit-code", is_flag=True, help="Exit 3 when a group is an outlier or does not answer.")
 @output_option(("table", "wide", "json", "yaml"), default="table")
-def metrics(name: str | None, group_filter: Sequence[int], roles: Sequence[str], all_pods: bool, watch: bool,
-            interval: float, scrape_timeout: float, timeout: float | None, port: int | None, concurrency: int,
-            exit_code: bool, output: str) -> int:
+def metrics(name: Any, group_filter: Sequence[int], roles: Sequence[str], slices: Sequence[int], all_pods: bool,
+            watch: bool, interval: float, scrape_timeout: float, timeout: float | None, port: int | None,
+            concurrency: int, exit_code: bool, output: str) -> int:
     """Show what each group is serving: requests, KV cache, tokens/s, TTFT and inter-token latency.
 
     \b
@@ -55,6 +59,8 @@ def metrics(name: str | None, group_filter: Sequence[int], roles: Sequence[str],
     `get pods/proxy`), twice --interval apart: rates and p50/p95/p99 are over that window.
     Outliers: a group that does not answer, whose generation rate is under half its role's
     median, or whose KV cache is over 95% while its waiting requests grow.
+    ds/NAME: every group of every child LWS of a DisaggregatedSet, by role and slice (--role,
+    --slice narrow it), with totals per role and slice.
 
     \b
     Examples:
@@ -62,6 +68,7 @@ def metrics(name: str | None, group_filter: Sequence[int], roles: Sequence[str],
       kubectl lws metrics vllm -w
       kubectl lws metrics vllm -g 0 -g 3 -o json
       kubectl lws metrics vllm --all-pods --port 8080 -o wide
+      kubectl lws metrics ds/pd --role decode
     """
     from kubectl_lws import errors
 
@@ -73,30 +80,25 @@ def metrics(name: str | None, group_filter: Sequence[int], roles: Sequence[str],
         raise errors.UsageError("--scrape-timeout must be more than 0")
     if timeout is not None and not watch:
         raise errors.UsageError("--timeout only applies with -w",
-                                hint=f"kubectl lws metrics {name} -w --timeout DURATION")
-    if roles:
-        raise errors.UsageError("--role applies to a DisaggregatedSet's roles; LeaderWorkerSet "
-                                f"{name} has none", hint="kubectl lws metrics ds/NAME --role decode")
+                                hint=f"kubectl lws metrics {name.ref} -w --timeout DURATION")
+    if (roles or slices) and not name.is_ds:
+        raise ds_flags_on_lws(name, hint="kubectl lws metrics ds/NAME --role decode")
     app = app_context()
     cluster = app.cluster
     cluster.max_connections = max(cluster.max_connections, concurrency)
-    wanted = list(group_filter) or None
+    scope = Scope(name, list(group_filter) or None, list(roles), list(slices), all_pods=all_pods, port=port)
     scraper = Scraper(cluster, scrape_timeout)
     if watch:
-        return _watch(app, name, wanted, scraper, all_pods=all_pods, port=port, interval=interval,
-                      concurrency=concurrency, timeout=timeout, exit_code=exit_code, output=output)
-    from kubectl_lws.model.keys import selector_for
-
-    obj = cluster.get_lws(name)
-    ns = obj["metadata"]["namespace"]
-    pods = cluster.list_pods(ns, label_selector=selector_for(name), slim=True)
+        return _watch(app, scope, scraper, interval=interval, concurrency=concurrency, timeout=timeout,
+                      exit_code=exit_code, output=output)
+    ns, units = scope.read(cluster)
     scraper.namespace = ns
-    plan, groups = _plan(obj, pods, wanted, all_pods=all_pods, port=port)
-    first = scraper.round(_targets(groups), concurrency)
+    planned = scope.plan(units)
+    first = scraper.round(_targets(planned), concurrency)
     time.sleep(max(0.0, interval - (time.monotonic() - first.started)))
-    second = scraper.round(_targets(groups), concurrency)
-    rows = _rows(obj, groups, first, second)
-    _print(app, obj, rows, second.started - first.started, output)
+    second = scraper.round(_targets(planned), concurrency)
+    rows = _rows(planned, first, second)
+    _print(app, scope, ns, rows, second.started - first.started, output)
     return _code(rows, exit_code)
 
 
@@ -200,65 +202,129 @@ def _failure(code: int, status: dict | None, port: int | None) -> str:
 
 # ---- groups -------------------------------------------------------------------------------------------
 
-def _plan(obj: dict, pods: list[dict], wanted: list[int] | None, *, all_pods: bool,
-          port: int | None) -> tuple[Any, list[tuple[Any, list]]]:
-    """The serving plan and, per group shown, its scrape targets."""
-    from kubectl_lws import errors
-    from kubectl_lws.model.groups import group_pods, lws_view
-    from kubectl_lws.model.metrics import serve_plan, targets
-
-    view = lws_view(obj)
-    plan = serve_plan(view, port, all_pods)
-    groups = group_pods(pods, view.replicas)
-    if wanted is not None:
-        known = {g.index for g in groups}
-        bad = [i for i in wanted if i not in known]
-        if bad:
-            raise errors.UsageError(f"group {', '.join(map(str, bad))} does not exist: {view.name} has "
-                                    f"{'groups 0-' + str(max(known)) if known else 'no groups'}")
-        groups = [g for g in groups if g.index in wanted]
-    return plan, [(g, targets(g, plan, view.size)) for g in groups]
+Unit = tuple  # (an LWS object, its pods): one LWS, or one child LWS of a DisaggregatedSet
+Planned = list  # [(an LWS object, [(group, [scrape target, ...]), ...]), ...]
 
 
-def _targets(groups: list[tuple[Any, list]]) -> list:
-    return [t for _, ts in groups for t in ts]
+class Scope:
+    """What is scraped: an LWS's groups, or every group of a DisaggregatedSet's child LWS (``--role``,
+    ``--slice`` narrow the children, ``-g`` the groups of each)."""
+
+    def __init__(self, target: Any, wanted: list[int] | None, roles: list[str], slices: list[int], *,
+                 all_pods: bool, port: int | None) -> None:
+        self.target = target
+        self.wanted = wanted
+        self.roles = roles
+        self.slices = slices
+        self.all_pods = all_pods
+        self.port = port
+
+    @property
+    def kind(self) -> str:
+        return KINDS[self.target.is_ds][0]
+
+    def read(self, cluster: Any) -> tuple[str, list[Unit]]:
+        """GET the LWS and LIST its pods, or GET the set, LIST its child LWS and its pods (by its name label)."""
+        from kubectl_lws.model import keys
+
+        if not self.target.is_ds:
+            obj = cluster.get_lws(self.target.name)
+            ns = obj["metadata"]["namespace"]
+            return ns, [(obj, cluster.list_pods(ns, label_selector=keys.selector_for(self.target.name), slim=True))]
+        ds = self.check(cluster)
+        ns = ds["metadata"]["namespace"]
+        lws = cluster.list_lws(ns, label_selector=keys.ds_selector(self.target.name))
+        pods = cluster.list_pods(ns, label_selector=keys.ds_selector(self.target.name), slim=True)
+        return ns, self.units(ds, lws, pods)
+
+    def check(self, cluster: Any) -> dict:
+        """GET the set (close names when it does not exist; one line where its CRD is not installed) and check
+        --role and --slice against it before anything else is read."""
+        from kubectl_lws.model.ds import check_scope, ds_view
+
+        ds = cluster.get_ds(self.target.name)
+        check_scope(ds_view(ds), self.roles, self.slices)
+        return ds
+
+    def units(self, ds: dict, lws_items: list[dict], pods: list[dict]) -> list[Unit]:
+        """The chosen child LWS with their pods, by role (the set's order), slice, revision (oldest first)."""
+        from kubectl_lws.model.ds import children_of, ds_view
+        from kubectl_lws.model.groups import pods_by_lws
+
+        view = ds_view(ds)
+        order = {r.name: r.index for r in view.roles}
+        kids = [(ref, o) for ref, o in children_of(view.name, lws_items)
+                if (not self.roles or ref.role in self.roles) and (not self.slices or ref.slice in self.slices)]
+        kids.sort(key=lambda k: (order.get(k[0].role, len(order)), k[0].role, k[0].slice,
+                                 k[1]["metadata"].get("creationTimestamp") or "", k[1]["metadata"]["name"]))
+        by_lws = pods_by_lws(pods)
+        return [(o, by_lws.get((o["metadata"].get("namespace", ""), o["metadata"]["name"]), [])) for _, o in kids]
+
+    def plan(self, units: list[Unit]) -> Planned:
+        """Per LWS, the groups shown and their scrape targets; a ``-g`` no chosen LWS has is exit 2."""
+        from kubectl_lws import errors
+        from kubectl_lws.model.groups import group_pods, lws_view
+        from kubectl_lws.model.logsel import describe_indexes
+        from kubectl_lws.model.metrics import serve_plan, targets
+
+        laid = []
+        for obj, pods in units:
+            view = lws_view(obj)
+            laid.append((obj, view, serve_plan(view, self.port, self.all_pods), group_pods(pods, view.replicas)))
+        if self.wanted is not None:
+            known = {g.index for *_, groups in laid for g in groups}
+            bad = [i for i in self.wanted if i not in known]
+            if bad:
+                what = (f"the chosen child LWS of disaggregatedset {self.target.name} have" if self.target.is_ds
+                        else f"{self.target.name} has")
+                raise errors.UsageError(f"group {', '.join(map(str, bad))} does not exist: {what} "
+                                        f"{'groups ' + describe_indexes(known) if known else 'no groups'}")
+        return [(obj, [(g, targets(g, plan, view.size)) for g in groups
+                       if self.wanted is None or g.index in self.wanted])
+                for obj, view, plan, groups in laid]
 
 
-def _rows(obj: dict, groups: list[tuple[Any, list]], first: Round, second: Round) -> list:
-    from kubectl_lws.model.metrics import Snapshot, combine, mark_outliers, role_and_slice, window
+def _targets(planned: Planned) -> list:
+    return [t for _, groups in planned for _, ts in groups for t in ts]
 
-    role, slice_ = role_and_slice((obj.get("metadata") or {}).get("labels") or {})
+
+def _rows(planned: Planned, first: Round, second: Round) -> list:
+    from kubectl_lws.model.metrics import Snapshot, combine, ds_scope, mark_outliers, window
+
     rows = []
-    for g, ts in groups:
-        results = []
-        for t in ts:
-            a, b = first.results.get((t.pod, t.port)), second.results.get((t.pod, t.port))
-            if isinstance(a, Snapshot) and isinstance(b, Snapshot):
-                results.append(window(a, b))
-            else:
-                results.append(b if isinstance(b, str) else a if isinstance(a, str) else "no answer")
-        rows.append(combine(g.index, role, slice_, [t.pod for t in ts], results))
+    for obj, groups in planned:
+        meta = obj.get("metadata") or {}
+        role, slice_, revision = ds_scope(meta.get("labels") or {})
+        for g, ts in groups:
+            results = []
+            for t in ts:
+                a, b = first.results.get((t.pod, t.port)), second.results.get((t.pod, t.port))
+                if isinstance(a, Snapshot) and isinstance(b, Snapshot):
+                    results.append(window(a, b))
+                else:
+                    results.append(b if isinstance(b, str) else a if isinstance(a, str) else "no answer")
+            rows.append(combine(g.index, role, slice_, [t.pod for t in ts], results, revision=revision,
+                                lws=meta.get("name") if role else None))
     mark_outliers(rows)
     return rows
 
 
-def _doc(obj: dict, rows: list, interval: float) -> dict:
+def _doc(scope: Scope, namespace: str, rows: list, interval: float) -> dict:
     from kubectl_lws.model.metrics import metrics_doc
 
-    meta = obj.get("metadata") or {}
-    return metrics_doc(DOC_KIND, meta.get("name", ""), meta.get("namespace", ""), interval, rows)
+    return metrics_doc(KINDS[scope.target.is_ds][1], scope.target.name, namespace, interval, rows)
 
 
-def _print(app: Any, obj: dict, rows: list, interval: float, output: str, previous: list | None = None) -> None:
+def _print(app: Any, scope: Scope, namespace: str, rows: list, interval: float, output: str,
+           previous: list | None = None) -> None:
     from kubectl_lws.render.metrics import render_metrics
     from kubectl_lws.render.output import emit
 
     if output in ("json", "yaml"):
-        emit(_doc(obj, rows, interval), output)
+        emit(_doc(scope, namespace, rows, interval), output)
         return
-    meta = obj.get("metadata") or {}
-    app.out(render_metrics(KIND, meta.get("name", ""), meta.get("namespace", ""), rows, interval,
-                           wide=output == "wide", previous=previous))
+    app.out(render_metrics(scope.kind, scope.target.name, namespace, rows, interval, wide=output == "wide",
+                           previous=previous))
 
 
 def _code(rows: list, exit_code: bool) -> int:
@@ -267,26 +333,43 @@ def _code(rows: list, exit_code: bool) -> int:
 
 # ---- watch ----------------------------------------------------------------------------------------------
 
-def _watch(app: Any, name: str, wanted: list[int] | None, scraper: Scraper, *, all_pods: bool, port: int | None,
-           interval: float, concurrency: int, timeout: float | None, exit_code: bool, output: str) -> int:
+def _watch(app: Any, scope: Scope, scraper: Scraper, *, interval: float, concurrency: int, timeout: float | None,
+           exit_code: bool, output: str) -> int:
     """Scrape every interval on the shared live view: ``waiting.Informer`` keeps the LWS and its pods (groups
-    re-created, leaders moved), ``waiting.follow`` is the loop and ``terminal.LiveScreen`` the screen, as for
-    ``status -w``. A colour terminal gets the live rich table; NO_COLOR, TERM=dumb or a pipe get a plain
-    snapshot per refresh; -o json|yaml a document per refresh."""
+    re-created, leaders moved; for ds/NAME the set, its child LWS of every revision and their pods),
+    ``waiting.follow`` is the loop and ``terminal.LiveScreen`` the screen, as for ``status -w``. A colour
+    terminal gets the live rich table; NO_COLOR, TERM=dumb or a pipe get a plain snapshot per refresh;
+    -o json|yaml a document per refresh."""
     import contextlib
 
     from kubectl_lws import errors
-    from kubectl_lws.model.keys import LWS_PLURAL, selector_for
+    from kubectl_lws.model import keys
     from kubectl_lws.render.output import dump_json_line, dump_yaml
     from kubectl_lws.terminal import LiveScreen, can_redraw
     from kubectl_lws.waiting import Informer, follow
 
     cluster = app.cluster
-    obj = cluster.get_lws(name)  # fail fast, with close names
+    name, is_ds = scope.target.name, scope.target.is_ds
+    # fail fast, with close names (and --role/--slice checked against the set)
+    obj = scope.check(cluster) if is_ds else cluster.get_lws(name)
     ns = obj["metadata"]["namespace"]
     scraper.namespace = ns
-    view = Informer(cluster, ns, [(LWS_PLURAL, None, f"metadata.name={name}"), ("pods", selector_for(name))],
-                    name=name)
+    if is_ds:
+        sources = [(keys.DS_PLURAL, None, f"metadata.name={name}"), (keys.LWS_PLURAL, keys.ds_selector(name)),
+                   ("pods", keys.ds_selector(name))]
+    else:
+        sources = [(keys.LWS_PLURAL, None, f"metadata.name={name}"), ("pods", keys.selector_for(name))]
+    view = Informer(cluster, ns, sources, name=scope.target.ref)
+
+    def units() -> list[Unit]:
+        """What the live view holds now; the target gone ends the command (exit 1)."""
+        own = view.items(keys.DS_PLURAL if is_ds else keys.LWS_PLURAL)
+        if not own:
+            raise errors.LwsError(f'{scope.target.kind_word} "{name}" was deleted')
+        if is_ds:
+            return scope.units(own[0], view.items(keys.LWS_PLURAL), view.items("pods"))
+        return [(own[0], view.items("pods"))]
+
     live = output in ("table", "wide") and can_redraw(sys.stdout) and app.use_color()
     screen = LiveScreen() if live else None
     state: dict[str, Any] = {"round": None, "rows": None, "shown": 0}
@@ -294,27 +377,23 @@ def _watch(app: Any, name: str, wanted: list[int] | None, scraper: Scraper, *, a
         nxt = state["round"].started + interval if state["round"] is not None else None
         if nxt is not None and time.monotonic() < nxt:
             return nxt  # a change in the pods shows at the next refresh, with its numbers
-        mine = [o for o in view.items(LWS_PLURAL) if (o.get("metadata") or {}).get("name") == name]
-        if not mine:
-            raise errors.LwsError(f'leaderworkerset "{name}" was deleted')
-        current = mine[0]
-        _, groups = _plan(current, view.items("pods"), wanted, all_pods=all_pods, port=port)
+        planned = scope.plan(units())
         if screen is not None and state["round"] is None:
-            screen.draw(f"scraping {len(_targets(groups))} endpoints of {name} ... (Ctrl-C to quit)")
-        new = scraper.round(_targets(groups), concurrency)
+            screen.draw(f"scraping {len(_targets(planned))} endpoints of {name} ... (Ctrl-C to quit)")
+        new = scraper.round(_targets(planned), concurrency)
         old = state["round"]
         state["round"] = new
         if old is None:
             return new.started + interval
-        rows = _rows(current, groups, old, new)
+        rows = _rows(planned, old, new)
         window = new.started - old.started
         previous = state["rows"]
         state["rows"] = rows
         if output == "json":
-            dump_json_line(_doc(current, rows, window))
+            dump_json_line(_doc(scope, ns, rows, window))
         elif output == "yaml":
             sys.stdout.write("---\n")
-            dump_yaml(_doc(current, rows, window))
+            dump_yaml(_doc(scope, ns, rows, window))
             sys.stdout.flush()
         elif screen is not None:
             from kubectl_lws.model.timeutil import rfc3339, utc_now
@@ -322,12 +401,12 @@ def _watch(app: Any, name: str, wanted: list[int] | None, scraper: Scraper, *, a
 
             size = screen.size()
             stamp = f"Every {interval:g}s, last at {rfc3339(utc_now())}   (Ctrl-C to quit)"
-            screen.draw(render_live(KIND, name, ns, rows, window, width=size.columns, height=size.lines,
+            screen.draw(render_live(scope.kind, name, ns, rows, window, width=size.columns, height=size.lines,
                                     previous=previous, stamp=stamp))
         else:
             if state["shown"]:
                 app.out()
-            _print(app, current, rows, window, output, previous)
+            _print(app, scope, ns, rows, window, output, previous)
             sys.stdout.flush()
         state["shown"] += 1
         return new.started + interval

@@ -19,6 +19,7 @@ import click
 from kubectl_lws import errors
 from kubectl_lws.commands._mutation import KIND_PREFIX, consent, force_option, guard_owned, show_plan
 from kubectl_lws.options import TARGET, AppContext, DurationType, app_context, dry_run_option, yes_option
+from kubectl_lws.model.target import ds_flags_on_lws
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubectl_lws.model.plans import GroupTarget, RestartPlan
@@ -90,8 +91,7 @@ def restart(name: object, groups: tuple[str, ...], role: str | None, slice_: int
             raise errors.UsageError(f"give the role and its group: kubectl lws restart {target.ref} --role ROLE "
                                     "-g N [--slice S]")
     elif role is not None or slice_ is not None:
-        raise errors.UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {target.name} is a "
-                                "LeaderWorkerSet")
+        raise ds_flags_on_lws(target)
     if bool(indexes) == all_groups:
         raise errors.UsageError("give the groups to restart with -g N, or --all")
     if max_unavailable is not None and not rolling:
@@ -104,11 +104,10 @@ def restart(name: object, groups: tuple[str, ...], role: str | None, slice_: int
     name = _ds_child(app, target, role, slice_) if target.is_ds else target.name
     lws = cluster.get_lws(name, ns)
     if all_groups:
-        ref = _ref(lws)
         guard_owned(app, lws, action="restart every group of", force=force,
-                    instead=f"kubectl lws restart ds/{ref.ds if ref else ''} --role {ref.role if ref else ''} "
-                            f"--slice {ref.slice if ref else ''} -g N (a group at a time: restarting them all "
-                            "would need a template change, which rolls every role)")
+                    instead=lambda ref: f"kubectl lws restart ds/{ref.ds} --role {ref.role} --slice {ref.slice} -g N "
+                                        "(a group at a time: restarting them all would need a template change, "
+                                        "which rolls every role)")
     view = lws_view(lws)
     pods = cluster.list_pods(ns, label_selector=selector_for(name))
     try:
@@ -148,21 +147,13 @@ def restart(name: object, groups: tuple[str, ...], role: str | None, slice_: int
     return _restart_groups(app, plan, save_logs, wait, timeout, server_dry, suffix)
 
 
-def _ref(lws: dict) -> Any:
-    from kubectl_lws.model.ds import child_ref
-
-    return child_ref(lws)
-
-
 def _ds_child(app: AppContext, target: Any, role: str, slice_: int | None) -> str:
     """The child LWS whose groups ``restart ds/NAME --role R [--slice S] -g N`` re-creates (the role's child
     at the target revision), said on stderr before the plan."""
     from kubectl_lws.commands.status_ds import _assess
-    from kubectl_lws.model.dsplans import restart_child
-    from kubectl_lws.targets import read_ds
-
     from kubectl_lws.model.ds import ds_view
-    from kubectl_lws.model.dsplans import check_restart
+    from kubectl_lws.model.dsplans import check_restart, restart_child
+    from kubectl_lws.targets import read_ds
 
     ds = app.cluster.get_ds(target.name)
     check_restart(ds_view(ds), role, slice_)  # the role and slice exist (exit 2) before anything else is read

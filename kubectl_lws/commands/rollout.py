@@ -82,7 +82,7 @@ def _health(lws: dict, current_key: str | None) -> "HealthFn":
 
     def assess(group: Any, size: int) -> tuple[bool, str | None, bool]:
         gh = group_health(view, group, current_revision=current_key)
-        if not gh.failing:
+        if not gh.failing or gh.only_not_ready_yet:
             return gh.group_ready, None, False
         definitive = any(
             p.problem is not None and p.problem.failing and p.problem.state in (DEGRADED, PENDING)
@@ -106,12 +106,9 @@ def _lws_name(name: Any, action: str) -> str | None:
 
 
 def _guard(app: AppContext, lws: dict, action: str, force: bool) -> None:
-    from kubectl_lws.model.ds import child_ref
-
-    ref = child_ref(lws)
     guard_owned(app, lws, action=f"rollout {action}", force=force,
-                instead=f"change the role's template in the DisaggregatedSet and follow with: kubectl lws rollout "
-                        f"status ds/{ref.ds if ref else ''}")
+                instead=lambda ref: "change the role's template in the DisaggregatedSet and follow with: kubectl lws "
+                                    f"rollout status ds/{ref.ds}")
 
 
 def _targets(app: AppContext, name: str | None, selector: str | None) -> list[dict]:

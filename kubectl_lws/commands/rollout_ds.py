@@ -50,7 +50,7 @@ def failing_groups(da: Any) -> list[tuple[str, bool]]:
         if not c.target:
             continue
         for g in c.a.groups:
-            if not g.failing:
+            if not g.failing or g.only_not_ready_yet:
                 continue
             definitive = any(p.problem is not None and p.problem.failing and
                              p.problem.reason.split(" ")[0] in BAD_WAITING_REASONS for p in g.pods)

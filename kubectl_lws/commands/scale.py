@@ -17,6 +17,7 @@ from kubectl_lws import errors
 from kubectl_lws.commands._mutation import (KIND_PREFIX, apply_with_retry, consent, force_option, guard_owned,
                                             list_hpas, show_plan)
 from kubectl_lws.options import TARGET, DurationType, app_context, dry_run_option, yes_option
+from kubectl_lws.model.target import ds_flags_on_lws
 
 
 INT32_MAX = 2**31 - 1
@@ -78,8 +79,7 @@ def scale(name: object, replicas: str | None, current_replicas: str | None, role
         return scale_ds.run(app_context(), target_obj, replicas=replicas, current_replicas=current_replicas,
                             roles=roles, slices=slices, wait=wait, timeout=timeout, yes=yes, dry_run=dry_run)
     if roles or slices is not None:
-        raise errors.UsageError(f"--role and --slices apply to a DisaggregatedSet (ds/NAME); {target_obj.name} is a "
-                                "LeaderWorkerSet", hint="kubectl lws scale ds/NAME --role ROLE --replicas N")
+        raise ds_flags_on_lws(target_obj, "--role and --slices", hint="kubectl lws scale ds/NAME --role ROLE --replicas N")
     if replicas is None:
         raise errors.UsageError("required flag not set: --replicas", hint="see 'kubectl lws scale --help'")
     name = target_obj.name
@@ -95,7 +95,7 @@ def scale(name: object, replicas: str | None, current_replicas: str | None, role
     ns = cluster.namespace
     lws = cluster.get_lws(name, ns)
     guard_owned(app, lws, action="scale", force=force,
-                instead=f"kubectl lws scale ds/{_owner(lws)} --role {_owner(lws, 'role')} --replicas {target}")
+                instead=lambda ref: f"kubectl lws scale ds/{ref.ds} --role {ref.role} --replicas {target}")
     view = lws_view(lws)
     if target * max(view.size, 1) > INT32_MAX:
         raise errors.UsageError(f"--replicas {target} with groups of {view.size} pods is more than {INT32_MAX} "
@@ -147,13 +147,6 @@ def scale(name: object, replicas: str | None, current_replicas: str | None, role
         if watcher is not None:
             _wait(app, watcher, plan, timeout, before)
     return errors.EXIT_OK
-
-
-def _owner(lws: dict, what: str = "ds") -> str:
-    from kubectl_lws.model.ds import child_ref
-
-    ref = child_ref(lws)
-    return "" if ref is None else getattr(ref, what)
 
 
 def _wait(app, watcher, plan, timeout: float, before: list[dict]) -> None:  # noqa: ANN001

@@ -73,25 +73,15 @@ def run(app: Any, target: Target, *, replicas: str | None, current_replicas: str
                                   f"{', '.join(f'{k} {v}' for k, v in now.items())} (--current-replicas precondition "
                                   "failed); nothing was changed")
     plan = dsplans.plan_role_scale(da, chosen, wanted)
-    if plan.direction == "none":
-        app.info(f"{ns}/{target.name}: {', '.join(plan.roles)} already at {wanted} per slice: nothing to do")
-        app.out(f"{DS_PREFIX}/{target.name} unchanged")
+    if not _go_ahead(app, target, plan, f"Scale DisaggregatedSet {ns}/{target.name} {plan.direction}:",
+                     f"{ns}/{target.name}: {', '.join(plan.roles)} already at {wanted} per slice", yes=yes,
+                     dry_run=dry_run):
         return errors.EXIT_OK
-    show_plan(app, f"Scale DisaggregatedSet {ns}/{target.name} {plan.direction}:", plan.lines())
-    if (plan.direction == "down" or dry_run == "client") and not consent(app, yes=yes, dry_run=dry_run):
-        return errors.EXIT_OK
-
-    def replan() -> tuple[tuple, Any]:
-        fresh = dsplans.plan_role_scale(assess(), dsplans.roles_named(da.view, roles), wanted)
-        return fresh.key(), fresh
-
-    def send(p: Any) -> dict:
-        return cluster.patch("disaggregatedsets", target.name, p.json_patch(), namespace=ns, patch_type="json",
-                             dry_run=dry_run == "server")
-
-    apply_with_retry(plan.key(), plan, replan, send,
-                     describe_change=lambda a, f: f"the roles went from {list(a[1])} to {list(f[1])} per slice")
-    return _done(app, target, f"scaled {', '.join(plan.roles)} to {wanted} per slice", dry_run, wait, timeout)
+    return _patch_set(app, target, plan, lambda: dsplans.plan_role_scale(assess(), dsplans.roles_named(da.view, roles),
+                                                                         wanted),
+                      lambda a, f: f"the roles went from {list(a[1])} to {list(f[1])} per slice",
+                      f"scaled {', '.join(plan.roles)} to {wanted} per slice", dry_run=dry_run, wait=wait,
+                      timeout=timeout)
 
 
 def _external(app: Any, target: Target, da: Any, role: Any, wanted: int, expected: int | None, *, yes: bool,
@@ -116,12 +106,8 @@ def _external(app: Any, target: Target, da: Any, role: Any, wanted: int, expecte
         app.warn(f"HorizontalPodAutoscaler {hpa} targets role scaler {scaler}: it will undo a manual scale; change "
                  "its minReplicas/maxReplicas instead")
     plan = dsplans.plan_external_scale(da, role, current, wanted, hpas)
-    if plan.direction == "none":
-        app.info(f"{ns}/{scaler} already has {current} replicas: nothing to do")
-        app.out(f"{DS_PREFIX}/{target.name} unchanged")
-        return errors.EXIT_OK
-    show_plan(app, f"Scale DisaggregatedSet {ns}/{target.name} role {role.name} {plan.direction}:", plan.lines())
-    if (plan.direction == "down" or dry_run == "client") and not consent(app, yes=yes, dry_run=dry_run):
+    if not _go_ahead(app, target, plan, f"Scale DisaggregatedSet {ns}/{target.name} role {role.name} "
+                     f"{plan.direction}:", f"{ns}/{scaler} already has {current} replicas", yes=yes, dry_run=dry_run):
         return errors.EXIT_OK
 
     def replan() -> tuple[tuple, str]:
@@ -138,6 +124,20 @@ def _external(app: Any, target: Target, da: Any, role: Any, wanted: int, expecte
     return _done(app, target, f"scaled {role.name} (scaler {scaler}) to {wanted}", dry_run, wait, timeout)
 
 
+def _go_ahead(app: Any, target: Target, plan: Any, title: str, nothing: str, *, yes: bool, dry_run: str,
+              warning: str | None = None) -> bool:
+    """Whether to send: nothing to do is said (exit 0); else the plan on stderr, the warning of a scale-down,
+    and consent for a scale-down (or the plan only, for --dry-run=client), as ``scale`` of an LWS asks it."""
+    if plan.direction == "none":
+        app.info(f"{nothing}: nothing to do")
+        app.out(f"{DS_PREFIX}/{target.name} unchanged")
+        return False
+    show_plan(app, title, plan.lines())
+    if plan.direction == "down" and warning:
+        app.warn(warning)
+    return not ((plan.direction == "down" or dry_run == "client") and not consent(app, yes=yes, dry_run=dry_run))
+
+
 def _slices(app: Any, target: Target, da: Any, wanted: int, assess: Any, *, yes: bool, dry_run: str, wait: bool,
             timeout: float) -> int:
     from kubectl_lws.model import dsplans
@@ -145,28 +145,34 @@ def _slices(app: Any, target: Target, da: Any, wanted: int, assess: Any, *, yes:
     cluster = app.cluster
     ns = cluster.namespace
     plan = dsplans.plan_slices(da, wanted)
-    if plan.direction == "none":
-        app.info(f"{ns}/{target.name} already has {wanted} slice{'s' if wanted != 1 else ''}: nothing to do")
-        app.out(f"{DS_PREFIX}/{target.name} unchanged")
+    gone = range(wanted, plan.current)
+    if not _go_ahead(app, target, plan, f"Scale DisaggregatedSet {ns}/{target.name} slices {plan.direction}:",
+                     f"{ns}/{target.name} already has {wanted} slice{'s' if wanted != 1 else ''}", yes=yes,
+                     dry_run=dry_run, warning=f"a slice scale-down deletes {dsplans.slice_words(gone)} at once, without "
+                     "draining: their groups stop serving together"):
         return errors.EXIT_OK
-    show_plan(app, f"Scale DisaggregatedSet {ns}/{target.name} slices {plan.direction}:", plan.lines())
-    if plan.direction == "down":
-        app.warn(f"a slice scale-down deletes slices {wanted}-{plan.current - 1} at once, without draining: their "
-                 "groups stop serving together")
-    if (plan.direction == "down" or dry_run == "client") and not consent(app, yes=yes, dry_run=dry_run):
-        return errors.EXIT_OK
+    return _patch_set(app, target, plan, lambda: dsplans.plan_slices(assess(), wanted),
+                      lambda a, f: f"slices went from {a[0]} to {f[0]}",
+                      f"scaled to {wanted} slice{'s' if wanted != 1 else ''}", dry_run=dry_run, wait=wait,
+                      timeout=timeout)
+
+
+def _patch_set(app: Any, target: Target, plan: Any, fresh_plan: Any, describe_change: Any, what: str, *,
+               dry_run: str, wait: bool, timeout: float) -> int:
+    """One JSON patch of the set (``plan.json_patch()``: conditional on the resourceVersion it was planned
+    from); a 409 is planned again and retried only while the plan is unchanged."""
+    cluster = app.cluster
 
     def replan() -> tuple[tuple, Any]:
-        fresh = dsplans.plan_slices(assess(), wanted)
+        fresh = fresh_plan()
         return fresh.key(), fresh
 
     def send(p: Any) -> dict:
-        return cluster.patch("disaggregatedsets", target.name, p.json_patch(), namespace=ns, patch_type="json",
-                             dry_run=dry_run == "server")
+        return cluster.patch("disaggregatedsets", target.name, p.json_patch(), namespace=cluster.namespace,
+                             patch_type="json", dry_run=dry_run == "server")
 
-    apply_with_retry(plan.key(), plan, replan, send,
-                     describe_change=lambda a, f: f"slices went from {a[0]} to {f[0]}")
-    return _done(app, target, f"scaled to {wanted} slice{'s' if wanted != 1 else ''}", dry_run, wait, timeout)
+    apply_with_retry(plan.key(), plan, replan, send, describe_change=describe_change)
+    return _done(app, target, what, dry_run, wait, timeout)
 
 
 def _done(app: Any, target: Target, what: str, dry_run: str, wait: bool, timeout: float) -> int:

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import click
 
 from kubectl_lws.options import TARGET, DurationType, app_context, output_option
+from kubectl_lws.model.target import ds_flags_on_lws
 from kubectl_lws.reads import EVENTS_FORBIDDEN, NODES_FORBIDDEN
 
 
@@ -87,8 +88,7 @@ def status(name: Any, group_filter: Sequence[int], roles: Sequence[str], slices:
                              placement=placement, watch=watch, timeout=timeout, exit_code=exit_code,
                              stuck_after=stuck_after, read_events=read_events, output=output)
     if roles or slices:
-        raise errors.UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {name.name} is a "
-                                "LeaderWorkerSet", hint=f"kubectl lws status ds/NAME --role ROLE")
+        raise ds_flags_on_lws(name, hint="kubectl lws status ds/NAME --role ROLE")
     name = name.name
     placement = True if placement is None else placement
     app = app_context()

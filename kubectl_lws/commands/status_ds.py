@@ -50,16 +50,10 @@ def _assess(ds: dict, lws: list, pods: list, services: list, scalers: list | Non
 
 def select(da: Any, group_filter: Sequence[int], roles: Sequence[str], slices: Sequence[int]) -> list[tuple]:
     """The (child, group) pairs the filters leave; a role, slice or group that does not exist is exit 2."""
+    from kubectl_lws.model.ds import check_scope
+
     view = da.view
-    for role in roles:
-        if view.role(role) is None:
-            raise errors.UsageError(f'role "{role}" does not exist in disaggregatedset "{view.name}" '
-                                    f"(roles: {', '.join(view.role_names)})")
-    present = sorted({c.ref.slice for c in da.children} | set(range(view.slices)))
-    for s in slices:
-        if s not in present:
-            raise errors.UsageError(f'slice {s} does not exist in disaggregatedset "{view.name}" '
-                                    f"(slices: {_span(present)})")
+    check_scope(view, roles, slices, (c.ref.slice for c in da.children))
     kids = [c for c in da.children if (not roles or c.ref.role in roles) and (not slices or c.ref.slice in slices)]
     out = [(c, g) for c in kids for g in c.a.groups if not group_filter or g.index in group_filter]
     if group_filter:

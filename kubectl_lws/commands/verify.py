@@ -19,6 +19,7 @@ import click
 
 from kubectl_lws import errors
 from kubectl_lws.options import TARGET, DurationType, app_context, output_option
+from kubectl_lws.model.target import ds_flags_on_lws
 
 DEFAULT_CONCURRENCY = 16
 
@@ -92,24 +93,17 @@ def _load_all(app: Any, name: Any, groups: tuple[int, ...], roles: tuple[str, ..
 
     if not name.is_ds:
         if roles or slices:
-            raise UsageError(f"--role and --slice apply to a DisaggregatedSet (ds/NAME); {name.name} is a "
-                             "LeaderWorkerSet")
+            raise ds_flags_on_lws(name)
         return [_load(app, name.name, groups)]
     from kubectl_lws.model import keys
-    from kubectl_lws.model.ds import ds_view
+    from kubectl_lws.model.ds import check_scope, ds_view
     from kubectl_lws.model.groups import group_pods, lws_view, pods_by_lws
     from kubectl_lws.targets import resolve
 
     cluster = app.cluster
     res = resolve(cluster, name)
     view = ds_view(res.ds)
-    for role in roles:
-        if view.role(role) is None:
-            raise UsageError(f'role "{role}" does not exist in disaggregatedset "{view.name}" '
-                             f"(roles: {', '.join(view.role_names)})")
-    for s in slices:
-        if s >= max(view.slices, 1 + max((r.slice for r, _ in res.children), default=0)):
-            raise UsageError(f'slice {s} does not exist in disaggregatedset "{view.name}" (slices: 0-{view.slices - 1})')
+    check_scope(view, roles, slices, (r.slice for r, _ in res.children))
     pods = cluster.list_pods(res.namespace, label_selector=keys.ds_selector(name.name))
     by_lws = pods_by_lws(pods)
     out = []

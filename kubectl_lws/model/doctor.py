@@ -384,6 +384,18 @@ PERMS: tuple[Perm, ...] = (
     Perm("list-hpa", "list", "horizontalpodautoscalers", "autoscaling"),
     Perm("list-nodes", "list", "nodes", cluster=True),
 )
+# DisaggregatedSets: reviewed and shown only where the cluster serves them (a user of a cluster without them
+# lacks nothing)
+DS = "disaggregatedset.x-k8s.io"
+DS_PERMS: tuple[Perm, ...] = (
+    Perm("get-ds", "get", "disaggregatedsets", DS),
+    Perm("list-ds", "list", "disaggregatedsets", DS),
+    Perm("watch-ds", "watch", "disaggregatedsets", DS),
+    Perm("patch-ds", "patch", "disaggregatedsets", DS),
+    Perm("list-dsrs", "list", "disaggregatedsetrolescalers", DS),
+    Perm("get-dsrs-scale", "get", "disaggregatedsetrolescalers", DS, "scale"),
+    Perm("patch-dsrs-scale", "patch", "disaggregatedsetrolescalers", DS, "scale"),
+)
 
 # command -> (required permission keys, optional keys whose absence degrades it)
 COMMAND_PERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -403,14 +415,29 @@ COMMAND_PERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+DS_COMMAND_PERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "list (sets)": (("list-lws", "list-pods", "list-ds"), ("list-dsrs",)),
+    "status ds/": (("get-ds", "list-lws", "list-pods"), ("list-services", "list-dsrs", "list-hpa", "list-nodes")),
+    "status/rollout status ds/ --watch": (("get-ds", "list-ds", "watch-ds", "list-lws", "watch-lws", "list-pods",
+                                           "watch-pods"), ()),
+    "logs/verify/events ds/": (("get-ds", "list-lws", "list-pods"), ("get-log", "list-events")),
+    "scale ds/ (Static, slices)": (("get-ds", "patch-ds", "list-lws", "list-pods"), ()),
+    "scale ds/ (External)": (("get-ds", "list-dsrs", "get-dsrs-scale", "patch-dsrs-scale"), ("list-hpa",)),
+    "restart ds/": (("get-ds", "list-lws", "list-pods", "delete-pods"), ()),
+}
+
+# a FAIL when one of these cannot work (the DisaggregatedSet ones are a WARN: every LWS since v0.9 serves the
+# API, and a user of LWS alone need not read sets)
 READ_COMMANDS = frozenset({"list", "status", "logs", "verify env"})
 
 
-def permission_matrix(allowed: dict[str, bool | None]) -> list[dict]:
-    """Per command: works / degraded / no, with the missing permissions named."""
-    by_key = {p.key: p for p in PERMS}
+def permission_matrix(allowed: dict[str, bool | None], ds: bool = False) -> list[dict]:
+    """Per command: works / degraded / no, with the missing permissions named; ``ds`` adds the
+    DisaggregatedSet commands (where the cluster serves them)."""
+    by_key = {p.key: p for p in PERMS + DS_PERMS}
+    commands = {**COMMAND_PERMS, **(DS_COMMAND_PERMS if ds else {})}
     rows = []
-    for command, (required, optional) in COMMAND_PERMS.items():
+    for command, (required, optional) in commands.items():
         missing = [by_key[k].label() for k in required if allowed.get(k) is False]
         unknown = [by_key[k].label() for k in required if allowed.get(k) is None]
         degraded = [by_key[k].label() for k in optional if allowed.get(k) is False]
@@ -420,7 +447,8 @@ def permission_matrix(allowed: dict[str, bool | None]) -> list[dict]:
 
 
 def check_permissions(allowed: dict[str, bool | None], namespace: str) -> list[Check]:
-    by_key = {p.key: p for p in PERMS}
+    """``allowed`` holds the DisaggregatedSet permissions too where the cluster serves them."""
+    by_key = {p.key: p for p in PERMS + DS_PERMS}
     denied = [by_key[k] for k, v in allowed.items() if v is False]
     unknown = [k for k, v in allowed.items() if v is None]
     out = []
@@ -429,7 +457,7 @@ def check_permissions(allowed: dict[str, bool | None], namespace: str) -> list[C
                       "the cluster must serve authorization.k8s.io/v1")]
     ns_denied = [p for p in denied if not p.cluster]
     if ns_denied:
-        rows = permission_matrix(allowed)
+        rows = permission_matrix(allowed, ds=any(k in allowed for k in (p.key for p in DS_PERMS)))
         broken = [r["command"] for r in rows if r["works"] == "no"]
         # reading is what the plugin is for: a read-only user gets a WARN, not an unhealthy verdict
         status = FAIL if any(c in READ_COMMANDS for c in broken) else WARN

@@ -122,6 +122,23 @@ class DsView:
         return observed is not None and observed >= self.generation
 
 
+def check_scope(view: DsView, roles: Sequence[str], slices: Sequence[int], present: Iterable[int] = ()) -> None:
+    """``--role`` and ``--slice`` name what the set has (the spec's slices and any a child LWS still runs, as
+    while slices are removed): else a usage error (exit 2) naming what exists, before anything else is read."""
+    from kubectl_lws.errors import UsageError
+    from kubectl_lws.model.logsel import describe_indexes
+
+    for role in roles:
+        if view.role(role) is None:
+            raise UsageError(f'role "{role}" does not exist in disaggregatedset "{view.name}" '
+                             f"(roles: {', '.join(view.role_names)})")
+    have = sorted(set(range(view.slices)) | set(present))
+    for s in slices:
+        if s not in have:
+            raise UsageError(f'slice {s} does not exist in disaggregatedset "{view.name}" '
+                             f"(slices: {describe_indexes(have) if have else 'none'})")
+
+
 def ds_view(obj: dict) -> DsView:
     """Read a DisaggregatedSet dict; missing fields get the CRD defaults (replicas 1, slices 1, Static)."""
     meta = obj.get("metadata") or {}

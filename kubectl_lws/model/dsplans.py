@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from kubectl_lws.errors import UsageError
-from kubectl_lws.model.ds import EXTERNAL, STATIC, DsAssessment, DsView, RoleSpec
+from kubectl_lws.model.ds import EXTERNAL, STATIC, DsAssessment, DsView, RoleSpec, check_scope
 from kubectl_lws.model.groups import lws_view
 from kubectl_lws.model.plans import group_accelerators
 from kubectl_lws.model.words import plural
@@ -191,7 +191,9 @@ def plan_slices(da: DsAssessment, target: int) -> SlicesPlan:
         removed = [c.name for c in gone]
         groups = sum(c.a.current for c in gone)
         pods = sum(len(g.pods) for c in gone for g in c.a.groups)
-        lines.append(f"slices {_span(range(target, current))} are deleted at once, without draining: their LWS "
+        going = range(target, current)
+        lines.append(f"{slice_words(going)} {'are' if len(going) > 1 else 'is'} deleted at once, without draining: "
+                     "their LWS "
                      f"({len(gone)}), {plural(groups, 'group')} and {plural(pods, 'pod')} go together "
                      "(the controller deletes them; no rollout, no coordinated drain)")
         lines.extend(f"  {name}" for name in removed)
@@ -200,7 +202,8 @@ def plan_slices(da: DsAssessment, target: int) -> SlicesPlan:
         per = [(r, r.replicas if r.mode == STATIC else (next((x.per_slice for x in da.roles if x.name == r.name), 0)
                                                          or 0)) for r in view.roles]
         new = target - current
-        lines.append(f"slices {_span(range(current, target))} are created at the current revision "
+        lines.append(f"{slice_words(range(current, target))} {'are' if new > 1 else 'is'} created at the current "
+                     "revision "
                      f"{da.target_revision or ''} with every role's full count "
                      f"({', '.join(f'{r.name} {n}' for r, n in per)} per slice): adds "
                      f"{_capacity([(r, n * new) for r, n in per])}".replace("  ", " "))
@@ -209,8 +212,11 @@ def plan_slices(da: DsAssessment, target: int) -> SlicesPlan:
                       lines_=tuple(lines))
 
 
-def _span(values: range) -> str:
-    return f"{values[0]}-{values[-1]}" if len(values) > 1 else str(values[0])
+def slice_words(values: range) -> str:
+    """``slice 2`` or ``slices 1-3``."""
+    from kubectl_lws.model.logsel import describe_indexes
+
+    return f"slice{'s' if len(values) > 1 else ''} {describe_indexes(values)}"
 
 
 @dataclass(frozen=True)
@@ -269,9 +275,7 @@ def check_restart(view: DsView, role: str, slice_: int | None) -> int:
             raise UsageError(f'disaggregatedset "{view.name}" has {view.slices} slices: give --slice '
                              f"(0-{view.slices - 1})")
         slice_ = 0
-    if not 0 <= slice_ < view.slices:
-        raise UsageError(f'slice {slice_} does not exist in disaggregatedset "{view.name}" '
-                         f"(slices: {_span(range(view.slices))})")
+    check_scope(view, (), (slice_,))
     return slice_
 
 

@@ -349,6 +349,17 @@ class GroupHealth:
     _pending_failing: bool = field(default=False, repr=False)
 
     @property
+    def only_not_ready_yet(self) -> bool:
+        """Degraded only because its running pods are not ready yet (no restart, no blocking cause, no
+        re-creation loop): a model loading behind its readiness probe. A rollout waits for such a group, as
+        ``kubectl rollout status`` waits for readiness, until its deadline."""
+        if self.state != DEGRADED or (self.cause is not None and self.cause.blocking):
+            return False
+        if self.recreations is not None and self.recreations.loop:
+            return False
+        return not self.missing and not any(p.problem is not None and p.problem.failing for p in self.pods)
+
+    @property
     def label(self) -> str:
         """``State: reason`` as printed in tables."""
         return f"{self.state}: {self.reason}" if self.reason else self.state

@@ -405,6 +405,8 @@ class GroupMetrics:
     ttft: Histogram | None = None
     itl: Histogram | None = None
     outlier: str | None = None
+    revision: str | None = None  # a DisaggregatedSet's: during a rollout a role and slice run two
+    lws: str | None = None       # the child LWS of a DisaggregatedSet the group belongs to
 
     @property
     def answered(self) -> bool:
@@ -434,10 +436,10 @@ def _sum_into(g: GroupMetrics, parts: Iterable[Any]) -> None:
 
 
 def combine(index: int, role: str | None, slice_: str | None, pods: list[str],
-            results: Sequence[Window | str]) -> GroupMetrics:
+            results: Sequence[Window | str], *, revision: str | None = None, lws: str | None = None) -> GroupMetrics:
     """A group from its endpoints' windows (or failure reasons); ``scrape`` is ok only when every endpoint
     answered."""
-    g = GroupMetrics(index, role, slice_, pods)
+    g = GroupMetrics(index, role, slice_, pods, revision=revision, lws=lws)
     failures = [(pod, r) for pod, r in zip(pods, results) if isinstance(r, str)]
     if failures:
         g.scrape = failures[0][1] if len(pods) == 1 else "; ".join(f"{pod}: {why}" for pod, why in failures)
@@ -540,7 +542,8 @@ def numbers_doc(g: GroupMetrics) -> dict:
 
 
 def group_doc(g: GroupMetrics) -> dict:
-    return {"index": g.index, "role": g.role, "slice": g.slice, "pods": list(g.pods), "scrape": g.scrape,
+    return {"index": g.index, "role": g.role, "slice": g.slice, "revision": g.revision, "lws": g.lws,
+            "pods": list(g.pods), "scrape": g.scrape,
             **numbers_doc(g), "outlier": g.outlier}
 
 
@@ -561,8 +564,12 @@ def metrics_doc(kind: str, name: str, namespace: str, interval: float, groups: S
     return doc
 
 
-# ---- role and slice of a DisaggregatedSet's child LWS ---------------------------------------------------
+# ---- role, slice and revision of a DisaggregatedSet's child LWS ------------------------------------------
 
-def role_and_slice(lws_labels: dict) -> tuple[str | None, str | None]:
-    """A DisaggregatedSet child LWS carries its role and slice as labels; a plain LWS has neither."""
-    return lws_labels.get(keys.DS_ROLE_LABEL), lws_labels.get(keys.DS_SLICE_LABEL)
+def ds_scope(lws_labels: dict) -> tuple[str | None, str | None, str | None]:
+    """A DisaggregatedSet's child LWS carries its role, slice and revision as labels; a plain LWS has none
+    (a v0.9 child has no slice label: slice 0)."""
+    role = lws_labels.get(keys.DS_ROLE_LABEL)
+    if not role:
+        return None, None, None
+    return role, lws_labels.get(keys.DS_SLICE_LABEL) or "0", lws_labels.get(keys.DS_REVISION_LABEL)

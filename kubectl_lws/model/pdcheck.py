@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from kubectl_lws.model import keys
 from kubectl_lws.model import launches as rc
 from kubectl_lws.model.cmdline import first_flag
 
@@ -74,9 +75,10 @@ class RoleServer:
 
 def role_server(role: str, leader_pod: dict | None, leader_template: dict, worker_template: dict,
                 size: int) -> RoleServer:
-    """A role's server from its leader pod, or from its templates when no pod exists yet."""
+    """A role's server from its leader pod, or from its templates when no pod exists yet (as the LWS webhook
+    makes the leader: its size and worker index injected, so ``$(LWS_GROUP_SIZE)`` in a command evaluates)."""
     pod = leader_pod or {"metadata": {"name": "<template>", "labels": {}},
-                         "spec": leader_template.get("spec") or {}}
+                         "spec": _as_leader(leader_template.get("spec") or {}, size)}
     stack = rc.pod_stack(pod)
     launch = stack.find("vllm", "sglang")
     leader_gpus = rc.pod_gpus(leader_pod or leader_template)
@@ -85,6 +87,15 @@ def role_server(role: str, leader_pod: dict | None, leader_template: dict, worke
     per_pod = f"{_fmt(leader_gpus)} per pod x {size} pod{'s' if size != 1 else ''}" if \
         (size == 1 or leader_gpus == worker_gpus) else f"leader {_fmt(leader_gpus)} + {size - 1} x {_fmt(worker_gpus)}"
     return RoleServer(role, stack.name, launch, total, per_pod)
+
+
+def _as_leader(spec: dict, size: int) -> dict:
+    """A template's pod spec with the env the LWS webhook injects into a leader (group size, worker index 0)."""
+    injected = [{"name": keys.ENV_GROUP_SIZE, "value": str(size)}, {"name": keys.ENV_WORKER_INDEX, "value": "0"}]
+    containers = [{**c, "env": injected + [e for e in c.get("env") or []
+                                           if e.get("name") not in (keys.ENV_GROUP_SIZE, keys.ENV_WORKER_INDEX)]}
+                  for c in spec.get("containers") or []]
+    return {**spec, "containers": containers}
 
 
 def _fmt(n: float) -> str:
@@ -154,12 +165,16 @@ def _same_model(servers: Sequence[RoleServer]) -> list[PdFinding]:
         missing = [r for r, m in models.items() if m is None]
         return [PdFinding("model", rc.WARN, f"cannot compare the models: no model flag on {', '.join(missing)}",
                           roles, "--model", actual=_pairs(models))]
-    if len(set(models.values())) > 1:
-        return [PdFinding("model", rc.FAIL, "the roles serve different models: decode cannot continue another "
-                          "model's KV cache", roles, "--model", expected="the same model on every role",
-                          actual=_pairs(models))]
-    return [PdFinding("model", rc.PASS, f"every role serves {next(iter(models.values()))}", roles, "--model",
-                      actual=next(iter(models.values())))]
+    return [_same("model", models, "--model", "the roles serve different models: decode cannot continue another "
+                  "model's KV cache", "the same model on every role", "every role serves {}")]
+
+
+def _same(check: str, values: dict[str, Any], flag: str, differ: str, expected: str, agree: str) -> PdFinding:
+    """FAIL ``differ`` when the roles disagree (or one has none), else PASS ``agree`` with the shared value."""
+    if len(set(values.values())) > 1 or None in values.values():
+        return PdFinding(check, rc.FAIL, differ, tuple(values), flag, expected=expected, actual=_pairs(values))
+    value = next(iter(values.values()))
+    return PdFinding(check, rc.PASS, agree.format(value), tuple(values), flag, actual=value)
 
 
 def _model(s: RoleServer) -> str | None:
@@ -192,14 +207,9 @@ def _vllm(servers: Sequence[RoleServer]) -> list[PdFinding]:
     if len(configs) < 2:
         return out
     connectors = {r: c.get("kv_connector") for r, c in configs.items()}
-    if len(set(connectors.values())) > 1 or None in connectors.values():
-        out.append(PdFinding("kv-connector", rc.FAIL, "the roles use different KV connectors: they cannot hand the KV "
-                             "cache over", tuple(connectors), "--kv-transfer-config kv_connector",
-                             expected="the same kv_connector on every role", actual=_pairs(connectors)))
-    else:
-        out.append(PdFinding("kv-connector", rc.PASS, f"every role uses {next(iter(connectors.values()))}",
-                             tuple(connectors), "--kv-transfer-config kv_connector",
-                             actual=next(iter(connectors.values()))))
+    out.append(_same("kv-connector", connectors, "--kv-transfer-config kv_connector", "the roles use different KV "
+                     "connectors: they cannot hand the KV cache over", "the same kv_connector on every role",
+                     "every role uses {}"))
     for role, cfg in configs.items():
         want = purpose(role) or _vllm_purpose(cfg)
         kv_role = cfg.get("kv_role")
@@ -246,22 +256,13 @@ def _sglang(servers: Sequence[RoleServer]) -> list[PdFinding]:
                              else "no role decodes", tuple(modes), "--disaggregation-mode",
                              expected="one prefill role and one decode role", actual=_pairs(modes)))
     backends = {s.role: _value(s, "disaggregation-transfer-backend")[0] or SGLANG_DEFAULT_BACKEND for s in servers}
-    if len(set(backends.values())) > 1:
-        out.append(PdFinding("transfer-backend", rc.FAIL, "the roles use different transfer backends: the KV cache "
-                             "cannot move", tuple(backends), "--disaggregation-transfer-backend",
-                             expected="the same backend on every role", actual=_pairs(backends)))
-    else:
-        out.append(PdFinding("transfer-backend", rc.PASS, f"every role uses {next(iter(backends.values()))}",
-                             tuple(backends), "--disaggregation-transfer-backend",
-                             actual=next(iter(backends.values()))))
+    out.append(_same("transfer-backend", backends, "--disaggregation-transfer-backend", "the roles use different "
+                     "transfer backends: the KV cache cannot move", "the same backend on every role",
+                     "every role uses {}"))
     ports = {s.role: _value(s, "disaggregation-bootstrap-port")[0] or SGLANG_DEFAULT_BOOTSTRAP_PORT for s in servers}
-    if len(set(ports.values())) > 1:
-        out.append(PdFinding("bootstrap-port", rc.FAIL, "the roles disagree on the bootstrap port: decode looks for "
-                             "the prefill servers' bootstrap where they do not listen", tuple(ports),
-                             "--disaggregation-bootstrap-port", expected="one port on every role", actual=_pairs(ports)))
-    else:
-        out.append(PdFinding("bootstrap-port", rc.PASS, f"bootstrap port {next(iter(ports.values()))} on every role",
-                             tuple(ports), "--disaggregation-bootstrap-port", actual=next(iter(ports.values()))))
+    out.append(_same("bootstrap-port", ports, "--disaggregation-bootstrap-port", "the roles disagree on the bootstrap "
+                     "port: decode looks for the prefill servers' bootstrap where they do not listen",
+                     "one port on every role", "bootstrap port {} on every role"))
     return out
 
 

@@ -67,6 +67,11 @@ class Target:
         return self.ref
 
 
+def ds_flags_on_lws(target: Target, flags: str = "--role and --slice", hint: str | None = None) -> UsageError:
+    """The usage error (exit 2) for a DisaggregatedSet's flags given with an LWS: one wording everywhere."""
+    return UsageError(f"{flags} apply to a DisaggregatedSet (ds/NAME); {target.name} is a LeaderWorkerSet", hint=hint)
+
+
 def parse_target(text: str) -> Target:
     """``text`` as a Target, or a UsageError (exit 2) naming what is accepted."""
     from kubectl_lws.names import check_name

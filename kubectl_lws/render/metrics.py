@@ -52,7 +52,17 @@ def _trend(now: float | None, before: float | None, *, rel: float = 0.05) -> str
 
 
 def _key(g: GroupMetrics) -> tuple:
-    return (g.role, g.slice, g.index)
+    return (g.role, g.slice, g.revision, g.index)
+
+
+def _layout(groups: Sequence[GroupMetrics]) -> tuple[bool, bool]:
+    """(ds, revisions): ROLE and SLICE columns for a DisaggregatedSet, and REVISION where some role and slice
+    runs two revisions (a rollout: both serve)."""
+    ds = any(g.role for g in groups)
+    seen: dict[tuple, set] = {}
+    for g in groups:
+        seen.setdefault((g.role, g.slice), set()).add(g.revision)
+    return ds, ds and any(len(revs) > 1 for revs in seen.values())
 
 
 def _finished(g: GroupMetrics) -> str:
@@ -61,15 +71,15 @@ def _finished(g: GroupMetrics) -> str:
     return " ".join(f"{k} {v:,.0f}" for k, v in sorted(g.finished.items()))
 
 
-def columns(ds: bool, wide: bool) -> list[str]:
+def columns(ds: bool, wide: bool, revisions: bool = False) -> list[str]:
     cols = ["GROUP", "RUNNING", "WAITING", "KV", "PROMPT TOK/S", "GEN TOK/S", "TTFT P50"]
     cols += (["TTFT P95"] if wide else []) + ["TTFT P99", "ITL P50"] + (["ITL P95"] if wide else [])
     cols += ["ITL P99", "PREEMPT"] + (["FINISHED", "PODS"] if wide else []) + ["SCRAPE"]
-    return (["ROLE", "SLICE"] if ds else []) + cols
+    return (["ROLE", "SLICE"] if ds else []) + (["REVISION"] if revisions else []) + cols
 
 
 def row(g: GroupMetrics, *, ds: bool, wide: bool, label: str | None = None,
-        before: GroupMetrics | None = None) -> list[str]:
+        before: GroupMetrics | None = None, revisions: bool = False) -> list[str]:
     """One row; ``before`` (the same group one window earlier, in -w) adds trend arrows."""
     def arrow(now: float | None, old: float | None) -> str:
         return _trend(now, old) if before is not None else ""
@@ -77,7 +87,7 @@ def row(g: GroupMetrics, *, ds: bool, wide: bool, label: str | None = None,
     b = before
     ttft99 = _q(g, "ttft", 0.99)
     cells = {
-        "ROLE": term(g.role or DASH), "SLICE": term(g.slice or DASH),
+        "ROLE": term(g.role or DASH), "SLICE": term(g.slice or DASH), "REVISION": term(g.revision or DASH),
         "GROUP": label if label is not None else str(g.index),
         "RUNNING": _count(g.running),
         "WAITING": _count(g.waiting) + arrow(g.waiting, b and b.waiting),
@@ -92,16 +102,17 @@ def row(g: GroupMetrics, *, ds: bool, wide: bool, label: str | None = None,
         "PODS": term(",".join(g.pods)) if g.pods else DASH,
         "SCRAPE": term(g.scrape, 160),
     }
-    return [cells[c] for c in columns(ds, wide)]
+    return [cells[c] for c in columns(ds, wide, revisions)]
 
 
 def outlier_lines(groups: Sequence[GroupMetrics]) -> list[str]:
     lines = []
     for g in groups:
         if g.outlier:
-            who = f"{g.role} " if g.role else ""
-            where = f" slice {g.slice}" if g.slice else ""
-            lines.append(f"  {who}group {g.index}{where}: {term(g.outlier, 300)}")
+            who = f"{term(g.role)} " if g.role else ""
+            where = f" slice {term(g.slice)}" if g.slice else ""
+            rev = f" (revision {term(g.revision)})" if g.revision else ""
+            lines.append(f"  {who}group {g.index}{where}{rev}: {term(g.outlier, 300)}")
     return ["Outliers:"] + lines if lines else []
 
 
@@ -118,16 +129,17 @@ def header_lines(kind: str, name: str, namespace: str, groups: Sequence[GroupMet
 def render_metrics(kind: str, name: str, namespace: str, groups: Sequence[GroupMetrics], interval: float, *,
                    wide: bool = False, previous: Sequence[GroupMetrics] | None = None) -> str:
     """The plain text (one snapshot): header, the group table with role subtotals and totals, outliers."""
-    ds = any(g.role for g in groups)
+    ds, revs = _layout(groups)
     before = {_key(g): g for g in previous or ()}
-    rows = [row(g, ds=ds, wide=wide, before=before.get(_key(g))) for g in groups]
+    rows = [row(g, ds=ds, wide=wide, before=before.get(_key(g)), revisions=revs) for g in groups]
     roles = role_totals(groups)
     if len(roles) > 1:
-        rows += [row(r, ds=ds, wide=wide, label="total") for r in roles]
-    rows.append(row(totals(groups), ds=ds, wide=wide, label="TOTAL"))
+        rows += [row(r, ds=ds, wide=wide, label="total", revisions=revs) for r in roles]
+    rows.append(row(totals(groups), ds=ds, wide=wide, label="TOTAL", revisions=revs))
     if ds:
-        rows[-1][0:2] = ["", ""]
-    lines = header_lines(kind, name, namespace, groups, interval) + ["", table(columns(ds, wide), rows)]
+        blank = 3 if revs else 2
+        rows[-1][0:blank] = [""] * blank
+    lines = header_lines(kind, name, namespace, groups, interval) + ["", table(columns(ds, wide, revs), rows)]
     out = outlier_lines(groups)
     if out:
         lines += [""] + out
@@ -144,7 +156,7 @@ def render_live(kind: str, name: str, namespace: str, groups: Sequence[GroupMetr
     from rich.markup import escape
     from rich.table import Table
 
-    ds = any(g.role for g in groups)
+    ds, revs = _layout(groups)
     before = {_key(g): g for g in previous or ()}
     room = max(1, height - 9 - min(6, sum(1 for g in groups if g.outlier)))
     shown = list(groups)
@@ -158,15 +170,17 @@ def render_live(kind: str, name: str, namespace: str, groups: Sequence[GroupMetr
         hidden = len(shown) - len(keep)
         shown = [g for g in shown if _key(g) in keep]
     tab = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
-    for h in columns(ds, False):
-        tab.add_column(h, justify="left" if h in ("ROLE", "SLICE", "SCRAPE") else "right", no_wrap=True,
+    for h in columns(ds, False, revs):
+        tab.add_column(h, justify="left" if h in ("ROLE", "SLICE", "REVISION", "SCRAPE") else "right", no_wrap=True,
                        overflow="ellipsis")
     for g in shown:
         style = "red" if g.outlier else None
-        tab.add_row(*[escape(c) for c in row(g, ds=ds, wide=False, before=before.get(_key(g)))], style=style)
+        tab.add_row(*[escape(c) for c in row(g, ds=ds, wide=False, before=before.get(_key(g)), revisions=revs)],
+                    style=style)
     for r in role_totals(groups) if len({(g.role, g.slice) for g in groups}) > 1 else []:
-        tab.add_row(*[escape(c) for c in row(r, ds=ds, wide=False, label="total")], style="dim")
-    tab.add_row(*[escape(c) for c in row(totals(groups), ds=ds, wide=False, label="TOTAL")], style="bold")
+        tab.add_row(*[escape(c) for c in row(r, ds=ds, wide=False, label="total", revisions=revs)], style="dim")
+    tab.add_row(*[escape(c) for c in row(totals(groups), ds=ds, wide=False, label="TOTAL", revisions=revs)],
+                style="bold")
     console = Console(file=io.StringIO(), force_terminal=True, color_system="standard", width=width,
                       highlight=False, emoji=False)
     console.print(escape(stamp), style="dim")

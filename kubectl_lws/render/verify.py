@@ -68,9 +68,12 @@ def _rows(group: dict, color: bool) -> list[list[str]]:
 
 
 def _summary_line(report: dict, what: str) -> str:
+    """The last line of every verify view: ``NS/NAME`` for an LWS, ``ds/NAME in NS`` for a DisaggregatedSet."""
     s = report["summary"]
     verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
-    return (f"{verdict}: {what} {term(report['namespace'], LINE)}/{term(report['lws'], LINE)}: {s['groups']} group(s), "
+    name, ns = term(report["lws"], LINE), term(report["namespace"], LINE)
+    subject = f"{name} in {ns}" if report.get("disaggregatedSet") else f"{ns}/{name}"
+    return (f"{verdict}: {what} {subject}: {s['groups']} group(s), "
             f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures, "
             f"{s.get('info', 0)} info ({s['execs']} execs, {s['seconds']:.1f}s)")
 

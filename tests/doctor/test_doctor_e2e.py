@@ -104,6 +104,31 @@ def test_pods_only_token_gives_the_permission_matrix(sb, tmp_path: Path) -> None
     assert text.exit_code == 3 and "Commands you can use here" in text.stdout
 
 
+def test_an_lws_only_role_can_use_every_lws_command_and_is_told_what_sets_need(sb, tmp_path: Path) -> None:
+    """The sandbox serves DisaggregatedSets (as every LWS since v0.9): a Role with LWS verbs only is a WARN naming
+    the DisaggregatedSet commands it cannot use, never a FAIL."""
+    sb.add_token("lws-only", "lws-user", [
+        {"verbs": ["get", "list", "watch", "patch"], "apiGroups": ["leaderworkerset.x-k8s.io"],
+         "resources": ["leaderworkersets", "leaderworkersets/scale"]},
+        {"verbs": ["get", "list", "watch", "delete", "create"], "apiGroups": ["", "apps", "autoscaling", "events.k8s.io"],
+         "resources": ["pods", "pods/log", "pods/exec", "services", "events", "statefulsets", "controllerrevisions",
+                       "horizontalpodautoscalers", "nodes"]}])
+    kc = sb.write_kubeconfig(tmp_path / "kc.yaml", token="lws-only")
+    code, doc = _doctor(kc)
+    matrix = {r["command"]: r for r in doc["permissions"]}
+    assert all(matrix[c]["works"] == "yes" for c in ("list", "status", "scale", "restart", "logs")), matrix
+    assert matrix["status ds/"]["works"] == "no" and matrix["status ds/"]["missing"] == ["get disaggregatedsets"]
+    assert matrix["scale ds/ (External)"]["missing"] == ["get disaggregatedsets", "list disaggregatedsetrolescalers",
+                                                          "get disaggregatedsetrolescalers/scale",
+                                                          "patch disaggregatedsetrolescalers/scale"]
+    assert matrix["list (sets)"]["works"] == "no"
+    namespace = _by_check(doc)["namespace"]
+    assert namespace["status"] == "WARN" and "status ds/" in namespace["message"]
+    admin = _doctor(sb.write_kubeconfig(tmp_path / "admin.yaml"))[1]
+    assert all(r["works"] == "yes" for r in admin["permissions"]) and "restart ds/" in {
+        r["command"] for r in admin["permissions"]}
+
+
 def test_unreachable_server_is_one_fail(tmp_path: Path) -> None:
     r = run_cli(["doctor", "-o", "json", "--server", "http://127.0.0.1:9", "--request-timeout", "2s"],
                 kubeconfig=str(tmp_path / "none"))

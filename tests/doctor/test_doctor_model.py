@@ -76,6 +76,18 @@ def test_permission_matrix_names_what_is_missing() -> None:
     assert rows["status"]["works"] == "degraded" and rows["list"]["works"] == "yes"
 
 
+def test_disaggregatedset_rows_only_where_sets_are_served() -> None:
+    allowed = {p.key: True for p in d.PERMS}
+    assert not any("ds/" in r["command"] for r in d.permission_matrix(allowed))
+    allowed.update({p.key: p.key != "patch-dsrs-scale" for p in d.DS_PERMS})
+    rows = {r["command"]: r for r in d.permission_matrix(allowed, ds=True)}
+    assert rows["status ds/"]["works"] == "yes" and rows["scale ds/ (Static, slices)"]["works"] == "yes"
+    assert rows["scale ds/ (External)"] == {"command": "scale ds/ (External)", "works": "no",
+                                            "missing": ["patch disaggregatedsetrolescalers/scale"], "degraded": []}
+    [namespace] = [c for c in d.check_permissions(allowed, "prod") if c.name == "namespace"]
+    assert namespace.status == d.WARN and "scale ds/ (External)" in namespace.message
+
+
 def test_image_tag() -> None:
     assert d.image_tag("registry.k8s.io/lws/lws:v0.10.0") == "v0.10.0"
     assert d.image_tag("localhost:5000/lws@sha256:abc") == ""

@@ -243,7 +243,7 @@ def test_scale_a_static_role_and_the_slices(demo):
     assert ds["spec"]["roles"][0]["spec"]["replicas"] == 2
     refused = run_cli(["scale", "ds/grow", "-n", ns, "--slices", "1"], kubeconfig=kc)
     assert refused.exit_code == 2 and "refusing to change the cluster without confirmation" in refused.stderr
-    assert "warning: a slice scale-down deletes slices 1-1 at once, without draining" in refused.stderr
+    assert "warning: a slice scale-down deletes slice 1 at once, without draining" in refused.stderr
     res = run_cli(["scale", "ds/grow", "-n", ns, "--slices", "1", "-y", "--wait", "--timeout", "60s"], kubeconfig=kc)
     assert res.exit_code == 0, res.stderr
     doc = json.loads(run_cli(["status", "ds/grow", "-n", ns, "-o", "json"], kubeconfig=kc).stdout)
@@ -330,6 +330,25 @@ def test_rollout_status_and_history(demo):
         in text.stdout
 
 
+def test_rollout_status_waits_for_groups_that_are_only_loading(demo):
+    """New decode pods that run but stay unready (a model loading behind its readiness probe) are waited for:
+    the deadline ends it (exit 4), not a "failing" after the grace, and status ds/ says Stalled after --stuck-after."""
+    sb, kc = demo
+    ns = make_ds(demo, sample("loading", fresh_ns()))
+    patch = [{"op": "add", "path": "/spec/roles/1/spec/leaderWorkerTemplate/leaderTemplate/metadata",
+              "value": {"annotations": {"sandbox.kubectl-lws.dev/ready-after": "36000"}}}]
+    sandbox_http(sb, "PATCH", f"{DS_API}/namespaces/{ns}/disaggregatedsets/loading", patch,
+                 content_type="application/json-patch+json")
+    wait_for(lambda: "not ready" in run_cli(["status", "ds/loading", "-n", ns], kubeconfig=kc).stdout, timeout=30)
+    res = run_cli(["rollout", "status", "ds/loading", "-n", ns, "--timeout", "5s"], kubeconfig=kc)
+    assert res.exit_code == 4, (res.stdout, res.stderr)
+    assert "is failing" not in res.stderr and res.stdout.startswith('disaggregatedset "loading": Progressing')
+    once = run_cli(["rollout", "status", "ds/loading", "-n", ns, "--watch=false"], kubeconfig=kc)
+    assert once.exit_code == 3 and "is failing" not in once.stderr  # not done yet, nothing failing
+    stalled = run_cli(["status", "ds/loading", "-n", ns, "--stuck-after", "1s"], kubeconfig=kc)
+    assert "State:      Stalled: " in stalled.stdout and "decode" in stalled.stdout
+
+
 def test_rollout_status_of_a_stalled_set_fails(demo):
     res = lws(demo, "rollout", "status", "ds/pd-stalled", "--timeout", "30s")
     assert res.exit_code == 3, res.stderr
@@ -354,6 +373,10 @@ def test_logs_events_verify_and_report_cover_every_role(demo, tmp_path: Path):
     checks = {f["check"]: f["status"] for f in doc["disaggregation"]["findings"] if f["status"] != "PASS"}
     assert not {k: v for k, v in checks.items() if k in ("kv-connector", "kv-role", "model")}, checks
     assert {f["check"] for f in doc["disaggregation"]["findings"]} >= {"model", "kv-connector", "kv-role"}
+    text = lws(demo, "verify", "runtime", "ds/pd-rolling", "--role", "prefill")
+    # the decode role read from its template here: its $(LWS_GROUP_SIZE) evaluates as in its pods
+    last = text.stdout.strip().splitlines()[-1]
+    assert last.startswith("PASS: verify runtime ds/pd-rolling in pd: "), text.stdout[-2000:]
     out = tmp_path / "pd.zip"
     report = lws(demo, "report", "ds/pd-stalled", "--output", str(out), "--logs", "none")
     assert report.exit_code == 0, report.stderr

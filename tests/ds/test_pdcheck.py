@@ -123,3 +123,13 @@ def test_mixed_engines_and_unrecognised_roles():
 def test_purpose_from_names():
     assert [P.purpose(n) for n in ("prefill", "pd-prefill", "P", "decode", "decoder", "router")] == \
         ["prefill", "prefill", "prefill", "decode", "decode", None]
+
+
+def test_a_template_gets_the_env_the_lws_webhook_injects():
+    """A role read from its template (no pod of it read): ``$(LWS_GROUP_SIZE)`` is the role's size, as in its pods."""
+    t = template(["sh", "-c", "vllm serve m --tensor-parallel-size 1 --pipeline-parallel-size $(LWS_GROUP_SIZE) "
+                  "--kv-transfer-config '" + json.dumps(NIXL_D) + "'"])
+    decode = P.role_server("decode", None, t, t, 2)
+    found = by_check(P.check([vllm("prefill", NIXL_P), decode]))
+    assert [(f.status, f.actual) for f in found["tp-pp"]][1] == ("PASS", "1 x 2 = 2")
+    assert "LWS_GROUP_SIZE" not in json.dumps(t["spec"]["containers"][0].get("env"))  # the template is not changed

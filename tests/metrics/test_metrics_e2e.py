@@ -7,13 +7,14 @@ server does not answer yet. ``serve/knobs`` gives one group per failure a scrape
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote
 
 import pytest
 
 from cliutil import requests_made, run_cli, run_on_pty
 
 PROXY = "/api/v1/namespaces/demo/pods/"
-FIELDS = ["index", "role", "slice", "pods", "scrape", "running", "waiting", "kvCacheUsage", "promptTokensPerSec",
+FIELDS = ["index", "role", "slice", "revision", "lws", "pods", "scrape", "running", "waiting", "kvCacheUsage", "promptTokensPerSec",
           "generationTokensPerSec", "ttft", "itl", "preemptions", "finished", "outlier"]
 
 
@@ -161,10 +162,94 @@ def test_watch_with_no_color_on_a_terminal_prints_snapshots(demo):
 
 def test_bad_input_is_refused_before_any_request(sandbox, demo):
     r, reqs = requests_made(sandbox, lambda: run_cli(["metrics", "healthy", "--role", "decode"], kubeconfig=demo))
-    assert r.exit_code == 2 and "--role applies to a DisaggregatedSet" in r.stderr and reqs == []
+    assert r.exit_code == 2 and "--role and --slice apply to a DisaggregatedSet" in r.stderr and reqs == []
     r = run_cli(["metrics", "healthy", "--interval", "0"], kubeconfig=demo)
     assert r.exit_code == 2 and "--interval" in r.stderr
     r = run_cli(["metrics", "healthy", "-g", "7"], kubeconfig=demo)
     assert r.exit_code == 2 and "group 7 does not exist" in r.stderr
     r = run_cli(["metrics", "Bad_Name"], kubeconfig=demo)
     assert r.exit_code == 2
+
+
+# ---- DisaggregatedSets (ds/NAME): the demo's sets in namespace pd ---------------------------------------
+
+DS_API = "/apis/disaggregatedset.x-k8s.io/v1/namespaces/pd/disaggregatedsets/"
+
+
+def test_ds_every_group_of_every_child_by_role_slice_and_revision(sandbox, demo):
+    r, reqs = requests_made(sandbox, lambda: run_cli(["metrics", "ds/pd-rolling", "-n", "pd", "-o", "json",
+                                                      "--interval", "500ms"], kubeconfig=demo))
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["kind"] == "DisaggregatedSetMetrics" and doc["name"] == "pd-rolling" and doc["engine"] == "vllm"
+    groups = doc["groups"]
+    assert [list(g) for g in groups] == [FIELDS] * len(groups)
+    # mid-rollout: both revisions serve in every role and slice (prefill 2 per slice, decode 1)
+    assert {(g["role"], g["slice"]) for g in groups} == {(r_, s) for r_ in ("prefill", "decode") for s in "01"}
+    assert [g["role"] for g in groups] == sorted((g["role"] for g in groups), key=["prefill", "decode"].index)
+    assert len({g["revision"] for g in groups}) == 2
+    for g in groups:
+        assert g["lws"] == f"pd-rolling-{g['slice']}-{g['revision']}-{g['role']}"
+        assert all(p.startswith(g["lws"] + "-") for p in g["pods"]) and g["scrape"] == "ok"
+    assert {(x["role"], x["slice"]) for x in doc["roles"]} == {(r_, s) for r_ in ("prefill", "decode") for s in "01"}
+    assert doc["totals"]["generationTokensPerSec"] == pytest.approx(
+        sum(g["generationTokensPerSec"] for g in groups), abs=0.5)
+    # the set, its child LWS and its pods (both by its name label), then two scrapes per leader: nothing else
+    paths = [p for _, p, _ in reqs]
+    assert paths[0] == DS_API + "pd-rolling"
+    assert paths[1] == "/apis/leaderworkerset.x-k8s.io/v1/namespaces/pd/leaderworkersets"
+    assert paths[2] == "/api/v1/namespaces/pd/pods"
+    assert all("disaggregatedset.x-k8s.io/name=pd-rolling" in unquote(q) for _, _, q in reqs[1:3])
+    assert sorted(paths[3:]) == sorted(f"/api/v1/namespaces/pd/pods/{g['pods'][0]}:8000/proxy/metrics"
+                                       for g in groups for _ in range(2))
+
+
+def test_ds_role_and_slice_narrow_it(demo):
+    r = run_cli(["metrics", "ds/pd-rolling", "-n", "pd", "--role", "decode", "--slice", "1", "-o", "json",
+                 "--interval", "300ms"], kubeconfig=demo)
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert {(g["role"], g["slice"]) for g in doc["groups"]} == {("decode", "1")} and len(doc["groups"]) == 2
+    assert "roles" not in doc  # one role and slice: the totals say it
+
+
+def test_ds_table_names_role_slice_revision_and_a_pending_group(demo):
+    r = run_cli(["metrics", "ds/pd-stalled", "-n", "pd", "--interval", "300ms", "--exit-code"], kubeconfig=demo)
+    assert r.exit_code == 3, r.stderr  # the new decode leader cannot be scheduled: an outlier
+    lines = r.stdout.splitlines()
+    assert lines[0] == "DisaggregatedSet: pd-stalled (pd)"
+    assert lines[1].startswith("Engine:   vLLM; 3/4 groups answered")
+    assert lines[3].split()[:4] == ["ROLE", "SLICE", "REVISION", "GROUP"]
+    assert any(line.split()[:2] == ["prefill", "0"] and line.split()[3] == "total" for line in lines)
+    assert lines[-2] == "Outliers:"
+    assert lines[-1].startswith("  decode group 0 slice 0 (revision ")
+    assert lines[-1].endswith("): no answer: leader Pending: not scraped")
+    ok = run_cli(["metrics", "ds/pd-stalled", "-n", "pd", "--role", "prefill", "--interval", "300ms", "--exit-code"],
+                 kubeconfig=demo)
+    assert ok.exit_code == 0 and "Outliers" not in ok.stdout and "decode" not in ok.stdout
+
+
+def test_ds_watch_follows_the_set(demo):
+    r = run_cli(["metrics", "ds/pd-rolling", "-n", "pd", "--role", "prefill", "-w", "-o", "json",
+                 "--interval", "500ms", "--timeout", "2500ms"], kubeconfig=demo)
+    assert r.exit_code == 0, r.stderr
+    docs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(docs) >= 2 and all(d["kind"] == "DisaggregatedSetMetrics" for d in docs)
+    assert all({g["role"] for g in d["groups"]} == {"prefill"} and len(d["groups"]) == 6 for d in docs)
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["ds/pd-rolling", "--role", "router"], 2, 'role "router" does not exist in disaggregatedset "pd-rolling" '
+                                               "(roles: prefill, decode)"),
+    (["ds/pd-rolling", "--slice", "2"], 2, 'slice 2 does not exist in disaggregatedset "pd-rolling" (slices: 0-1)'),
+    (["ds/pd-rolling", "-g", "4"], 2, "group 4 does not exist: the chosen child LWS of disaggregatedset pd-rolling "
+                                      "have groups 0-1"),
+    (["ds/pd-rolling", "-w", "--role", "router"], 2, 'role "router" does not exist'),
+    (["ds/pd-rollin"], 1, 'did you mean "ds/pd-rolling"'),
+    (["dsx/pd-rolling"], 2, '"dsx/" is not a kind kubectl lws knows'),
+])
+def test_ds_bad_input_one_line_and_no_scrape(sandbox, demo, args, code, words):
+    r, reqs = requests_made(sandbox, lambda: run_cli(["metrics", *args, "-n", "pd"], kubeconfig=demo))
+    assert r.exit_code == code and words in r.stderr, r.stderr
+    assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr and r.stdout == ""
+    assert not any("/proxy/" in p for _, p, _ in reqs)

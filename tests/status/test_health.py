@@ -127,6 +127,24 @@ def test_crash_loop_is_degraded_with_restarts():
     assert a.state == "Degraded" and "group 2" in a.reason
 
 
+def test_running_but_not_ready_is_degraded_yet_only_loading():
+    """A worker that runs and is not ready yet (a model loading): Degraded, failing for status, and
+    ``only_not_ready_yet`` so a rollout waits for it; a restart or a crash loop is not that."""
+    lws, pods = golden_lws("basic")
+    pods = copy.deepcopy(pods)
+    w = pod(pods, "basic-2-2")
+    w["status"]["containerStatuses"][0]["ready"] = False
+    for c in w["status"]["conditions"]:
+        if c["type"] == "Ready":
+            c["status"] = "False"
+    g = health.assess(lws_view(lws), pods, now=NOW).group(2)
+    assert g.state == "Degraded" and g.failing and g.only_not_ready_yet
+    w["status"]["containerStatuses"][0]["restartCount"] = 2
+    g = health.assess(lws_view(lws), pods, now=NOW).group(2)
+    assert g.failing and not g.only_not_ready_yet
+    assert not health.assess(lws_view(lws), pods, now=NOW).group(0).only_not_ready_yet  # Ready
+
+
 def test_node_not_ready(nodes):
     lws, pods = golden_lws("excl")
     nodes = copy.deepcopy(nodes)
