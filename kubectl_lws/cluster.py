@@ -160,6 +160,15 @@ class Cluster:
         if light is not None:
             light.pool  # noqa: B018 — built on first access
 
+    def close(self) -> None:
+        """Release the connections this Cluster keeps (see ``LightTransport.close``)."""
+        if self._light:
+            self._light.close()
+        if self._client is not None:
+            pool = getattr(getattr(self._client, "rest_client", None), "pool_manager", None)
+            if pool is not None:
+                pool.clear()
+
     def _light_transport(self) -> Any:
         """The urllib3 transport when the credentials need no plugin (see ``transport.py``), else None."""
         if self._light is None:

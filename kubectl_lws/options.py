@@ -41,6 +41,11 @@ class AppContext:
             self._cluster = Cluster(self.settings, verbosity=self.verbosity, log=self.log)
         return self._cluster
 
+    def close(self) -> None:
+        """Release the API connections (for callers that run many commands in one process)."""
+        if self._cluster is not None:
+            self._cluster.close()
+
     def use_color(self, stream: TextIO | None = None) -> bool:
         """The one colour decision of every command (for ``stream``, stdout by default)."""
         return color_enabled(self.color, stream)

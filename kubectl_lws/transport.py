@@ -119,6 +119,14 @@ class LightTransport:
             return Response(status, data)
         raise AssertionError("unreachable")
 
+    def close(self) -> None:
+        """Close the kept-alive connections and the stream pool (a process's exit does it anyway; a caller that
+        runs many commands in one process, as the tests do, must not keep every command's sockets)."""
+        while self._idle:
+            self._idle.pop().close()
+        if self._pool is not None:
+            self._pool.clear()
+
     def _connection(self, timeout: float | None) -> tuple["_Connection", bool]:
         try:
             conn = self._idle.pop()

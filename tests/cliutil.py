@@ -12,6 +12,7 @@ from typing import Callable, Iterator, Sequence
 from click.testing import CliRunner
 
 from kubectl_lws.cli import cli
+from kubectl_lws.options import AppContext
 
 
 @dataclass
@@ -28,7 +29,11 @@ def run_cli(args: Sequence[str], *, env: dict[str, str] | None = None, input: st
     if env:
         full_env.update(env)
     runner = CliRunner()
-    result = runner.invoke(cli, list(args), env=full_env, input=input, prog_name="kubectl lws")
+    app = AppContext()
+    try:
+        result = runner.invoke(cli, list(args), env=full_env, input=input, prog_name="kubectl lws", obj=app)
+    finally:
+        app.close()  # in one process, every command's kept-alive sockets would pile up past select()'s 1024
     return CliResult(result.exit_code, result.stdout, result.stderr)
 
 

@@ -131,7 +131,6 @@ def _ds_events(app: Any, target: Any, ns: str, groups: list[int], roles: list[st
                since: float | None, types: list[str], selector: str | None, watch: bool, output: str) -> int:
     """A DisaggregatedSet's timeline: GET the set and LIST its child LWS (roles, and which LWS are its), then
     the events LIST (``-w``: list+watch) of the namespace."""
-    from kubectl_lws import errors
     from kubectl_lws.model import ds as D
     from kubectl_lws.model import events as E
     from kubectl_lws.model.timeutil import utc_now
