@@ -108,12 +108,11 @@ def emit_map(app, m, output: str, *, all_nodes: bool = False, title: str = "") -
         sys.stdout.write(map_page(m, title=title))
         return
     from kubectl_lws.render.map import render_map
+    from kubectl_lws.render.output import echo
+    from kubectl_lws.render.safe import Styled
     from kubectl_lws.terminal import boxes_drawable
 
     color = app.use_color()
     width = shutil.get_terminal_size((80, 24)).columns
     text = render_map(m, width=width, color=color, ascii_only=not boxes_drawable(sys.stdout), all_nodes=all_nodes)
-    from kubectl_lws.render.output import echo
-    from kubectl_lws.render.safe import Styled
-
     echo(Styled(text))  # every cluster string in it went through render.safe; the colours are ours

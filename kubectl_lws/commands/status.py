@@ -112,8 +112,6 @@ def status(name: Any, group_filter: Sequence[int], roles: Sequence[str], slices:
     return _code(a, groups, exit_code)
 
 
-
-
 def _selector(name: str) -> str:
     from kubectl_lws.model.keys import selector_for
 
