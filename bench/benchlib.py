@@ -142,11 +142,40 @@ def populate(sb, ns: str, name: str, replicas: int, size: int, *, nodes: int = 0
         sb.call(lambda c=chunk: [sb.store.create("pods", p) for p in c], timeout=300)
 
 
+def rss_kb(pid: int) -> int:
+    """Resident memory of a process now, in KB (0 when it is gone)."""
+    return _status_kb(pid, "VmRSS")
+
+
+def recreate_group(sb, ns: str, name: str, group: int, size: int, churn: int) -> None:
+    """Re-create one group as the controller would: its pods deleted and created again as a new incarnation
+    (new uids, IPs, nodes, start time; ``churn`` counts the churns so each one differs)."""
+    fresh = [real_pod(name, ns, group, w, size) for w in range(size)]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for w, pod in enumerate(fresh):
+        pod["metadata"]["creationTimestamp"] = stamp
+        pod["status"]["podIP"] = f"10.250.{churn % 250}.{w + 1}"
+        pod["spec"]["nodeName"] = f"node-{(group + churn + 1) % 64:03d}"
+
+    def churn_now() -> None:
+        for w in range(size):
+            sb.store.remove("pods", ns, f"{name}-{group}-{w}" if w else f"{name}-{group}")
+        for pod in fresh:
+            sb.store.create("pods", pod)
+
+    sb.call(churn_now, timeout=30)
+
+
 def _hwm_kb(pid: int) -> int:
+    return _status_kb(pid, "VmHWM")
+
+
+def _status_kb(pid: int, field: str) -> int:
+    """A memory figure of /proc/PID/status (VmRSS now, VmHWM the peak), in KB; 0 when it is gone."""
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass

@@ -128,3 +128,14 @@ def check_selector(text: str) -> str:
     if problem:
         raise UsageError(f'invalid label selector "{_shown(text)}": {problem}')
     return text
+
+
+def check_label_key(value: str, flag: str = "label key") -> str:
+    """``value`` if it is a label key (``example.com/rack``) or resource name (``nvidia.com/gpu``), else a
+    UsageError (exit 2) naming ``flag``."""
+    if not value or len(value.split("/")[-1]) > LABEL_MAX or len(value) > SUBDOMAIN_MAX + 1 + LABEL_MAX \
+            or not _KEY_RE.fullmatch(value):
+        raise UsageError(f'invalid {flag} "{_shown(value)}": a name of at most 63 alphanumerics, \'-\', \'_\' '
+                         "or '.', starting and ending with an alphanumeric, with an optional DNS subdomain "
+                         "prefix and '/' (e.g. example.com/rack)")
+    return value

@@ -37,6 +37,9 @@ EVENTS_LIMIT = 5000
 # `list -A`: the pods and events of up to this many namespaces are read one namespace at a time (for
 # events, the very LIST `status` makes); more namespaces are read in one cluster-wide LIST.
 NAMESPACE_LISTS = 4
+# Live views (status -w, the dashboard) re-read the admission/gang layers of not-Ready groups at most
+# this often (seconds).
+LIVE_LAYERS_MAX_AGE = 5.0
 
 
 def read_nodes(app: Any, pods: Iterable[dict], *, forbidden_text: str = NODES_FORBIDDEN) -> list[dict] | None:
@@ -64,6 +67,26 @@ def namespace_events(app: Any, namespace: str | None) -> tuple[list[dict] | None
     if info.get("truncated"):
         app.warn(f"more than {EVENTS_LIMIT} events in {namespace}: causes come from the first {EVENTS_LIMIT}")
     return items, info
+
+
+def layer_reader(app: Any, max_age: float | None = None) -> Layers:
+    """The admission queues, gang schedulers, claims and gates of the groups not Ready, for ``verdict``
+    (``layers=``; kubectl_lws.layers reads them, one warning per layer it may not read). One reader per
+    run: discovery once; ``max_age`` for live views (status -w, the dashboard). Calls are serialised, so
+    a server's threads may share one reader."""
+    import threading
+
+    from kubectl_lws.layers import LayerReader
+    from kubectl_lws.model.admission import claim_events
+
+    reader = LayerReader(app.cluster, app.warn)
+    lock = threading.Lock()
+
+    def causes(health: "Assessment", raw: "list[dict] | None") -> "dict[int, list]":
+        with lock:
+            return reader.causes(health, claim_events(raw or [], health.view), max_age=max_age)
+
+    return causes
 
 
 def verdict(obj: dict, pods: Sequence[dict], nodes: Any, *,

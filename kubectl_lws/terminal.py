@@ -105,3 +105,12 @@ class LiveScreen:
         import shutil
 
         return shutil.get_terminal_size((120, 40))
+
+
+def boxes_drawable(stream: TextIO | Any = None) -> bool:
+    """Box-drawing characters will show: TERM is not ``dumb`` and the stream carries UTF-8."""
+    stream = stream or sys.stdout
+    if os.environ.get("TERM", "") == "dumb":
+        return False
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
+    return encoding in ("utf-8", "utf8")

@@ -7,7 +7,8 @@ time out on the caller's deadline) and feeds a store; the caller waits on one co
 with its own deadline and judges the stores with a check of its own.
 
 Shared by status -w and metrics -w (``follow``: one loop for every live screen), restart, scale (``PodWatcher`` +
-group goals) and rollout status (its own check): one live view, one implementation. The stores keep
+group goals), rollout status (its own check) and the dashboard (``wait_change`` + pushes to the browser):
+one live view, one implementation. The stores keep
 slim records (``model/slim.py``) for pods and nodes, so a long watch of a big LWS holds what the
 models read, never whole objects; a relist (410 or a broken stream) pages like any LIST.
 """
@@ -35,7 +36,8 @@ CLOSE_GRACE_SECONDS = 2.0
 class Informer:
     """Live stores of one or more kinds in a namespace, each fed by a list+watch on its own thread.
 
-    ``sources`` is ``[(kind, label_selector), ...]`` or ``(kind, label_selector, field_selector)``.
+    ``sources`` is ``[(kind, label_selector), ...]`` or ``(kind, label_selector, field_selector)``;
+    kinds in ``all_namespaces`` are read in every namespace.
     A kind in ``optional`` that we may not read (403) counts as synced and empty (and is named in
     ``forbidden``), so the caller can fall back to what it can see. ``slim`` keeps slim records.
     ``keep``: kind -> a test an object must pass to enter the store, for what no selector can narrow
@@ -43,11 +45,13 @@ class Informer:
     the store nor count as a change.
     """
 
-    def __init__(self, cluster: "Cluster", namespace: str, sources: Sequence[tuple], *,
+    def __init__(self, cluster: "Cluster", namespace: str | None, sources: Sequence[tuple], *,
                  optional: Collection[str] = (), name: str = "", slim: bool = True,
-                 keep: Mapping[str, Callable[[dict], bool]] | None = None) -> None:
+                 keep: Mapping[str, Callable[[dict], bool]] | None = None,
+                 all_namespaces: Collection[str] = ()) -> None:
         self.cluster = cluster
         self.namespace = namespace
+        self._all_namespaces = set(all_namespaces)  # kinds read in every namespace (the dashboard's -A)
         self._sources = [(src[0], src[1], src[2] if len(src) > 2 else None) for src in sources]
         self._optional = set(optional)
         self._keep = dict(keep or {})
@@ -119,7 +123,8 @@ class Informer:
         try:
             for etype, obj in self.cluster.list_watch(kind, self.namespace, label_selector=selector,
                                                       field_selector=fields, stop=self._stop,
-                                                      slim=self._slim):
+                                                      slim=self._slim,
+                                                      all_namespaces=kind in self._all_namespaces):
                 if self._stop.is_set():
                     return
                 if keep is not None and etype != "SYNC" and not keep(obj):
@@ -295,21 +300,25 @@ def _why_not_ready(pods: Sequence[dict]) -> str:
     return ""
 
 
-def groups_check(goals: Iterable[GroupGoal], size: int) -> Check:
-    """A ``PodWatcher.wait`` check that is true when every goal is met; the status joins the groups."""
+def groups_check(goals: Iterable[GroupGoal], size: int, met: Callable[[int], None] | None = None) -> Check:
+    """A ``PodWatcher.wait`` check that is true when every goal is met; the status joins the groups.
+    ``met(n)`` hears how many goals hold at each check (a progress count)."""
     goals = list(goals)
 
     def check(pods: list[dict]) -> tuple[bool, str]:
         by_index = {g.index: g for g in group_pods(pods)}
         results = [group_status(by_index.get(goal.index), goal, size) for goal in goals]
+        if met is not None:
+            met(sum(1 for ok, _ in results if ok))
         return all(ok for ok, _ in results), GROUP_SEPARATOR.join(line for _, line in results)
 
     return check
 
 
 def wait_for_groups(watcher: PodWatcher, goals: Sequence[GroupGoal], *, size: int, timeout: float | None,
-                    progress: Callable[[str], None] | None = None) -> None:
-    """Wait until every goal holds (WaitTimeout, exit 4, says which groups are still missing)."""
+                    progress: Callable[[str], None] | None = None, met: Callable[[int], None] | None = None) -> None:
+    """Wait until every goal holds (WaitTimeout, exit 4, says which groups are still missing); ``met``
+    hears how many goals hold so far (``progress.Progress.update``)."""
     what = "group" + ("s " if len(goals) > 1 else " ") + ",".join(str(g.index) for g in goals)
     started = time.monotonic()
     shown: dict[str, str] = {}
@@ -324,7 +333,18 @@ def wait_for_groups(watcher: PodWatcher, goals: Sequence[GroupGoal], *, size: in
                 shown[key] = line
                 progress(f"[{time.monotonic() - started:5.1f}s] {line}")
 
-    watcher.wait(groups_check(goals, size), timeout=timeout, progress=report, what=what)
+    watcher.wait(groups_check(goals, size, met), timeout=timeout, progress=report, what=what)
+
+
+def wait_for_groups_shown(watcher: PodWatcher, goals: Sequence[GroupGoal], *, size: int, timeout: float | None,
+                          what: str) -> None:
+    """``wait_for_groups`` through the shared progress helper: on a terminal a bar counting the goals met,
+    with each group's line above it; elsewhere the same lines."""
+    from kubectl_lws.progress import Progress
+
+    with Progress(plain_counts=False) as bar:
+        bar.start(what, len(goals))
+        wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=bar.line, met=bar.update)
 
 
 def _uid(pod: dict) -> str:

@@ -108,12 +108,15 @@ def run_on_pty(args: list[str], *, env: dict[str, str] | None = None, interrupt_
     out = b""
     started = time.monotonic()
     sent = False
+    # poll, not select: a long test session may hold more than 1,024 descriptors, and select() refuses those
+    poller = select.poll()
+    poller.register(master, select.POLLIN)
     try:
         while time.monotonic() - started < limit:
             if interrupt_on is not None and not sent and interrupt_on in out.decode("utf-8", "replace"):
                 proc.send_signal(signal.SIGINT)
                 sent = True
-            ready, _, _ = select.select([master], [], [], 0.1)
+            ready = poller.poll(100)
             if ready:
                 try:
                     chunk = os.read(master, 65536)

@@ -24,53 +24,11 @@ import click
 
 from kubectl_lws.files import Archive, archive_kind, archive_root
 from kubectl_lws.options import TARGET, DurationType, NamespaceType, app_context
-from kubectl_lws.render.output import echo
-from kubectl_lws.render.safe import term
+from kubectl_lws.progress import Progress
 
 DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
 CHUNK = 64 * 1024
 DS_CRDS = ("disaggregatedsets.disaggregatedset.x-k8s.io", "disaggregatedsetrolescalers.disaggregatedset.x-k8s.io")
-
-
-# ---- progress ---------------------------------------------------------------------------------------
-
-class Progress:
-    """A one-line bar on a TTY; plain lines (phases, every ~10% of logs) otherwise. Always stderr."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.tty = sys.stderr.isatty()
-        self.enabled = enabled
-        self._last_line = 0.0
-        self._drawn = False
-
-    def phase(self, text: str) -> None:
-        if not self.enabled:
-            return
-        self._clear()
-        echo(f"report: {text}", err=True)
-
-    def count(self, what: str, done: int, total: int) -> None:
-        if not self.enabled or total <= 0:
-            return
-        if self.tty:
-            width = 30
-            filled = int(width * done / total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {term(what)}")
-            sys.stderr.flush()
-            self._drawn = True
-        else:
-            step = max(1, total // 10)
-            if done == total or done % step == 0:
-                echo(f"report: {what} {done}/{total}", err=True)
-
-    def _clear(self) -> None:
-        if self._drawn:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-            self._drawn = False
-
-    def done(self) -> None:
-        self._clear()
 
 
 # ---- the command --------------------------------------------------------------------------------------
@@ -141,8 +99,8 @@ def report(name: Any, output_path: str | None, logs_mode: str, previous: bool, s
     # directory at that name) fails at once (exit 1), and nothing is left behind.
     archive = Archive(path, kind, archive_root(path, default_root))
     try:
-        progress = Progress()
-        progress.phase(f"reading {target.kind_word} {namespace}/{name}")
+        progress = Progress("report: ")
+        progress.line(f"report: reading {target.kind_word} {namespace}/{name}")
         # the one failure that fails the report
         lws = cluster.get_ds(name, namespace) if target.is_ds else cluster.get_lws(name, namespace)
     except BaseException:
@@ -168,7 +126,7 @@ def report(name: Any, output_path: str | None, logs_mode: str, previous: bool, s
         archive.discard()
         raise
     finally:
-        progress.done()
+        progress.close()
     missed = sum(1 for m in collector.not_collected if not m.get("partial"))
     cut = len(collector.truncated)
     app.out(f"wrote {path} ({size:,} bytes, {len(archive.files)} files)")
@@ -214,6 +172,9 @@ class Collector:
         self.not_collected: list[dict] = []
         self.truncated: list[str] = []
         self.versions: dict[str, Any] = {}
+        self.assessment: Any = None  # the verdict (model.health.Assessment), once status is written
+        self.placement_map: Any = None  # model.placemap.ClusterMap, once map.svg is written
+        self.timeline: list = []  # this LWS's events (model.events.LwsEvent), oldest first
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -290,7 +251,7 @@ class Collector:
 
         c, ns, name = self.cluster, self.namespace, self.name
         sel = f"{NAME_LABEL}={name}"
-        self.progress.phase("listing pods, statefulsets, services, revisions, events")
+        self.progress.line("report: listing pods, statefulsets, services, revisions, events")
         got = self.parallel({
             "version": c.server_version,
             "pods": lambda: c.list_pods(ns, label_selector=selector_for(name)),
@@ -316,6 +277,7 @@ class Collector:
         self._status(pods, nodes, raw_events if events_read else None, got["events"][1])
         self._verify_env(pods)
         self._history(all_revisions, pods, statefulsets)
+        self._map(pods, nodes, raw_events if events_read else [])
         self.add_yaml("lws.yaml", self.clean(self.lws, keep_managed=True))
         self.add_yaml("controllerrevisions.yaml", bundle.as_list([self.clean(r) for r in revisions]))
         if got["statefulsets"][1] is None:
@@ -357,7 +319,7 @@ class Collector:
         if not wanted:
             self.add_yaml("nodes.yaml", [])
             return []
-        self.progress.phase(f"reading {len(wanted)} node(s)")
+        self.progress.line(f"report: reading {len(wanted)} node(s)")
         try:
             nodes = self.cluster.list_nodes_named(wanted)
         except errors.LwsError as exc:
@@ -371,9 +333,9 @@ class Collector:
         """``status.json`` and ``status.txt``: the verdict ``status`` gives (``reads.verdict``), with the
         events read for the bundle standing in for its events LIST (its routine reasons left out, as
         that LIST leaves them out on the server, so the re-creations counted are the same)."""
-        from kubectl_lws.commands.status import _placement, layers_of
+        from kubectl_lws.commands.status import _placement
         from kubectl_lws.model.events import without_noise
-        from kubectl_lws.reads import verdict
+        from kubectl_lws.reads import layer_reader, verdict
         from kubectl_lws.render.status import render_status, status_doc
 
         def events() -> tuple[list[dict] | None, dict]:
@@ -382,12 +344,48 @@ class Collector:
             return without_noise(raw_events), {"api": "v1", "truncated": False}
 
         try:
-            a = verdict(self.lws, pods, nodes, events=events, layers=layers_of(self.app))
+            a = verdict(self.lws, pods, nodes, events=events, layers=layer_reader(self.app))
+            self.assessment = a
             place = _placement(a, nodes, ())
             self.add_json("status.json", status_doc(a, place))
             self.archive.add("status.txt", render_status(a, place, pods=True, wide=True, color=False) + "\n")
         except Exception as exc:  # noqa: BLE001 — one part failing must not lose the bundle
             self.miss("status", exc)
+
+    def _map(self, pods: list[dict], nodes: list[dict] | None, raw_events: list[dict]) -> None:
+        """``map.svg``: this LWS on the nodes it runs on (``kubectl lws map NAME -o svg`` draws every node and
+        the other pods' accelerators too; the bundle reads only the LWS's nodes, as ``status`` does)."""
+        from kubectl_lws.model import events as E
+        from kubectl_lws.model import placemap as M
+        from kubectl_lws.model.groups import lws_view
+        from kubectl_lws.render.svg import map_svg
+
+        try:
+            self.timeline = E.events_of_lws(E.normalize_all(E.raw_of_lws(raw_events, self.name)), self.name)
+            levels, source = M.detect_levels(nodes or [], [lws_view(self.lws)])
+            assessments = {(self.namespace, self.name): self.assessment} if self.assessment is not None else None
+            self.placement_map = M.build_map([self.lws], pods, nodes, levels=levels, levels_from=source,
+                                             others_scope="none", assessments=assessments)
+            self.archive.add("map.svg", map_svg(self.placement_map, title=f"{self.namespace}/{self.name}"))
+        except Exception as exc:  # noqa: BLE001 — one part failing must not lose the bundle
+            self.miss("map.svg", exc)
+
+    def write_summaries(self) -> None:
+        """``index.html`` (open it in a browser) and ``summary.md`` (paste it in a ticket): the state, the
+        groups, the map, the events, and what could not be collected, linking the other files."""
+        from kubectl_lws.render.bundle import index_html, summary_markdown
+
+        files = [f["path"] for f in self.archive.files]
+        try:
+            self.archive.add("index.html", index_html(self.lws, self.assessment, self.placement_map, self.timeline,
+                                                      files, self.not_collected))
+        except Exception as exc:  # noqa: BLE001
+            self.miss("index.html", exc)
+        try:
+            self.archive.add("summary.md", summary_markdown(self.lws, self.assessment, self.placement_map, files,
+                                                            self.not_collected))
+        except Exception as exc:  # noqa: BLE001
+            self.miss("summary.md", exc)
 
     def _events_text(self, raw: list[dict]) -> None:
         """``events.txt``: the ``kubectl lws events NAME`` timeline (both APIs, deduplicated, by group)."""
@@ -469,7 +467,8 @@ class Collector:
         self.cluster.max_connections = max(self.cluster.max_connections, concurrency + 4)
         since_seconds = None if since is None else max(1, math.ceil(since))
         total = len(jobs)
-        self.progress.phase(f"fetching {total} log(s) ({prefix})")
+        self.progress.line(f"report: fetching {total} log(s) ({prefix})")
+        self.progress.start("logs", total)
         pool = ThreadPoolExecutor(max_workers=min(concurrency, total), thread_name_prefix="report-logs")
         self._pool = pool
         try:
@@ -492,11 +491,11 @@ class Collector:
                             self.not_collected.append({"item": path, "partial": True,
                                                        "reason": f"size cap: only the newest {cap} bytes kept"})
                     done_count += 1
-                    self.progress.count("logs", done_count, total)
+                    self.progress.update(done_count)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        self.progress.done()
+            self.progress.finish()
 
     def _read_log(self, pod: str, container: str, previous: bool, since_seconds: int | None, cap: int,
                   namespace: str) -> tuple[bytes, bool, BaseException | None]:
@@ -542,7 +541,7 @@ class Collector:
         from kubectl_lws.model.timeutil import utc_now
 
         c = self.cluster
-        self.progress.phase(f"reading the LWS controller in {cns}")
+        self.progress.line(f"report: reading the LWS controller in {cns}")
         jobs: dict[str, Callable[[], Any]] = {
             "deployment": lambda: c.get("deployments", doctor.CONTROLLER, cns),
             "pods": lambda: c.list_pods(cns, label_selector="control-plane=controller-manager"),
@@ -592,6 +591,8 @@ class Collector:
 
     def write_manifest(self, started: Any, options: dict) -> None:
         from kubectl_lws import __version__
+
+        self.write_summaries()
         from kubectl_lws.model.timeutil import rfc3339, utc_now
 
         files = list(self.archive.files)

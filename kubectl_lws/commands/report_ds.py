@@ -44,7 +44,7 @@ class DsCollector(Collector):
 
         c, ns, name = self.cluster, self.namespace, self.name
         sel = keys.ds_selector(name)
-        self.progress.phase(f"listing the child LWS, pods, services, role scalers and events of ds/{name}")
+        self.progress.line(f"report: listing the child LWS, pods, services, role scalers and events of ds/{name}")
         got = self.parallel({
             "version": c.server_version,
             "lws": lambda: c.list_lws(ns, label_selector=sel),

@@ -176,7 +176,7 @@ def _optional_watcher(app: AppContext, plan: "RestartPlan", wanted: bool) -> Con
 
 def _restart_groups(app: AppContext, plan: "RestartPlan", save_logs: Path | None, wait: bool, timeout: float,
                     server_dry: bool, suffix: str) -> int:
-    from kubectl_lws.waiting import GroupGoal, wait_for_groups
+    from kubectl_lws.waiting import GroupGoal, wait_for_groups_shown
 
     with _optional_watcher(app, plan, wait and not server_dry) as watcher:
         if save_logs is not None:
@@ -200,7 +200,7 @@ def _restart_groups(app: AppContext, plan: "RestartPlan", save_logs: Path | None
                                          f"{'was' if len(rest) == 1 else 'were'} not") from None
             restarted.append(target.index)
         if watcher is not None and goals:
-            wait_for_groups(watcher, goals, size=plan.size, timeout=timeout, progress=app.info)
+            wait_for_groups_shown(watcher, goals, size=plan.size, timeout=timeout, what="groups Ready again")
             app.info(f"{_plural(len(goals))} Ready again")
     return errors.EXIT_OK
 
@@ -208,6 +208,7 @@ def _restart_groups(app: AppContext, plan: "RestartPlan", save_logs: Path | None
 def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path | None,  # noqa: ANN001
                      timeout: float, server_dry: bool, suffix: str) -> int:
     from kubectl_lws.model.plans import targets_by_index
+    from kubectl_lws.progress import Progress
     from kubectl_lws.waiting import GroupGoal, PodWatcher, groups_check, wait_for_groups
 
     cluster = app.cluster
@@ -217,7 +218,10 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
         return errors.EXIT_OK
     size = plan.size
     done: list[int] = []
-    with PodWatcher(cluster, plan.lws, plan.namespace) as watcher:
+    # On a terminal: a bar of the groups restarted and Ready, the lines below printed above it.
+    with PodWatcher(cluster, plan.lws, plan.namespace) as watcher, Progress(plain_counts=False) as bar:
+        bar.start("rolling restart", len(plan.targets))
+        say = bar.line
         # The capacity promise of the plan: groups Ready now must be Ready before each next batch.
         serving = {i for i, t in targets_by_index(view, watcher.pods()).items() if t.ready and i < view.replicas}
         for number, batch in enumerate(plan.batches, 1):
@@ -227,7 +231,7 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
                 app.warn("a group that was serving is not Ready: waiting before restarting group(s) "
                          f"{','.join(map(str, batch))} so capacity stays as planned")
                 try:
-                    wait_for_groups(watcher, others, size=size, timeout=timeout, progress=app.info)
+                    wait_for_groups(watcher, others, size=size, timeout=timeout, progress=say)
                 except errors.WaitTimeout as exc:
                     raise errors.WaitTimeout(
                         f"{exc.message}; stopped to keep capacity: restarted and Ready: {_list_or_none(done)}; "
@@ -236,7 +240,7 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
             # Re-read the groups from the live view: the UIDs to delete are this moment's incarnation.
             current = targets_by_index(view, watcher.pods())
             targets = [current.get(i) or plan.target(i) for i in batch]
-            app.info(f"batch {number}/{len(plan.batches)}: group(s) {','.join(map(str, batch))}")
+            say(f"batch {number}/{len(plan.batches)}: group(s) {','.join(map(str, batch))}")
             if save_logs is not None:
                 try:
                     _save_logs(app, save_logs, targets)
@@ -259,11 +263,12 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
                                              f"for): {_list_or_none(hit)}; not restarted: "
                                              f"{_list_or_none([*rest, *untouched])}") from None
             try:
-                wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=app.info)
+                wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=say,
+                                met=lambda n: bar.update(len(done) + n))
             except KeyboardInterrupt as exc:
                 word = "terminated" if isinstance(exc, errors.Terminated) else "interrupted"
-                app.info(f"{word}: restarted and Ready: {_list_or_none(done)}; in progress: "
-                         f"{','.join(map(str, batch))}; untouched: {_list_or_none(untouched)}")
+                say(f"{word}: restarted and Ready: {_list_or_none(done)}; in progress: "
+                    f"{','.join(map(str, batch))}; untouched: {_list_or_none(untouched)}")
                 raise
             except errors.WaitTimeout as exc:
                 raise errors.WaitTimeout(
@@ -272,6 +277,7 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
                     hint=f"see: kubectl lws status {plan.lws} -n {plan.namespace}") from None
             done.extend(batch)
             serving |= set(batch)
+            bar.update(len(done))
     app.info(f"rolling restart complete: {_plural(len(done))} re-created")
     return errors.EXIT_OK
 
@@ -279,7 +285,7 @@ def _rolling_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path
 def _template_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Path | None,  # noqa: ANN001
                       wait: bool, timeout: float, server_dry: bool, suffix: str) -> int:
     from kubectl_lws.model.plans import template_restart_patch
-    from kubectl_lws.waiting import GroupGoal, wait_for_groups
+    from kubectl_lws.waiting import GroupGoal, wait_for_groups_shown
 
     cluster = app.cluster
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -294,7 +300,7 @@ def _template_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Pat
         app.out(f"{KIND_PREFIX}/{plan.lws} restarted{suffix}")
         if watcher is not None and plan.targets:
             goals = [GroupGoal(t.index, t.pod_uids) for t in plan.targets]
-            wait_for_groups(watcher, goals, size=view.size, timeout=timeout, progress=app.info)
+            wait_for_groups_shown(watcher, goals, size=view.size, timeout=timeout, what="groups Ready again")
             app.info(f"{_plural(len(goals))} Ready again")
     return errors.EXIT_OK
 

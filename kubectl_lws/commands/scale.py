@@ -151,7 +151,7 @@ def scale(name: object, replicas: str | None, current_replicas: str | None, role
 
 def _wait(app, watcher, plan, timeout: float, before: list[dict]) -> None:  # noqa: ANN001
     """Wait for the groups the plan adds or removes; ``before`` is the pods seen before the patch."""
-    from kubectl_lws.waiting import GroupGoal, wait_for_groups
+    from kubectl_lws.waiting import GroupGoal, wait_for_groups_shown
 
     if plan.direction == "up":
         # leftovers of an earlier scale-down (still terminating) at an added index are "old"
@@ -160,7 +160,8 @@ def _wait(app, watcher, plan, timeout: float, before: list[dict]) -> None:  # no
         goals = [GroupGoal(i, frozenset(old)) for i in plan.added]
     else:
         goals = [GroupGoal(t.index, gone=True) for t in plan.removed]
-    wait_for_groups(watcher, goals, size=plan.size, timeout=timeout, progress=app.info)
+    wait_for_groups_shown(watcher, goals, size=plan.size, timeout=timeout,
+                          what="groups " + ("Ready" if plan.direction == "up" else "gone"))
     app.info("scale complete")
 
 

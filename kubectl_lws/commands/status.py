@@ -97,7 +97,7 @@ def status(name: Any, group_filter: Sequence[int], roles: Sequence[str], slices:
         return _watch(app, name, list(group_filter) or None, pods=pods, extra_keys=topology_keys,
                       placement=placement, timeout=timeout, exit_code=exit_code, output=output,
                       read_events=read_events, stuck_after=stuck_after)
-    from kubectl_lws.reads import namespace_events, read_nodes, verdict
+    from kubectl_lws.reads import layer_reader, namespace_events, read_nodes, verdict
 
     obj = cluster.get_lws(name)
     ns = obj["metadata"]["namespace"]
@@ -105,26 +105,11 @@ def status(name: Any, group_filter: Sequence[int], roles: Sequence[str], slices:
     pod_list = cluster.list_pods(ns, label_selector=_selector(name), slim=True)
     nodes = read_nodes(app, pod_list) if placement else None
     a = verdict(obj, pod_list, nodes, events=lambda: namespace_events(app, ns), read_events=read_events,
-                stuck_after=stuck_after, layers=layers_of(app))
+                stuck_after=stuck_after, layers=layer_reader(app))
     place = _placement(a, nodes, topology_keys)
     groups = _check_groups(a, list(group_filter) or None)
     _print(app, a, place, groups, pods=pods, output=output)
     return _code(a, groups, exit_code)
-
-
-# status -w re-reads the admission/gang layers of not-Ready groups at most this often (seconds).
-WATCH_LAYERS_MAX_AGE = 5.0
-
-
-def layers_of(app: Any, max_age: float | None = None) -> Any:
-    """The admission queues, gang schedulers, claims and gates of the groups not Ready, for the verdict
-    (``reads.verdict(layers=...)``; kubectl_lws.layers reads them, one warning per layer it may not read).
-    One reader per run: discovery once; ``max_age`` for the watch."""
-    from kubectl_lws.layers import LayerReader
-    from kubectl_lws.model.admission import claim_events
-
-    reader = LayerReader(app.cluster, app.warn)
-    return lambda health, raw: reader.causes(health, claim_events(raw or [], health.view), max_age=max_age)
 
 
 def _selector(name: str) -> str:
@@ -200,7 +185,7 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
     from kubectl_lws.model.events import noise_field_selector, raw_of_lws
     from kubectl_lws.model.keys import LWS_PLURAL, selector_for
     from kubectl_lws.model.timeutil import utc_now
-    from kubectl_lws.reads import verdict
+    from kubectl_lws.reads import LIVE_LAYERS_MAX_AGE, layer_reader, verdict
     from kubectl_lws.render.output import dump_json_line, dump_yaml
     from kubectl_lws.render.status import change_lines, render_screen, render_status, status_doc
     from kubectl_lws.terminal import LiveScreen, can_redraw
@@ -222,7 +207,7 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
             return None, {"error": "forbidden"}
         return view.items("events"), {"api": "v1", "truncated": False}
 
-    layers = layers_of(app, WATCH_LAYERS_MAX_AGE)  # re-read on change, at most every 5 s
+    layers = layer_reader(app, LIVE_LAYERS_MAX_AGE)  # re-read on change, at most every 5 s
     tty = can_redraw(sys.stdout) and output in ("table", "wide")  # TERM=dumb: line mode
     color = app.use_color()
     screen = LiveScreen() if tty else None

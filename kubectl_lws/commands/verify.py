@@ -33,6 +33,12 @@ def _groups_option(f: Callable) -> Callable:
                         help="Only these group indexes (repeatable).")(f)
 
 
+def _details_option(f: Callable) -> Callable:
+    return click.option("--details", is_flag=True,
+                        help="Every group's checks (default: one row per check, then the failing groups only; "
+                             "-g N also shows the chosen groups in full).")(f)
+
+
 def _concurrency_option(f: Callable) -> Callable:
     return click.option("--concurrency", type=click.IntRange(1, 256), default=DEFAULT_CONCURRENCY,
                         show_default=True, help="Groups probed at the same time.")(f)
@@ -191,8 +197,9 @@ class Execs:
             session.close()
 
 
-def _parallel(items: list, fn: Callable[[Any], Any], concurrency: int, execs: Execs) -> list:
-    """Map ``fn`` over ``items`` with bounded threads; Ctrl-C closes every exec and re-raises."""
+def _parallel(items: list, fn: Callable[[Any], Any], concurrency: int, execs: Execs, bar: Any = None) -> list:
+    """Map ``fn`` over ``items`` with bounded threads; Ctrl-C closes every exec and re-raises.
+    ``bar`` (a ``progress.Progress``) counts the items done."""
     if not items:
         return []
     pool = ThreadPoolExecutor(max_workers=min(concurrency, len(items)), thread_name_prefix="verify")
@@ -201,6 +208,8 @@ def _parallel(items: list, fn: Callable[[Any], Any], concurrency: int, execs: Ex
         pending = set(futures)
         while pending:
             _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            if bar is not None:
+                bar.update(len(futures) - len(pending))
         results = [f.result() for f in futures]
     except BaseException:
         execs.close_all()
@@ -258,11 +267,21 @@ def _container_running(pod: dict, container: str) -> bool:
     return True  # no status recorded (thin kubelets): try anyway
 
 
-def _finish(app: Any, report: dict, output: str, render: Callable[[dict, bool], None]) -> int:
+def _groups_bar(what: str, groups: list, execs: bool) -> Any:
+    """The shared progress helper for a run that execs into the groups: a bar on a terminal; elsewhere a
+    count every tenth of the way from 10 groups on. Static checks are instant: no progress at all."""
+    from kubectl_lws.progress import Progress
+
+    bar = Progress(f"{what}: ", enabled=execs, plain_counts=len(groups) >= 10)
+    bar.start("groups checked", len(groups))
+    return bar
+
+
+def _finish(app: Any, report: dict, output: str, render: Callable[..., None], details: bool) -> int:
     from kubectl_lws.render.output import emit
 
     if not emit(report, output):
-        render(report, app.use_color())
+        render(report, app.use_color(), details=details)
     return 3 if report["summary"]["fail"] else 0
 
 
@@ -288,9 +307,11 @@ def _summary(groups: list[dict], execs: int, started: float) -> dict:
               help="Another variable prefix that must be identical on all pods of a group (repeatable).")
 @click.option("--timeout", type=DurationType(), default="20s", show_default=True, help="Per-exec timeout (--live).")
 @_concurrency_option
+@_details_option
 @output_option(("table", "json", "yaml"), "table")
 def verify_env(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], slices: tuple[int, ...], live: bool,
-               show_values: bool, also: tuple[str, ...], timeout: float, concurrency: int, output: str) -> int:
+               show_values: bool, also: tuple[str, ...], timeout: float, concurrency: int, details: bool,
+               output: str) -> int:
     """Check LWS_* variables, group identity, TPU and distributed-runtime env of every group.
 
     \b
@@ -317,10 +338,12 @@ def verify_env(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], slice
         return {**_where(view, ref), "index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(show_values) for f in findings]}
 
-    results = _parallel(_items(targets), one, concurrency, execs)
+    items = _items(targets)
+    with _groups_bar("verify env", items, live) as bar:
+        results = _parallel(items, one, concurrency, execs, bar)
     report = {"kind": "VerifyEnvReport", **subject, "live": live,
               "groups": results, "summary": _summary(results, execs.count, started)}
-    return _finish(app, report, output, render_env)
+    return _finish(app, report, output, render_env, details or bool(groups))
 
 
 def _read_env(execs: Execs, pod: str, container: str, timeout: float) -> tuple[str, str, dict[str, str] | None, str]:
@@ -408,10 +431,11 @@ def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tup
 @click.option("--timeout", type=DurationType(), default="5s", show_default=True,
               help="Timeout of each DNS lookup and connection.")
 @_concurrency_option
+@_details_option
 @output_option(("table", "json", "yaml"), "table")
 def verify_nccl(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], slices: tuple[int, ...], port: int,
                 mesh: bool, no_listener: bool, static_only: bool, timeout: float, concurrency: int,
-                output: str) -> int:
+                details: bool, output: str) -> int:
     """Check /dev/shm, NCCL_SOCKET_IFNAME, DNS and TCP reachability inside every group.
 
     \b
@@ -451,11 +475,13 @@ def verify_nccl(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], slic
         return {**_where(view, ref), "index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(False) for f in findings], **live}
 
-    results = _parallel(_items(targets), one, concurrency, execs)
+    items = _items(targets)
+    with _groups_bar("verify nccl", items, not static_only) as bar:
+        results = _parallel(items, one, concurrency, execs, bar)
     report = {"kind": "VerifyNcclReport", **subject, "mesh": mesh,
               "listener": not no_listener, "port": port or None, "groups": results,
               "summary": _summary(results, execs.count, started)}
-    return _finish(app, report, output, render_nccl)
+    return _finish(app, report, output, render_nccl, details or bool(groups))
 
 
 @dataclass
@@ -758,9 +784,10 @@ def _probe_group(view: Any, group: Any, execs: Execs, opts: NcclOptions) -> dict
               help="Serving port to probe with --live (default: the leader's --port, else the server's default).")
 @click.option("--timeout", type=DurationType(), default="10s", show_default=True, help="Per-exec timeout (--live).")
 @_concurrency_option
+@_details_option
 @output_option(("table", "json", "yaml"), "table")
 def verify_runtime(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], slices: tuple[int, ...], live: bool,
-                   port: int | None, timeout: float, concurrency: int, output: str) -> int:
+                   port: int | None, timeout: float, concurrency: int, details: bool, output: str) -> int:
     """Check that vLLM, SGLang and Ray are wired right in every group.
 
     \b
@@ -811,17 +838,19 @@ def verify_runtime(name: Any, groups: tuple[int, ...], roles: tuple[str, ...], s
         return {**_where(view, ref), "index": group.index, "status": rc.worst(findings),
                 "findings": [f.to_dict() for f in findings]}
 
+    items = _items(targets)
     if live:
-        results = _parallel(_items(targets), one, concurrency, execs)
+        with _groups_bar("verify runtime", items, True) as bar:
+            results = _parallel(items, one, concurrency, execs, bar)
     else:
-        results = [one(item) for item in _items(targets)]  # pure CPU: threads would only add contention
+        results = [one(item) for item in items]  # pure CPU: threads would only add contention
     summary = _summary(results, execs.count, started)
     summary["warn"] += sum(1 for f in notes if f.status == rc.WARN)
     report = {"kind": "VerifyRuntimeReport", **subject, "live": live,
               "notes": [f.to_dict() for f in notes], "groups": results, "summary": summary}
     if name.is_ds:
         _pd_wiring(app, name, targets, report)
-    return _finish(app, report, output, render_runtime)
+    return _finish(app, report, output, render_runtime, details or bool(groups))
 
 
 def _pd_wiring(app: Any, name: Any, targets: list[Target], report: dict) -> None:

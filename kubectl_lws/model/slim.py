@@ -24,7 +24,7 @@ ANY = None  # keep the value whole (leaf or a small subtree)
 _META = {"name": ANY, "namespace": ANY, "uid": ANY, "resourceVersion": ANY, "generation": ANY,
          "creationTimestamp": ANY, "deletionTimestamp": ANY, "deletionGracePeriodSeconds": ANY,
          "labels": ANY, "annotations": ANY, "ownerReferences": ANY}
-_CONTAINER = {"name": ANY, "image": ANY}
+_CONTAINER = {"name": ANY, "image": ANY, "resources": {"requests": ANY, "limits": ANY}}
 
 # kind -> schema: a dict keeps only its keys (recursively), a one-element list is a list of such
 # items, ANY keeps the value as it is.
@@ -45,7 +45,7 @@ SCHEMAS: dict[str, dict] = {
     "nodes": {
         "metadata": {"name": ANY, "uid": ANY, "resourceVersion": ANY, "labels": ANY},
         "spec": {"unschedulable": ANY, "taints": ANY},
-        "status": {"conditions": ANY},
+        "status": {"conditions": ANY, "allocatable": ANY, "capacity": ANY},
     },
 }
 

@@ -66,6 +66,9 @@ class Violation:
     subgroup: int | None
     key: str | None
     message: str
+    # Where it is, for views that draw it (the map marks these domains / this node); not in JSON.
+    domains: tuple[str, ...] = ()
+    node: str | None = None
 
     def to_json(self) -> dict:
         return {"group": self.group, "subgroup": self.subgroup, "key": self.key, "message": self.message}
@@ -101,13 +104,15 @@ def placement(view: LwsView, groups: Sequence[Group], nodes: dict[str, dict] | I
             if node_name and node_map is not None:
                 if node_name not in node_map:
                     violations.append(Violation(g.index, subgroup_index(p), None,
-                                                f"pod {pod_name(p)} is on node {node_name}, which no longer exists"))
+                                                f"pod {pod_name(p)} is on node {node_name}, which no longer exists",
+                                                node=node_name))
                 elif node_ready(node_map[node_name]) is False:
                     violations.append(Violation(g.index, subgroup_index(p), None,
-                                                f"pod {pod_name(p)} is on NotReady node {node_name}"))
+                                                f"pod {pod_name(p)} is on NotReady node {node_name}", node=node_name))
                 elif node_ready(node_map[node_name]) is None:
                     violations.append(Violation(g.index, subgroup_index(p), None,
-                                                f"pod {pod_name(p)} is on node {node_name} with unknown readiness"))
+                                                f"pod {pod_name(p)} is on node {node_name} with unknown readiness",
+                                                node=node_name))
             if not node_name:
                 sched = next((c for c in (p.get("status") or {}).get("conditions") or []
                               if c.get("type") == "PodScheduled"), None)
@@ -128,7 +133,7 @@ def _exclusive(groups: Sequence[Group], domains: dict[int, dict[str, list[str]]]
         doms = domains[g.index].get(key, [])
         if len(doms) > 1:
             out.append(Violation(g.index, None, key, f"group {g.index} spans {len(doms)} {key} domains: "
-                                                     f"{', '.join(doms)}"))
+                                                     f"{', '.join(doms)}", domains=tuple(doms)))
         for d in doms:
             owners.setdefault(d, []).append(g.index)
         if nodes is not None:
@@ -136,11 +141,12 @@ def _exclusive(groups: Sequence[Group], domains: dict[int, dict[str, list[str]]]
                 node_name = (p.get("spec") or {}).get("nodeName")
                 if node_name and node_name in nodes and domain_of(node_name, key, nodes) is None:
                     out.append(Violation(g.index, None, key,
-                                         f"pod {pod_name(p)} is on node {node_name}, which has no {key} label"))
+                                         f"pod {pod_name(p)} is on node {node_name}, which has no {key} label",
+                                         node=node_name))
     for dom, idxs in sorted(owners.items()):
         if len(idxs) > 1:
             listed = ", ".join(str(i) for i in idxs)
-            out.append(Violation(idxs[0], None, key, f"groups {listed} share {key}={dom}"))
+            out.append(Violation(idxs[0], None, key, f"groups {listed} share {key}={dom}", domains=(dom,)))
     return out
 
 
@@ -158,12 +164,12 @@ def _subgroup_exclusive(groups: Sequence[Group], key: str, nodes: dict[str, dict
         for sg, doms in sorted(by_sub.items()):
             if len(doms) > 1:
                 out.append(Violation(g.index, sg, key, f"group {g.index} subgroup {sg} spans {len(doms)} {key} "
-                                                       f"domains: {', '.join(sorted(doms))}"))
+                                                       f"domains: {', '.join(sorted(doms))}", domains=tuple(sorted(doms))))
             for d in doms:
                 owners.setdefault(d, []).append((g.index, sg))
     for dom, members in sorted(owners.items()):
         if len(members) > 1:
             listed = ", ".join(f"{gi}/{sg}" for gi, sg in members)
             out.append(Violation(members[0][0], members[0][1], key,
-                                 f"subgroups {listed} (group/subgroup) share {key}={dom}"))
+                                 f"subgroups {listed} (group/subgroup) share {key}={dom}", domains=(dom,)))
     return out

@@ -1,5 +1,6 @@
-"""Table for ``verify runtime``: one block per group, passing checks folded, every problem in full with
-its template (leader/worker), flag, expected and actual value."""
+"""Text for ``verify runtime``: the summary view of ``render.verify`` by default; with ``--details`` one
+block per group, passing checks folded, every problem in full with its template (leader/worker),
+flag, expected and actual value."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 
 from kubectl_lws.render.output import echo, table
 from kubectl_lws.render.safe import MESSAGE, Styled, term
-from kubectl_lws.render.verify import _cut, _indent, _status, _summary_line, group_title
+from kubectl_lws.render.verify import _cut, _indent, _status, _summary_line, group_title, summary_view
 
 HEADERS = ["check", "status", "template", "pod", "flag", "expected", "actual", "message"]
 
@@ -63,9 +64,29 @@ def _layout(headers: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def render_runtime(report: dict, color: bool = False) -> None:
+def _pd_block(report: dict, color: bool, *, problems_only: bool = False) -> list[str]:
+    """``verify runtime ds/NAME``: the P/D wiring across roles (JSON ``disaggregation``); in the summary
+    view only its WARN/FAIL findings are listed (a PASS says so on its title line)."""
+    pd = report.get("disaggregation")
+    if pd is None:
+        return []
+    findings = [f for f in pd["findings"] if not problems_only or f["status"] in ("WARN", "FAIL")]
+    out = [f"P/D WIRING across roles (revision {term(pd['revision'] or '?')})  {_status(pd['status'], color)}"]
+    if findings:
+        out.append(_indent(table(["check", "status", "roles", "flag", "expected", "actual", "message"],
+                                 [[f["check"], _status(f["status"], color), ",".join(f["roles"]), f.get("flag", ""),
+                                   _cut(f.get("expected"), 40), _cut(f.get("actual"), 60), _cut(f["message"], 120)]
+                                  for f in findings])))
+    out.append("")
+    return out
+
+
+def render_runtime(report: dict, color: bool = False, details: bool = True) -> None:
     """One block per group; the columns are aligned across all groups (one table, so 512 groups cost one
     layout pass, not 512)."""
+    if not details:
+        echo(summary_view(report, "verify runtime", color, before_verdict=_pd_block(report, color, problems_only=True)))
+        return
     out: list[str] = []
     for note in report.get("notes") or []:
         out.append(f"{_status(note['status'], color)}: {term(note['message'], MESSAGE)}")
@@ -78,13 +99,6 @@ def render_runtime(report: dict, color: bool = False) -> None:
         out.append(_indent(Styled("\n".join([header, *body[i:i + len(rows)]]))))
         out.append("")
         i += len(rows)
-    pd = report.get("disaggregation")
-    if pd is not None:
-        out.append(f"P/D WIRING across roles (revision {term(pd['revision'] or '?')})  {_status(pd['status'], color)}")
-        out.append(_indent(table(["check", "status", "roles", "flag", "expected", "actual", "message"],
-                                 [[f["check"], _status(f["status"], color), ",".join(f["roles"]), f.get("flag", ""),
-                                   _cut(f.get("expected"), 40), _cut(f.get("actual"), 60), _cut(f["message"], 120)]
-                                  for f in pd["findings"]])))
-        out.append("")
+    out += _pd_block(report, color)
     out.append(_summary_line(report, "verify runtime"))
     echo(Styled("\n".join(out)))

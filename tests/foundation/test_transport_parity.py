@@ -54,12 +54,14 @@ def demo(tmp_path_factory):
     with scenario_sandbox("demo") as sb:
         for controller in ("kubelet", "lws", "statefulset", "scheduler"):  # a still picture to compare
             sb.fault("pause-controller", controller=controller, on=True)
-        # logs are a function of the clock: without periodic lines a tail cannot move between two runs
+        # logs are a function of the clock: without periodic lines, and with every start-up line there at
+        # once (they are otherwise 0.137 s apart, and the pods have only just started), a tail cannot move
+        # between two runs
         pods = sandbox_http(sb, "GET", "/api/v1/namespaces/demo/pods?labelSelector="
                             "leaderworkerset.sigs.k8s.io%2Fname%3Dhealthy")["items"]
         for pod in pods:
             sandbox_http(sb, "PATCH", f"/api/v1/namespaces/demo/pods/{pod['metadata']['name']}",
-                         {"metadata": {"annotations": {LOGS_ANNOTATION: json.dumps({"rate": 0})}}},
+                         {"metadata": {"annotations": {LOGS_ANNOTATION: json.dumps({"rate": 0, "startup_gap": 0})}}},
                          content_type="application/merge-patch+json")
         yield sb, sb.write_kubeconfig(tmp_path_factory.mktemp("parity") / "kc.yaml", namespace="demo")
 

@@ -38,9 +38,10 @@ def test_status_watch_on_a_dumb_terminal_uses_line_mode(kc: str) -> None:
 
 
 def test_latin1_terminal_degrades_to_ascii(hard, kc: str, proc) -> None:  # noqa: ANN001
-    # A value longer than the report's column: the renderer shortens it with "…", which latin-1 lacks.
+    # A value longer than the report's column: the renderer shortens it with "…", which latin-1 lacks
+    # (--details: the per-group tables cut cells; the summary view wraps messages instead).
     hard.fault("set-env", pod="hard/enc-0", var="LWS_LEADER_ADDRESS", value="x" * 80)
-    done = proc(["verify", "env", "enc"], kubeconfig=kc, env={"PYTHONIOENCODING": "latin-1"})
+    done = proc(["verify", "env", "enc", "--details"], kubeconfig=kc, env={"PYTHONIOENCODING": "latin-1"})
     assert "UnicodeEncodeError" not in done.stderr and "unexpected" not in done.stderr, done.stderr
     assert done.returncode == 3, done.stderr
     assert "x" * 20 + "..." in done.stdout

@@ -274,5 +274,6 @@ def test_progress_is_a_bar_on_a_tty_and_stdout_stays_one_line(kc, tmp_path: Path
     os.close(master)
     out = proc.stdout.read().decode() if proc.stdout else ""
     assert proc.wait(30) == 0
-    assert b"\r[" in seen and b"6/6 logs" in seen and b"\x1b[K" in seen
+    # the shared progress helper: a rich bar (cursor hidden while it draws, the line cleared after)
+    assert b"\x1b[?25l" in seen and b"6/6" in seen and b"\x1b[2K" in seen
     assert out.count("\n") == 1 and out.startswith("wrote ")

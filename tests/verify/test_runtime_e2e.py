@@ -113,6 +113,10 @@ def test_unrecognised_command_is_info_and_exit_0(kc):
     res = run_cli(["verify", "runtime", "plain"], kubeconfig=kc)
     assert res.exit_code == 0, res.stdout
     assert "not recognised: only static env checks apply" in res.stdout and "INFO" in res.stdout
+    # the summary view: one row for the check, 2 groups INFO, the note in the last column
+    assert [line.split()[:5] for line in res.stdout.splitlines() if line.startswith("recognise")] == [
+        ["recognise", "0", "0", "0", "2"]]
+    res = run_cli(["verify", "runtime", "plain", "--details"], kubeconfig=kc)
     assert "2 pods" in res.stdout  # one folded INFO row per group
     res = run_cli(["verify", "runtime", "plain", "-o", "yaml"], kubeconfig=kc)
     assert res.exit_code == 0 and yaml.safe_load(res.stdout)["kind"] == "VerifyRuntimeReport"

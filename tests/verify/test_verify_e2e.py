@@ -103,6 +103,11 @@ def test_healthy_group_passes_env_static_and_live(kc):
 def test_healthy_group_passes_nccl_and_table_output(kc):
     res = cli(kc, "verify", "nccl", "ok")
     assert res.exit_code == 0, res.stdout
+    # the summary view: a row per check, every group passing, no per-group table
+    assert "GROUP 0" not in res.stdout and any(line.split() == ["connect", "2", "0", "0", "-"]
+                                             for line in res.stdout.splitlines())
+    assert res.stdout.strip().splitlines()[-1].startswith("PASS: verify nccl v/ok: 2 group(s)")
+    res = cli(kc, "verify", "nccl", "ok", "--details")
     assert "GROUP 0  PASS  dns 3/3  interface 3/3  reachability 2/2" in res.stdout
     assert res.stdout.strip().splitlines()[-1].startswith("PASS: verify nccl v/ok: 2 group(s)")
     code, rep = report(kc, "verify", "nccl", "ok", "--mesh", "-g", "1")
