@@ -8,6 +8,7 @@ import ipaddress
 from typing import Any
 
 from ..store import now_iso
+from . import exits
 from .base import Controller
 
 START_DELAY = 0.5          # bound -> Running (image pull + start), real seconds
@@ -105,7 +106,8 @@ class Kubelet(Controller):
         if meta.get("deletionTimestamp"):
             if not meta.get("finalizers") and uid not in self.terminating:
                 self.terminating.add(uid)
-                self.mgr.later(self.mgr.delay(TERMINATE_DELAY), lambda: self._remove(ns, name, uid))
+                stop = exits.stop_seconds(pod, TERMINATE_DELAY)
+                self.mgr.later(self.mgr.delay(stop), lambda: self._remove(ns, name, uid))
             return
         phase = (pod.get("status") or {}).get("phase", "Pending")
         if phase == "Pending" and not (pod.get("status") or {}).get("containerStatuses"):
@@ -172,6 +174,8 @@ class Kubelet(Controller):
         st["qosClass"] = _qos(pod)
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
+        for c in spec.get("containers") or []:
+            self._arm_exit(new, c["name"], 0)
 
     def _pod_should_be_ready(self, pod: dict) -> bool:
         key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
@@ -225,8 +229,27 @@ class Kubelet(Controller):
             self.crash_loops[(ns, name, cname)] = exit_code
         self._crash(ns, name, pod["metadata"]["uid"], cname, exit_code=exit_code, once=not loop)
 
+    def _arm_exit(self, pod: dict, cname: str, number: int) -> None:
+        """A container that ends on its own (annotation ``sandbox.kubectl-lws.dev/exit``): exit it ``after``
+        seconds, if that instance still runs then."""
+        plan = exits.exit_plan(pod, cname)
+        if plan is None:
+            return
+        meta = pod["metadata"]
+        ns, name, uid = meta.get("namespace"), meta["name"], meta["uid"]
+
+        def fire() -> None:
+            cur = self._live(ns, name, uid)
+            cs = next((c for c in (cur or {}).get("status", {}).get("containerStatuses") or [] if c["name"] == cname), {})
+            if cur is None or int(cs.get("restartCount", 0)) != number or "running" not in (cs.get("state") or {}):
+                return
+            self._crash(ns, name, uid, cname, exit_code=plan["exitCode"], once=True, reason=plan["reason"],
+                        message=plan["message"])
+
+        self.mgr.later(self.mgr.delay(plan["after"]), fire, track=False)
+
     def _crash(self, ns: str, name: str, uid: str, cname: str, exit_code: int | None = None,
-               once: bool = False) -> None:
+               once: bool = False, reason: str | None = None, message: str | None = None) -> None:
         self.looping.discard((uid, cname))
         pod = self._live(ns, name, uid)
         looping = (ns, name, cname) in self.crash_loops
@@ -239,8 +262,11 @@ class Kubelet(Controller):
             if cs["name"] != cname:
                 continue
             started = (cs.get("state") or {}).get("running", {}).get("startedAt", now)
-            reason = self.crash_reasons.get((ns, name, cname)) or ("Completed" if code == 0 else "Error")
-            term = {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now}
+            why = reason or self.crash_reasons.get((ns, name, cname)) or ("Completed" if code == 0 else "Error")
+            term = {"exitCode": code, "reason": why, "startedAt": started, "finishedAt": now}
+            said = message or exits.fallback_message(new, cname, int(cs.get("restartCount", 0)), term)
+            if said:
+                term["message"] = said
             cs["lastState"] = {"terminated": term}
             cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
             cs["ready"] = False
@@ -259,6 +285,10 @@ class Kubelet(Controller):
                 cs["ready"] = True
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
+        if not looping:
+            for cs in new.get("status", {}).get("containerStatuses") or []:
+                if cs["name"] == cname:
+                    self._arm_exit(new, cname, int(cs.get("restartCount", 0)))
 
     def _restart(self, ns: str, name: str, uid: str, cname: str) -> None:
         self.looping.discard((uid, cname))
