@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rollout": ("kubectl_lws.commands.rollout", "rollout", "Canary, promote, pause, resume, status, history, undo."),
     "restart": ("kubectl_lws.commands.restart", "restart", "Re-create one group, several, or all (rolling)."),
     "scale": ("kubectl_lws.commands.scale", "scale", "Change the number of groups through /scale."),
+    "record": ("kubectl_lws.commands.record", "record", "Record every group's incarnations and their logs into a folder."),
+    "history": ("kubectl_lws.commands.history", "history", "How each group's incarnations started and ended."),
     "report": ("kubectl_lws.commands.report", "report", "Write a support bundle (zip/tar.gz) for one LWS."),
     "doctor": ("kubectl_lws.commands.doctor", "doctor", "Check the LWS install, its health and your permissions."),
     "sandbox": ("kubectl_lws.commands.sandbox", "sandbox", "Run a simulated cluster with LWS to try everything."),
