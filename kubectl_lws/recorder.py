@@ -48,6 +48,7 @@ NEXT_LEADER_WAIT = 5.0
 # ... and at most this long for the incarnation's log captures, then write what was captured.
 CAPTURE_WAIT = 15.0
 RECHECK_SECONDS = 1.0  # a stream that ended: time for the watch to tell whether its container ended too
+START_TAIL_LINES = 1000  # of a container already running when the recorder first lists it
 STREAM_RETRY_MAX = 5.0
 TAIL_WORKERS = 32
 
@@ -165,6 +166,7 @@ class Recorder:
         self.recreates: dict[str, str] = {}  # leader uid -> message of the controller's RecreateGroup event
         self.logs_forbidden: set[str] = set()
         self.gap_start: datetime | None = None
+        self.relist_from: datetime | None = None  # while a relist after a gap is applied: the gap's start
         self.gap_reason = ""
         self.synced = False
         self.ended_count = 0
@@ -279,6 +281,7 @@ class Recorder:
     # ---- pods -----------------------------------------------------------------------------------------
     def _pods(self, what: str, payload: Any) -> None:
         if what == "SYNC":
+            self.relist_from = self.gap_start
             unseen = self._close_gap()
             fresh = {(p.get("metadata") or {}).get("uid", ""): p for p in payload}
             for uid in [u for u in self.pods if u not in fresh]:
@@ -286,6 +289,7 @@ class Recorder:
             # leaders first: their workers join the incarnation they make
             for pod in sorted(fresh.values(), key=lambda p: (g.worker_index(p) or 0) != 0):
                 self._pod(pod, listed=True)
+            self.relist_from = None
             if not self.synced:
                 self.synced = True
                 self._started_note()
@@ -395,7 +399,7 @@ class Recorder:
         if inc.ready is None:
             inc.ready = inc_model.ready_at(inc.pods.values(), inc.size)
         if not meta.get("deletionTimestamp") and (self.all_pods or g.worker_index(pod) == 0):
-            self._follow(inc, pod)
+            self._follow(inc, pod, listed)
 
     def _note_running(self, pod: dict) -> None:
         uid = (pod.get("metadata") or {}).get("uid", "")
@@ -585,8 +589,10 @@ class Recorder:
         except RuntimeError:  # shutting down
             inc.pending -= 1
 
-    def _follow(self, inc: Incarnation, pod: dict) -> None:
-        """Start a stream for each running container instance of ``pod`` not followed yet."""
+    def _follow(self, inc: Incarnation, pod: dict, listed: bool) -> None:
+        """Start a stream for each running container instance of ``pod`` not followed yet. An instance first
+        met in a list was running before the recorder saw it: its newest ``START_TAIL_LINES`` lines (after a gap:
+        from the gap's start) rather than the whole log a long-running server has written."""
         if not self._logs_allowed(inc):
             return
         uid = (pod.get("metadata") or {}).get("uid", "")
@@ -595,9 +601,13 @@ class Recorder:
             if "running" not in (cs.get("state") or {}) or instance in self.captured:
                 continue
             self.captured.add(instance)
-            self._stream(inc, pod, instance)
+            start: dict[str, Any] = {}
+            if listed:
+                start = {"since_time": rfc3339(self.relist_from)} if self.relist_from else \
+                    {"tail_lines": START_TAIL_LINES}
+            self._stream(inc, pod, instance, start)
 
-    def _stream(self, inc: Incarnation, pod: dict, instance: tuple[str, str, int]) -> None:
+    def _stream(self, inc: Incarnation, pod: dict, instance: tuple[str, str, int], start: dict[str, Any]) -> None:
         name = g.pod_name(pod)
         _, container, restart = instance
         log = self._file(inc, name, container)
@@ -619,9 +629,10 @@ class Recorder:
                 while not self.stop.is_set():
                     resp = None
                     since = cursor.resume_since()
+                    query = {"since_time": since} if since else start
                     try:
                         resp = self.cluster.pod_log_stream(name, namespace=ns, container=container, follow=True,
-                                                           timestamps=True, since_time=since)
+                                                           timestamps=True, **query)
                         splitter = LineSplitter()
                         for chunk in resp.stream(CHUNK, decode_content=False):
                             self._write_block(log, cap, cursor, splitter.feed(chunk), first)
