@@ -11,6 +11,7 @@ _kubectl_lws() {
         cands+=("${${line%%$'\t'*}//:/\\:}:${line#*$'\t'}")
     done
     if (( ${#cands} )); then
+        # _describe adds the values with compadd, which quotes them: nothing in a name is evaluated
         _describe 'kubectl-lws' cands
     elif (( (directive & 4) == 0 )); then
         _files

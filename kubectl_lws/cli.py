@@ -128,6 +128,7 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
         except (ValueError, OSError):
             previous = None
     from kubectl_lws import terminal
+    from kubectl_lws.render.output import echo
 
     terminal.degrade_streams()
     if not debug:  # library warnings (urllib3, kubernetes, websocket) are internals, not messages
@@ -136,6 +137,7 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
         warnings.filterwarnings("ignore", module=r"(urllib3|kubernetes|websocket|yaml)(\.|$)")
     try:
         result = click.Group.main(group, args=args, prog_name=prog_name, standalone_mode=False, **extra)
+        sys.stdout.flush()  # here, not at exit: a stdout that cannot take it (>/dev/full) is an error
         if isinstance(result, int):
             return result
         return errors.EXIT_OK
@@ -153,8 +155,8 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
             exc.show()
             return errors.EXIT_USAGE
         message, hint = usage_message(exc, _command_path(group, args, prog_name))
-        click.echo(f"error: {message}", err=True)
-        click.echo(f"hint: {hint}", err=True)
+        echo(f"error: {message}", err=True)  # it may quote what was typed: shown, never obeyed
+        echo(f"hint: {hint}", err=True)
         return errors.EXIT_USAGE
     except click.ClickException as exc:
         exc.show()
@@ -164,20 +166,28 @@ def run(group: click.Group, args: Any, prog_name: str, **extra: Any) -> int:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"error: {exc.message}", err=True)
+        # the message often carries the server's words (a 403, a webhook's denial): shown, never obeyed
+        echo(f"error: {exc.message}", err=True)
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            echo(f"hint: {exc.hint}", err=True)
         return exc.exit_code
     except (BrokenPipeError, StdoutClosed):
         # stdout closed early (e.g. piped to head): not an error worth a message, like kubectl.
         terminal.silence_stdout()
         return errors.EXIT_OK
     except Exception as exc:  # noqa: BLE001 — last line of defence: no tracebacks for users
+        from kubectl_lws.files import stdout_failure
+
+        failed = stdout_failure(exc)
+        if failed is not None:  # >/dev/full, a file-size limit: one sentence, and no second try at exit
+            terminal.silence_stdout()
+            echo(f"error: {failed.message}", err=True)
+            return failed.exit_code
         if debug:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
         return errors.EXIT_ERROR
     finally:
         if previous is not None:

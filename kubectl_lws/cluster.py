@@ -18,11 +18,13 @@ import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote, urlencode
 
 from kubectl_lws import errors
-from kubectl_lws.kubeconfig import ConnectionSettings, ResolvedConfig, check_server_url, default_scheme, resolve
+from kubectl_lws.kubeconfig import (ConnectionSettings, ResolvedConfig, check_server_url, default_scheme,
+                                    impersonation_headers, resolve)
+from kubectl_lws.model import keys
 from kubectl_lws.model import slim as slimmer
 from kubectl_lws.model.keys import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 
@@ -58,6 +60,9 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
                                       False),
     "validatingwebhookconfigurations": ("/apis/admissionregistration.k8s.io/v1",
                                         "validatingwebhookconfigurations", False),
+    # claims from volumeClaimTemplates and the classes they name (model/admission, storage layer)
+    "persistentvolumeclaims": ("/api/v1", "persistentvolumeclaims", True),
+    "storageclasses": ("/apis/storage.k8s.io/v1", "storageclasses", False),
 }
 
 
@@ -118,6 +123,8 @@ class Cluster:
         self.max_connections = 16
         self._streams: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._light: Any = None  # LightTransport, or False once the kubernetes client is needed
+        self._api_groups: dict | None = None  # GET /apis, read once per run (api_groups)
+        self._impersonation: list[tuple[str, str]] | None = None
 
     # ---- configuration -------------------------------------------------------------------
     @property
@@ -241,25 +248,31 @@ class Cluster:
         cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, self.max_connections)
         api = client.ApiClient(cfg)
         api.user_agent = f"kubectl-lws/{_version()} (python)"
-        if s.as_user:
-            api.set_default_header("Impersonate-User", s.as_user)
         self._wrap_rest_client(api)
         return api
 
+    @property
+    def impersonation(self) -> list[tuple[str, str]]:
+        """``Impersonate-*`` headers (flags over the kubeconfig user's ``as*``): every request sends them,
+        exec sessions included (see ``exec_session``)."""
+        if self._impersonation is None:
+            self._impersonation = impersonation_headers(self.settings, _current_user(self.resolved)[1])
+        return self._impersonation
+
     def _wrap_rest_client(self, api: "ApiClient") -> None:
-        """Count and log every request; add repeated Impersonate-Group headers."""
+        """Count and log every request; add the impersonation headers (repeated Impersonate-Group)."""
         rest = api.rest_client
         inner = rest.request
-        groups = list(self.settings.as_groups)
+        impersonation = self.impersonation
 
         def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             headers = kwargs.get("headers")
-            if groups:
+            if impersonation:
                 from urllib3 import HTTPHeaderDict
 
                 merged = HTTPHeaderDict(headers or {})
-                for group in groups:
-                    merged.add("Impersonate-Group", group)
+                for header, value in impersonation:
+                    merged.add(header, value)
                 kwargs["headers"] = merged
             started = time.perf_counter()
             status: int | str = "ERR"
@@ -326,8 +339,7 @@ class Cluster:
         urllib3, whose response object the watch and log readers use."""
         target = path + ("?" + urlencode(params) if params else "")
         all_headers = {**light.auth_headers(), **headers, "User-Agent": f"kubectl-lws/{_version()} (python)"}
-        if self.settings.as_user:
-            all_headers["Impersonate-User"] = self.settings.as_user
+        impersonation = self.impersonation
         if body is not None and not isinstance(body, (bytes, str)):
             body = json.dumps(body)
         if isinstance(body, str):
@@ -335,18 +347,18 @@ class Cluster:
         started = time.perf_counter()
         status: int | str = "ERR"
         try:
-            if stream or self.settings.as_groups:
+            if stream:
                 import urllib3
 
                 merged = urllib3.HTTPHeaderDict(all_headers)
-                for group in self.settings.as_groups:
-                    merged.add("Impersonate-Group", group)
+                for header, value in impersonation:
+                    merged.add(header, value)
                 resp = light.pool.request(method, light.host + target, body=body, headers=merged,
                                           preload_content=not stream, decode_content=False, redirect=False,
                                           retries=False,
                                           timeout=urllib3.Timeout(total=timeout) if timeout else None)
             else:
-                resp = light.fetch(method, target, all_headers, body, timeout or None)
+                resp = light.fetch(method, target, [*all_headers.items(), *impersonation], body, timeout or None)
             status = resp.status
             return resp
         except Exception as exc:  # noqa: BLE001 — every transport failure is mapped here
@@ -404,10 +416,11 @@ class Cluster:
 
     def list(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
              field_selector: str | None = None, all_namespaces: bool = False,
-             slim: bool = False) -> tuple[list[dict], str]:
+             slim: bool | str = False) -> tuple[list[dict], str]:
         """All items (following continue tokens) and the list's resourceVersion.
 
-        ``slim``: each page becomes slim records (``model/slim.py``) before the next page is read.
+        ``slim``: each page becomes slim records (``model/slim.py``) before the next page is read;
+        True uses the kind's schema, a string names another (``"pods:spec"``).
         A continue token that expired mid-way (410 Gone, an etcd compaction) restarts the LIST from
         the start, like client-go's pager falling back to a full list: the pages of one answer
         must come from one snapshot.
@@ -420,7 +433,7 @@ class Cluster:
             return self._list_pages(kind, path, label_selector, field_selector, slim)
 
     def _list_pages(self, kind: str, path: str, label_selector: str | None, field_selector: str | None,
-                    slim: bool) -> tuple[list[dict], str]:
+                    slim: bool | str) -> tuple[list[dict], str]:
         relists = 0
         items: list[dict] = []
         cont = None
@@ -438,7 +451,7 @@ class Cluster:
                         _page_buffers_back_to_the_system()
                         # the server builds the next page while we decode this one
                         ahead = _Prefetch(nxt, lambda q={**query, "continue": nxt}: self._get_bytes(path, q))
-                    data = slimmer.decode_list(kind, body)
+                    data = slimmer.decode_list(slim if isinstance(slim, str) else kind, body)
                     del body
                 else:
                     data = self.request("GET", path, query=query)
@@ -470,6 +483,65 @@ class Cluster:
         except Exception as exc:  # noqa: BLE001 — a read timeout or reset mid-body
             raise self._map_error(exc, "GET", path) from exc
 
+    def list_path(self, path: str, *, label_selector: str | None = None) -> list[dict]:
+        """Every item of a collection given by its path (a custom resource whose version discovery
+        chose); paged like ``list`` and counted as one LIST."""
+        with self._lock:
+            self.list_calls += 1
+        return self._list_pages("", path, label_selector, None, False)[0]
+
+    # ---- admission and gang layers (model/admission decides what; these read it) --------------------
+    def api_groups(self) -> dict:
+        """GET /apis (APIGroupList): which groups and versions are served. Read once per run."""
+        if self._api_groups is None:
+            doc = self.request("GET", "/apis")
+            self._api_groups = doc if isinstance(doc, dict) else {}
+        return self._api_groups
+
+    def read_layer(self, path: str, *, label_selector: str | None = None, names: frozenset[str] = frozenset(),
+                   fallback_names: tuple[str, ...] = ()) -> list[dict]:
+        """One layer's objects in one LIST (``model.admission.Read``): label-selected, else kept to
+        ``names``. When the LIST finds nothing and ``fallback_names`` are given (Kueue before 0.17 sets
+        no job-uid label), each is read by name instead (a 404 skipped)."""
+        items = [i for i in self.list_path(path, label_selector=label_selector) if isinstance(i, dict)]
+        if names:
+            items = [i for i in items if (i.get("metadata") or {}).get("name") in names]
+        if items or not fallback_names:
+            return items
+        from kubectl_lws.names import check_name
+
+        out = []
+        for name in fallback_names:
+            try:
+                obj = self.request("GET", f"{path}/{_segment(check_name(name, 'object'))}")
+            except errors.NotFound:
+                continue
+            if isinstance(obj, dict):
+                out.append(obj)
+        return out
+
+    def pending_workloads(self, path: str, wanted: set[str], *, page: int, bound: int,
+                          timeout: float | None = None) -> tuple[dict[str, dict], int, bool]:
+        """Kueue's visibility API for one LocalQueue (``.../localqueues/LQ/pendingworkloads``, paged by
+        ``limit``/``offset``, no name filter): the items of the ``wanted`` Workloads, how many items
+        were read, and whether the queue was read to its end or to every wanted name (False: stopped
+        at ``bound`` items, thousands may wait)."""
+        found: dict[str, dict] = {}
+        offset = 0
+        while offset < bound:
+            size = min(page, bound - offset)
+            doc = self.request("GET", path, query={"limit": size, "offset": offset}, timeout=timeout)
+            raw = doc.get("items") if isinstance(doc, dict) else None
+            items = [i for i in raw if isinstance(i, dict)] if isinstance(raw, list) else []
+            for item in items:
+                name = (item.get("metadata") or {}).get("name")
+                if name in wanted:
+                    found[name] = item
+            offset += len(items)
+            if wanted <= found.keys() or len(items) < size:
+                return found, offset, True
+        return found, offset, False
+
     def get_lws(self, name: str, namespace: str | None = None) -> dict:
         """GET one LWS; a 404 becomes the standard not-found error with close names."""
         ns = namespace or self.namespace
@@ -491,12 +563,30 @@ class Cluster:
 
     def list_pods(self, namespace: str | None = None, *, label_selector: str | None = None,
                   field_selector: str | None = None, all_namespaces: bool = False,
-                  slim: bool = False) -> list[dict]:
+                  slim: bool | str = False) -> list[dict]:
         return self.list("pods", namespace or self.namespace, label_selector=label_selector,
                          field_selector=field_selector, all_namespaces=all_namespaces, slim=slim)[0]
 
     def list_nodes(self, *, slim: bool = False) -> list[dict]:
         return self.list("nodes", slim=slim)[0]
+
+    def list_nodes_named(self, names: Iterable[str], *, slim: bool = False) -> list[dict]:
+        """The nodes of these names, read by ``kubernetes.io/hostname in (...)``: the cost follows the
+        pods' nodes, never the cluster's. One LIST per ``SELECTOR_CHARS`` of names; more names than
+        ``MAX_SELECTED_LISTS`` LISTs hold read every node (one paged LIST) instead. A name the selector
+        did not find (a node gone, or one whose hostname label is not its name) is settled by one full
+        LIST, so "node gone" is never a guess."""
+        wanted = set(filter(None, names))
+        if not wanted:
+            return []
+        chunks = selector_chunks(keys.HOSTNAME_TOPOLOGY_KEY, sorted(wanted))
+        if chunks is None or len(chunks) > MAX_SELECTED_LISTS:
+            return [n for n in self.list_nodes(slim=slim) if n["metadata"]["name"] in wanted]
+        found = [n for sel in chunks for n in self.list("nodes", label_selector=sel, slim=slim)[0]
+                 if n["metadata"]["name"] in wanted]
+        if wanted - {n["metadata"]["name"] for n in found}:
+            return [n for n in self.list_nodes(slim=slim) if n["metadata"]["name"] in wanted]
+        return found
 
     def list_events(self, namespace: str | None = None, *, field_selector: str | None = None,
                     limit: int | None = None, all_namespaces: bool = False) -> tuple[list[dict], dict]:
@@ -763,13 +853,26 @@ class Cluster:
             # The client opens the socket without a timeout: a server that never answers the upgrade
             # would hang us past every --timeout. Connect + handshake are bounded by this exec's
             # timeout (see _bounded_websocket_connect); the open session then blocks again as before.
+            # The client's WebSocket forwards only the Authorization header: the impersonation headers
+            # go in at the connect below (the one place every exec opens), or nothing runs.
             _bounded_websocket_connect()
             _CONNECT.timeout = min(timeout, self.settings.request_timeout or timeout)
+            _CONNECT.headers = self.impersonation
+            _CONNECT.sent = False
             try:
                 ws = websocket_call(client.configuration, "GET", url, headers=headers, _preload_content=False,
                                     _request_timeout=timeout)
             finally:
                 _CONNECT.timeout = None
+                sent, _CONNECT.sent, _CONNECT.headers = _CONNECT.sent, False, []
+            if self.impersonation and not sent:  # the client changed how it connects: never exec as ourselves
+                try:
+                    ws.close()
+                finally:
+                    raise errors.LwsError("refusing to exec without the impersonation headers (--as/--as-group): "
+                                          "this kubernetes client opens exec sessions in a way kubectl-lws does "
+                                          "not know", hint="run without --as, or use a supported kubernetes "
+                                                           "client version")
             try:
                 ws.sock.settimeout(None)
             except Exception:  # noqa: BLE001 — not a socket-backed session
@@ -787,13 +890,16 @@ class Cluster:
         return ExecSession(ws, timeout)
 
 
-_CONNECT = threading.local()  # .timeout: the connect/handshake bound of the exec this thread opens
+# Per thread, for the exec this thread opens: .timeout bounds connect + handshake; .headers are the
+# impersonation headers to add; .sent says they went out.
+_CONNECT = threading.local()
 
 
 def _bounded_websocket_connect() -> None:
-    """Give the client's WebSocket a connect timeout (once): ``kubernetes.stream.ws_client`` builds
-    ``WebSocket(...).connect(url, header=...)`` with no way to pass one, and websocket-client's
-    global default applies only to ``create_connection``. The bound is per thread (``_CONNECT``)."""
+    """Install (once) our connect on the client's WebSocket: ``kubernetes.stream.ws_client`` builds
+    ``WebSocket(...).connect(url, header=[authorization, protocol])`` with no way to pass a timeout or
+    other headers (websocket-client's global default timeout applies only to ``create_connection``).
+    Values are per thread (``_CONNECT``)."""
     from kubernetes.stream import ws_client
 
     if getattr(ws_client.WebSocket, "_lws_bounded", False):
@@ -806,6 +912,13 @@ def _bounded_websocket_connect() -> None:
             bound = getattr(_CONNECT, "timeout", None)
             if bound and "timeout" not in options:
                 options["timeout"] = bound
+            extra = getattr(_CONNECT, "headers", None)
+            if extra:
+                header = options.get("header")
+                if not isinstance(header, list):  # not the call we know: send nothing rather than run as us
+                    raise ConnectionError("cannot add the impersonation headers to the exec request")
+                options["header"] = [*header, *(f"{name}: {value}" for name, value in extra)]
+                _CONNECT.sent = True
             super().connect(url, **options)
 
     ws_client.WebSocket = BoundedWebSocket
@@ -1084,7 +1197,9 @@ def map_api_exception(code: int | None, body: Any, path: str) -> errors.LwsError
         return errors.Unauthorized("Unauthorized: the server rejected the credentials "
                                    "(check --token, the kubeconfig user, or log in again)", **kwargs)
     if code == 403:
-        return errors.Forbidden(message, **kwargs)
+        from kubectl_lws.model.admission import webhook_refusal_hint
+
+        return errors.Forbidden(message, hint=webhook_refusal_hint(message), **kwargs)
     if code == 404:
         return errors.NotFound(message, **kwargs)
     if code == 409:
@@ -1153,6 +1268,32 @@ def _version() -> str:
     from kubectl_lws import __version__
 
     return __version__
+
+
+# A set-based selector stays under this many characters per LIST (URLs pass proxies in front of
+# the API server); a read that would take more LISTs than MAX_SELECTED_LISTS reads everything instead.
+SELECTOR_CHARS = 4000
+MAX_SELECTED_LISTS = 8
+LABEL_VALUE_MAX = 63
+
+
+def selector_chunks(key: str, values: Sequence[str]) -> list[str] | None:
+    """``key in (a,b,...)`` selectors of at most SELECTOR_CHARS each covering ``values``; None when
+    a value cannot be a label value (longer than 63 characters), so no selector can find it."""
+    if any(len(v) > LABEL_VALUE_MAX for v in values):
+        return None
+    out: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for value in values:
+        if chunk and size + len(value) + 1 > SELECTOR_CHARS:
+            out.append(f"{key} in ({','.join(chunk)})")
+            chunk, size = [], 0
+        chunk.append(value)
+        size += len(value) + 1
+    if chunk:
+        out.append(f"{key} in ({','.join(chunk)})")
+    return out
 
 
 def encode_query(query: dict) -> str:

@@ -215,7 +215,12 @@ def _lookup(line: Line, what: str) -> list:
 
 
 def render(candidates: list[tuple[str, str]], directive: int) -> str:
-    lines = [f"{v}\t{h}" if h else v for v, h in candidates]
+    """The protocol's lines. A value that is not printable text (a line feed, a tab, an escape: a
+    kubeconfig or a cluster can hold any name) is left out: it would split into other candidates or
+    drive the terminal, and could not be typed anyway. Descriptions are shown, never obeyed."""
+    from kubectl_lws.render.safe import term
+
+    lines = [f"{v}\t{term(h)}" if h else v for v, h in candidates if v.isprintable()]
     return "\n".join([*lines, f":{directive}"]) + "\n"
 
 

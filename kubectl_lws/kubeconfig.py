@@ -37,6 +37,7 @@ class ConnectionSettings:
     token: str | None = None
     as_user: str | None = None
     as_groups: list[str] = field(default_factory=list)
+    as_uid: str | None = None
     certificate_authority: str | None = None
     client_certificate: str | None = None
     client_key: str | None = None
@@ -140,6 +141,46 @@ def _named(config: dict, section: str, name: str) -> dict | None:
         if entry.get("name") == name:
             return entry
     return None
+
+
+def impersonation_headers(settings: ConnectionSettings, user: dict) -> list[tuple[str, str]]:
+    """The ``Impersonate-*`` headers every request carries (exec sessions too), in one place.
+
+    client-go's rules: ``--as``/``--as-group``/``--as-uid`` override the kubeconfig user's ``as``,
+    ``as-groups``, ``as-uid`` (each on its own); ``as-user-extra`` adds ``Impersonate-Extra-<key>``.
+    Groups, a uid or extras without a user are refused before anything is sent (kube-apiserver would
+    refuse them too): flags with exit 2, a kubeconfig with exit 1.
+    """
+    from urllib.parse import quote
+
+    user = user if isinstance(user, dict) else {}
+    name = settings.as_user or _text(user.get("as"))
+    groups = list(settings.as_groups) or [_text(g) for g in (user.get("as-groups") or []) if _text(g)]
+    uid = settings.as_uid or _text(user.get("as-uid"))
+    extra = user.get("as-user-extra") if isinstance(user.get("as-user-extra"), dict) else {}
+    if not name and (groups or uid or extra):
+        what = ", ".join(w for w, given in (("groups", groups), ("a uid", uid), ("user-extra", extra)) if given)
+        flags = bool(settings.as_groups or settings.as_uid)
+        error = UsageError if flags else ConfigError
+        raise error(f"requesting {what} without impersonating a user",
+                    hint="add --as USER" if flags else "set the kubeconfig user's `as` (or pass --as USER)")
+    headers: list[tuple[str, str]] = []
+    if name:
+        headers.append(("Impersonate-User", name))
+    headers += [("Impersonate-Group", g) for g in groups]
+    if uid:
+        headers.append(("Impersonate-Uid", uid))
+    for key, values in sorted(extra.items()):
+        for value in values if isinstance(values, list) else [values]:
+            headers.append((f"Impersonate-Extra-{quote(str(key), safe='')}", _text(value)))
+    for header, value in headers:  # a header value cannot hold a line break (it would split the request)
+        if any(ch in value for ch in "\r\n\0"):
+            raise UsageError(f"invalid impersonation value for {header}: it holds a line break or NUL")
+    return headers
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 @dataclass

@@ -42,28 +42,41 @@ class AppContext:
         return self._cluster
 
     def use_color(self, stream: TextIO | None = None) -> bool:
-        """--color wins; else NO_COLOR / TERM=dumb turn colour off; auto = only on a TTY."""
-        if self.color == "always":
-            return True
-        if self.color == "never":
-            return False
-        if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-            return False
-        stream = stream or sys.stdout
-        return bool(getattr(stream, "isatty", lambda: False)())
+        """The one colour decision of every command (for ``stream``, stdout by default)."""
+        return color_enabled(self.color, stream)
 
-    # Progress, warnings and markers go to stderr; data goes to stdout.
-    def log(self, message: str) -> None:
-        click.echo(message, err=True)
+    # Data goes to stdout, progress, warnings and markers to stderr; all through render.output.echo
+    # (cluster words in a message are shown, never obeyed, by the terminal).
+    def out(self, text: object = "") -> None:
+        from kubectl_lws.render.output import echo
 
-    def info(self, message: str) -> None:
-        click.echo(message, err=True)
+        echo(text)
 
-    def warn(self, message: str) -> None:
-        colour = self.use_color(sys.stderr)
-        prefix = click.style("warning:", fg="yellow") if colour else "warning:"
-        # click strips styles off a non-TTY unless told otherwise: --color=always must still colour.
-        click.echo(f"{prefix} {message}", err=True, color=colour)
+    def log(self, message: object) -> None:
+        from kubectl_lws.render.output import echo
+
+        echo(message, err=True)
+
+    info = log
+
+    def warn(self, message: object) -> None:
+        from kubectl_lws.render.output import echo
+        from kubectl_lws.render.safe import style, styled
+
+        echo(styled(style("warning:", self.use_color(sys.stderr), fg="yellow"), " ", message), err=True)
+
+
+def color_enabled(flag: str, stream: TextIO | None = None) -> bool:
+    """``--color always|never`` wins; else ``NO_COLOR`` (any value) or ``TERM=dumb`` turn colour off;
+    else (auto) colour only a terminal. The NO_COLOR convention: a command-line flag beats the variable."""
+    if flag == "always":
+        return True
+    if flag == "never":
+        return False
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def app_context(ctx: click.Context | None = None) -> AppContext:
@@ -141,6 +154,7 @@ def global_options() -> list[click.Option]:
         opt(["--as"], "settings.as_user", "User to impersonate.", metavar="USER"),
         opt(["--as-group"], "settings.as_groups", "Group to impersonate (repeatable).", multiple=True,
             metavar="GROUP"),
+        opt(["--as-uid"], "settings.as_uid", "UID to impersonate.", metavar="UID"),
         opt(["--certificate-authority"], "settings.certificate_authority", "CA certificate file.",
             metavar="PATH"),
         opt(["--client-certificate"], "settings.client_certificate", "Client certificate file.",
@@ -159,7 +173,7 @@ def global_options() -> list[click.Option]:
 
 
 GLOBAL_OPTION_NAMES = {"namespace", "kubeconfig", "context", "cluster", "user", "server", "token", "as",
-                       "as_group", "certificate_authority", "client_certificate", "client_key",
+                       "as_group", "as_uid", "certificate_authority", "client_certificate", "client_key",
                        "insecure_skip_tls_verify", "request_timeout", "v", "color", "debug"}
 
 

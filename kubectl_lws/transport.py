@@ -5,8 +5,9 @@ model, its config loader pulls in google-auth, requests and oauthlib), several t
 ``status`` spends on the network. Most kubeconfigs carry a bearer token, a token file or a client
 certificate, and for those a urllib3 pool does everything the client would. Anything else (``exec``
 credential plugins, ``auth-provider``, in-cluster config, proxies (kubeconfig ``proxy-url`` or the
-``*_PROXY`` environment), impersonation set in the kubeconfig)
-returns None from ``light_transport`` and the caller uses the kubernetes client, which handles those.
+``*_PROXY`` environment)) returns None from ``light_transport`` and the caller uses the kubernetes client,
+which handles those. Impersonation (flags or the kubeconfig user's ``as*``) is added by ``Cluster`` to
+every request of either transport.
 
 The responses are urllib3 ``HTTPResponse`` objects either way, so streaming callers (watch, logs)
 do not care which transport served them.
@@ -26,7 +27,7 @@ from kubectl_lws.kubeconfig import ConnectionSettings, ResolvedConfig, check_ser
 # Kubeconfig keys this transport understands; any other key (exec, auth-provider, as, ...) means
 # the kubernetes client must do the job.
 _USER_KEYS = {"token", "tokenFile", "client-certificate", "client-certificate-data", "client-key",
-              "client-key-data", "username", "password"}
+              "client-key-data", "username", "password", "as", "as-groups", "as-uid", "as-user-extra"}
 _CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify",
                  "tls-server-name", "extensions"}
 
@@ -79,7 +80,7 @@ class LightTransport:
                   "assert_hostname": False if self.ssl_context.verify_mode == 0 else None}
         return urllib3.PoolManager(num_pools=4, maxsize=self.max_connections, block=False, **kw)
 
-    def fetch(self, method: str, target: str, headers: dict[str, str], body: Any,
+    def fetch(self, method: str, target: str, headers: list[tuple[str, str]], body: Any,
               timeout: float | None) -> Response:
         """One request on a kept-alive connection, whole body read (retried once on a stale one).
 
@@ -197,10 +198,11 @@ class _Connection:
         except OSError:
             pass
 
-    def exchange(self, method: str, target: str, headers: dict[str, str], body: bytes | None
+    def exchange(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
                  ) -> tuple[int, Any, bool]:
+        """``headers`` as pairs: a name may repeat (``Impersonate-Group``)."""
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines += [f"{k}: {v}" for k, v in headers]
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body or b'')}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

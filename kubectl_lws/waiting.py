@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from kubectl_lws import errors
 from kubectl_lws.model import keys
@@ -47,17 +47,22 @@ class Informer:
     caller that must act on each one, such as a recorder, rather than judge the stores). ``resilient``:
     a stream that loses the server (unreachable, 5xx, a broken relist) tells the listener ``LOST`` and
     lists again with back-off until it answers, instead of ending the view with the error.
+    ``keep``: kind -> a test an object must pass to enter the store, for what no selector can narrow
+    on the server (a namespace's events, of which only one LWS's matter): the others neither fill
+    the store nor count as a change (nor reach the listener).
     """
 
     def __init__(self, cluster: "Cluster", namespace: str | None, sources: Sequence[tuple], *,
                  optional: Collection[str] = (), name: str = "", slim: bool = True,
-                 listener: Listener | None = None, resilient: bool = False) -> None:
+                 listener: Listener | None = None, resilient: bool = False,
+                 keep: Mapping[str, Callable[[dict], bool]] | None = None) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self._listener = listener
         self._resilient = resilient
         self._sources = [(src[0], src[1], src[2] if len(src) > 2 else None) for src in sources]
         self._optional = set(optional)
+        self._keep = dict(keep or {})
         self._label = name
         self._slim = slim
         self._stores: dict[str, dict[str, dict]] = {kind: {} for kind, *_ in self._sources}
@@ -145,6 +150,7 @@ class Informer:
 
     def _stream(self, kind: str, selector: str | None, fields: str | None) -> None:
         store = self._stores[kind]
+        keep = self._keep.get(kind)
         for etype, obj in self.cluster.list_watch(kind, self.namespace, label_selector=selector,
                                                   field_selector=fields, stop=self._stop, slim=self._slim,
                                                   all_namespaces=self.namespace is None,
@@ -152,10 +158,12 @@ class Informer:
                                                   if self._resilient else None):
             if self._stop.is_set():
                 return
+            if keep is not None and etype != "SYNC" and not keep(obj):
+                continue
             with self._cond:
                 if etype == "SYNC":
                     store.clear()
-                    store.update((_uid(o), o) for o in obj)
+                    store.update((_uid(o), o) for o in obj if keep is None or keep(o))
                     self._synced.add(kind)
                 elif etype == "DELETED":
                     store.pop(_uid(obj), None)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 
 import yaml
 
@@ -36,7 +37,8 @@ def build_pods(lws: dict, *, ips: bool = True) -> list[dict]:
             pname = f"{name}-{g}" if w == 0 else f"{name}-{g}-{w}"
             meta = tpl.get("metadata") or {}
             labels = {**(meta.get("labels") or {}), keys.NAME_LABEL: name, keys.GROUP_INDEX_LABEL: str(g),
-                      keys.WORKER_INDEX_LABEL: str(w)}
+                      keys.WORKER_INDEX_LABEL: str(w),
+                      keys.GROUP_KEY_LABEL: hashlib.sha1(f"{ns}/{name}-{g}".encode()).hexdigest()}
             spec = tpl["spec"]
             spec["subdomain"] = name
             for c in spec.get("containers") or []:

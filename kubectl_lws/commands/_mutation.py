@@ -30,9 +30,11 @@ def stdin_is_tty() -> bool:
 
 def show_plan(app: AppContext, title: str, lines: Sequence[str]) -> None:
     """Print the plan on stderr (data stays on stdout)."""
-    bold = app.use_color(sys.stderr)
-    # color= explicitly: click.echo would strip the style on a pipe, defeating --color=always.
-    click.echo(click.style(title, bold=True) if bold else title, err=True, color=bold)
+    from kubectl_lws.render.output import echo
+    from kubectl_lws.render.safe import style
+
+    # the title and lines carry cluster words (names, revisions, annotation values): made safe first
+    echo(style(title, app.use_color(sys.stderr), bold=True), err=True)
     for line in lines:
         app.info(f"  {line}")
 

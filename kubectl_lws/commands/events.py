@@ -118,8 +118,7 @@ def _print(app: Any, name: str, ns: str, mine: list, info: dict, output: str) ->
     if not mine:
         app.info(f"No events found for leaderworkerset {name} in {ns} namespace (events expire after 1h by default).")
         return
-    color = app.use_color()
-    click.echo(events_table(mine, utc_now(), color=color), color=color)
+    app.out(events_table(mine, utc_now(), color=app.use_color()))
 
 
 def _watch(app: Any, name: str, ns: str, groups: list[int], since: float | None, types: list[str],
@@ -147,9 +146,9 @@ def _watch(app: Any, name: str, ns: str, groups: list[int], since: float | None,
                 dump_yaml(item_json(le))
             else:
                 if not header:
-                    click.echo(watch_header())
+                    app.out(watch_header())
                     header = True
-                click.echo(watch_line(le, utc_now()))
+                app.out(watch_line(le, utc_now()))
         sys.stdout.flush()
 
     def fresh(raw: list[dict], window: float | None) -> list:

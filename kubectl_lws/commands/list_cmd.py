@@ -1,9 +1,12 @@
-"""``kubectl lws list``: every LWS with its group health, from two requests (three when a re-creation loop is possible).
+"""``kubectl lws list``: every LWS with the verdict ``status`` gives it, reading as little as it can.
 
-Why two requests: one LIST of LWS and one LIST of all LWS pods (selector on the name label),
-split per LWS in memory — never a request per LWS, so ``list -A`` stays fast on big clusters.
-A third, a LIST of ``RecreateGroup`` events only, is made when some group is not Ready or has a
-leader younger than 10 minutes: only then can a group be in a re-creation loop (issue 12).
+One LIST of LWS; an LWS whose status already says it is settled (``model/verdict.settled_by_status``)
+costs nothing more. For the others: their pods (``name in (...)`` LISTs, or one LIST of every LWS pod
+when all need it), the nodes those pods run on, and the events of the namespaces where the verdict's
+rule asks for them (``events_needed``); for an LWS with a group not Ready, the admission/gang layers it
+goes through (``layers.LayerReader``: one LIST per layer and namespace, discovery once). Never a
+request per LWS, so ``list -A`` holds on a fleet.
+The reading is ``reads.verdicts``; the verdict is ``model/verdict.judge``, the same as ``status``.
 """
 
 from __future__ import annotations
@@ -11,9 +14,6 @@ from __future__ import annotations
 import click
 
 from kubectl_lws.options import SelectorType, app_context, no_headers_option, output_option
-
-# Above this many LWS names the pod selector is "name exists" instead of "name in (...)".
-MAX_NAMES_IN_SELECTOR = 50
 
 
 @click.command("list")
@@ -23,12 +23,14 @@ MAX_NAMES_IN_SELECTOR = 50
 @output_option(("table", "wide", "json", "yaml", "name"), default="table")
 @no_headers_option()
 def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers: bool) -> None:
-    """List LeaderWorkerSets with group health computed from their pods.
+    """List LeaderWorkerSets with the state `status` gives each of them.
 
     \b
     GROUPS is ready/desired groups (a group is ready when its leader and every worker are
     Running and Ready, which is stricter than LWS status before v0.9); +N shows surge groups.
     STATE is one of Healthy, Degraded, Progressing, Canary, Paused, Unavailable, Scaling.
+    An LWS whose status says it has been settled for 10 minutes is not read further
+    (-o json: "source": "lws-status"); every other one is judged from its pods.
 
     \b
     Examples:
@@ -37,10 +39,8 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
       kubectl lws list -l team=ml-infra -o json
     """
     from kubectl_lws.model import keys
-    from kubectl_lws.model.groups import lws_view, pods_by_lws
-    from kubectl_lws.model.health import assess
-    from kubectl_lws.model.slim import building_records
     from kubectl_lws.model.timeutil import utc_now
+    from kubectl_lws.reads import verdicts
     from kubectl_lws.render.output import emit
     from kubectl_lws.render.status import list_item, list_table
 
@@ -56,64 +56,21 @@ def list_cmd(all_namespaces: bool, selector: str | None, output: str, no_headers
         where = "" if all_namespaces else f" in {ns} namespace"
         app.info(f"No resources found{where}.")
         return
-    names = sorted({o["metadata"]["name"] for o in objs})
-    if selector and len(names) <= MAX_NAMES_IN_SELECTOR:
-        pod_selector = f"{keys.NAME_LABEL} in ({','.join(names)})"
-    else:
-        pod_selector = keys.NAME_LABEL
-    pods = cluster.list_pods(ns, label_selector=pod_selector, all_namespaces=all_namespaces, slim=True)
-    now = utc_now()
-    assessed = []
-    with building_records():
-        by_lws = pods_by_lws(pods)
-        for obj in objs:
-            view = lws_view(obj)
-            assessed.append(assess(view, by_lws.get((view.namespace, view.name), []), now=now))
-    loops = _recreation_loops(app, assessed, ns, all_namespaces, now)
-    results = []
-    for a in assessed:
-        item = list_item(a, now)
-        item["recreationLoops"] = loops.get((a.view.namespace, a.view.name)) if loops is not None else None
-        results.append((a, item))
-    if output == "name":
-        for a, _ in results:
-            click.echo(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{a.view.name}")
+    if output == "name":  # names only: no verdict to read for
+        for o in objs:
+            app.out(f"{keys.LWS_PLURAL[:-1]}.{keys.LWS_GROUP}/{o['metadata']['name']}")
         return
+    from kubectl_lws.layers import LayerReader
+
+    # the admission/gang/storage causes of LWS with a group not Ready: reads merged per namespace
+    assessed = verdicts(app, objs, namespace=ns, all_namespaces=all_namespaces, selected=bool(selector),
+                        layers=LayerReader(app.cluster, app.warn).causes_all)
+    now = utc_now()
+    results = [(a, list_item(a, now)) for a in assessed]
     if emit({"apiVersion": "v1", "kind": "List", "items": [item for _, item in results]}, output):
         return
     color = app.use_color()
     text = list_table(results, all_namespaces=all_namespaces, wide=output == "wide", color=color,
                       no_headers=no_headers)
     if text:
-        # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
-        click.echo(text, color=color)
-
-
-def _recreation_loops(app, assessed: list, ns: str | None, all_namespaces: bool, now) -> dict | None:
-    """Re-creation loops (3+ in 10m) from one LIST of ``RecreateGroup`` events, read only when a loop is
-    possible (a group not Ready or a leader younger than 10m): a settled fleet keeps two requests.
-    None when not read; an LWS with a looping group becomes Degraded."""
-    from kubectl_lws import errors
-    from kubectl_lws.model import events as E
-
-    if not any(E.recreation_possible(a, now) for a in assessed):
-        return None
-    try:
-        items, _ = app.cluster.list_events(ns, field_selector="reason=RecreateGroup",
-                                           all_namespaces=all_namespaces)
-    except (errors.Forbidden, errors.NotFound):
-        app.warn("cannot list events: re-creation loops are not detected")
-        return None
-    evs = E.normalize_all(items)
-    by_ns: dict[str, list] = {}
-    for ev in evs:
-        by_ns.setdefault(ev.namespace, []).append(ev)
-    names: dict[str, list[str]] = {}
-    for a in assessed:
-        names.setdefault(a.view.namespace, []).append(a.view.name)
-    out = {}
-    for a in assessed:
-        v = a.view
-        out[(v.namespace, v.name)] = E.mark_loops(a, by_ns.get(v.namespace, []), now=now,
-                                                  others=names.get(v.namespace, ()))
-    return out
+        app.out(text)

@@ -257,8 +257,8 @@ def _print(app: Any, obj: dict, rows: list, interval: float, output: str, previo
         emit(_doc(obj, rows, interval), output)
         return
     meta = obj.get("metadata") or {}
-    click.echo(render_metrics(KIND, meta.get("name", ""), meta.get("namespace", ""), rows, interval,
-                              wide=output == "wide", previous=previous))
+    app.out(render_metrics(KIND, meta.get("name", ""), meta.get("namespace", ""), rows, interval,
+                           wide=output == "wide", previous=previous))
 
 
 def _code(rows: list, exit_code: bool) -> int:
@@ -326,7 +326,7 @@ def _watch(app: Any, name: str, wanted: list[int] | None, scraper: Scraper, *, a
                                     previous=previous, stamp=stamp))
         else:
             if state["shown"]:
-                click.echo("")
+                app.out()
             _print(app, current, rows, window, output, previous)
             sys.stdout.flush()
         state["shown"] += 1

@@ -22,89 +22,14 @@ from typing import Any, Callable
 
 import click
 
+from kubectl_lws.files import Archive, archive_kind, archive_root
 from kubectl_lws.options import LWS_NAME, DurationType, NamespaceType, app_context
+from kubectl_lws.render.output import echo
+from kubectl_lws.render.safe import term
 
 DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
 CHUNK = 64 * 1024
 DS_CRDS = ("disaggregatedsets.disaggregatedset.x-k8s.io", "disaggregatedsetrolescalers.disaggregatedset.x-k8s.io")
-
-
-def _archive_kind(path: str) -> str | None:
-    lower = path.lower()
-    if lower.endswith(".zip"):
-        return "zip"
-    if lower.endswith((".tar.gz", ".tgz")):
-        return "tar.gz"
-    return None
-
-
-# ---- the archive ------------------------------------------------------------------------------------
-
-class Archive:
-    """A zip or tar.gz written to a temporary file next to the target, renamed into place by ``commit``."""
-
-    def __init__(self, path: str, kind: str, root: str) -> None:
-        import tempfile
-
-        self.path = path
-        self.kind = kind
-        self.root = root
-        self.files: list[dict] = []
-        directory = os.path.dirname(os.path.abspath(path)) or "."
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-        self._mtime = time.time()
-        if kind == "zip":
-            import zipfile
-
-            self._zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
-        else:
-            import tarfile
-
-            self._tar = tarfile.open(self.tmp, "w:gz", compresslevel=6)
-
-    def add(self, name: str, data: bytes | str) -> None:
-        raw = data.encode() if isinstance(data, str) else data
-        full = f"{self.root}/{name}"
-        if self.kind == "zip":
-            self._zip.writestr(full, raw)
-        else:
-            import tarfile
-
-            info = tarfile.TarInfo(full)
-            info.size = len(raw)
-            info.mtime = int(self._mtime)
-            info.mode = 0o644
-            self._tar.addfile(info, io.BytesIO(raw))
-        self.files.append({"path": name, "bytes": len(raw)})
-
-    def _close(self) -> None:
-        if self.kind == "zip":
-            self._zip.close()
-        else:
-            self._tar.close()
-
-    def commit(self) -> int:
-        self._close()
-        os.chmod(self.tmp, 0o644 & ~_umask())
-        os.replace(self.tmp, self.path)
-        return os.path.getsize(self.path)
-
-    def discard(self) -> None:
-        try:
-            self._close()
-        except Exception:  # noqa: BLE001 — the file goes away anyway
-            pass
-        try:
-            os.unlink(self.tmp)
-        except FileNotFoundError:
-            pass
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ---- progress ---------------------------------------------------------------------------------------
@@ -122,7 +47,7 @@ class Progress:
         if not self.enabled:
             return
         self._clear()
-        click.echo(f"report: {text}", err=True)
+        echo(f"report: {text}", err=True)
 
     def count(self, what: str, done: int, total: int) -> None:
         if not self.enabled or total <= 0:
@@ -130,13 +55,13 @@ class Progress:
         if self.tty:
             width = 30
             filled = int(width * done / total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}")
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {term(what)}")
             sys.stderr.flush()
             self._drawn = True
         else:
             step = max(1, total // 10)
             if done == total or done % step == 0:
-                click.echo(f"report: {what} {done}/{total}", err=True)
+                echo(f"report: {what} {done}/{total}", err=True)
 
     def _clear(self) -> None:
         if self._drawn:
@@ -198,16 +123,12 @@ def report(name: str | None, output_path: str | None, logs_mode: str, previous: 
     cluster = app.cluster
     namespace = cluster.namespace
     started = utc_now()
-    path = output_path or f"report_{namespace}_{name}_{started:%Y%m%dT%H%M%SZ}.zip"
-    kind = _archive_kind(path)
+    default_root = f"report_{namespace}_{name}_{started:%Y%m%dT%H%M%SZ}"
+    path = output_path or f"{default_root}.zip"
+    kind = archive_kind(path)
     if kind is None:
         raise errors.UsageError(f'--output "{path}": the name must end in .zip, .tar.gz or .tgz')
-    if os.path.isdir(path):
-        raise errors.UsageError(f'--output "{path}" is a directory')
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise errors.UsageError(f'--output "{path}": directory {parent} does not exist')
-    if os.path.exists(path) and not force:
+    if os.path.lexists(path) and not force:
         raise errors.LwsError(f"{path} already exists", hint="pass --force to overwrite it")
     recording = None
     if recording_dir:
@@ -217,15 +138,16 @@ def report(name: str | None, output_path: str | None, logs_mode: str, previous: 
     if no_redact:
         app.warn("--no-redact: env values with secret-looking names are written as they are; "
                  "check the bundle before sharing it")
-    progress = Progress()
-    progress.phase(f"reading leaderworkerset {namespace}/{name}")
-    lws = cluster.get_lws(name, namespace)  # the one failure that fails the report
-    root = os.path.basename(path)
-    for ext in (".tar.gz", ".tgz", ".zip"):
-        if root.lower().endswith(ext):
-            root = root[: -len(ext)]
-            break
-    archive = Archive(path, kind, root)
+    # Opened before anything is read: an output that cannot be written (read-only or missing folder, a
+    # directory at that name) fails at once (exit 1), and nothing is left behind.
+    archive = Archive(path, kind, archive_root(path, default_root))
+    try:
+        progress = Progress()
+        progress.phase(f"reading leaderworkerset {namespace}/{name}")
+        lws = cluster.get_lws(name, namespace)  # the one failure that fails the report
+    except BaseException:
+        archive.discard()
+        raise
     collector = Collector(app, archive, lws, progress, redact=not no_redact)
     try:
         collector.run(logs_mode=logs_mode, previous=previous, since=since, max_log_bytes=max_log_bytes,
@@ -246,7 +168,7 @@ def report(name: str | None, output_path: str | None, logs_mode: str, previous: 
         progress.done()
     missed = sum(1 for m in collector.not_collected if not m.get("partial"))
     cut = len(collector.truncated)
-    click.echo(f"wrote {path} ({size:,} bytes, {len(archive.files)} files)")
+    app.out(f"wrote {path} ({size:,} bytes, {len(archive.files)} files)")
     if missed or cut:
         parts = ([f"{missed} item(s) could not be collected"] if missed else []) + \
                 ([f"{cut} log(s) cut at --max-log-bytes"] if cut else [])
@@ -374,7 +296,9 @@ class Collector:
         uids, names = bundle.owned_names(self.lws, statefulsets, pods, services)
         # the command outputs first: they read the objects before redaction edits them in place
         nodes = self._nodes(pods)
-        self._status(pods, nodes)
+        raw_events = [*(got["events"][0] or []), *(got["events.k8s.io"][0] or [])]
+        events_read = got["events"][1] is None or got["events.k8s.io"][1] is None
+        self._status(pods, nodes, raw_events if events_read else None, got["events"][1])
         self._verify_env(pods)
         self._history(all_revisions, pods, statefulsets)
         self.add_yaml("lws.yaml", self.clean(self.lws, keep_managed=True))
@@ -385,8 +309,7 @@ class Collector:
             self.add_yaml("services.yaml", bundle.as_list([self.clean(s) for s in services]))
         if got["pods"][1] is None:
             self.add_yaml("pods.yaml", bundle.as_list([self.clean(p) for p in pods]))
-        raw_events = [*(got["events"][0] or []), *(got["events.k8s.io"][0] or [])]
-        if got["events"][1] is None or got["events.k8s.io"][1] is None:
+        if events_read:
             self._events_text(raw_events)
         if got["events"][1] is None:
             self.add_yaml("events.yaml", bundle.as_list(
@@ -421,19 +344,31 @@ class Collector:
             return []
         self.progress.phase(f"reading {len(wanted)} node(s)")
         try:
-            nodes = [n for n in self.cluster.list_nodes() if n["metadata"]["name"] in wanted]
+            nodes = self.cluster.list_nodes_named(wanted)
         except errors.LwsError as exc:
             self.miss("nodes.yaml", exc)
             return None
         self.add_yaml("nodes.yaml", [node_summary(n) for n in sorted(nodes, key=lambda n: n["metadata"]["name"])])
         return nodes
 
-    def _status(self, pods: list[dict], nodes: list[dict] | None) -> None:
-        from kubectl_lws.commands.status import _build
+    def _status(self, pods: list[dict], nodes: list[dict] | None, raw_events: list[dict] | None,
+                events_error: BaseException | None) -> None:
+        """``status.json`` and ``status.txt``: the verdict ``status`` gives (``reads.verdict``), with the
+        events read for the bundle standing in for its events LIST (its routine reasons left out, as
+        that LIST leaves them out on the server, so the re-creations counted are the same)."""
+        from kubectl_lws.commands.status import _placement, layers_of
+        from kubectl_lws.model.events import without_noise
+        from kubectl_lws.reads import verdict
         from kubectl_lws.render.status import render_status, status_doc
 
+        def events() -> tuple[list[dict] | None, dict]:
+            if raw_events is None:
+                return None, {"error": str(getattr(events_error, "message", events_error))}
+            return without_noise(raw_events), {"api": "v1", "truncated": False}
+
         try:
-            a, place = _build(self.lws, pods, nodes, ())
+            a = verdict(self.lws, pods, nodes, events=events, layers=layers_of(self.app))
+            place = _placement(a, nodes, ())
             self.add_json("status.json", status_doc(a, place))
             self.archive.add("status.txt", render_status(a, place, pods=True, wide=True, color=False) + "\n")
         except Exception as exc:  # noqa: BLE001 — one part failing must not lose the bundle

@@ -247,7 +247,7 @@ def _template_restart(app: AppContext, plan: "RestartPlan", view, save_logs: Pat
                 raise _with_outcome(exc, "nothing was restarted") from None
         cluster.patch_lws(plan.lws, template_restart_patch(view, stamp), namespace=plan.namespace,
                           dry_run=server_dry)
-        click.echo(f"{KIND_PREFIX}/{plan.lws} restarted{suffix}")
+        app.out(f"{KIND_PREFIX}/{plan.lws} restarted{suffix}")
         if watcher is not None and plan.targets:
             goals = [GroupGoal(t.index, t.pod_uids) for t in plan.targets]
             wait_for_groups(watcher, goals, size=view.size, timeout=timeout, progress=app.info)
@@ -273,7 +273,7 @@ def _delete_leader(app: AppContext, plan: "RestartPlan", target: "GroupTarget", 
         # The UID precondition failed: this group was re-created since the plan; never delete the new one.
         app.warn(f"group {target.index}: leader {target.leader} was already re-created; left alone")
         return True
-    click.echo(f"{KIND_PREFIX}/{plan.lws} group {target.index} restarted (leader {target.leader} "
+    app.out(f"{KIND_PREFIX}/{plan.lws} group {target.index} restarted (leader {target.leader} "
                f"deleted){suffix}")
     if not server_dry:
         _leave_trace(app, plan, target)
@@ -295,7 +295,10 @@ def _leave_trace(app: AppContext, plan: "RestartPlan", target: "GroupTarget") ->
 
 
 def _log_files(directory: Path, pod: str, container: str) -> tuple[Path, Path]:
-    return directory / f"{pod}_{container}.log", directory / f"{pod}_{container}.previous.log"
+    from kubectl_lws.files import safe_component
+
+    base = safe_component(f"{pod}_{container}")  # names from the cluster: never a path out of DIR
+    return directory / f"{base}.log", directory / f"{base}.previous.log"
 
 
 def _check_log_dir(directory: Path, plan: "RestartPlan") -> None:
@@ -304,6 +307,9 @@ def _check_log_dir(directory: Path, plan: "RestartPlan") -> None:
     Pod names are the same in every incarnation of a group (``L-<i>``, ``L-<i>-<w>``), so the
     check uses those names rather than whichever pods happen to exist right now.
     """
+    from kubectl_lws.files import check_target
+
+    check_target(directory / "x", f"the logs to {directory}")  # a name too long, a file in the path
     if directory.exists() and not directory.is_dir():
         raise errors.UsageError(f"--save-logs: {directory} is not a directory")
     if not directory.exists():
@@ -329,11 +335,16 @@ def _save_logs(app: AppContext, directory: Path, targets: Sequence["GroupTarget"
     import shutil
     import tempfile
 
+    from kubectl_lws.files import cannot_write
     from kubectl_lws.model.plans import containers_of
 
     cluster = app.cluster
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.partial-", dir=directory.parent))
+    where = f"the logs to {directory}"
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name[:100]}.partial-", dir=directory.parent))
+    except OSError as exc:
+        raise cannot_write(where, exc) from None
     saved = 0
     try:
         for target in targets:
@@ -362,8 +373,7 @@ def _save_logs(app: AppContext, directory: Path, targets: Sequence["GroupTarget"
                                 for chunk in resp.stream(amt=65536, decode_content=False):
                                     out.write(chunk)
                         except OSError as exc:
-                            raise errors.LwsError(f"could not save the logs of {what}: {exc.strerror or exc}; "
-                                                  f"nothing was saved to {directory}") from None
+                            raise cannot_write(f"the logs of {what} to {directory}", exc) from None
                         except Exception as exc:  # noqa: BLE001 — the stream broke (reset, cut) mid-log
                             raise errors.LwsError(f"could not save the logs of {what}: the log stream broke "
                                                   f"({type(exc).__name__}); nothing was saved to {directory}"
@@ -371,11 +381,14 @@ def _save_logs(app: AppContext, directory: Path, targets: Sequence["GroupTarget"
                         finally:
                             resp.release_conn()
                         saved += 1
-        if not directory.exists():
-            staging.rename(directory)
-        else:
-            for item in staging.iterdir():
-                os.replace(item, directory / item.name)
+        try:
+            if not directory.exists():
+                staging.rename(directory)
+            else:
+                for item in staging.iterdir():
+                    os.replace(item, directory / item.name)
+        except OSError as exc:
+            raise cannot_write(where, exc) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     app.info(f"saved {saved} log file(s) to {directory}")

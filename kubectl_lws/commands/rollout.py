@@ -178,7 +178,7 @@ def _run_partition_command(app: AppContext, name: str | None, selector: str | No
                 raise
             suffix = " (server dry run)" if server_dry else ""
             strategy = "".join(f", {k} {plan.old_strategy.get(k)} -> {v}" for k, v in plan.strategy_patch.items())
-            click.echo(f"{KIND_PREFIX}/{plan.name} partition {plan.old_partition} -> {plan.new_partition}"
+            app.out(f"{KIND_PREFIX}/{plan.name} partition {plan.old_partition} -> {plan.new_partition}"
                        f"{strategy} ({_done_word(action)}){suffix}")
     if wait and dry_run == "none":
         deadline = time.monotonic() + timeout if timeout > 0 else None
@@ -357,6 +357,7 @@ def _wait_status(app: AppContext, name: str, namespace: str, timeout: float, *,
     done (0), failing (3) or timed out (4)."""
     from kubectl_lws.model.keys import selector_for
     from kubectl_lws.model.rollout import RecreateTracker
+    from kubectl_lws.render.output import echo
     from kubectl_lws.waiting import Informer
 
     selector = selector_for(name)
@@ -367,7 +368,7 @@ def _wait_status(app: AppContext, name: str, namespace: str, timeout: float, *,
 
     def progress(message: str) -> None:
         if message != state["shown"]:
-            click.echo(message, err=progress_to_stderr)
+            echo(message, err=progress_to_stderr)
             state["shown"] = message
 
     def failing(text: str, status: "RolloutStatus") -> errors.UnhealthyError:
@@ -463,7 +464,7 @@ def status(name: str, watch_flag: bool, watch_value: str | None, timeout: float,
         if output == "json":
             dump_json(result.to_dict())
         else:
-            click.echo(result.message)
+            app.out(result.message)
         if result.failing:
             app.info(_failing_text(name, result))
         return errors.EXIT_OK if result.done else errors.EXIT_UNHEALTHY
@@ -516,25 +517,25 @@ def history(name: str, revision_number: int | None, output: str) -> int:
         detail = {**entry.to_dict(), "spec": model.revision_spec(raw)}
         if emit(detail, output):
             return errors.EXIT_OK
-        click.echo(f"LeaderWorkerSet {namespace}/{name} revision {entry.revision}"
+        app.out(f"LeaderWorkerSet {namespace}/{name} revision {entry.revision}"
                    f"{' (current)' if entry.current else ''}")
-        click.echo(f"  hash:          {entry.key}")
-        click.echo(f"  created:       {entry.created}")
-        click.echo(f"  leader images: {', '.join(entry.leader_images) or '-'}")
-        click.echo(f"  worker images: {', '.join(entry.worker_images) or '-'}")
-        click.echo(f"  groups now:    {model.spans(entry.groups) if entry.groups else 'none'}")
-        click.echo("  stored spec (leaderWorkerTemplate, networkConfig):")
+        app.out(f"  hash:          {entry.key}")
+        app.out(f"  created:       {entry.created}")
+        app.out(f"  leader images: {', '.join(entry.leader_images) or '-'}")
+        app.out(f"  worker images: {', '.join(entry.worker_images) or '-'}")
+        app.out(f"  groups now:    {model.spans(entry.groups) if entry.groups else 'none'}")
+        app.out("  stored spec (leaderWorkerTemplate, networkConfig):")
         import io
 
         buf = io.StringIO()
         dump_yaml(detail["spec"], buf)
         for line in buf.getvalue().splitlines():
-            click.echo(f"    {line}")
+            app.out(f"    {line}")
         return errors.EXIT_OK
     if emit({"name": name, "namespace": namespace, "currentRevision": key,
              "revisions": [e.to_dict() for e in entries], "note": model.HISTORY_NOTE}, output):
         return errors.EXIT_OK
-    click.echo(history_table(entries))
+    app.out(history_table(entries))
     for line in history_footer(entries):
         app.info(line)
     return errors.EXIT_OK
@@ -584,5 +585,5 @@ def undo(name: str, to_revision: int | None, yes: bool, dry_run: str) -> int:
 
     apply_with_retry(plan.key(), plan, replan, send)
     suffix = " (server dry run)" if dry_run == "server" else ""
-    click.echo(f"{KIND_PREFIX}/{name} rolled back to revision {plan.to_revision} ({plan.to_key}){suffix}")
+    app.out(f"{KIND_PREFIX}/{name} rolled back to revision {plan.to_revision} ({plan.to_key}){suffix}")
     return errors.EXIT_OK

@@ -139,8 +139,8 @@ def sandbox() -> None:
 
 
 @sandbox.command("up")
-@click.option("--scenario", metavar="demo|golden|runtime|FILE", default=None,
-              help="Scenario to load: a built-in name (demo, golden, runtime) or a YAML file.")
+@click.option("--scenario", metavar="demo|golden|queues|runtime|FILE", default=None,
+              help="Scenario to load: a built-in name (demo, golden, queues, runtime) or a YAML file.")
 @click.option("--port", type=int, default=0, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option("--speed", type=float, default=1.0, show_default=True, help="Time factor for controller delays.")
 @click.option("--kubeconfig", "kubeconfig", metavar="PATH", default=None,

@@ -87,7 +87,7 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
                  "minReplicas/maxReplicas instead")
     if plan.direction == "none":
         app.info(f"{ns}/{name} already has {current} replicas: nothing to do")
-        click.echo(f"{KIND_PREFIX}/{name} unchanged")
+        app.out(f"{KIND_PREFIX}/{name} unchanged")
         return errors.EXIT_OK
     show_plan(app, f"Scale {ns}/{name} {plan.direction}:", plan.lines())
     # Scale-down deletes groups: it needs consent. Scale-up only adds (the plan says how many pods
@@ -117,7 +117,7 @@ def scale(name: str, replicas: str, current_replicas: str | None, wait: bool, ti
         before = watcher.pods() if watcher is not None else []
         apply_with_retry(agreed, (scale_obj.get("metadata") or {}).get("resourceVersion"), replan, send,
                          describe_change=lambda a, f: f"replicas went from {a[0]} to {f[0]}")
-        click.echo(f"{KIND_PREFIX}/{name} scaled{' (server dry run)' if server_dry else ''}")
+        app.out(f"{KIND_PREFIX}/{name} scaled{' (server dry run)' if server_dry else ''}")
         if watcher is not None:
             _wait(app, watcher, plan, timeout, before)
     return errors.EXIT_OK

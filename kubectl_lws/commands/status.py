@@ -1,10 +1,13 @@
 """``kubectl lws status NAME``: groups, pods, placement and health of one LWS.
 
 Request budget (checked by tests and ``bench/status``): one GET of the LWS, one LIST of its pods,
-and one LIST of nodes only when placement is shown — constant whatever the number of groups. A
-LIST is paged (500 a page, as kubectl) and counts once however many pages it takes; each page is
-reduced to slim records before the next is read. ``--watch`` keeps that shape: the shared live view
-(``waiting.Informer``) with list+watch streams on the LWS, its pods (and nodes), no polling.
+one LIST of the nodes they run on (``kubernetes.io/hostname in (...)``) when placement is shown, and
+one LIST of the namespace's events when ``model/verdict.events_needed`` says so (some group not
+Ready, or a leader young enough for a re-creation loop): 3-4 whatever the number of groups. A LIST
+is paged (500 a page, as kubectl) and counts once however many pages it takes; each page is reduced
+to slim records before the next is read. The state comes from ``model/verdict.judge`` (via
+``reads.verdict``), the verdict every view uses. ``--watch`` keeps that shape: the shared live view
+(``waiting.Informer``) with list+watch streams on the LWS, its pods, its events (and nodes), no polling.
 """
 
 from __future__ import annotations
@@ -16,10 +19,7 @@ from typing import Any, Sequence
 import click
 
 from kubectl_lws.options import LWS_NAME, DurationType, app_context, output_option
-
-# Said once when nodes cannot be read (common for namespace users); one text for get and watch.
-NODES_FORBIDDEN = ("cannot list nodes (forbidden): placement shows node names only; "
-                   "NotReady nodes are not detected (use --no-placement to skip)")
+from kubectl_lws.reads import EVENTS_FORBIDDEN, NODES_FORBIDDEN
 
 
 @click.command("status")
@@ -71,43 +71,36 @@ def status(name: str | None, group_filter: Sequence[int], pods: bool, topology_k
     cluster = app.cluster
     if watch:
         return _watch(app, name, list(group_filter) or None, pods=pods, extra_keys=topology_keys,
-                      placement=placement, timeout=timeout, exit_code=exit_code, output=output)
+                      placement=placement, timeout=timeout, exit_code=exit_code, output=output,
+                      read_events=read_events, stuck_after=stuck_after)
+    from kubectl_lws.reads import namespace_events, read_nodes, verdict
+
     obj = cluster.get_lws(name)
+    ns = obj["metadata"]["namespace"]
     # slim records, page by page: memory follows the number of pods, not the size of their bodies
-    pod_list = cluster.list_pods(obj["metadata"]["namespace"], label_selector=_selector(name), slim=True)
-    nodes = _nodes(app) if placement else None
-    a, place = _build(obj, pod_list, nodes, topology_keys)
+    pod_list = cluster.list_pods(ns, label_selector=_selector(name), slim=True)
+    nodes = read_nodes(app, pod_list) if placement else None
+    a = verdict(obj, pod_list, nodes, events=lambda: namespace_events(app, ns), read_events=read_events,
+                stuck_after=stuck_after, layers=layers_of(app))
+    place = _placement(a, nodes, topology_keys)
     groups = _check_groups(a, list(group_filter) or None)
-    _explain(app, a, read_events, stuck_after)
     _print(app, a, place, groups, pods=pods, output=output)
     return _code(a, groups, exit_code)
 
 
-# Said once when events cannot be read; status itself goes on.
-EVENTS_FORBIDDEN = ("cannot list events ({why}): causes of unhealthy groups and re-creation history "
-                    "are unavailable")
-# One page of events is enough to explain groups (routine reasons are left out on the server).
-EVENTS_LIMIT = 5000
+# status -w re-reads the admission/gang layers of not-Ready groups at most this often (seconds).
+WATCH_LAYERS_MAX_AGE = 5.0
 
 
-def _explain(app: Any, a: Any, read_events: bool | None, stuck_after: float) -> None:
-    """One events LIST, only when some group is not Ready (or --events): causes and re-creations."""
-    from kubectl_lws import errors
-    from kubectl_lws.model import events as E
+def layers_of(app: Any, max_age: float | None = None) -> Any:
+    """The admission queues, gang schedulers, claims and gates of the groups not Ready, for the verdict
+    (``reads.verdict(layers=...)``; kubectl_lws.layers reads them, one warning per layer it may not read).
+    One reader per run: discovery once; ``max_age`` for the watch."""
+    from kubectl_lws.layers import LayerReader
+    from kubectl_lws.model.admission import claim_events
 
-    if read_events is False or (read_events is None and not E.needs_events(a)):
-        return
-    try:
-        items, info = app.cluster.list_events(a.view.namespace, field_selector=E.noise_field_selector(),
-                                              limit=EVENTS_LIMIT)
-    except (errors.Forbidden, errors.NotFound) as exc:
-        why = "forbidden" if isinstance(exc, errors.Forbidden) else "not served"
-        app.warn(EVENTS_FORBIDDEN.format(why=why))
-        E.explain(a, None, info={"error": str(exc.message)})
-        return
-    if info.get("truncated"):
-        app.warn(f"more than {EVENTS_LIMIT} events in {a.view.namespace}: causes come from the first {EVENTS_LIMIT}")
-    E.explain(a, E.normalize_all(E.raw_of_lws(items, a.view.name)), stuck_after=stuck_after, info=info)
+    reader = LayerReader(app.cluster, app.warn)
+    return lambda health, raw: reader.causes(health, claim_events(raw or [], health.view), max_age=max_age)
 
 
 def _selector(name: str) -> str:
@@ -116,30 +109,15 @@ def _selector(name: str) -> str:
     return selector_for(name)
 
 
-def _nodes(app: Any) -> list[dict] | None:
-    """Node LIST; nodes are cluster-scoped and often not readable by namespace users: degrade."""
-    from kubectl_lws import errors
-
-    try:
-        return app.cluster.list_nodes(slim=True)
-    except errors.Forbidden:
-        app.warn(NODES_FORBIDDEN)
-        return None
-
-
-def _build(obj: dict, pod_list: list[dict], nodes: list[dict] | dict | None, extra_keys: Sequence[str]) -> tuple:
-    from kubectl_lws.model.groups import group_pods, lws_view
-    from kubectl_lws.model.health import assess, nodes_by_name
+def _placement(a: Any, nodes: list[dict] | dict | None, extra_keys: Sequence[str]) -> Any:
+    """Where the groups landed (model/topology), from the verdict's groups and the nodes read."""
+    from kubectl_lws.model.groups import group_pods
+    from kubectl_lws.model.health import nodes_by_name
     from kubectl_lws.model.topology import placement
-    from kubectl_lws.model.timeutil import utc_now
 
-    view = lws_view(obj)
-    node_map = nodes_by_name(nodes)
-    now = utc_now()
-    a = assess(view, pod_list, nodes=node_map, now=now)
-    place = placement(view, [g.group for g in a.groups if g.group is not None] or group_pods([], view.replicas),
-                      node_map, extra_keys)
-    return a, place
+    view = a.view
+    return placement(view, [g.group for g in a.groups if g.group is not None] or group_pods([], view.replicas),
+                     nodes_by_name(nodes), extra_keys)
 
 
 def _check_groups(a: Any, wanted: list[int] | None) -> list[int] | None:
@@ -175,28 +153,30 @@ def _print(app: Any, a: Any, place: Any, groups: list[int] | None, *, pods: bool
 
     if emit(status_doc(a, place, groups=groups), output) if output in ("json", "yaml") else False:
         return
-    color = app.use_color()
-    # color= explicitly: click.echo strips ANSI off a TTY, which would defeat --color always
-    click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide", color=color),
-               color=color)
+    app.out(render_status(a, place, groups=groups, pods=pods, wide=output == "wide", color=app.use_color()))
 
 
 # ---- watch ------------------------------------------------------------------------------------------
 
 def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_keys: Sequence[str],
-           placement: bool, timeout: float | None, exit_code: bool, output: str) -> int:
+           placement: bool, timeout: float | None, exit_code: bool, output: str, read_events: bool | None,
+           stuck_after: float) -> int:
     """Redraw / print whenever the live view changes.
 
     The view is ``waiting.Informer``, the one that rollout status and the restart/scale waits use:
-    list+watch streams on this LWS (field selector on its name), its pods (and nodes), slim records
-    in its stores, no polling; ``waiting.follow`` is the loop and ``terminal.LiveScreen`` the screen of
-    every live view (metrics -w too). This only decides what each update shows.
+    list+watch streams on this LWS (field selector on its name), its pods, the namespace's
+    non-routine events (only this LWS's are kept) and nodes, slim records in its stores, no polling;
+    ``waiting.follow`` is the loop and ``terminal.LiveScreen`` the screen of every live view (metrics
+    -w too). Each update is the verdict ``status`` gives (``reads.verdict``, the events under the
+    same rule); this only decides what each update shows.
     """
     import contextlib
 
     from kubectl_lws import errors
+    from kubectl_lws.model.events import noise_field_selector, raw_of_lws
     from kubectl_lws.model.keys import LWS_PLURAL, selector_for
     from kubectl_lws.model.timeutil import utc_now
+    from kubectl_lws.reads import verdict
     from kubectl_lws.render.output import dump_json_line, dump_yaml
     from kubectl_lws.render.status import change_lines, render_screen, render_status, status_doc
     from kubectl_lws.terminal import LiveScreen, can_redraw
@@ -206,25 +186,38 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
     obj = cluster.get_lws(name)  # fail fast (with close names) before opening streams
     ns = obj["metadata"]["namespace"]
     sources: list[tuple] = [(LWS_PLURAL, None, f"metadata.name={name}"), ("pods", selector_for(name))]
+    if read_events is not False:
+        sources.append(("events", None, noise_field_selector()))
     if placement:
         sources.append(("nodes", None))
-    view = Informer(cluster, ns, sources, optional={"nodes"}, name=name)
+    view = Informer(cluster, ns, sources, optional={"nodes", "events"}, name=name,
+                    keep={"events": lambda e: bool(raw_of_lws([e], name))})
+
+    def events() -> tuple[list[dict] | None, dict]:
+        if "events" in view.forbidden:
+            return None, {"error": "forbidden"}
+        return view.items("events"), {"api": "v1", "truncated": False}
+
+    layers = layers_of(app, WATCH_LAYERS_MAX_AGE)  # re-read on change, at most every 5 s
     tty = can_redraw(sys.stdout) and output in ("table", "wide")  # TERM=dumb: line mode
     color = app.use_color()
     screen = LiveScreen() if tty else None
-    state: dict[str, Any] = {"prev": None, "last_a": None, "warned": False}
+    state: dict[str, Any] = {"prev": None, "last_a": None, "warned": set()}
     leaders: dict[int, str] = {}  # group -> last leader uid seen, to mark re-created groups
 
     def update(_changed: bool) -> float | None:
-        if "nodes" in view.forbidden and not state["warned"]:
-            app.warn(NODES_FORBIDDEN)
-            state["warned"] = True
+        for kind, text in (("nodes", NODES_FORBIDDEN), ("events", EVENTS_FORBIDDEN.format(why="forbidden"))):
+            if kind in view.forbidden and kind not in state["warned"]:
+                app.warn(text)
+                state["warned"].add(kind)
         mine = [o for o in view.items(LWS_PLURAL) if (o.get("metadata") or {}).get("name") == name]
         if not mine:
             raise errors.LwsError(f'leaderworkerset "{name}" was deleted')
         nodes = None if (not placement or "nodes" in view.forbidden) else view.items("nodes")
         started = time.monotonic()
-        a, place = _build(mine[0], view.items("pods"), nodes, extra_keys)
+        a = verdict(mine[0], view.items("pods"), nodes, events=events, read_events=read_events,
+                    stuck_after=stuck_after, layers=layers)
+        place = _placement(a, nodes, extra_keys)
         build_cost = time.monotonic() - started
         if state["last_a"] is None:
             _check_groups(a, groups)
@@ -249,11 +242,10 @@ def _watch(app: Any, name: str, groups: list[int] | None, *, pods: bool, extra_k
             # ages tick on screen; on big LWS redraw less often than the rebuild costs
             return time.monotonic() + max(1.0, 5 * build_cost)
         if prev is None:
-            click.echo(render_status(a, place, groups=groups, pods=pods, wide=output == "wide", color=color),
-                       color=color)
-            click.echo("")
+            app.out(render_status(a, place, groups=groups, pods=pods, wide=output == "wide", color=color))
+            app.out()
         for line in change_lines(prev, a, now, leaders):
-            click.echo(line)
+            app.out(line)
         sys.stdout.flush()
         state["prev"] = a
         return None

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import click
 
+from kubectl_lws import errors
 from kubectl_lws.options import LWS_NAME, DurationType, app_context, output_option
 
 DEFAULT_CONCURRENCY = 16
@@ -58,7 +59,9 @@ def _load(app: Any, name: str, groups: tuple[int, ...]) -> Target:
     cluster = app.cluster
     obj = cluster.get_lws(name)
     view = lws_view(obj)
-    pods = cluster.list_pods(view.namespace or cluster.namespace, label_selector=selector_for(view.name))
+    # records without managedFields, decoded page by page: verify reads specs, never field owners
+    pods = cluster.list_pods(view.namespace or cluster.namespace, label_selector=selector_for(view.name),
+                             slim="pods:spec")
     all_groups = group_pods(pods, view.replicas)
     if groups:
         known = {g.index for g in all_groups}
@@ -80,6 +83,7 @@ class Execs:
         self._open: set[Any] = set()
         self._lock = threading.Lock()
         self.cancelled = threading.Event()
+        self.denied: BaseException | None = None  # exec refused (403): the whole run stops with it
 
     def open(self, pod: str, argv: list[str], *, container: str | None = None, stdin: bool = False,
              timeout: float = 30.0) -> Any:
@@ -87,8 +91,16 @@ class Execs:
             raise InterruptedError("cancelled")
         with self._lock:
             self.count += 1
-        session = self.cluster.exec_session(pod, argv, namespace=self.namespace, container=container,
-                                            stdin=stdin, timeout=timeout)
+        try:
+            session = self.cluster.exec_session(pod, argv, namespace=self.namespace, container=container,
+                                                stdin=stdin, timeout=timeout)
+        except errors.Forbidden as exc:
+            # Not a finding about the pods: the user (--as) may not exec. Every other exec would be
+            # refused the same way, so stop them all and say so once.
+            with self._lock:
+                self.denied = self.denied or exc
+            self.close_all()
+            raise InterruptedError("cancelled") from exc
         with self._lock:
             self._open.add(session)
         if self.cancelled.is_set():
@@ -128,14 +140,26 @@ def _parallel(items: list, fn: Callable[[Any], Any], concurrency: int, execs: Ex
         pending = set(futures)
         while pending:
             _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-        return [f.result() for f in futures]
+        results = [f.result() for f in futures]
     except BaseException:
         execs.close_all()
         for f in futures:
             f.cancel()
+        _raise_denied(execs)
         raise
     finally:
         pool.shutdown(wait=not execs.cancelled.is_set(), cancel_futures=True)
+    _raise_denied(execs)
+    return results
+
+
+def _raise_denied(execs: Execs) -> None:
+    """An exec the API server refused (403) ends the run with its message, exit 1, nothing reported."""
+    denied = execs.denied
+    if denied is not None:
+        raise errors.Forbidden(str(denied), code=403, reason="Forbidden",
+                               hint="--live needs `create` on pods/exec for the user you act as (--as); "
+                                    "without --live only the checks from the pod specs run") from denied
 
 
 def _why(exc: BaseException) -> str:
@@ -182,13 +206,14 @@ def _finish(app: Any, report: dict, output: str, render: Callable[[dict, bool], 
 
 
 def _summary(groups: list[dict], execs: int, started: float) -> dict:
-    counts = {"PASS": 0, "WARN": 0, "FAIL": 0}
+    """Counts by status; ``info`` counts the checks that were not evaluated (or do not apply)."""
+    counts = {"PASS": 0, "INFO": 0, "WARN": 0, "FAIL": 0}
     for g in groups:
         for f in g["findings"]:
             counts[f["status"]] += 1
     return {"groups": len(groups), "failedGroups": sum(1 for g in groups if g["status"] == "FAIL"),
-            "pass": counts["PASS"], "warn": counts["WARN"], "fail": counts["FAIL"], "execs": execs,
-            "seconds": round(time.monotonic() - started, 3)}
+            "pass": counts["PASS"], "warn": counts["WARN"], "fail": counts["FAIL"], "info": counts["INFO"],
+            "execs": execs, "seconds": round(time.monotonic() - started, 3)}
 
 
 # ---- verify env ---------------------------------------------------------------------------------
@@ -226,7 +251,7 @@ def verify_env(name: str, groups: tuple[int, ...], live: bool, show_values: bool
     def one(group: Any) -> dict:
         findings = envcheck.check_group(view, group, also_prefixes=prefixes)
         if live:
-            findings += _live_env(view, group, execs, timeout, (*envcheck.RUNTIME_PREFIXES, *prefixes))
+            findings += _live_env(view, group, execs, timeout, (*envcheck.RUNTIME_PREFIXES, *prefixes), prefixes)
         return {"index": group.index, "status": envcheck.worst(findings),
                 "findings": [f.to_dict(show_values) for f in findings]}
 
@@ -251,7 +276,8 @@ def _read_env(execs: Execs, pod: str, container: str, timeout: float) -> tuple[s
     return "", "", None, "the container has neither python3, bash nor env"
 
 
-def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tuple[str, ...]) -> list:
+def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tuple[str, ...],
+              strict: tuple[str, ...] = ()) -> list:
     from kubectl_lws.model import envcheck
     from kubectl_lws.model.groups import pod_name
 
@@ -299,9 +325,11 @@ def _live_env(view: Any, group: Any, execs: Execs, timeout: float, prefixes: tup
     if any(per_pod_extra.values()):
         for pod in group.pods:
             per_pod_extra.setdefault(pod_name(pod), {})
-        findings += [f for f in envcheck.consistency(per_pod_extra, group.index, "live-runtime-env",
-                                                     "set by the image or entrypoint, not the spec")
-                     if f.status != envcheck.PASS]
+        findings += envcheck.consistency(per_pod_extra, group.index, "live-runtime-env",
+                                         "set by the image or entrypoint, not the spec", strict)
+    elif jobs:
+        findings.append(envcheck.Finding(group.index, "live-runtime-env", envcheck.PASS, "no runtime variables "
+                                         "beyond the spec's in the running processes"))
     return findings
 
 
@@ -684,7 +712,6 @@ def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | N
       kubectl lws verify runtime vllm --live -g 0
       kubectl lws verify runtime sglang --live -o json
     """
-    from kubectl_lws import errors
     from kubectl_lws.model import runtimecheck as rc
     from kubectl_lws.render.runtime import render_runtime
 
@@ -722,9 +749,7 @@ def verify_runtime(name: str, groups: tuple[int, ...], live: bool, port: int | N
         results = _parallel(target.groups, one, concurrency, execs)
     else:
         results = [one(g) for g in target.groups]  # pure CPU: threads would only add contention
-    summary = _summary([{**g, "findings": [f for f in g["findings"] if f["status"] != rc.INFO]} for g in results],
-                       execs.count, started)
-    summary["info"] = sum(1 for g in results for f in g["findings"] if f["status"] == rc.INFO)
+    summary = _summary(results, execs.count, started)
     summary["warn"] += sum(1 for f in notes if f.status == rc.WARN)
     report = {"kind": "VerifyRuntimeReport", "lws": view.name, "namespace": view.namespace, "live": live,
               "notes": [f.to_dict() for f in notes], "groups": results, "summary": summary}
@@ -759,8 +784,7 @@ def _live_runtime(view: Any, group: Any, shape: Any, execs: Execs, timeout: floa
                            pod=leader.name)]
     container = leader.container.get("name") or None
     out: list = []
-    ray_shape = any(s.find("ray-head", "ray-worker", "mns-leader", "mns-worker") for s in shape.stacks)
-    if ray_shape:
+    if shape.ray:
         tool, result = _run_fallbacks(execs, leader.name, container,
                                       [("list", probe_runtime.RAY_LIST)], timeout)
         ray_view, error = None, ""
@@ -783,19 +807,17 @@ def _live_runtime(view: Any, group: Any, shape: Any, execs: Execs, timeout: floa
                     text = (result.stderr or result.stdout or result.error or "").strip().splitlines()
                     error = (text[-1] if text else f"exit code {result.exit_code}")[:200]
         out += rc.check_ray_live(view, group, shape, ray_view, error, leader.name)
-    serve_port, launch = rc.serving_port(shape)
-    serve_port = port or serve_port
+    ep = rc.serving_endpoint(shape)
+    serve_port = port or (ep.port if ep else None)
     if serve_port is None:
         out.append(rc.Finding(gi, "health", rc.INFO, "no recognised server in the leader: give --port to probe "
                               "one", template="leader", pod=leader.name, flag="--port"))
         return out
-    host = "127.0.0.1"
-    if launch is not None:
-        h = launch.flags.get("host")
-        if h and h.value and h.value not in ("0.0.0.0", "::", "[::]", "") and not h.unresolved:
-            host = h.value
+    health, models = (ep.health, ep.models) if ep else ("/health", "/v1/models")
+    host = ep.host if ep and ep.host and ep.host not in ("0.0.0.0", "::", "[::]", "localhost") else "127.0.0.1"
     tool, result = _run_fallbacks(execs, leader.name, container,
-                                  probe_runtime.http_argvs(host, serve_port, ["/health", "/v1/models"], timeout),
+                                  probe_runtime.http_argvs(host, serve_port, [health] + ([models] if models else []),
+                                                           timeout),
                                   timeout * 2 + 5)
     if result is None:
         out.append(rc.Finding(gi, "health", rc.FAIL, "cannot probe: the leader has neither python3 nor bash",
@@ -807,5 +829,5 @@ def _live_runtime(view: Any, group: Any, shape: Any, execs: Execs, timeout: floa
         out.append(rc.Finding(gi, "health", rc.FAIL, f"the HTTP probe ({tool}) printed nothing: {err[:200]}",
                               template="leader", pod=leader.name, flag="--port"))
         return out
-    out += rc.check_http_live(gi, leader.name, serve_port, records, rc.served_model(launch))
+    out += rc.check_http_live(gi, leader.name, serve_port, records, ep.model if ep else None, health, models)
     return out

@@ -45,8 +45,8 @@ def version(server: str | None, output: str) -> None:
     """Print the plugin and Python versions (offline), and with --server the cluster's."""
     info: dict = {"kubectlLws": __version__, "python": platform.python_version()}
     show_server = server is not None
+    app = app_context()
     if show_server:
-        app = app_context()
         if server:
             app.settings.server = server
         cluster = app.cluster
@@ -56,10 +56,10 @@ def version(server: str | None, output: str) -> None:
         info["lws"]["controllerImage"] = _controller_image(cluster)
     if emit(info, output):
         return
-    click.echo(f"kubectl-lws: {info['kubectlLws']}")
-    click.echo(f"python: {info['python']}")
+    app.out(f"kubectl-lws: {info['kubectlLws']}")
+    app.out(f"python: {info['python']}")
     if show_server:
-        click.echo(f"server: {info['server']['gitVersion']}")
+        app.out(f"server: {info['server']['gitVersion']}")
         served = info["lws"]["servedVersions"]
-        click.echo(f"lws api: {', '.join(served) if served else 'unknown (cannot read the CRD)'}")
-        click.echo(f"lws controller: {info['lws']['controllerImage'] or 'unknown (not readable)'}")
+        app.out(f"lws api: {', '.join(served) if served else 'unknown (cannot read the CRD)'}")
+        app.out(f"lws controller: {info['lws']['controllerImage'] or 'unknown (not readable)'}")

@@ -38,6 +38,18 @@ class Check:
         return out
 
 
+NOT_FOUND, FORBIDDEN = "notfound", "forbidden"  # the two read failures that are answers about the cluster
+
+
+def could_not_check(area: str, name: str, what: str, error: str | None) -> Check | None:
+    """The check for a read that failed for another reason (a 500, a 503, a timeout): "could not check",
+    a WARN, never a finding about the cluster ("not found" is only said of a 404). None otherwise."""
+    if error in (None, NOT_FOUND, FORBIDDEN):
+        return None
+    return Check(area, name, WARN, f"could not check {what}: {error}",
+                 "run doctor again; if it persists, look at the API server (or the component that answered)")
+
+
 # ---- API ------------------------------------------------------------------------------------------
 
 def check_server(version: dict | None, error: str | None) -> Check:
@@ -57,6 +69,9 @@ def check_server(version: dict | None, error: str | None) -> Check:
 
 def check_api_group(group_doc: dict | None, error: str | None) -> Check:
     if group_doc is None:
+        failed = could_not_check("API", "lws api", "discovery of leaderworkerset.x-k8s.io", error)
+        if failed:
+            return failed
         if error == "forbidden":
             return Check("API", "lws api", WARN, "cannot read discovery for leaderworkerset.x-k8s.io (forbidden)",
                          "ask for the system:discovery role")
@@ -74,6 +89,9 @@ def check_api_group(group_doc: dict | None, error: str | None) -> Check:
 
 def check_crd(crd: dict | None, error: str | None) -> Check:
     if crd is None:
+        failed = could_not_check("API", "lws crd", f"CRD {CRD_NAME}", error)
+        if failed:
+            return failed
         if error == "forbidden":
             return Check("API", "lws crd", INFO, f"cannot read CRD {CRD_NAME} (forbidden); discovery is enough "
                          "for the plugin")
@@ -93,8 +111,11 @@ def check_crd(crd: dict | None, error: str | None) -> Check:
     return Check("API", "lws crd", PASS, msg)
 
 
-def check_disaggregated(group_doc: dict | None) -> Check:
+def check_disaggregated(group_doc: dict | None, error: str | None = None) -> Check:
     if group_doc is None:
+        failed = could_not_check("API", "disaggregatedset", f"discovery of {DS_GROUP}", error)
+        if failed:
+            return failed
         return Check("API", "disaggregatedset", INFO, "DisaggregatedSet CRDs not installed (LWS < v0.10 or not "
                      "enabled); not needed by kubectl lws")
     versions = [v.get("version", "") for v in group_doc.get("versions") or []]
@@ -119,8 +140,12 @@ def controller_image(deploy: dict) -> str:
 
 
 def check_deployment(deploy: dict | None, error: str | None, namespace: str) -> list[Check]:
-    ref = f"{namespace}/{CONTROLLER}"
+    name = ((deploy or {}).get("metadata") or {}).get("name") or CONTROLLER  # found under another name too
+    ref = f"{namespace}/{name}"
     if deploy is None:
+        failed = could_not_check("Controller", "deployment", f"deployment {ref}", error)
+        if failed:
+            return [failed]
         if error == "forbidden":
             return [Check("Controller", "deployment", WARN, f"cannot read deployment {ref} (forbidden)",
                           "run doctor as a cluster admin to check the controller")]
@@ -131,9 +156,9 @@ def check_deployment(deploy: dict | None, error: str | None, namespace: str) -> 
     image = controller_image(deploy)
     out = []
     if ready < 1:
-        fix = (f"kubectl -n {namespace} scale deployment/{CONTROLLER} --replicas=1" if spec_r == 0 else
-               f"kubectl -n {namespace} describe deployment/{CONTROLLER}; kubectl -n {namespace} logs "
-               f"deployment/{CONTROLLER}")
+        fix = (f"kubectl -n {namespace} scale deployment/{name} --replicas=1" if spec_r == 0 else
+               f"kubectl -n {namespace} describe deployment/{name}; kubectl -n {namespace} logs "
+               f"deployment/{name}")
         what = "scaled to 0 replicas" if spec_r == 0 else f"{ready}/{spec_r} ready"
         out.append(Check("Controller", "deployment", FAIL,
                          f"{ref}: {what}: nothing reconciles LWS and the webhooks do not answer", fix))
@@ -147,7 +172,8 @@ def check_deployment(deploy: dict | None, error: str | None, namespace: str) -> 
 
 def check_pods(pods: list[dict] | None, error: str | None, namespace: str) -> Check:
     if pods is None:
-        return Check("Controller", "restarts", WARN, f"cannot list pods in {namespace} ({error})")
+        return could_not_check("Controller", "restarts", f"the controller pods in {namespace}", error) or \
+            Check("Controller", "restarts", WARN, f"cannot list pods in {namespace} ({error})")
     if not pods:
         return Check("Controller", "restarts", INFO, "no controller pods")
     worst = []
@@ -167,6 +193,9 @@ def check_pods(pods: list[dict] | None, error: str | None, namespace: str) -> Ch
 def check_lease(lease: dict | None, error: str | None, namespace: str, now: datetime) -> Check:
     ref = f"{namespace}/{LEASE_NAME}"
     if lease is None:
+        failed = could_not_check("Controller", "leader lease", f"lease {ref}", error)
+        if failed:
+            return failed
         if error == "forbidden":
             return Check("Controller", "leader lease", WARN, f"cannot read lease {ref} (forbidden)")
         return Check("Controller", "leader lease", FAIL, f"lease {ref} not found: no controller instance "
@@ -206,6 +235,9 @@ def check_webhooks(kind: str, name: str, obj: dict | None, error: str | None,
 
     label = "mutating" if kind.startswith("mutating") else "validating"
     if obj is None:
+        failed = could_not_check("Webhooks", label, f"{kind} {name}", error)
+        if failed:
+            return [failed]
         if error == "forbidden":
             return [Check("Webhooks", label, WARN, f"cannot read {kind} {name} (forbidden)",
                           "run doctor as a cluster admin to check the webhooks")]
@@ -394,10 +426,12 @@ def _intstr(value: Any, replicas: int) -> int:
         return 0
 
 
-def check_max_unavailable(lws_items: list[dict] | None, sts: dict[str, dict]) -> list[Check]:
+def check_max_unavailable(lws_items: list[dict] | None, sts: dict[str, dict],
+                          error: str | None = None) -> list[Check]:
     """The API server drops StatefulSet maxUnavailable when MaxUnavailableStatefulSet is off (golden D2)."""
     if lws_items is None:
-        return []
+        failed = could_not_check("Cluster", "statefulset maxUnavailable", "the LeaderWorkerSets here", error)
+        return [failed] if failed else []
     hits: list[str] = []
     for lws in lws_items:
         spec = lws.get("spec") or {}

@@ -17,10 +17,31 @@ from typing import Any, Iterable
 from kubectl_lws.model import keys
 from kubectl_lws.model.groups import Group, LwsView, labels, pod_name, worker_index
 
-PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
-SEVERITY = {PASS: 0, WARN: 1, FAIL: 2}
+PASS, INFO, WARN, FAIL = "PASS", "INFO", "WARN", "FAIL"
+SEVERITY = {PASS: 0, INFO: 0, WARN: 1, FAIL: 2}
 
 RUNTIME_PREFIXES = ("NCCL_", "GLOO_", "UCX_", "MASTER_", "VLLM_", "RAY_", "TORCH_", "SGLANG_")
+# The distributed-runtime variables that must be the same on every pod of a group for its collectives to
+# form at all (from the NCCL, Gloo, torch.distributed, UCX, NVSHMEM, vLLM and Ray docs and sources): a
+# difference is a FAIL. Any other runtime variable may legitimately differ per rank (a kernel choice under
+# DP attention, a local thread count, a debug level): a difference is a WARN naming the pods and values.
+MUST_AGREE: dict[str, str] = {
+    "MASTER_ADDR": "torch.distributed's rendezvous host: every rank must meet at the same store",
+    "MASTER_PORT": "torch.distributed's rendezvous port: every rank must meet at the same store",
+    "NCCL_SOCKET_IFNAME": "the interface NCCL bootstraps and sends over: ranks on different networks never connect",
+    "GLOO_SOCKET_IFNAME": "the interface Gloo (torch CPU collectives, vLLM's DP coordination) connects over",
+    "TP_SOCKET_IFNAME": "the interface TensorPipe (torch RPC) connects over",
+    "NCCL_IB_DISABLE": "InfiniBand on some ranks and sockets on others: NCCL's network transports do not match",
+    "NCCL_NET": "the network module NCCL is forced to (IB or Socket): every rank must use the same",
+    "NCCL_NET_PLUGIN": "the network plugin NCCL loads: every rank must use the same transport",
+    "UCX_TLS": "UCX's transports: ranks with none in common cannot connect",
+    "NVSHMEM_REMOTE_TRANSPORT": "NVSHMEM's (DeepEP's) inter-node transport: every PE must use the same",
+    "VLLM_ALL2ALL_BACKEND": "vLLM's expert-parallel all-to-all: every EP rank must run the same kernels",
+    "VLLM_DP_MASTER_IP": "vLLM's data-parallel rendezvous host",
+    "VLLM_DP_MASTER_PORT": "vLLM's data-parallel rendezvous port",
+    "VLLM_DP_SIZE": "vLLM's data-parallel world size",
+    "RAY_ADDRESS": "the Ray cluster every node joins",
+}
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH")
 MASK = "***"
 TPU_RESOURCE = "google.com/tpu"
@@ -282,7 +303,8 @@ def check_group(lws: LwsView, group: Group, *, also_prefixes: Iterable[str] = ()
         findings += check_pod(lws, pod, group)
     findings += check_identity(lws, group)
     findings += check_tpu(lws, group)
-    findings += check_runtime_consistency(group, prefixes=(*RUNTIME_PREFIXES, *also_prefixes))
+    findings += check_runtime_consistency(group, prefixes=(*RUNTIME_PREFIXES, *also_prefixes),
+                                          strict=tuple(also_prefixes))
     return findings
 
 
@@ -301,12 +323,18 @@ def check_pod(lws: LwsView, pod: dict, group: Group) -> list[Finding]:
                            f"spec.subdomain differs from the {lws.subdomain_policy} policy (a group built "
                            "before a subdomainPolicy change keeps its old subdomain until it is rolled)",
                            pod=name, expected=want_sub, actual=subdomain or "<unset>"))
+    else:
+        out.append(Finding(gi, "subdomain", PASS, f"spec.subdomain {subdomain} ({lws.subdomain_policy})", pod=name,
+                           expected=want_sub, actual=subdomain))
     wi_label = lab.get(keys.WORKER_INDEX_LABEL)
     wi = worker_index(pod)
     want_name = f"{lws.name}-{gi}" if wi == 0 else f"{lws.name}-{gi}-{wi}"
     if name != want_name:
         out.append(Finding(gi, "group-index", FAIL, "the group-index/worker-index labels do not match the "
                            "pod name", pod=name, expected=want_name, actual=name))
+    else:
+        out.append(Finding(gi, "group-index", PASS, "labels match the pod name", pod=name, expected=want_name,
+                           actual=name))
     size_ann = ann.get(keys.SIZE_ANNOTATION)
     if size_ann is not None and size_ann != str(lws.size):
         out.append(Finding(gi, "group-size", WARN, f"the pod was built for size {size_ann} but the spec now "
@@ -371,11 +399,15 @@ def check_identity(lws: LwsView, group: Group) -> list[Finding]:
     if missing:
         out.append(Finding(gi, "pods", WARN, "missing worker pods: " +
                            ", ".join(f"{leader_name}-{w}" for w in missing)))
+    elif leader is not None:
+        out.append(Finding(gi, "pods", PASS, f"leader and {lws.size - 1} worker(s) present"))
     return out
 
 
 def check_tpu(lws: LwsView, group: Group) -> list[Finding]:
     """TPU variables, only for pods whose containers request google.com/tpu (reference §6)."""
+    if not any(tpu_containers(pod) for pod in group.pods):
+        return [Finding(group.index, "tpu", INFO, f"not checked: no pod requests {TPU_RESOURCE}")]
     out: list[Finding] = []
     gi = group.index
     leader = group.leader
@@ -411,18 +443,20 @@ def check_tpu(lws: LwsView, group: Group) -> list[Finding]:
 
 
 def runtime_vars(pod: dict, prefixes: tuple[str, ...]) -> dict[str, set[str]]:
-    """Distributed-runtime variables of a pod's containers: name -> canonical values seen."""
+    """Distributed-runtime variables of a pod's containers (the prefixes and MUST_AGREE): name -> canonical
+    values seen."""
     out: dict[str, set[str]] = {}
     for _, c in pod_containers(pod, init=False):
         for name, value in spec_env(c).items():
-            if name.startswith(prefixes):
+            if name.startswith(prefixes) or name in MUST_AGREE:
                 out.setdefault(name, set()).add(value.canonical)
     return out
 
 
 def consistency(per_pod: dict[str, dict[str, set[str]]], gi: int | None, check: str,
-                source: str) -> list[Finding]:
-    """Same variables with the same values on every pod; a difference names the odd pods."""
+                source: str, strict: tuple[str, ...] = ()) -> list[Finding]:
+    """Same variables with the same values on every pod; a difference names the pods and values: a FAIL for
+    MUST_AGREE (and the ``strict`` prefixes the user asked for with ``--also``), else a WARN."""
     out: list[Finding] = []
     names = sorted({n for env in per_pod.values() for n in env})
     consistent = []
@@ -439,10 +473,16 @@ def consistency(per_pod: dict[str, dict[str, set[str]]], gi: int | None, check: 
         odd = {v: pods for v, pods in values.items() if v != majority}
         odd_pods = [p for pods in odd.values() for p in pods]
         detail = "; ".join(f"{', '.join(pods)}: {v if not is_secret_name(name) else MASK}"
-                           for v, pods in odd.items())
-        out.append(Finding(gi, check, FAIL, f"{name} differs across the group ({source}); {detail}",
-                           pod=", ".join(odd_pods), variable=name, expected=majority,
-                           actual=", ".join(sorted(odd)), secret=is_secret_name(name)))
+                           for v, pods in values.items())
+        if name in MUST_AGREE or (strict and name.startswith(strict)):
+            reason = MUST_AGREE.get(name, "--also asks for it")
+            out.append(Finding(gi, check, FAIL, f"{name} differs across the group ({source}): {detail}. It must "
+                               f"agree: {reason}", pod=", ".join(odd_pods), variable=name,
+                               expected=majority, actual=", ".join(sorted(odd)), secret=is_secret_name(name)))
+        else:
+            out.append(Finding(gi, check, WARN, f"{name} differs across the group ({source}): {detail} (a per-pod "
+                               "setting? collectives do not need it equal)", pod=", ".join(odd_pods), variable=name,
+                               expected=majority, actual=", ".join(sorted(odd)), secret=is_secret_name(name)))
     if not names:
         out.append(Finding(gi, check, PASS, f"no distributed-runtime variables set ({source})"))
     elif consistent:
@@ -452,9 +492,10 @@ def consistency(per_pod: dict[str, dict[str, set[str]]], gi: int | None, check: 
     return out
 
 
-def check_runtime_consistency(group: Group, *, prefixes: tuple[str, ...] = RUNTIME_PREFIXES) -> list[Finding]:
+def check_runtime_consistency(group: Group, *, prefixes: tuple[str, ...] = RUNTIME_PREFIXES,
+                              strict: tuple[str, ...] = ()) -> list[Finding]:
     per_pod = {pod_name(p): runtime_vars(p, prefixes) for p in group.pods}
-    return consistency(per_pod, group.index, "runtime-env", "spec")
+    return consistency(per_pod, group.index, "runtime-env", "spec", strict)
 
 
 # ---- live env (read from the running containers) --------------------------------------------------

@@ -1,4 +1,4 @@
-"""Events of one LWS: normalise both APIs, deduplicate, map to groups, explain groups, re-creations.
+"""Events of one LWS: normalise both APIs, deduplicate, map to groups, causes, re-creations.
 
 Why a model of its own: ``status`` (causes of unhealthy groups), ``events`` (the timeline) and the
 support-bundle ``report`` all need the same reading of events, and events come in two shapes:
@@ -11,24 +11,28 @@ Public API (pure functions over raw API dicts; no network, no printing):
 
 * ``normalize(raw) -> Event | None`` and ``normalize_all(items) -> list[Event]`` (deduplicated, by last time)
 * ``object_group(kind, name, lws) -> (group, worker) | None`` and ``events_of_lws(events, lws) -> list[LwsEvent]``
-* ``group_cause(...) -> Cause | None``: the most specific reason one group is not Ready
-* ``recreations(events, lws, now=...) -> dict[int, Recreations]``: re-creation history per group
-* ``NOISE_REASONS`` / ``noise_field_selector()``: the routine reasons a status LIST leaves out server-side
+* ``group_cause(...) -> Cause | None``: the most specific reason one group is not Ready (causes of
+  layer ``events``, the pods' own and any other layer's, ranked by ``model/causes``)
+* ``recreations(events, now=..., leaders=...) -> dict[int, Recreations]``: re-creations per group,
+  one per leader incarnation replaced
+* ``LOOP_COUNT`` / ``LOOP_WINDOW``: what makes a re-creation loop (3 in 10 minutes)
+* ``NOISE_REASONS`` / ``noise_field_selector()`` / ``without_noise()``: the routine reasons a status
+  LIST leaves out server-side
+* ``raw_of_lws(items, lws)`` / ``raw_by_lws(items, names)``: a namespace's raw events split per LWS
+
+What a group's state becomes with these causes is decided in ``model/verdict``, not here.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
+from kubectl_lws.model.causes import EVENTS, IMAGE_WAITING, Cause, Recreations, for_text, pod_causes, rank, who
 from kubectl_lws.model.groups import worker_index
 from kubectl_lws.model.timeutil import parse_time, rfc3339, utc_now
-from kubectl_lws.model.words import plural
-
-if TYPE_CHECKING:  # pragma: no cover - health imports nothing from here at run time
-    from kubectl_lws.model.health import Assessment
 
 LWS_KIND = "LeaderWorkerSet"
 
@@ -41,8 +45,6 @@ NOISE_REASONS = ("Scheduled", "SuccessfulCreate", "SuccessfulDelete", "Pulling",
 # Re-creations inside this window, this many or more, make a re-creation loop (issue: 3 in 10 minutes).
 LOOP_COUNT = 3
 LOOP_WINDOW = timedelta(minutes=10)
-# kube-apiserver --event-ttl default: older events are gone, so history is "within the last hour".
-EVENT_TTL_TEXT = "1h"
 
 
 def other_lws_names(events: Iterable[Event], lws: str) -> list[str]:
@@ -53,6 +55,11 @@ def other_lws_names(events: Iterable[Event], lws: str) -> list[str]:
 
 def noise_field_selector() -> str:
     return ",".join(f"reason!={r}" for r in NOISE_REASONS)
+
+
+def without_noise(items: Iterable[dict]) -> list[dict]:
+    """Raw events less the routine reasons: what ``noise_field_selector`` leaves on the server."""
+    return [i for i in items if i.get("reason") not in NOISE_REASONS]
 
 
 # ---- one event, both APIs ---------------------------------------------------------------------------
@@ -162,13 +169,30 @@ def normalize_all(items: Iterable[dict]) -> list[Event]:
 def raw_of_lws(items: Iterable[dict], lws: str) -> list[dict]:
     """Raw events whose object is named like one of LWS ``lws``'s (cheap string test before
     ``normalize_all``: a namespace's timeline is mostly other workloads' events)."""
-    prefix = lws + "-"
-    out = []
+    return raw_by_lws(items, {lws}).get(lws, [])
+
+
+def raw_by_lws(items: Iterable[dict], names: Collection[str]) -> dict[str, list[dict]]:
+    """``raw_of_lws`` for many LWS of one namespace in one pass: name -> its raw events.
+
+    An object named ``a-b-c`` may belong to LWS ``a``, ``a-b`` or ``a-b-c`` (its name, or a prefix
+    ending before a ``-``): each of those that is in ``names`` gets the event, exactly as
+    ``raw_of_lws`` would give it to each of them alone.
+    """
+    out: dict[str, list[dict]] = {}
     for raw in items:
         ref = raw.get("involvedObject") or raw.get("regarding") or {}
         name = ref.get("name") or ""
-        if name == lws or name.startswith(prefix):
-            out.append(raw)
+        if not name:
+            continue
+        cut = name.find("-")
+        while True:
+            prefix = name if cut < 0 else name[:cut]
+            if prefix in names:
+                out.setdefault(prefix, []).append(raw)
+            if cut < 0:
+                break
+            cut = name.find("-", cut + 1)
     return out
 
 
@@ -266,40 +290,6 @@ def events_of_lws(events: Iterable[Event], lws: str, *, others: Sequence[str] = 
 
 # ---- causes ----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Cause:
-    """Why one group is not Ready, from an event or the pod's own status."""
-
-    reason: str  # FailedCreate, FailedScheduling, ImagePullBackOff, OOMKilled, Unhealthy, ...
-    message: str  # the whole message
-    summary: str  # one line for the STATE column
-    object: str  # Kind/name it is about
-    since: datetime | None
-    count: int
-    blocking: bool  # will not fix itself: the group is failing, not progressing
-
-    def to_json(self) -> dict:
-        return {"reason": self.reason, "message": self.message, "object": self.object,
-                "since": rfc3339(self.since) if self.since else None, "count": self.count}
-
-
-# most specific first (issue 12): creation, scheduling, eviction, volumes, images, crashes, probes
-_PRIORITY = ("FailedCreate", "FailedScheduling", "Preempted", "Evicted", "FailedMount", "FailedAttachVolume",
-             "ImagePull", "OOMKilled", "ExitCode", "Unhealthy")
-_IMAGE_WAITING = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
-
-
-def _rank(reason: str) -> int:
-    key = "ImagePull" if reason in _IMAGE_WAITING or reason in ("Failed", "BackOff") else reason
-    return _PRIORITY.index(key) if key in _PRIORITY else len(_PRIORITY)
-
-
-def _who(worker: int | None) -> str:
-    if worker is None:
-        return "group"
-    return "leader" if worker == 0 else f"w{worker}"
-
-
 def _failed_create_text(message: str) -> str:
     """``Create Pod x in StatefulSet y failed error: pods "x" is forbidden: exceeded quota: ...`` ->
     ``exceeded quota: ...`` (the part an operator acts on)."""
@@ -323,68 +313,42 @@ def _short_scheduler(message: str) -> str:
     return text.split(". ")[0].strip().rstrip(".,")
 
 
-def _container_state_causes(pod: dict, worker: int | None) -> list[Cause]:
-    """Image pulls and terminations from the pod's own status (no event needed)."""
-    name = (pod.get("metadata") or {}).get("name", "")
-    status = pod.get("status") or {}
-    out: list[Cause] = []
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in _IMAGE_WAITING:
-            image = cs.get("image") or ""
-            msg = waiting.get("message") or f'{waiting["reason"]} for image "{image}"'
-            out.append(Cause(waiting["reason"], msg, f"{_who(worker)} {waiting['reason']} {image}".strip(),
-                             f"Pod/{name}", None, 1, True))
-        term = (cs.get("lastState") or {}).get("terminated") or (cs.get("state") or {}).get("terminated")
-        if term and (term.get("reason") == "OOMKilled" or (term.get("exitCode") or 0) != 0):
-            code = term.get("exitCode")
-            reason = "OOMKilled" if term.get("reason") == "OOMKilled" else "ExitCode"
-            restarts = int(cs.get("restartCount") or 0)
-            what = "OOMKilled" if reason == "OOMKilled" else f"exited with code {code}"
-            if waiting.get("reason") == "CrashLoopBackOff":
-                what = f"CrashLoopBackOff: {what}"
-            detail = f"container {cs.get('name')} " + ("OOMKilled" if reason == "OOMKilled" else f"exited with code {code}") \
-                + (f" (exit code {code})" if reason == "OOMKilled" else "")
-            if term.get("message"):
-                detail += f": {term['message'].strip()}"
-            out.append(Cause(reason, detail + (f", {restarts} restarts" if restarts else ""),
-                             f"{_who(worker)} {what}" + (f" ({plural(restarts, 'restart')})" if restarts else ""),
-                             f"Pod/{name}", parse_time(term.get("finishedAt")), max(restarts, 1), True))
-    return out
-
-
 def _event_cause(ev: Event, worker: int | None) -> Cause | None:
     r = ev.reason
-    who = _who(worker)
+    w = who(worker)
+
+    def cause(reason: str, summary: str, blocking: bool = True) -> Cause:
+        return Cause(reason, ev.message, summary, ev.object, ev.first, ev.count, blocking, EVENTS)
+
     if r == "FailedCreate":
-        text = _failed_create_text(ev.message)
-        return Cause(r, ev.message, f"{who} cannot be created: {text}", ev.object, ev.first, ev.count, True)
+        return cause(r, f"{w} cannot be created: {_failed_create_text(ev.message)}")
     if r == "FailedScheduling":
-        return Cause(r, ev.message, f"{who} unschedulable ({_short_scheduler(ev.message)})", ev.object, ev.first,
-                     ev.count, True)
+        return cause(r, f"{w} unschedulable ({_short_scheduler(ev.message)})")
     if r in ("Preempted", "Evicted"):
-        return Cause(r, ev.message, f"{who} {r.lower()}: {ev.message}", ev.object, ev.first, ev.count, True)
+        return cause(r, f"{w} {r.lower()}: {ev.message}")
     if r in ("FailedMount", "FailedAttachVolume"):
-        return Cause(r, ev.message, f"{who} {r}: {ev.message}", ev.object, ev.first, ev.count, True)
+        return cause(r, f"{w} {r}: {ev.message}")
     if r == "Failed" and "pull" in ev.message.lower() and "image" in ev.message.lower():
-        return Cause("ErrImagePull", ev.message, f"{who} {ev.message}", ev.object, ev.first, ev.count, True)
+        return cause("ErrImagePull", f"{w} {ev.message}")
     if r == "BackOff" and "pulling image" in ev.message:
-        return Cause("ImagePullBackOff", ev.message, f"{who} {ev.message}", ev.object, ev.first, ev.count, True)
+        return cause("ImagePullBackOff", f"{w} {ev.message}")
     if r == "Unhealthy":
-        return Cause(r, ev.message, f"{who} {ev.message}", ev.object, ev.first, ev.count, False)
+        return cause(r, f"{w} {ev.message}", blocking=False)
     return None
 
 
 def group_cause(*, pods: Sequence[dict], missing: Sequence[int], leader_missing: bool,
-                events: Sequence[LwsEvent], now: datetime | None = None) -> Cause | None:
-    """The most specific cause of one unhealthy group (see ``_PRIORITY``), or None.
+                events: Sequence[LwsEvent], extra: Sequence[Cause] = (), now: datetime | None = None) -> Cause | None:
+    """The most specific cause of one unhealthy group (``causes.rank``), or None.
 
-    ``pods`` are the group's live pods; ``missing`` the worker indexes with no pod (0 = the leader);
-    ``events`` the group's events (``events_of_lws`` filtered on the group). A ``FailedCreate`` only
-    counts for a pod that is still missing; a pod's events only for the pod that exists now (same uid
-    when the event carries one), so a previous incarnation's trouble is not blamed on this one.
+    ``pods`` are the group's live pods (their own status gives causes of layer ``pods``);
+    ``missing`` the worker indexes with no pod (0 = the leader); ``events`` the group's events
+    (``events_of_lws`` filtered on the group, empty when not read); ``extra`` causes other layers
+    found (admission, gang scheduling...). A ``FailedCreate`` only counts for a pod that is still
+    missing; a pod's events only for the pod that exists now (same uid when the event carries one),
+    so a previous incarnation's trouble is not blamed on this one.
     """
-    candidates: list[tuple[int, int, Cause]] = []
+    candidates: list[tuple[tuple, Cause]] = []
     missing_set = set(missing) | ({0} if leader_missing else set())
     by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
     for le in events:
@@ -405,17 +369,17 @@ def group_cause(*, pods: Sequence[dict], missing: Sequence[int], leader_missing:
             continue
         cause = _event_cause(ev, le.worker)
         if cause is not None:
-            candidates.append((_rank(cause.reason), le.worker or 0, -int(_ts(ev.last)), cause))
+            candidates.append(((rank(cause), le.worker or 0, -_ts(ev.last)), cause))
     for pod in pods:
         w = worker_index(pod)
-        for cause in _container_state_causes(pod, w):
-            candidates.append((_rank(cause.reason), w or 0, 0, cause))
+        candidates.extend(((rank(c), w or 0, 0.0), c) for c in pod_causes(pod, w))
+    candidates.extend(((rank(c), 0, 0.0), c) for c in extra)
     if not candidates:
         return None
     # most specific reason first, then the leader before workers, then the newest
-    candidates.sort(key=lambda c: (c[0], c[1], c[2]))
-    candidates = [(r, t, c) for r, _, t, c in candidates]
-    best = candidates[0][2]
+    candidates.sort(key=lambda kc: kc[0])
+    top_rank = candidates[0][0][0]
+    best = candidates[0][1]
     if best.reason in ("OOMKilled", "ExitCode"):
         # a crash loop has been so since the kubelet's first "Back-off restarting failed container"
         pod_name = best.object.split("/", 1)[-1]
@@ -423,46 +387,17 @@ def group_cause(*, pods: Sequence[dict], missing: Sequence[int], leader_missing:
                     and "restarting failed container" in le.event.message and le.event.first]
         if backoffs:
             first = min(backoffs, key=lambda e: _ts(e.first))
-            best = Cause(best.reason, best.message, best.summary, best.object, first.first, best.count,
-                         best.blocking)
+            best = replace(best, since=first.first)
     if best.since is None:
         # a status-only cause (image pull): as old as the matching event when there is one
-        same = [c for r, _, c in candidates if r == candidates[0][0] and c.since is not None]
+        same = [c for key, c in candidates if key[0] == top_rank and c.since is not None]
         if same:
-            best = Cause(best.reason, same[0].message if best.reason in _IMAGE_WAITING else best.message,
-                         best.summary, best.object, same[0].since, same[0].count, best.blocking)
+            best = replace(best, message=same[0].message if best.reason in IMAGE_WAITING else best.message,
+                           since=same[0].since, count=same[0].count)
     return best
 
 
-def for_text(seconds: float) -> str:
-    """``for 12m`` style durations (kubectl's HumanDuration rounding, coarse)."""
-    s = int(max(seconds, 0))
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m"
-    if s < 172800:
-        return f"{s // 3600}h"
-    return f"{s // 86400}d"
-
-
 # ---- re-creation history ---------------------------------------------------------------------------
-
-@dataclass
-class Recreations:
-    """Re-creations of one group within the events' retention."""
-
-    count: int = 0
-    last: datetime | None = None
-    last_reason: str | None = None
-    loop: bool = False
-    times: list[datetime] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return {"count": self.count, "last": rfc3339(self.last) if self.last else None,
-                "lastReason": self.last_reason, "loop": self.loop,
-                "window": f"events kept by the API server (default {EVENT_TTL_TEXT})"}
-
 
 def _spread(ev: Event) -> list[datetime]:
     """The times of an aggregated event's occurrences (first..last, evenly; kube keeps only those two)."""
@@ -483,138 +418,71 @@ def is_loop(times: Sequence[datetime], *, count: int = LOOP_COUNT, window: timed
     return any(ts[i + count - 1] - ts[i] <= window for i in range(len(ts) - count + 1))
 
 
-def recreations(events: Iterable[LwsEvent], *, now: datetime | None = None) -> dict[int, Recreations]:
-    """Group index -> re-creations, from ``RecreateGroup`` events on the LWS and leader incarnations.
+def recreations(events: Iterable[LwsEvent], *, now: datetime | None = None,
+                leaders: dict[int, str | None] | None = None) -> dict[int, Recreations]:
+    """Group index -> re-creations, counted by leader incarnations replaced, never by occurrences.
 
-    ``RecreateGroup`` is what the controller writes when it deletes a leader to re-create a group
-    (golden B.4). A leader deleted by hand writes none, but each new leader pod is a new uid: the
-    distinct uids of the leader's events, less one, are a lower bound used when they say more. Only
-    re-creations within the last ``LOOP_WINDOW`` make a loop (``now`` matters: old bursts are history).
+    A ``RecreateGroup`` event (on the LWS) names the leader it deleted in ``related`` (golden B.4):
+    each distinct leader uid there is one re-creation, however many times the controller recorded
+    it (a real controller sometimes writes one twice, ``series.count 2`` on the same leader pod).
+    A leader deleted by hand writes no ``RecreateGroup``, but its pod's own events carry its uid:
+    every leader uid seen in events that is not the live leader (``leaders``: group -> live leader
+    uid; without it, the newest uid seen stands for it) was replaced too. Only a ``RecreateGroup``
+    with no related uid (older controllers) is counted by its occurrences. Only re-creations
+    within the last ``LOOP_WINDOW`` make a loop (``now`` matters: old bursts are history).
     """
     now = now or utc_now()
-    out: dict[int, Recreations] = {}
-    leader_uids: dict[int, dict[str, datetime | None]] = {}
-    seen: set[str] = set()
+    replaced: dict[int, dict[str, tuple[datetime | None, str | None]]] = {}  # group -> uid -> (when, why)
+    unnamed: dict[int, list[tuple[Event, str]]] = {}
+    seen_leaders: dict[int, dict[str, tuple[datetime | None, datetime | None]]] = {}  # uid -> (first, last)
     for le in events:
         ev = le.event
         if le.group is None:
             continue
         if ev.kind == LWS_KIND and ev.reason == "RecreateGroup":
-            if ev.uid in seen:
-                continue
-            seen.add(ev.uid)
-            rec = out.setdefault(le.group, Recreations())
-            rec.count += max(ev.count, 1)
-            rec.times.extend(_spread(ev))
-            if ev.last and (rec.last is None or ev.last >= rec.last):
-                rec.last, rec.last_reason = ev.last, ev.message
+            if ev.related_kind == "Pod" and ev.related_uid:
+                old = replaced.setdefault(le.group, {}).get(ev.related_uid)
+                if old is None or (ev.first and (old[0] is None or ev.first < old[0])):
+                    replaced[le.group][ev.related_uid] = (ev.first or ev.last, ev.message)
+            else:
+                unnamed.setdefault(le.group, []).append((ev, ev.message))
         elif ev.kind == "Pod" and le.worker == 0 and ev.object_uid:
-            uids = leader_uids.setdefault(le.group, {})
-            t = ev.first
-            if ev.object_uid not in uids or (t and (uids[ev.object_uid] is None or t < uids[ev.object_uid])):
-                uids[ev.object_uid] = t
-    for g, uids in leader_uids.items():
-        extra = len(uids) - 1
-        rec = out.setdefault(g, Recreations())
-        if extra > rec.count:
-            births = sorted(t for t in uids.values() if t is not None)[1:]
-            rec.count = extra
-            rec.times = births
-            if births and (rec.last is None or births[-1] > rec.last):
-                rec.last = births[-1]
-                rec.last_reason = rec.last_reason or "new leader pod"
-    for rec in out.values():
-        rec.times.sort()
+            first, last = seen_leaders.setdefault(le.group, {}).get(ev.object_uid, (None, None))
+            seen_leaders[le.group][ev.object_uid] = (_earliest(first, ev.first), _latest(last, ev.last or ev.first))
+    out: dict[int, Recreations] = {}
+    for g in set(replaced) | set(unnamed) | set(seen_leaders):
+        named = replaced.get(g, {})
+        uids = seen_leaders.get(g, {})
+        live = leaders.get(g) if leaders is not None else max(uids, key=lambda u: _ts(uids[u][0]), default=None)
+        gone = dict(named)
+        for uid, (_, last) in uids.items():
+            if uid != live and uid not in gone:
+                gone[uid] = (last, "new leader pod")
+        moments = list(gone.values())
+        if unnamed.get(g):
+            # an older controller's events name no leader: count their occurrences, unless the
+            # leaders seen in events say more (the two cannot be matched one to one)
+            counted = list(named.values()) + [(t, why) for ev, why in unnamed[g] for t in _spread(ev) or [None]]
+            moments = max(counted, moments, key=len)
+        rec = Recreations()
+        rec.count = len(moments)
+        rec.times = sorted(t for t, _ in moments if t is not None)
+        dated = [(t, why) for t, why in moments if t is not None]
+        if dated:
+            rec.last, rec.last_reason = max(dated, key=lambda m: m[0])
         recent = [t for t in rec.times if now - t <= LOOP_WINDOW]
         rec.loop = is_loop(recent)
-    return {g: r for g, r in out.items() if r.count}
+        if rec.count:
+            out[g] = rec
+    return out
 
 
-# ---- kubectl's aggregation text --------------------------------------------------------------------
-
-def aggregate_text(ev: Event, now: datetime | None = None) -> str:
-    """``x12 over 5m`` when an event happened more than once (kubectl events' LAST SEEN column)."""
-    if ev.count <= 1 or ev.first is None:
-        return ""
-    span = ((ev.last or now or utc_now()) - ev.first).total_seconds()
-    return f"x{ev.count} over {for_text(span)}"
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
-# ---- status: explain an assessment ------------------------------------------------------------------
-
-def needs_events(a: "Assessment") -> bool:
-    """Whether ``status`` reads events: only when some group is not Ready (healthy keeps its budget)."""
-    return any(not g.group_ready for g in a.groups)
-
-
-def recreation_possible(a: "Assessment", now: datetime | None = None) -> bool:
-    """Whether a re-creation loop can exist: some group is not Ready, or a leader is younger than the
-    loop window (a loop's last re-creation made the current leader). ``list`` reads RecreateGroup
-    events only then, so a settled fleet keeps its two requests."""
-    for g in a.groups:
-        if not g.group_ready or (g.age_seconds is not None and g.age_seconds < LOOP_WINDOW.total_seconds()):
-            return True
-    return False
-
-
-def explain(a: "Assessment", events: Sequence[Event] | None, *, stuck_after: float = 300.0,
-            now: datetime | None = None, others: Sequence[str] = (), info: dict | None = None) -> "Assessment":
-    """Give every unhealthy group of ``a`` (a health.Assessment) its cause and every group its
-    re-creation history, mark groups stuck past ``stuck_after`` seconds, and re-derive the LWS state.
-
-    A blocking cause (a pod that cannot be created, scheduled or pulled...) makes the group failing, so
-    the LWS is Degraded, not Progressing: the controller cannot fix a quota. ``events`` None means
-    they could not be read: nothing changes but ``a.events_info``.
-    """
-    from kubectl_lws.model import health as H
-
-    a.events_info = dict(info or {}, read=events is not None)
-    if events is None:
-        return a
-    now = now or utc_now()
-    view = a.view
-    others = list(others) or other_lws_names(events, view.name)
-    mine = events_of_lws(events, view.name, others=others)
-    by_group: dict[int, list[LwsEvent]] = {}
-    for le in mine:
-        if le.group is not None:
-            by_group.setdefault(le.group, []).append(le)
-    history = recreations(mine, now=now)
-    changed = False
-    for g in a.groups:
-        g.recreations = history.get(g.index, Recreations())
-        if g.recreations.loop:
-            changed = True
-        if g.healthy and g.group_ready:
-            continue
-        group = g.group
-        pods = list(group.pods) if group is not None else []
-        leader_missing = group is None or group.leader is None
-        cause = group_cause(pods=pods, missing=g.missing, leader_missing=leader_missing,
-                            events=by_group.get(g.index, []), now=now)
-        if cause is None:
-            continue
-        g.cause = cause
-        changed = True
-        since = cause.since
-        held = (now - since).total_seconds() if since else None
-        g.stuck = held is not None and held >= stuck_after
-        text = cause.summary + (f" (for {for_text(held)})" if held is not None else "")
-        if g.stuck:
-            g.state, g.reason = H.STUCK, text
-        else:
-            if cause.blocking and g.state == H.RECREATING:
-                g.state = H.PENDING
-            g.reason = text
-    for g in a.groups:
-        rec = g.recreations
-        if rec is not None and rec.loop and g.cause is None:
-            loop = f"re-creation loop: {rec.count} re-creations, last {for_text((now - rec.last).total_seconds())} ago" \
-                if rec.last else f"re-creation loop: {rec.count} re-creations"
-            g.reason = f"{g.reason}; {loop}" if g.reason else loop
-    if changed:
-        a.state, a.reason = H._lws_state(view, a.groups, a.current_revision)
-    return a
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def recreation_text(rec: Recreations | None, now: datetime | None = None) -> str:
@@ -626,23 +494,11 @@ def recreation_text(rec: Recreations | None, now: datetime | None = None) -> str
     return f"{rec.count}{ago}" + (" loop" if rec.loop else "")
 
 
-def mark_loops(a: "Assessment", events: Sequence[Event], *, now: datetime | None = None,
-               others: Sequence[str] = ()) -> list[int]:
-    """For ``list``: give each group its re-creation history and make an LWS with a looping group
-    Degraded (a loop needs a human even while its groups look Ready). Returns the looping groups."""
-    from kubectl_lws.model import health as H
+# ---- kubectl's aggregation text --------------------------------------------------------------------
 
-    now = now or utc_now()
-    history = recreations(events_of_lws(events, a.view.name, others=others), now=now)
-    loops = []
-    for g in a.groups:
-        g.recreations = history.get(g.index, Recreations())
-        if g.recreations.loop:
-            loops.append(g.index)
-    if loops and a.state not in (H.UNAVAILABLE, H.DEGRADED):
-        rec = history[loops[0]]
-        a.state = H.DEGRADED
-        a.reason = (f"group {loops[0]} in a re-creation loop ({rec.count} re-creations"
-                    + (f", last {for_text((now - rec.last).total_seconds())} ago" if rec.last else "") + ")"
-                    + (f" (+{len(loops) - 1} more)" if len(loops) > 1 else ""))
-    return loops
+def aggregate_text(ev: Event, now: datetime | None = None) -> str:
+    """``x12 over 5m`` when an event happened more than once (kubectl events' LAST SEEN column)."""
+    if ev.count <= 1 or ev.first is None:
+        return ""
+    span = ((ev.last or now or utc_now()) - ev.first).total_seconds()
+    return f"x{ev.count} over {for_text(span)}"

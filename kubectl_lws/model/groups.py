@@ -139,16 +139,42 @@ def group_index(pod: dict) -> int | None:
 _INDEX_CACHE: dict[str, int | None] = {}
 
 
+def _label_index(value: Any) -> int | None:
+    """A label's index as the controller writes it (``strconv.Itoa``): decimal digits only, so
+    ``abc``, ``-1``, `` 1`` or ``1_0`` are None, never a number Python's int() would make of them."""
+    if value.__class__ is str and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def worker_index(pod: dict) -> int | None:
+    """The pod's worker index, or None when the label is missing or not a non-negative integer."""
     value = ((pod.get("metadata") or {}).get("labels") or {}).get(keys.WORKER_INDEX_LABEL)
     if value.__class__ is str:
         if value in _INDEX_CACHE:
             return _INDEX_CACHE[value]
-        parsed = _int_or(value)
+        parsed = _label_index(value)
         if len(_INDEX_CACHE) < 4096:
             _INDEX_CACHE[value] = parsed
         return parsed
-    return _int_or(value)
+    return _label_index(value)
+
+
+def worker_index_problem(pod: dict, size: int | None = None) -> str | None:
+    """Why the pod's worker index cannot place it in its group (None when it can): missing, not a
+    number, or beyond the group ``size`` (else the pod's size annotation)."""
+    raw = labels(pod).get(keys.WORKER_INDEX_LABEL)
+    index = worker_index(pod)
+    if raw is None:
+        return "no worker-index label"
+    if index is None:
+        return f'worker-index "{raw}" is not a number' if not str(raw).lstrip("-").isdigit() \
+            else f"worker-index {raw} is negative"
+    if size is None:
+        size = _label_index(((pod.get("metadata") or {}).get("annotations") or {}).get(keys.SIZE_ANNOTATION))
+    if size is not None and index >= size:
+        return f"worker-index {index} is beyond the group size {size}"
+    return None
 
 
 def subgroup_index(pod: dict) -> int | None:
@@ -203,6 +229,27 @@ def default_container(pod: dict) -> str | None:
 
 # ---- grouping -----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Stray:
+    """A live pod of a group that has no place in it: its worker index is missing, not a number, beyond
+    the group size, or another pod's. Shown as a finding, never counted (not ready, not a leader)."""
+
+    pod: dict
+    why: str
+
+    @property
+    def name(self) -> str:
+        return pod_name(self.pod)
+
+    @property
+    def label(self) -> str | None:
+        """The worker-index label as served."""
+        return labels(self.pod).get(keys.WORKER_INDEX_LABEL)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "workerIndex": None, "workerIndexLabel": self.label, "reason": self.why}
+
+
 @dataclass
 class Group:
     """One LWS replica: the leader (worker 0) and its workers, as they exist right now."""
@@ -211,6 +258,7 @@ class Group:
     pods: list[dict] = field(default_factory=list)  # live pods, leader first, by worker index
     terminating: list[dict] = field(default_factory=list)  # pods with a deletionTimestamp
     surge: bool = False
+    strays: list[Stray] = field(default_factory=list)  # live pods without a usable worker index
 
     @property
     def leader(self) -> dict | None:
@@ -241,11 +289,13 @@ class Group:
 
 
 def group_pods(pods: Iterable[dict], replicas: int | None = None, *,
-               include_empty: bool = True) -> list[Group]:
+               include_empty: bool = True, size: int | None = None) -> list[Group]:
     """Group pods by ``group-index``, ordered by index; workers ordered by ``worker-index``.
 
     With ``replicas`` every index 0..replicas-1 gets a Group even when it has no pod (a missing
-    group is something to show, not to hide); pods at index >= replicas are surge groups.
+    group is something to show, not to hide); pods at index >= replicas are surge groups. A live
+    pod whose worker index is unusable (``worker_index_problem`` against ``size``, else the pod's size
+    annotation), or a second pod at the same index, is a :class:`Stray` of its group, not one of its pods.
     """
     groups: dict[int, Group] = {}
     for pod in pods:
@@ -253,16 +303,45 @@ def group_pods(pods: Iterable[dict], replicas: int | None = None, *,
         if gi is None:
             continue
         group = groups.setdefault(gi, Group(gi))
-        (group.terminating if is_terminating(pod) else group.pods).append(pod)
+        if is_terminating(pod):
+            group.terminating.append(pod)
+            continue
+        why = worker_index_problem(pod, size)
+        if why is not None:
+            group.strays.append(Stray(pod, why))
+        else:
+            group.pods.append(pod)
     if replicas is not None and include_empty:
         for gi in range(replicas):
             groups.setdefault(gi, Group(gi))
     ordered = sorted(groups.values(), key=lambda g: g.index)
     for group in ordered:
         group.pods.sort(key=_pod_order)
+        _split_duplicates(group)
         group.terminating.sort(key=lambda p: (worker_index(p) or 0, pod_name(p)))
         group.surge = replicas is not None and group.index >= replicas
     return ordered
+
+
+def _split_duplicates(group: Group) -> None:
+    """Two live pods at one worker index: the one the controller would have made (its name, else the
+    older) stays, the other becomes a stray."""
+    by_index: dict[int | None, list[dict]] = {}
+    for pod in group.pods:
+        by_index.setdefault(worker_index(pod), []).append(pod)
+    if all(len(same) == 1 for same in by_index.values()):
+        return
+    keep: list[dict] = []
+    for index, same in by_index.items():
+        if len(same) > 1:
+            lws = labels(same[0]).get(keys.NAME_LABEL, "")
+            expected = f"{lws}-{group.index}" if index == 0 else f"{lws}-{group.index}-{index}"
+            same = sorted(same, key=lambda p: (pod_name(p) != expected,
+                                               (p.get("metadata") or {}).get("creationTimestamp") or "",
+                                               pod_name(p)))
+            group.strays += [Stray(p, f"worker-index {index} is also {pod_name(same[0])}'s") for p in same[1:]]
+        keep.append(same[0])
+    group.pods = sorted(keep, key=_pod_order)
 
 
 def pods_by_lws(pods: Iterable[dict]) -> dict[tuple[str, str], list[dict]]:

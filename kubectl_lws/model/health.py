@@ -1,4 +1,8 @@
-"""Group and LWS health, derived from pods (and nodes), never from LWS counters alone.
+"""Group and LWS health from pods (and nodes): the first step of the one verdict.
+
+Views do not call this module for a state: ``model/verdict.judge`` does, then adds the causes of
+every layer (pods, events, ...) and decides the final state. What is here is what the pods alone
+say, never the LWS counters alone.
 
 Why from pods: before LWS v0.9 ``status.readyReplicas`` counted a group whose workers were
 Pending as ready (reference §3), and the controller publishes no per-group status at all. So a
@@ -9,11 +13,11 @@ Public API (stable, used by status/list/rollout/restart/scale/logs):
 
 * ``current_revision(view, pods, *, leader_sts=None) -> str | None``
 * ``group_health(view, group, *, nodes=None, current_revision=None, now=None) -> GroupHealth``
-* ``lws_health(view, groups, *, current_revision=None) -> (state, reason)``
+* ``lws_health(view, groups, *, current_revision=None) -> (state, reason)`` and ``lws_state(...)``
 * ``assess(view, pods, *, nodes=None, leader_sts=None, now=None) -> Assessment`` (all of it at once)
 * ``pod_problem(pod, *, nodes=None, now=None) -> PodProblem | None`` and ``pod_info(...)``
 
-Group states (most severe first): Stuck (only with events), Missing, Recreating, NodeNotReady, Pending, Degraded, Updating,
+Group states (most severe first): Stuck (a cause held past --stuck-after), Missing, Recreating, NodeNotReady, Pending, Degraded, Updating,
 Ready. LWS states: Unavailable, Degraded, Paused, Scaling, Progressing, Canary, Healthy.
 """
 
@@ -22,15 +26,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from kubectl_lws.model import keys
+from kubectl_lws.model.causes import Cause, Recreations
 from kubectl_lws.model.groups import (Group, LwsView, group_pods, is_terminating, labels, pod_name,
                                       pod_ready, pod_restarts, revision, subgroup_index, worker_index)
 from kubectl_lws.model.timeutil import age_seconds, parse_time, utc_now
-
-if TYPE_CHECKING:  # pragma: no cover - model/events imports this module at run time, not the reverse
-    from kubectl_lws.model.events import Cause, Recreations
 
 # ---- states ---------------------------------------------------------------------------------------
 
@@ -42,7 +44,7 @@ MISSING = "Missing"
 NODE_NOT_READY = "NodeNotReady"
 UPDATING = "Updating"
 
-STUCK = "Stuck"  # not Ready past --stuck-after with a cause from events (model/events.explain)
+STUCK = "Stuck"  # not Ready past --stuck-after with a cause (model/verdict.judge)
 
 GROUP_STATES = (STUCK, MISSING, RECREATING, NODE_NOT_READY, PENDING, DEGRADED, UPDATING, READY)
 
@@ -325,10 +327,14 @@ class GroupHealth:
     pods: list[PodInfo] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)  # worker indexes with no live pod
     group: Group | None = field(default=None, repr=False, compare=False)
-    # Filled in from events (model/events.explain) only when they were read; None = not known.
-    cause: "Cause | None" = field(default=None, repr=False, compare=False)
-    recreations: "Recreations | None" = field(default=None, repr=False, compare=False)
+    # Filled in by the verdict (model/verdict.judge): the best cause of any layer, and the
+    # re-creation history (None when events were not read: not known, not zero).
+    cause: Cause | None = field(default=None, repr=False, compare=False)
+    recreations: Recreations | None = field(default=None, repr=False, compare=False)
     stuck: bool = False
+    # Every cause the admission/gang/storage layers found (layers.LayerReader), most important first;
+    # the verdict picks ``cause`` among them and the pods' and events' causes. Empty: nothing to say.
+    layer_causes: "list[Cause]" = field(default_factory=list, repr=False, compare=False)
 
     @property
     def healthy(self) -> bool:
@@ -357,11 +363,20 @@ class GroupHealth:
         if domains is not None:
             out["domains"] = domains
         out["cause"] = self.cause.to_json() if self.cause is not None else None
+        # every cause found, each with its layer (the primary one is "cause")
+        out["causes"] = [c.to_json() for c in _all_causes(self)]
         out["stuck"] = self.stuck
         out["recreations"] = self.recreations.to_json() if self.recreations is not None else None
+        # pods whose worker index has no place in the group (model/groups.Stray): listed, never counted
+        out["unexpectedPods"] = [s.to_json() for s in self.group.strays] if self.group is not None else []
         if with_pods:
             out["pods"] = [p.to_json() for p in self.pods]
         return out
+
+
+def _all_causes(g: GroupHealth) -> list:
+    out = [g.cause] if g.cause is not None else []
+    return out + [c for c in g.layer_causes if c is not g.cause]
 
 
 def group_health(view: LwsView, group: Group, *, nodes: dict[str, dict] | Iterable[dict] | None = None,
@@ -485,10 +500,11 @@ def lws_health(view: LwsView, groups: Sequence[GroupHealth] | Sequence[Group], *
     """Overall state and reason; ``groups`` as returned by ``group_health`` (Groups are assessed)."""
     healths = [g if isinstance(g, GroupHealth) else
                group_health(view, g, nodes=nodes, current_revision=current_revision, now=now) for g in groups]
-    return _lws_state(view, healths, current_revision)
+    return lws_state(view, healths, current_revision)
 
 
-def _lws_state(view: LwsView, healths: Sequence[GroupHealth], current: str | None) -> tuple[str, str]:
+def lws_state(view: LwsView, healths: Sequence[GroupHealth], current: str | None) -> tuple[str, str]:
+    """The LWS state and reason from its groups' health (the verdict calls it again after causes)."""
     desired = view.replicas
     base = [h for h in healths if not h.surge]
     surge = [h for h in healths if h.surge]
@@ -568,8 +584,13 @@ class Assessment:
     ready: int  # non-surge groups ready (from pods)
     updated: int  # non-surge groups on the current revision
     current: int  # groups that have a live leader, surge included (like status.replicas)
-    # What reading events gave (model/events.explain): None when they were not read.
+    # What reading events gave (model/verdict.judge): None when they were not read.
     events_info: dict | None = None
+    # What the verdict was judged from: "pods" (every group from its pods), or "lws-status" (list
+    # only: the LWS status said enough, model/verdict.settled_by_status; no group detail then).
+    source: str = "pods"
+    # What reading the admission/gang/storage layers gave (layers.LayerReader): None when not read.
+    admission_info: dict | None = None
 
     @property
     def healthy(self) -> bool:
@@ -588,9 +609,9 @@ def assess(view: LwsView, pods: Sequence[dict], *, nodes: dict[str, dict] | Iter
     now = now or utc_now()
     nodes = nodes_by_name(nodes)
     current = current_revision(view, pods, leader_sts=leader_sts)
-    groups = group_pods(pods, view.replicas)
+    groups = group_pods(pods, view.replicas, size=view.size)
     healths = [group_health(view, g, nodes=nodes, current_revision=current, now=now) for g in groups]
-    state, reason = _lws_state(view, healths, current)
+    state, reason = lws_state(view, healths, current)
     base = [h for h in healths if not h.surge]
     return Assessment(view=view, state=state, reason=reason, current_revision=current, groups=healths,
                       desired=view.replicas, ready=sum(1 for h in base if h.group_ready),

@@ -24,7 +24,8 @@ from typing import Any, Iterable, Sequence
 
 from kubectl_lws.model import groups as g
 from kubectl_lws.model import incarnation as I
-from kubectl_lws.model.events import EVENT_TTL_TEXT, LWS_KIND, LwsEvent
+from kubectl_lws.model.causes import EVENT_TTL_TEXT
+from kubectl_lws.model.events import LWS_KIND, LwsEvent
 from kubectl_lws.model.timeutil import rfc3339
 
 KIND = "LeaderWorkerSetHistory"

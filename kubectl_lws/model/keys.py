@@ -38,6 +38,23 @@ ENV_GROUP_SIZE = "LWS_GROUP_SIZE"
 ENV_WORKER_INDEX = "LWS_WORKER_INDEX"
 LWS_ENV_ORDER = (ENV_LEADER_ADDRESS, ENV_GROUP_SIZE, ENV_WORKER_INDEX)
 
+# DisaggregatedSet (v0.9+, slices and role scalers v0.10; reference §1 and golden README section F)
+DS_GROUP = "disaggregatedset.x-k8s.io"
+DS_VERSION = "v1"
+DS_PLURAL = "disaggregatedsets"
+DS_KIND = "DisaggregatedSet"
+DS_CRD_NAME = f"{DS_PLURAL}.{DS_GROUP}"
+DSRS_PLURAL = "disaggregatedsetrolescalers"
+DSRS_KIND = "DisaggregatedSetRoleScaler"
+DSRS_CRD_NAME = f"{DSRS_PLURAL}.{DS_GROUP}"
+_DS_PREFIX = DS_GROUP + "/"
+DS_NAME_LABEL = _DS_PREFIX + "name"
+DS_ROLE_LABEL = _DS_PREFIX + "role"
+DS_SLICE_LABEL = _DS_PREFIX + "slice"
+DS_REVISION_LABEL = _DS_PREFIX + "revision"
+DS_INITIAL_REPLICAS_ANNOTATION = _DS_PREFIX + "initial-replicas"
+DS_PRIVATE_SERVICE_SUFFIX = "-prv"  # the DS's headless Service per child LWS: <lws>-prv
+
 # Kubernetes keys the plugin relies on
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"

@@ -42,9 +42,10 @@ def group_label(group: int | str) -> str:
     return str(group) if isinstance(group, int) else str(group)[:8]
 
 
-def make_prefix(group: int | str, worker: int, container: str | None = None) -> str:
-    """``g1/w0`` (or ``g1/w0/sidecar`` when a pod shows several containers)."""
-    base = f"g{group_label(group)}/w{worker}"
+def make_prefix(group: int | str, worker: int | None, container: str | None = None) -> str:
+    """``g1/w0`` (or ``g1/w0/sidecar`` when a pod shows several containers); ``g1/w?`` for a pod whose
+    worker index has no place in its group (model/groups.Stray)."""
+    base = f"g{group_label(group)}/w{'?' if worker is None else worker}"
     return f"{base}/{container}" if container else base
 
 
@@ -53,7 +54,7 @@ class Target:
     """One log stream: a container instance of a selected pod."""
 
     group: int | str
-    worker: int
+    worker: int | None  # None: a stray (its worker-index label is unusable or another pod's)
     pod: str
     uid: str
     container: str
@@ -82,7 +83,7 @@ class Waiting:
     """A selected pod/container that has no log to read yet (Pending, not started)."""
 
     group: int | str
-    worker: int
+    worker: int | None
     pod: str
     uid: str
     container: str
@@ -101,7 +102,8 @@ class Selection:
     ordered: list["Target | Waiting"] = field(default_factory=list)  # both, in display order
 
 
-def sort_key(group: int | str, worker: int) -> tuple[int, int | str, int]:
+def sort_key(group: int | str, worker: int | None) -> tuple[int, int | str, int]:
+    worker = 1 << 30 if worker is None else worker  # strays last in their group
     return (0, group, worker) if isinstance(group, int) else (1, group, worker)
 
 
@@ -213,10 +215,15 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
     selection = Selection()
     missing_container: dict[tuple[str, ...], list[str]] = {}
     rows: list[tuple[tuple, Target | Waiting]] = []
+    pods = list(pods)
+    strays = {s.name: s.why for grp in g.group_pods(pods) for s in grp.strays}
     for pod in pods:
         gk = group_key(pod)
-        wi = g.worker_index(pod)
-        if gk is None or wi is None:
+        if gk is None:
+            continue
+        stray = strays.get(g.pod_name(pod))
+        wi = None if stray is not None else g.worker_index(pod)
+        if wi is None and stray is None:
             continue
         if not all_pods and g.is_terminating(pod):
             continue
@@ -227,6 +234,9 @@ def select_targets(pods: Iterable[dict], *, groups: Iterable[int | str] = (),
                 continue
         elif not (workers or all_pods) and wi != 0:
             continue
+        if stray is not None:
+            selection.notes.append(f"pod {g.pod_name(pod)} (group {group_label(gk)}): {stray}; shown as "
+                                   f"{make_prefix(gk, None)}")
         meta = pod.get("metadata") or {}
         name, uid = meta.get("name", ""), meta.get("uid", "")
         names = pod_containers(pod, container, all_containers)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from kubectl_lws.model.envcheck import FAIL, PASS, WARN, Finding, pod_containers, spec_env
+from kubectl_lws.model.envcheck import FAIL, INFO, PASS, WARN, Finding, pod_containers, spec_env
 from kubectl_lws.model.groups import Group, pod_name
 
 GPU_RESOURCE_SUFFIX = "/gpu"
@@ -150,6 +150,8 @@ def check_shm(group: Group) -> list[Finding]:
                 continue
             out.append(Finding(gi, "shm", PASS, "memory-backed /dev/shm" + (f" ({limit})" if limit else ""),
                                pod=pod_name(pod), container=cname))
+    if not out:
+        out.append(Finding(gi, "shm", INFO, "not checked: no container requests a GPU"))
     return out
 
 

@@ -132,14 +132,34 @@ class RestartPlan:
         return out
 
 
+def restartable(view: LwsView, by_index: dict[int, GroupTarget], indexes: Sequence[int]) -> None:
+    """ValueError unless every index is a group the controller manages now: below ``replicas``, or a
+    surge group of a rollout in progress (``replicas <= i < replicas + maxSurge``, with pods). A pod left
+    at another index (a leftover of an earlier size) is named: deleting it would not restart a group."""
+    surge_end = view.replicas + view.max_surge_count
+    valid = [i for i in by_index if i < view.replicas or i < surge_end]
+    bad = sorted(set(indexes) - set(valid))
+    if not bad:
+        return
+    have = f"groups {_range_text(range(view.replicas))}" if view.replicas else "no groups"
+    surge = sorted(i for i in valid if i >= view.replicas)
+    if surge:
+        have += f" and surge {_range_text(surge)}"
+    leftovers = {i: by_index[i] for i in bad if i in by_index and (by_index[i].pods or by_index[i].leader)}
+    if not leftovers:
+        raise ValueError(f"group {', '.join(map(str, bad))} does not exist: {view.name} has {have}")
+    what = [f"group {i} is only pod(s) {', '.join(t.pods) or t.leader} left beyond replicas {view.replicas} "
+            f"(maxSurge {view.max_surge_count})" for i, t in leftovers.items()]
+    raise ValueError(f"group {', '.join(map(str, bad))} is not a group of {view.name} ({view.name} has {have}): "
+                     + "; ".join(what) + ": the controller does not manage them, so restarting cannot re-create "
+                     "them; delete them if they should not be there")
+
+
 def plan_restart_groups(view: LwsView, pods: Sequence[dict], indexes: Sequence[int]) -> RestartPlan:
     """Restart the given groups at once by deleting their leaders (ValueError on a bad index)."""
     by_index = targets_by_index(view, pods)
     wanted = sorted(set(indexes), reverse=True)
-    bad = [i for i in wanted if i not in by_index]
-    if bad:
-        raise ValueError(f"group {', '.join(map(str, sorted(bad)))} does not exist: "
-                         f"{view.name} has groups {_range_text(sorted(by_index))}")
+    restartable(view, by_index, wanted)
     targets = tuple(by_index[i] for i in wanted)
     serving = sum(1 for i, t in by_index.items() if t.ready and i not in wanted and i < view.replicas)
     return RestartPlan(view.name, view.namespace, "groups", view.replicas, targets, (tuple(wanted),),
@@ -153,10 +173,7 @@ def plan_rolling_restart(view: LwsView, pods: Sequence[dict], max_unavailable: i
         raise ValueError("--max-unavailable must be at least 1")
     by_index = targets_by_index(view, pods)
     if indexes is not None:
-        bad = sorted(set(indexes) - set(by_index))
-        if bad:
-            raise ValueError(f"group {', '.join(map(str, bad))} does not exist: "
-                             f"{view.name} has groups {_range_text(sorted(by_index))}")
+        restartable(view, by_index, indexes)
         order = sorted(set(indexes), reverse=True)
     else:
         order = sorted((i for i in by_index if i < view.replicas), reverse=True)

@@ -1,12 +1,14 @@
-"""Is the serving stack of each group wired right? vLLM, SGLang and Ray, from the pod specs and from
-what ``ray`` and the server answer inside the leader.
+"""Is the serving stack of each group wired right? vLLM, SGLang, Ray, NVIDIA NIM and TensorRT-LLM, from the
+pod specs and from what ``ray`` and the server answer inside the leader.
 
 Pure functions over pod/Service dicts and probe output. A group whose pods are Ready can still serve
 nothing: a worker that never joins the leader's Ray cluster, ``--tensor-parallel-size`` x
 ``--pipeline-parallel-size`` that does not match the group's GPUs, SGLang's ``--nnodes`` not equal to the
 LWS size, a ``--node-rank`` not taken from ``LWS_WORKER_INDEX``, a ``--dist-init-addr`` that is not the
 leader, a Service aimed at the wrong port. Every finding names the template (leader/worker), the flag,
-the expected and the actual value.
+the expected and the actual value. What each pod runs is recognised in :mod:`launches` (re-exported
+here); vLLM data/expert parallel and SGLang DP attention live in :mod:`dpcheck`, NIM and TensorRT-LLM in
+:mod:`nvcheck`; this module dispatches, checks Ray, the serving port and Services, and the live answers.
 """
 
 from __future__ import annotations
@@ -14,345 +16,109 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Iterable
 
-from kubectl_lws.model import keys
-from kubectl_lws.model.cmdline import (Flag, Word, container_commands, container_literal_env, first_flag,
-                                       parse_flags, split_host_port)
-from kubectl_lws.model.groups import Group, LwsView, labels, pod_name, worker_index
+from kubectl_lws.model import dpcheck, keys, nvcheck
+from kubectl_lws.model.cmdline import first_flag, split_host_port
+from kubectl_lws.model.groups import Group, LwsView, labels
+from kubectl_lws.model.launches import (FAIL, INFO, MNS, NOT_RECOGNISED, PASS,  # noqa: F401 (re-exported API)
+                                        RAY_DEFAULT_PORT, RECOGNISED, SEVERITY, SGLANG_DEFAULT_PORT,
+                                        TRITON_DEFAULT_PORT, TRTLLM_SERVE_DEFAULT_PORT, VLLM_DEFAULT_PORT, WARN,
+                                        Finding, GroupShape, Launch, PodStack, check_rendezvous, flag_int, fmt,
+                                        group_shape, leader_address, pod_stack, recognise, same_host, shown_flag,
+                                        worst)
+from kubectl_lws.model.shell import shown
 
-PASS, INFO, WARN, FAIL = "PASS", "INFO", "WARN", "FAIL"
-SEVERITY = {PASS: 0, INFO: 0, WARN: 1, FAIL: 2}
-ACCELERATORS = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu")
-RAY_DEFAULT_PORT = 6379
-VLLM_DEFAULT_PORT = 8000
-SGLANG_DEFAULT_PORT = 30000
-MNS = "multi-node-serving.sh"
-NOT_RECOGNISED = "not recognised: only static env checks apply (see verify env)"
-
-_RAY_BOOL = frozenset({"head", "block", "disable-usage-stats", "include-log-monitor", "verbose"})
-_VLLM_BOOL = frozenset({"trust-remote-code", "enforce-eager", "headless", "disable-log-requests",
-                        "disable-log-stats", "enable-prefix-caching", "enable-chunked-prefill",
-                        "enable-expert-parallel", "enable-auto-tool-choice", "disable-custom-all-reduce"})
-_SGLANG_BOOL = frozenset({"trust-remote-code", "enable-dp-attention", "disable-cuda-graph", "enable-torch-compile",
-                          "enable-metrics", "skip-tokenizer-init", "disable-radix-cache"})
-
-
-@dataclass
-class Finding:
-    """One runtime check result: ``template`` is leader/worker, ``flag`` the command-line flag."""
-
-    group: int | None
-    check: str
-    status: str
-    message: str
-    template: str = ""
-    pod: str = ""
-    flag: str = ""
-    expected: str | None = None
-    actual: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"group": self.group, "check": self.check, "status": self.status,
-                               "message": self.message}
-        for key in ("template", "pod", "flag"):
-            if getattr(self, key):
-                out[key] = getattr(self, key)
-        if self.expected is not None:
-            out["expected"] = self.expected
-        if self.actual is not None:
-            out["actual"] = self.actual
-        return out
-
-
-def worst(findings: Iterable[Finding]) -> str:
-    status = PASS
-    for f in findings:
-        if SEVERITY[f.status] > SEVERITY[status]:
-            status = f.status
-    return status
-
-
-# ---- recognising launches ----------------------------------------------------------------------------
-
-@dataclass
-class Launch:
-    """One recognised program: ``kind`` vllm | sglang | ray-head | ray-worker | mns-leader | mns-worker."""
-
-    kind: str
-    argv: list[Word]
-    flags: dict[str, Flag]
-    positional: list[Word] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return " ".join(w.value for w in self.argv)
-
-
-def _python_module(words: list[Word]) -> tuple[str, list[Word]] | None:
-    """``python3 [-u ...] -m MODULE args`` -> (MODULE, args)."""
-    if not words or not re.match(r"^python(\d(\.\d+)?)?$", words[0].value.rsplit("/", 1)[-1]):
-        return None
-    i = 1
-    while i < len(words) and words[i].value.startswith("-"):
-        if words[i].value == "-m" and i + 1 < len(words):
-            return words[i + 1].value, words[i + 2:]
-        if words[i].value.startswith("-m") and len(words[i].value) > 2:
-            return words[i].value[2:], words[i + 1:]
-        i += 1
-    return None
-
-
-def recognise(words: list[Word]) -> Launch | None:
-    """The launch a simple command is, or None."""
-    if not words:
-        return None
-    prog = words[0].value.rsplit("/", 1)[-1]
-    args = words[1:]
-    if prog in ("bash", "sh") and args and args[0].value.rsplit("/", 1)[-1] == MNS:
-        prog, args = MNS, args[1:]
-    if prog == MNS:
-        role = args[0].value if args else ""
-        flags, pos = parse_flags(args[1:], frozenset())
-        if role in ("leader", "worker"):
-            return Launch(f"mns-{role}", words, flags, pos)
-        return None
-    if prog == "vllm" and args and args[0].value == "serve":
-        flags, pos = parse_flags(args[1:], _VLLM_BOOL)
-        return Launch("vllm", words, flags, pos)
-    if prog == "ray" and args and args[0].value == "start":
-        flags, pos = parse_flags(args[1:], _RAY_BOOL)
-        if "head" in flags:
-            return Launch("ray-head", words, flags, pos)
-        if "address" in flags:
-            return Launch("ray-worker", words, flags, pos)
-        return Launch("ray-worker", words, flags, pos)  # no --address: reported by the checks
-    mod = _python_module(words)
-    if mod:
-        module, rest = mod
-        if module in ("vllm.entrypoints.openai.api_server", "vllm.entrypoints.api_server"):
-            flags, pos = parse_flags(rest, _VLLM_BOOL)
-            return Launch("vllm", words, flags, pos)
-        if module == "vllm.entrypoints.cli.main" and rest and rest[0].value == "serve":
-            flags, pos = parse_flags(rest[1:], _VLLM_BOOL)
-            return Launch("vllm", words, flags, pos)
-        if module in ("sglang.launch_server", "sglang.launch_server_multi_node"):
-            flags, pos = parse_flags(rest, _SGLANG_BOOL)
-            return Launch("sglang", words, flags, pos)
-    return None
-
-
-@dataclass
-class PodStack:
-    """What one pod runs, as far as the checks care."""
-
-    pod: dict
-    name: str
-    role: str              # "leader" | "worker"
-    worker_index: int
-    container: dict
-    env: dict[str, str | None]
-    launches: list[Launch]
-    gpus: float
-
-    def find(self, *kinds: str) -> Launch | None:
-        for launch in self.launches:
-            if launch.kind in kinds:
-                return launch
-        return None
-
-
-def accelerators(container: dict) -> float:
-    """GPUs/TPU chips a container asks for (limits, else requests)."""
-    res = container.get("resources") or {}
-    total = 0.0
-    for name in set((res.get("limits") or {})) | set((res.get("requests") or {})):
-        if name in ACCELERATORS or name.endswith("/gpu"):
-            value = (res.get("limits") or {}).get(name, (res.get("requests") or {}).get(name))
-            try:
-                total += float(value)
-            except (TypeError, ValueError):
-                pass
-    return total
-
-
-def pod_gpus(pod_or_template: dict) -> float:
-    return sum(accelerators(c) for c in (pod_or_template.get("spec") or {}).get("containers") or [])
-
-
-_IMAGE_ENTRYPOINTS = (("vllm/vllm-openai", ["vllm", "serve"]), ("vllm-openai", ["vllm", "serve"]))
-
-
-_REF = re.compile(r"\$[({]?([A-Za-z_][A-Za-z0-9_]*)")
-
-
-@lru_cache(maxsize=1024)
-def _referenced(items: tuple[str, ...]) -> tuple[str, ...]:
-    """Every variable name the command line mentions (``$(X)``, ``$X``, ``${X}``, nested quotes too)."""
-    return tuple(sorted({m.group(1) for item in items for m in _REF.finditer(item)}))
-
-
-_LAUNCH_CACHE: dict[tuple, list[Launch]] = {}
-
-
-def container_launches(c: dict, env: dict[str, str | None]) -> list[Launch]:
-    """The recognised launches of one container. Cached by the command line and the values of the
-    variables it mentions: 512 leaders with the same template and LWS_GROUP_SIZE cost one parse."""
-    items = tuple(str(x) for x in list(c.get("command") or []) + list(c.get("args") or []))
-    values = tuple((n, env.get(n)) for n in _referenced(items))
-    key = (items, bool(c.get("command")), str(c.get("image", "")), values)
-    cacheable = not any(v and "$" in v for _, v in values)  # a value that expands further: no shortcut
-    if cacheable and key in _LAUNCH_CACHE:
-        return _LAUNCH_CACHE[key]
-    commands = container_commands(c, env)
-    if not c.get("command") and c.get("args"):
-        image = str(c.get("image", ""))
-        for marker, entry in _IMAGE_ENTRYPOINTS:
-            if marker in image:  # the image's own ENTRYPOINT runs the args
-                commands = [[Word(v, v) for v in entry] + [w for cmd in commands for w in cmd]]
-    launches = [launch for cmd in commands if (launch := recognise(cmd)) is not None]
-    if cacheable:
-        if len(_LAUNCH_CACHE) > 4096:
-            _LAUNCH_CACHE.clear()
-        _LAUNCH_CACHE[key] = launches
-    return launches
-
-
-def pod_stack(pod: dict) -> PodStack:
-    """Recognise what the pod's containers run; the main container is the first with a launch."""
-    containers = (pod.get("spec") or {}).get("containers") or []
-    chosen: tuple[dict, dict, list[Launch]] | None = None
-    for c in containers:
-        env = container_literal_env(c)
-        launches = container_launches(c, env)
-        if launches and chosen is None:
-            chosen = (c, env, launches)
-    if chosen is None:
-        c = containers[0] if containers else {}
-        chosen = (c, container_literal_env(c), [])
-    wi = worker_index(pod) or 0
-    return PodStack(pod, pod_name(pod), "leader" if wi == 0 else "worker", wi, chosen[0], chosen[1], chosen[2],
-                    pod_gpus(pod))
-
-
-# ---- static checks ---------------------------------------------------------------------------------------
-
-def _int(flag: Flag | None, default: int) -> tuple[int | None, str]:
-    """(value or None when it is not a number, text for messages)."""
-    if flag is None:
-        return default, f"{default} (default)"
-    try:
-        return int(str(flag.value)), str(flag.value)
-    except (TypeError, ValueError):
-        return None, str(flag.value)
-
-
-def _shown(flag: Flag | None) -> str:
-    """The flag's value, and where it came from when that differs (``1 (from $(LWS_WORKER_INDEX))``)."""
-    if flag is None:
-        return "<unset>"
-    value = "<none>" if flag.value is None else flag.value
-    if flag.raw and flag.raw != value:
-        return f"{value} (written {flag.raw})"
-    return value
-
-
-def _fmt(n: float) -> str:
-    return str(int(n)) if float(n).is_integer() else f"{n:g}"
-
-
-def leader_address(stack: PodStack, lws: LwsView, group_index: int) -> str:
-    """LWS_LEADER_ADDRESS as the pod has it (its env), else what LWS would inject."""
-    value = stack.env.get(keys.ENV_LEADER_ADDRESS)
-    if value:
-        return value
-    sub = (stack.pod.get("spec") or {}).get("subdomain") or lws.name
-    ns = (stack.pod.get("metadata") or {}).get("namespace") or lws.namespace
-    return f"{lws.name}-{group_index}.{sub}.{ns}"
-
-
-def _same_host(actual: str, expected: str) -> bool:
-    """``vllm-0.vllm.ns`` == ``vllm-0.vllm.ns.svc.cluster.local`` (search-domain forms of one name)."""
-    a, e = actual.rstrip(".").lower(), expected.rstrip(".").lower()
-    if a == e:
-        return True
-    for suffix in (".svc", ".svc.cluster.local"):
-        if a == e + suffix or e == a + suffix:
-            return True
-    return False
-
-
-@dataclass
-class GroupShape:
-    """The stack the group runs, derived from its pods (and templates for missing pods)."""
-
-    stacks: list[PodStack]
-    leader: PodStack | None
-    workers: list[PodStack]
-    group_gpus: float
-    per_pod: str   # "8 GPUs per pod x 2 pods" for messages
-    kind: str      # "vllm" | "sglang" | "ray" | ""
-
-
-def group_shape(lws: LwsView, group: Group) -> GroupShape:
-    stacks = [pod_stack(p) for p in group.pods]
-    leader = next((s for s in stacks if s.role == "leader"), None)
-    workers = [s for s in stacks if s.role == "worker"]
-    present = {s.worker_index for s in stacks}
-    leader_gpus = leader.gpus if leader else pod_gpus(lws.leader_template())
-    worker_gpus = [s.gpus for s in workers] + [pod_gpus(lws.worker_template())
-                                               for w in range(1, lws.size) if w not in present]
-    total = leader_gpus + sum(worker_gpus)
-    if all(g == leader_gpus for g in worker_gpus):
-        per_pod = f"{_fmt(leader_gpus)} per pod x {lws.size} pods"
-    else:
-        per_pod = f"leader {_fmt(leader_gpus)} + workers {'+'.join(_fmt(g) for g in worker_gpus)}"
-    kinds = {launch.kind for s in stacks for launch in s.launches}
-    kind = "vllm" if "vllm" in kinds else "sglang" if "sglang" in kinds else \
-        "ray" if kinds & {"ray-head", "ray-worker", "mns-leader", "mns-worker"} else ""
-    return GroupShape(stacks, leader, workers, total, per_pod, kind)
+_int, _shown, _fmt, _same_host = flag_int, shown_flag, fmt, same_host
 
 
 def check_group_static(lws: LwsView, group: Group, services: list[dict] | None = None,
                        shape: GroupShape | None = None) -> list[Finding]:
-    """Every static runtime check for one group, in report order."""
+    """Every static runtime check for one group, in report order; every check of the recognised stack
+    has its row (PASS, the problem, or INFO when it could not be evaluated)."""
     gi = group.index
     if not group.pods:
         return [Finding(gi, "pods", FAIL, "the group has no pods")]
     shape = shape or group_shape(lws, group)
     out: list[Finding] = []
     for s in shape.stacks:
-        if not s.launches:
-            ran = " ".join(str(x) for x in list(s.container.get("command") or []) + list(s.container.get("args") or []))
-            out.append(Finding(gi, "recognise", INFO, NOT_RECOGNISED, template=s.role, pod=s.name, flag="command",
-                               expected="vllm serve | python3 -m vllm.entrypoints.openai.api_server | python3 -m "
-                               f"sglang.launch_server | ray start | {MNS}",
-                               actual=(ran[:80] or "<image entrypoint>")))
+        out += _recognised(gi, s)
     if not shape.kind:
         return out
-    ray_shape = any(s.find("ray-head", "ray-worker", "mns-leader", "mns-worker") for s in shape.stacks)
+    ray_shape = shape.ray
     if ray_shape or shape.kind == "ray":
         out += _check_ray(lws, gi, shape)
     if shape.kind == "vllm":
         out += _check_vllm(lws, gi, shape, ray_shape)
     elif shape.kind == "sglang":
         out += _check_sglang(lws, gi, shape)
+    elif shape.kind == "nim":
+        out += nvcheck.check_nim(lws, gi, shape)
+    elif shape.kind == "trtllm":
+        out += nvcheck.check_trtllm(lws, gi, shape)
     out += _check_serving_port(gi, shape, services or [])
     return out
 
 
-def serving_port(shape: GroupShape) -> tuple[int | None, Launch | None]:
-    """The port the leader's server listens on (its --port, else the server's default)."""
+def _recognised(gi: int, s: PodStack) -> list[Finding]:
+    """INFO rows for what the checks could not see: an unrecognised command, a launch that runs only under
+    a condition the script decides at run time, a script whose evaluation stopped early."""
+    out: list[Finding] = []
+    if not s.launches and not s.nim:
+        ran = " ".join(str(x) for x in list(s.container.get("command") or []) + list(s.container.get("args") or []))
+        out.append(Finding(gi, "recognise", INFO, NOT_RECOGNISED, template=s.role, pod=s.name, flag="command",
+                           expected=RECOGNISED, actual=(shown(ran, 80) or "<image entrypoint>")))
+    for launch in s.launches:
+        if launch.cond:
+            out.append(Finding(gi, "recognise", INFO, f"{shown(launch.text, 50)} runs only under `{launch.cond}`, "
+                               "which cannot be evaluated statically: the checks assume it runs", template=s.role,
+                               pod=s.name, flag="command", actual=launch.cond))
+    for error in s.errors:
+        out.append(Finding(gi, "recognise", INFO, f"the script was evaluated up to here: {error}", template=s.role,
+                           pod=s.name, flag="command", actual=shown(error, 80)))
+    return out
+
+
+@dataclass
+class Endpoint:
+    """Where the leader serves and what answers there: ``health`` path, ``models`` path (None: none)."""
+
+    port: int
+    launch: Launch | None
+    health: str = "/health"
+    models: str | None = "/v1/models"
+    model: str | None = None
+    host: str | None = None
+
+
+def serving_endpoint(shape: GroupShape) -> Endpoint | None:
+    """The leader's serving endpoint: its server's --port (else the server's default), its health path."""
     leader = shape.leader
     if leader is None:
-        return None, None
-    launch = leader.find("vllm", "sglang")
+        return None
+    launch = leader.find("vllm", "sglang", "trtllm-serve", "trtllm-leader")
     if launch is None:
-        return None, None
-    default = VLLM_DEFAULT_PORT if launch.kind == "vllm" else SGLANG_DEFAULT_PORT
+        if shape.kind == "nim" and leader.nim:
+            port = nvcheck.nim_port(leader)
+            if port is None:
+                return None
+            return Endpoint(port, None, "/v1/health/ready", "/v1/models",
+                            leader.env.get("NIM_SERVED_MODEL_NAME") or None)
+        return None
+    if launch.kind == "trtllm-leader":  # Triton serves HTTP on its default port (rank 0 only)
+        return Endpoint(TRITON_DEFAULT_PORT, launch, "/v2/health/ready", None)
+    default = {"vllm": VLLM_DEFAULT_PORT, "sglang": SGLANG_DEFAULT_PORT}.get(launch.kind, TRTLLM_SERVE_DEFAULT_PORT)
     port, _ = _int(launch.flags.get("port"), default)
-    return port, launch
+    if port is None:
+        return None
+    host = launch.flags.get("host")
+    bind = host.value if host and host.value and not host.unresolved else None
+    return Endpoint(port, launch, model=served_model(launch), host=bind)
+
+
+def serving_port(shape: GroupShape) -> tuple[int | None, Launch | None]:
+    """The port the leader's server listens on (its --port, else the server's default)."""
+    ep = serving_endpoint(shape)
+    return (ep.port, ep.launch) if ep else (None, None)
 
 
 def served_model(launch: Launch | None) -> str | None:
@@ -365,7 +131,7 @@ def served_model(launch: Launch | None) -> str | None:
     model = first_flag(launch.flags, "model", "model-path")
     if model and model.value:
         return model.value
-    if launch.kind == "vllm" and launch.positional:
+    if launch.kind in ("vllm", "trtllm-serve") and launch.positional:
         # `vllm serve MODEL`: the first positional after "serve"
         pos = [w for w in launch.positional if w.value != "serve"]
         return pos[0].value if pos else None
@@ -411,8 +177,24 @@ def _check_ray(lws: LwsView, gi: int, shape: GroupShape) -> list[Finding]:
             out.append(Finding(gi, "ray-head", PASS, f"Ray head on port {head_port}", template="leader",
                                pod=leader.name, flag="--head", expected="a Ray head in the leader",
                                actual="ray start --head"))
+            out.append(Finding(gi, "ray-cluster-size", INFO, f"not applicable: ray start --head waits for no node "
+                               f"count (only {MNS} leader does)", template="leader", pod=leader.name,
+                               flag="--ray_cluster_size"))
     for w in shape.workers:
         out += _check_ray_worker(lws, gi, w, head_port)
+    if shape.workers and not any(f.check == "ray-port" for f in out):
+        out.append(Finding(gi, "ray-port", INFO, "not checked: no worker joins a Ray head (see ray-address)",
+                           flag="--address"))
+    if leader is None:
+        out.append(Finding(gi, "ray-head", INFO, "not checked: the group has no leader pod", template="leader"))
+    mns = [s for s in shape.stacks if s.find("mns-leader", "mns-worker")]
+    if not any(f.check == "script-flags" for f in out):
+        out.append(Finding(gi, "script-flags", PASS if mns else INFO,
+                           f"{MNS} flags in --flag=value form" if mns else f"not applicable: no {MNS}",
+                           flag="--ray_*"))
+    if not shape.workers:
+        out.append(Finding(gi, "ray-address", INFO, "not applicable: the group has no worker pods",
+                           flag="--address"))
     return out
 
 
@@ -477,56 +259,15 @@ def _check_ray_worker(lws: LwsView, gi: int, w: PodStack, head_port: int) -> lis
         out.append(Finding(gi, "ray-address", PASS if not note else WARN,
                            f"joins the leader at {host}:{port}{note}", template="worker", pod=w.name,
                            flag=flag_name, expected=want, actual=_shown(addr)))
+    port_flag = "--ray_port" if mns is not None else "--address"
     if port != head_port:
         out.append(Finding(gi, "ray-port", FAIL, f"the worker connects to port {port}, the head listens on "
-                           f"{head_port}", template="worker", pod=w.name,
-                           flag="--ray_port" if mns is not None else "--address", expected=str(head_port),
+                           f"{head_port}", template="worker", pod=w.name, flag=port_flag, expected=str(head_port),
                            actual=str(port)))
-    return out
-
-
-def _parallel(launch: Launch, kind: str) -> tuple[dict[str, tuple[int | None, str, str]], list[str]]:
-    """name -> (value, text, flag spelling) for TP, PP, DP of a vLLM or SGLang launch."""
-    if kind == "vllm":
-        names = {"tp": ("tensor-parallel-size", "tp"), "pp": ("pipeline-parallel-size", "pp"),
-                 "dp": ("data-parallel-size", "dp")}
     else:
-        names = {"tp": ("tensor-parallel-size", "tp-size", "tp"), "pp": ("pipeline-parallel-size", "pp-size", "pp")}
-    out: dict[str, tuple[int | None, str, str]] = {}
-    for key, spellings in names.items():
-        flag = first_flag(launch.flags, *spellings)
-        value, text = _int(flag, 1)
-        out[key] = (value, text if flag is None else _shown(flag), flag.name if flag else f"--{spellings[0]}")
-    return out, [v[2] for v in out.values()]
-
-
-def _check_world(gi: int, s: PodStack, launch: Launch, shape: GroupShape) -> list[Finding]:
-    """TP x PP (x DP) == the group's GPUs."""
-    par, spellings = _parallel(launch, launch.kind)
-    flag = " x ".join(spellings[:2]) + (" x " + spellings[2] if len(spellings) > 2 and par["dp"][0] != 1 else "")
-    if any(v[0] is None for v in par.values()):
-        bad = [v for v in par.values() if v[0] is None]
-        return [Finding(gi, "tp-pp", WARN, f"cannot evaluate {bad[0][2]}: '{bad[0][1]}' is not a number",
-                        template=s.role, pod=s.name, flag=bad[0][2], actual=bad[0][1])]
-    need = 1
-    for value, _, _ in par.values():
-        need *= value or 1
-    actual = " x ".join(v[1] for k, v in par.items() if k != "dp" or v[0] != 1) + f" = {need}"
-    total = shape.group_gpus
-    expected = f"{_fmt(total)} ({shape.per_pod})"
-    if total == 0:
-        return [Finding(gi, "tp-pp", WARN, "no GPU or TPU resources requested (nvidia.com/gpu, amd.com/gpu, "
-                        "google.com/tpu): cannot compare", template=s.role, pod=s.name, flag=flag,
-                        expected="resources.limits with accelerators", actual=actual)]
-    if need > total:
-        return [Finding(gi, "tp-pp", FAIL, f"needs {need} GPUs, the group has {_fmt(total)}: the engine waits for "
-                        "resources that never come", template=s.role, pod=s.name, flag=flag, expected=expected,
-                        actual=actual)]
-    if need < total:
-        return [Finding(gi, "tp-pp", WARN, f"uses {need} of the group's {_fmt(total)} GPUs: the rest stay idle",
-                        template=s.role, pod=s.name, flag=flag, expected=expected, actual=actual)]
-    return [Finding(gi, "tp-pp", PASS, f"{actual} GPUs = {shape.per_pod}", template=s.role, pod=s.name,
-                    flag=flag, expected=expected, actual=actual)]
+        out.append(Finding(gi, "ray-port", PASS, f"port {port}, the head's", template="worker", pod=w.name,
+                           flag=port_flag, expected=str(head_port), actual=str(port)))
+    return out
 
 
 def _check_vllm(lws: LwsView, gi: int, shape: GroupShape, ray_shape: bool) -> list[Finding]:
@@ -538,39 +279,30 @@ def _check_vllm(lws: LwsView, gi: int, shape: GroupShape, ray_shape: bool) -> li
         out.append(Finding(gi, "vllm", FAIL, "the workers run vLLM but the leader does not: nothing serves the "
                            "group's endpoint", template="leader", pod=leader.name, flag="vllm serve",
                            expected="vllm serve in the leader", actual="<none>"))
+    elif lead is not None:
+        out.append(Finding(gi, "vllm", PASS, "the leader runs vLLM", template="leader", pod=leader.name,
+                           flag="vllm serve", actual=shown(lead.text, 80)))
     s0, launch = (leader, lead) if lead is not None else servers[0]
-    out += _check_world(gi, s0, launch, shape)
+    if dpcheck.uses_data_parallel(shape):
+        return out + dpcheck.check_vllm_dp(lws, gi, shape)
+    out.append(dpcheck.check_world(gi, s0, launch, shape))
     mp_nodes = first_flag(launch.flags, "nnodes")
     backend = launch.flags.get("distributed-executor-backend")
     b = (backend.value or "").lower() if backend else ""
     if lws.size > 1 and mp_nodes is not None:
         # vLLM's own multi-node launch (no Ray): every pod runs vllm with --nnodes/--node-rank/--master-addr
-        out += _check_rendezvous(lws, gi, shape, "vllm", ("nnodes",), ("node-rank",), ("master-addr",))
+        out += check_rendezvous(lws, gi, shape, "vllm", ("nnodes",), ("node-rank",), ("master-addr",))
         if b == "ray":
             out.append(Finding(gi, "executor-backend", FAIL, "--nnodes starts vLLM on every pod without Ray, but the "
                                "backend is ray", template=s0.role, pod=s0.name, flag=backend.name,
                                expected="mp", actual=_shown(backend)))
-    elif lws.size > 1 and any(first_flag(x.flags, "data-parallel-address", "headless") for _, x in servers):
-        # vLLM data parallel over pods: every pod runs vllm, the others (--headless) join the leader's address
-        for s, x in servers:
-            f = first_flag(x.flags, "data-parallel-address")
-            want = leader_address(s, lws, gi)
-            if s is s0 and (f is None or _same_host(f.value or "", want)):
-                continue
-            if f is None or not f.value or not _same_host(f.value, want):
-                out.append(Finding(gi, "dist-init-addr", FAIL, "--data-parallel-address must be this group's leader "
-                                   "(use $(LWS_LEADER_ADDRESS))", template=s.role, pod=s.name,
-                                   flag=f.name if f else "--data-parallel-address", expected=want,
-                                   actual=_shown(f) if f else "<unset>"))
-            else:
-                out.append(Finding(gi, "dist-init-addr", PASS, f"--data-parallel-address {f.value}", template=s.role,
-                                   pod=s.name, flag=f.name, expected=want, actual=_shown(f)))
-        missing = [s for s in shape.stacks if not s.find("vllm")]
-        for s in missing:
-            out.append(Finding(gi, "vllm-launch", FAIL, f"the {s.role} runs no vLLM engine: the data-parallel group "
-                               "waits for it", template=s.role, pod=s.name, flag="vllm serve --headless",
-                               expected="vllm serve ... --headless", actual="<none>"))
-        return out
+        else:
+            out.append(Finding(gi, "executor-backend", PASS, "mp: --nnodes starts vLLM on every pod",
+                               template=s0.role, pod=s0.name, flag="--distributed-executor-backend", expected="mp",
+                               actual=b or "<unset>"))
+    elif lws.size == 1:
+        out.append(Finding(gi, "executor-backend", INFO, "not applicable: one pod per group", template=s0.role,
+                           pod=s0.name, flag="--distributed-executor-backend"))
     elif lws.size > 1:
         if not ray_shape:
             out.append(Finding(gi, "executor-backend", FAIL, "vLLM spans several pods but nothing connects them: "
@@ -593,90 +325,10 @@ def _check_vllm(lws: LwsView, gi: int, shape: GroupShape, ray_shape: bool) -> li
     return out
 
 
-def _has_leader_template(lws: LwsView) -> bool:
-    """Whether leaders have their own template (a literal rank 0 there is right for every leader)."""
-    return bool(((lws.raw.get("spec") or {}).get("leaderWorkerTemplate") or {}).get("leaderTemplate"))
-
-
-def _check_rendezvous(lws: LwsView, gi: int, shape: GroupShape, kind: str, nnodes: tuple[str, ...],
-                      rank: tuple[str, ...], addr: tuple[str, ...]) -> list[Finding]:
-    """--nnodes == size, --node-rank == LWS_WORKER_INDEX, --dist-init-addr/--master-addr host == leader."""
-    out: list[Finding] = []
-    ports: dict[str, list[str]] = {}
-    for s in shape.stacks:
-        launch = s.find(kind)
-        if launch is None:
-            out.append(Finding(gi, f"{kind}-launch", FAIL, f"the {s.role} runs no {kind} process: the others wait "
-                               "for it forever", template=s.role, pod=s.name, flag=f"--{rank[0]}",
-                               expected=f"{kind} with --{rank[0]} {s.worker_index}",
-                               actual=s.launches[0].text[:80] if s.launches else "<no recognised command>"))
-            continue
-        f = first_flag(launch.flags, *nnodes)
-        if f is None or f.value != str(lws.size):
-            out.append(Finding(gi, "nnodes", FAIL, f"--{nnodes[0]} must be the LWS size ($(LWS_GROUP_SIZE))",
-                               template=s.role, pod=s.name, flag=f.name if f else f"--{nnodes[0]}",
-                               expected=str(lws.size), actual=_shown(f) if f else "<unset: 1>"))
-        else:
-            out.append(Finding(gi, "nnodes", PASS, f"--{nnodes[0]} {lws.size}", template=s.role, pod=s.name,
-                               flag=f.name, expected=str(lws.size), actual=_shown(f)))
-        f = first_flag(launch.flags, *rank)
-        want = str(s.worker_index)
-        if f is None or f.value != want:
-            out.append(Finding(gi, "node-rank", FAIL, f"--{rank[0]} must be this pod's LWS_WORKER_INDEX "
-                               "(use $(LWS_WORKER_INDEX))", template=s.role, pod=s.name,
-                               flag=f.name if f else f"--{rank[0]}", expected=want,
-                               actual=_shown(f) if f else "<unset: 0>"))
-        elif keys.ENV_WORKER_INDEX not in f.raw and (s.role == "worker" or not _has_leader_template(lws)):
-            out.append(Finding(gi, "node-rank", WARN, f"--{rank[0]} is a literal: right for this pod, wrong for the "
-                               "others of the template (use $(LWS_WORKER_INDEX))", template=s.role, pod=s.name,
-                               flag=f.name, expected=f"$({keys.ENV_WORKER_INDEX})", actual=_shown(f)))
-        else:
-            out.append(Finding(gi, "node-rank", PASS, f"--{rank[0]} {want} from LWS_WORKER_INDEX", template=s.role,
-                               pod=s.name, flag=f.name, expected=want, actual=_shown(f)))
-        f = first_flag(launch.flags, *addr)
-        want_host = leader_address(s, lws, gi)
-        if f is None or not f.value:
-            out.append(Finding(gi, "dist-init-addr", FAIL, f"--{addr[0]} is unset: the pods cannot find rank 0",
-                               template=s.role, pod=s.name, flag=f"--{addr[0]}", expected=f"{want_host}:PORT",
-                               actual="<unset>"))
-            continue
-        host, port = split_host_port(f.value)
-        ports.setdefault(str(port), []).append(s.name)
-        if not _same_host(host, want_host):
-            out.append(Finding(gi, "dist-init-addr", FAIL, f"--{addr[0]} host is not this group's leader (use "
-                               "$(LWS_LEADER_ADDRESS))", template=s.role, pod=s.name, flag=f.name,
-                               expected=want_host, actual=_shown(f)))
-        else:
-            out.append(Finding(gi, "dist-init-addr", PASS, f"--{addr[0]} {f.value}", template=s.role, pod=s.name,
-                               flag=f.name, expected=want_host, actual=_shown(f)))
-    if len(ports) > 1:
-        detail = "; ".join(f"{', '.join(pods)}: {p}" for p, pods in ports.items())
-        out.append(Finding(gi, "dist-init-addr", FAIL, f"the pods use different rendezvous ports ({detail})",
-                           flag=f"--{addr[0]}", expected="one port", actual=", ".join(ports)))
-    return out
-
-
 def _check_sglang(lws: LwsView, gi: int, shape: GroupShape) -> list[Finding]:
-    out: list[Finding] = []
-    leader = shape.leader
-    lead = leader.find("sglang") if leader else None
-    s0, launch = (leader, lead) if lead is not None else next((s, s.find("sglang")) for s in shape.stacks
-                                                             if s.find("sglang"))
-    out += _check_world(gi, s0, launch, shape)
+    out = dpcheck.check_sglang_parallel(gi, shape)
     if lws.size > 1:
-        out += _check_rendezvous(lws, gi, shape, "sglang", ("nnodes",), ("node-rank",), ("dist-init-addr",))
-        # every pod must agree on the parallel layout
-        seen: dict[str, list[str]] = {}
-        for s in shape.stacks:
-            other = s.find("sglang")
-            if other is None:
-                continue
-            par, _ = _parallel(other, "sglang")
-            seen.setdefault(f"tp {par['tp'][1]}, pp {par['pp'][1]}", []).append(s.name)
-        if len(seen) > 1:
-            detail = "; ".join(f"{', '.join(p)}: {k}" for k, p in seen.items())
-            out.append(Finding(gi, "tp-pp", FAIL, f"the pods disagree on the parallel layout ({detail})",
-                               flag="--tp", expected="the same on every pod", actual=", ".join(seen)))
+        out += check_rendezvous(lws, gi, shape, "sglang", ("nnodes",), ("node-rank",), ("dist-init-addr",))
     return out
 
 
@@ -685,13 +337,18 @@ def _selects(selector: dict, pod_labels: dict) -> bool:
 
 
 def _check_serving_port(gi: int, shape: GroupShape, services: list[dict]) -> list[Finding]:
-    port, launch = serving_port(shape)
+    ep = serving_endpoint(shape)
     leader = shape.leader
-    if port is None or leader is None or launch is None:
-        return []
+    if ep is None or leader is None:
+        why = "no server recognised in the leader" if leader is not None else "the group has no leader pod"
+        return [Finding(gi, "serving-port", INFO, f"not checked: {why}", template="leader", flag="--port"),
+                Finding(gi, "service", INFO, f"not checked: {why}", template="leader", flag="--port")]
+    port = ep.port
     out: list[Finding] = []
-    declared = {p.get("containerPort"): p.get("name") for p in leader.container.get("ports") or []}
-    flag = "--port"
+    container = leader.container
+    declared = {p.get("containerPort"): p.get("name") for p in container.get("ports") or []}
+    flag = "NIM_SERVER_PORT" if ep.launch is None else "--port" if ep.launch.kind != "trtllm-leader" else \
+        "tritonserver --http-port"
     if port in declared:
         out.append(Finding(gi, "serving-port", PASS, f"serves on {port}, a declared containerPort",
                            template="leader", pod=leader.name, flag=flag, expected=str(port), actual=str(port)))
@@ -702,12 +359,16 @@ def _check_serving_port(gi: int, shape: GroupShape, services: list[dict]) -> lis
                            actual=", ".join(str(p) for p in declared) or "<none>"))
     by_name = {v: k for k, v in declared.items() if v}
     leader_labels = labels(leader.pod)
-    worker_labels = [labels(w.pod) for w in shape.workers]
+    # workers that serve an endpoint of their own (vLLM hybrid/external data parallel): a Service may select them
+    serving_workers = {w.name for w in shape.workers if (x := w.find("vllm")) is not None and "headless" not in x.flags
+                       and dpcheck.uses_data_parallel(shape)}
+    selected = 0
     for svc in services:
         spec = svc.get("spec") or {}
         sel = spec.get("selector") or {}
         if spec.get("clusterIP") == "None" or not _selects(sel, leader_labels):
             continue  # headless: the LWS's own per-pod DNS Service, not a traffic path
+        selected += 1
         sname = (svc.get("metadata") or {}).get("name", "")
         targets = []
         for sp in spec.get("ports") or []:
@@ -721,12 +382,15 @@ def _check_serving_port(gi: int, shape: GroupShape, services: list[dict]) -> lis
                                f"{', '.join(str(t) for t in targets)}, not the serving port", template="leader",
                                pod=leader.name, flag=flag, expected=str(port),
                                actual=", ".join(str(t) for t in targets) or "<no ports>"))
-        hit = [w.name for w, wl in zip(shape.workers, worker_labels) if _selects(sel, wl)]
+        hit = [w.name for w in shape.workers if _selects(sel, labels(w.pod)) and w.name not in serving_workers]
         if hit:
             out.append(Finding(gi, "service", WARN, f"Service {sname} also selects workers, which serve nothing "
                                f"({', '.join(hit[:3])}{'...' if len(hit) > 3 else ''}): add role: leader to its "
                                "selector", template="worker", pod=hit[0], flag="selector",
                                expected="leaders only", actual=", ".join(f"{k}={v}" for k, v in sel.items())))
+    if not selected:
+        out.append(Finding(gi, "service", INFO, "not checked: no Service selects the leaders", template="leader",
+                           pod=leader.name, flag="selector"))
     return out
 
 
@@ -867,11 +531,14 @@ def check_ray_live(lws: LwsView, group: Group, shape: GroupShape, view: RayView 
     return out
 
 
-def check_http_live(gi: int, leader: str, port: int, records: list[dict], model: str | None) -> list[Finding]:
-    """GET /health and /v1/models results (from the in-leader probe) -> findings."""
+def check_http_live(gi: int, leader: str, port: int, records: list[dict], model: str | None,
+                    health: str = "/health", models: str | None = "/v1/models") -> list[Finding]:
+    """GET ``health`` and ``models`` results (from the in-leader probe) -> findings; a server without a
+    model list (Triton) gets an INFO ``models`` row."""
     out: list[Finding] = []
     by_path = {r.get("path"): r for r in records if isinstance(r, dict)}
-    for path, check in (("/health", "health"), ("/v1/models", "models")):
+    paths = [(health, "health")] + ([(models, "models")] if models else [])
+    for path, check in paths:
         r = by_path.get(path)
         where = f"127.0.0.1:{port}{path}"
         if r is None:
@@ -888,11 +555,11 @@ def check_http_live(gi: int, leader: str, port: int, records: list[dict], model:
                                flag="--port", expected="200", actual=err))
             continue
         if status != 200:
-            why = " (engine dead)" if status == 503 and path == "/health" else ""
+            why = " (engine dead)" if status == 503 and check == "health" else ""
             out.append(Finding(gi, check, FAIL, f"GET {where}: HTTP {status}{why}{took}", template="leader",
                                pod=leader, flag="--port", expected="200", actual=str(status)))
             continue
-        if path == "/health":
+        if check == "health":
             out.append(Finding(gi, check, PASS, f"GET {where}: 200{took}", template="leader", pod=leader,
                                flag="--port", expected="200", actual="200"))
             continue
@@ -912,4 +579,7 @@ def check_http_live(gi: int, leader: str, port: int, records: list[dict], model:
         else:
             out.append(Finding(gi, check, PASS, f"GET {where}: serves {', '.join(ids)}{took}", template="leader",
                                pod=leader, flag="--model", expected=model or ids[0], actual=", ".join(ids)))
+    if not models:
+        out.append(Finding(gi, "models", INFO, "not checked: this server lists no OpenAI models", template="leader",
+                           pod=leader, flag="--port"))
     return out

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from kubectl_lws.model import keys
+from kubectl_lws.model.admission import REQUIRED_TOPOLOGY_ANNOTATION, split_placement
 from kubectl_lws.model.groups import Group, LwsView, pod_name, subgroup_index, worker_index
 from kubectl_lws.model.health import _short_scheduler_message, node_ready, nodes_by_name
 
@@ -19,9 +20,12 @@ DEFAULT_KEYS = (keys.HOSTNAME_TOPOLOGY_KEY, keys.ZONE_TOPOLOGY_KEY)
 
 
 def topology_keys(view: LwsView, extra: Iterable[str] = ()) -> list[str]:
-    """Hostname, zone, the LWS's exclusive keys, then ``--topology-key`` values (no duplicates)."""
+    """Hostname, zone, the LWS's exclusive keys, the level Kueue TAS was asked for, then
+    ``--topology-key`` values (no duplicates)."""
     out: list[str] = []
-    for key in (*DEFAULT_KEYS, view.exclusive_topology, view.subgroup_exclusive_topology, *extra):
+    tas = [((t.get("metadata") or {}).get("annotations") or {}).get(REQUIRED_TOPOLOGY_ANNOTATION)
+           for t in (view.leader_template(), view.worker_template())]
+    for key in (*DEFAULT_KEYS, view.exclusive_topology, view.subgroup_exclusive_topology, *tas, *extra):
         if key and key not in out:
             out.append(key)
     return out
@@ -89,6 +93,8 @@ def placement(view: LwsView, groups: Sequence[Group], nodes: dict[str, dict] | I
         violations += _exclusive(groups, domains, view.exclusive_topology, node_map)
     if view.subgroup_exclusive_topology:
         violations += _subgroup_exclusive(groups, view.subgroup_exclusive_topology, node_map)
+    for index, key, message in split_placement(groups, node_map):  # Kueue TAS, pod sets placed apart
+        violations.append(Violation(index, None, key, message))
     for g in groups:
         for p in g.pods:
             node_name = (p.get("spec") or {}).get("nodeName")

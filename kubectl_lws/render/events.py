@@ -11,6 +11,7 @@ from typing import Sequence
 
 from kubectl_lws.model.events import LwsEvent, aggregate_text
 from kubectl_lws.render.output import human_age, table
+from kubectl_lws.render.safe import LINE, MESSAGE, Styled, style, term
 
 HEADERS = ["LAST SEEN", "TYPE", "REASON", "GROUP", "OBJECT", "MESSAGE"]
 
@@ -28,22 +29,20 @@ def _group_cell(le: LwsEvent) -> str:
 
 
 def row(le: LwsEvent, now: datetime) -> list[str]:
+    """The cells of one event, every cluster word made safe and bounded (``-o json`` has it whole)."""
     ev = le.event
-    return [_last_seen(le, now), ev.type, ev.reason, _group_cell(le), ev.object, ev.message]
+    return [term(_last_seen(le, now)), term(ev.type, LINE), term(ev.reason, LINE), _group_cell(le), term(ev.object, LINE),
+            term(ev.message, MESSAGE)]
 
 
-def events_table(items: Sequence[LwsEvent], now: datetime, *, color: bool = False) -> str:
+def events_table(items: Sequence[LwsEvent], now: datetime, *, color: bool = False) -> Styled:
     """kubectl's table layout (as render.output.table) without tabulate: a timeline can be thousands of
     rows and only the widths are needed, so this is a few string joins (``kubectl lws events`` budget)."""
     rows = [row(le, now) for le in items]
     if not rows:
         return table(HEADERS, [])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
-    warn = "Warning"
-    if color:
-        import click
-
-        warn = click.style("Warning", fg="yellow")
+    warn = style("Warning", color, fg="yellow")
     last = len(HEADERS) - 1
     lines = ["   ".join(h.ljust(widths[i]) if i < last else h for i, h in enumerate(HEADERS)).rstrip()]
     for r in rows:
@@ -51,7 +50,7 @@ def events_table(items: Sequence[LwsEvent], now: datetime, *, color: bool = Fals
         if color and r[1] == "Warning":
             cells[1] = warn + " " * (widths[1] - len("Warning"))
         lines.append("   ".join(cells).rstrip())
-    return "\n".join(lines)
+    return Styled("\n".join(lines))  # every cell went through render.safe in row()
 
 
 def watch_line(le: LwsEvent, now: datetime) -> str:

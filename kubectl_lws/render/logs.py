@@ -14,6 +14,8 @@ import re
 import sys
 from typing import Any, BinaryIO, TextIO
 
+from kubectl_lws.render.safe import Styled, term, term_block
+
 RESET = "\x1b[0m"
 _TS = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d) ")
 
@@ -44,9 +46,13 @@ class LineSplitter:
 
 
 def prefix_bytes(prefix: str, color: str | None, *, width: int = 0, enabled: bool = True) -> bytes:
-    """``g1/w0 `` padded to ``width`` so columns line up, coloured when ``color`` is an SGR code."""
+    """``g1/w0 `` padded to ``width`` so columns line up, coloured when ``color`` is an SGR code.
+
+    The prefix may carry cluster words (a container name, a group label that is not a number): made safe
+    here. The log lines themselves are printed as the container wrote them, as ``kubectl logs`` does."""
     if not enabled:
         return b""
+    prefix = term(prefix)
     pad = " " * max(width - len(prefix), 0)
     text = f"\x1b[{color}m{prefix}{RESET}" if color else prefix
     return f"{text}{pad} ".encode()
@@ -79,17 +85,19 @@ def json_block(fields: dict[str, Any], lines: bytes, *, timestamps: bool) -> byt
     return ("\n".join(out) + "\n").encode() if out else b""
 
 
-def marker_added(label: str, pod: str, detail: str | None, *, color: str | None = None) -> str:
+def _label(label: str, color: str | None) -> str:
+    return f"\x1b[{color}m{term(label)}{RESET}" if color else term(label)
+
+
+def marker_added(label: str, pod: str, detail: str | None, *, color: str | None = None) -> Styled:
     """``+ g1/w0 (pod basic-1, new)`` on stderr when a stream is attached."""
-    shown = f"\x1b[{color}m{label}{RESET}" if color else label
-    inner = f"pod {pod}, {detail}" if detail else f"pod {pod}"
-    return f"+ {shown} ({inner})"
+    inner = f"pod {term(pod)}, {term(detail)}" if detail else f"pod {term(pod)}"
+    return Styled(f"+ {_label(label, color)} ({inner})")
 
 
-def marker_removed(label: str, detail: str = "pod deleted", *, color: str | None = None) -> str:
+def marker_removed(label: str, detail: str = "pod deleted", *, color: str | None = None) -> Styled:
     """``- g1/w0 (pod deleted)`` on stderr when the followed pod goes away."""
-    shown = f"\x1b[{color}m{label}{RESET}" if color else label
-    return f"- {shown} ({detail})"
+    return Styled(f"- {_label(label, color)} ({term(detail)})")
 
 
 class BlockWriter:
@@ -106,7 +114,8 @@ class BlockWriter:
             self._write(self._out_text, self._out, data)
 
     def err(self, message: str) -> None:
-        self._write(self._err_text, self._err, (message + "\n").encode())
+        """A note or marker on stderr: cluster words in it are shown, never obeyed (``render.safe``)."""
+        self._write(self._err_text, self._err, (term_block(message) + "\n").encode())
 
     @staticmethod
     def _write(text: TextIO, binary: BinaryIO | None, data: bytes) -> None:

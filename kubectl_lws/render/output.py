@@ -12,6 +12,8 @@ from typing import Any, Iterable, Sequence, TextIO
 
 import click
 
+from kubectl_lws.render.safe import Styled, term, term_block
+
 
 def dump_json(data: Any, stream: TextIO | None = None) -> None:
     """Pretty JSON like ``kubectl -o json`` (2-space indent, trailing newline)."""
@@ -57,17 +59,20 @@ def _visible_len(text: str) -> int:
     return len(_ANSI.sub("", text))
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_headers: bool = False) -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_headers: bool = False) -> Styled:
     """A kubectl-style table as text (no trailing newline): columns as wide as their widest cell
     (colour codes not counted), separated by three spaces, leading whitespace of a cell kept.
 
+    Every cell goes through ``safe.term`` unless it is ``Styled`` (already safe, maybe coloured): cluster
+    text in a table can never reach the terminal raw, whichever renderer built the rows.
+
     Our own few lines rather than tabulate: this is all of kubectl's format, and importing
     tabulate cost about a tenth of a small ``status`` (issue #14)."""
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    cells = [[term(v) for v in row] for row in rows]
     if not cells:
-        return "" if no_headers else "   ".join(h.upper() for h in headers)
+        return Styled("" if no_headers else "   ".join(term(h).upper() for h in headers))
     if not no_headers:
-        cells.insert(0, [h.upper() for h in headers])
+        cells.insert(0, [term(h).upper() for h in headers])
     ncols = max(len(r) for r in cells)
     widths = [0] * ncols
     for row in cells:
@@ -80,13 +85,22 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_headers: 
         parts = [cell + " " * (widths[i] - _visible_len(cell)) for i, cell in enumerate(row)]
         parts += [" " * widths[i] for i in range(len(row), ncols)]
         lines.append("   ".join(parts).rstrip())
-    return "\n".join(lines)
+    return Styled("\n".join(lines))
+
+
+def echo(text: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """The one way text reaches stdout (or stderr): ``Styled`` text (a renderer's output that went
+    through ``render.safe``, our colours in it) as it is, anything else through ``safe.term_block``.
+
+    Colour was decided before the text was built (``AppContext.use_color``): nothing is stripped here,
+    so ``--color=always`` keeps its colours on a pipe and ``never`` has none to strip."""
+    click.echo(text if isinstance(text, Styled) else term_block(text), err=err, nl=nl, color=True)
 
 
 def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, no_headers: bool = False) -> None:
     text = table(headers, rows, no_headers=no_headers)
     if text:
-        click.echo(text)
+        echo(Styled(text))
 
 
 def human_age(seconds: float | None) -> str:

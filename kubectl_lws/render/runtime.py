@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
-import click
-
-from kubectl_lws.render.output import table
+from kubectl_lws.render.output import echo, table
+from kubectl_lws.render.safe import LINE, MESSAGE, Styled, term
 from kubectl_lws.render.verify import _cut, _indent, _status
 
 HEADERS = ["check", "status", "template", "pod", "flag", "expected", "actual", "message"]
@@ -50,10 +49,11 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _layout(headers: list[str], rows: list[list[str]]) -> list[str]:
     """The same text as ``render.output.table`` (columns as wide as their widest cell, three-space gaps,
-    colour codes not counted, lines right-stripped), in one pass: thousands of rows, no tabulate."""
+    colour codes not counted, lines right-stripped, every cell not Styled through ``safe.term``), in one
+    pass: thousands of rows, no tabulate."""
     if not rows:
         return table(headers, rows).splitlines()
-    cells = [[h.upper() for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
+    cells = [[h.upper() for h in headers]] + [[term(v) for v in row] for row in rows]
     widths = [max(len(_ANSI.sub("", r[i])) if "\x1b" in r[i] else len(r[i]) for r in cells)
               for i in range(len(headers))]
     out = []
@@ -68,19 +68,20 @@ def render_runtime(report: dict, color: bool = False) -> None:
     layout pass, not 512)."""
     out: list[str] = []
     for note in report.get("notes") or []:
-        out.append(f"{_status(note['status'], color)}: {note['message']}")
+        out.append(f"{_status(note['status'], color)}: {term(note['message'], MESSAGE)}")
     per_group = [_rows(group, color) for group in report["groups"]]
     lines = _layout(HEADERS, [row for rows in per_group for row in rows])
     header, body = lines[0], lines[1:]
     i = 0
     for group, rows in zip(report["groups"], per_group):
-        out.append(f"GROUP {group['index']}  {_status(group['status'], color)}")
-        out.append(_indent("\n".join([header, *body[i:i + len(rows)]])))
+        out.append(f"GROUP {term(group['index'])}  {_status(group['status'], color)}")
+        out.append(_indent(Styled("\n".join([header, *body[i:i + len(rows)]]))))
         out.append("")
         i += len(rows)
     s = report["summary"]
     verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
-    out.append(f"{verdict}: verify runtime {report['namespace']}/{report['lws']}: {s['groups']} group(s), "
+    out.append(f"{verdict}: verify runtime {term(report['namespace'], LINE)}/{term(report['lws'], LINE)}: "
+               f"{s['groups']} group(s), "
                f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures, "
                f"{s.get('info', 0)} info ({s['execs']} execs, {s['seconds']:.1f}s)")
-    click.echo("\n".join(out))
+    echo(Styled("\n".join(out)))

@@ -12,10 +12,12 @@ from datetime import datetime
 from typing import Sequence
 
 from kubectl_lws.model import health as H
+from kubectl_lws.model.admission import lws_conditions, unknown_condition_lines
 from kubectl_lws.model.health import Assessment, GroupHealth, short_hash
 from kubectl_lws.model.topology import Placement, short_key
 from kubectl_lws.model.timeutil import age_seconds, rfc3339
 from kubectl_lws.render.output import human_age, table
+from kubectl_lws.render.safe import LINE, MESSAGE, Styled, style, styled, term
 
 _COLORS = {
     H.READY: "green", H.HEALTHY: "green",
@@ -25,12 +27,9 @@ _COLORS = {
 }
 
 
-def paint(text: str, state: str, color: bool) -> str:
-    if not color or state not in _COLORS:
-        return text
-    import click
-
-    return click.style(text, fg=_COLORS[state], bold=state in (H.DEGRADED, H.UNAVAILABLE))
+def paint(text: str, state: str, color: bool, limit: int | None = MESSAGE) -> Styled:
+    """``text`` (cluster words included) made safe and bounded, in the colour of ``state`` when colour is on."""
+    return style(text, color, fg=_COLORS.get(state), bold=state in (H.DEGRADED, H.UNAVAILABLE), limit=limit)
 
 
 def _images(templates: dict) -> list[str]:
@@ -85,6 +84,9 @@ def status_doc(a: Assessment, place: Placement | None, *, groups: Sequence[int] 
         "topology": place.to_json() if place else {"keys": [], "violations": []},
         # null when events were not read (every group Ready): causes and re-creations unknown, not zero
         "events": a.events_info,
+        # null when no layer was read (every group Ready, or no group goes through one)
+        "admission": a.admission_info,
+        "conditions": lws_conditions(v),
     }
     if place and groups is not None:
         doc["topology"]["violations"] = [x for x in doc["topology"]["violations"]
@@ -129,7 +131,7 @@ def header_lines(a: Assessment, place: Placement | None, *, color: bool, compact
     rows: list[tuple[str, str]] = [
         ("Name", f"{v.name}"),
         ("Namespace", v.namespace),
-        ("State", paint(a.state, a.state, color) + (f": {a.reason}" if a.reason else "")),
+        ("State", styled(paint(a.state, a.state, color), f": {term(a.reason, LINE)}" if a.reason else "")),
         ("Generation", f"{v.generation} (observed {v.observed_generation if v.observed_generation is not None else '?'})"),
         ("Replicas", f"{a.desired} desired, {a.ready} ready, {a.updated} updated, {a.current} current"
                      + (f" (LWS status says {v.status.get('readyReplicas', 0)} ready)"
@@ -157,10 +159,14 @@ def header_lines(a: Assessment, place: Placement | None, *, color: bool, compact
         rows.append((f"Image ({role})", text))
         if v.size == 1:
             break
+    other = unknown_condition_lines(v)
+    if other:  # conditions this tool does not interpret are shown, never dropped
+        rows.append(("Conditions", "; ".join(other)))
     if compact:  # small terminals: the table matters more than policies and images
         rows = [(k, val if k != "Name" else f"{v.namespace}/{v.name}") for k, val in rows if k in COMPACT_HEADER]
     width = max(len(k) for k, _ in rows) + 2
-    return [f"{k + ':':<{width}}{val}" for k, val in rows]
+    # every value is cluster text (names, images, numbers as served): one safe, bounded line each
+    return [f"{k + ':':<{width}}{term(val, LINE)}" for k, val in rows]
 
 
 def group_rows(a: Assessment, place: Placement | None, groups: Sequence[GroupHealth], *, wide: bool,
@@ -181,7 +187,7 @@ def group_rows(a: Assessment, place: Placement | None, groups: Sequence[GroupHea
     return headers, rows
 
 
-STATE_WIDTH = 100  # the table's STATE stays one line; --pods and -o wide show the whole message
+STATE_WIDTH = 100  # the table's STATE stays short; --pods and -o wide show the message (to safe.MESSAGE)
 
 
 def _state_cell(g: GroupHealth, wide: bool) -> str:
@@ -202,23 +208,22 @@ def _recreated_cell(g: GroupHealth) -> str:
 
 
 def cause_lines(a: Assessment, groups: Sequence[GroupHealth]) -> list[str]:
-    """Under the table: the whole message of every cause, and the re-creation loops (events only)."""
-    if not _events_read(a):
-        return []
+    """Under the table: the whole message of every cause (with the layer that found it; the group's cause
+    first, then what the admission/gang/storage layers also found), and the re-creation loops (events only)."""
     lines: list[str] = []
     for g in groups:
-        c = g.cause
-        if c is not None:
+        for c in ([g.cause] if g.cause is not None else []) + [x for x in g.layer_causes if x is not g.cause]:
             since = f", since {rfc3339(c.since)}" if c.since else ""
             times = f", x{c.count}" if c.count > 1 else ""
-            lines.append(f"  group {g.index}: {c.reason} on {c.object}{times}{since}: {c.message}")
+            lines.append(f"  group {g.index}: {term(c.reason, LINE)} on {term(c.object, LINE)} ({term(c.layer)})"
+                         f"{times}{since}: {term(c.message, MESSAGE)}")
         rec = g.recreations
         if rec is not None and rec.loop:
             lines.append(f"  group {g.index}: re-creation loop, {rec.count} re-creations, "
-                         f"last: {rec.last_reason or '-'}")
+                         f"last: {term(rec.last_reason, LINE) or '-'}")
     if lines:
-        lines.insert(0, "Causes (from events):")
-    if any(g.recreations is not None and g.recreations.count for g in groups):
+        lines.insert(0, "Causes:")
+    if _events_read(a) and any(g.recreations is not None and g.recreations.count for g in groups):
         lines.append("RECREATED counts re-creations in the events the API server still keeps (1h by default).")
     return lines
 
@@ -255,6 +260,13 @@ def _last_reason(p: "H.PodInfo") -> str:
     return p.reason
 
 
+def stray_lines(groups: Sequence[GroupHealth]) -> list[str]:
+    """Pods whose worker index has no place in their group (model/groups.Stray): not counted anywhere."""
+    lines = [f"  group {g.index}: {term(s.name, LINE)}: {term(s.why, LINE)}"
+             for g in groups if g.group is not None for s in g.group.strays]
+    return ["Unexpected pods (not counted):", *lines] if lines else []
+
+
 def violation_lines(place: Placement | None, groups: Sequence[int] | None = None,
                     limit: int | None = None) -> list[str]:
     if place is None:
@@ -263,7 +275,7 @@ def violation_lines(place: Placement | None, groups: Sequence[int] | None = None
     if not items:
         return []
     shown = items if limit is None else items[:max(limit, 1)]
-    lines = ["Placement violations:"] + [f"  - {v.message}" for v in shown]
+    lines = ["Placement violations:"] + [f"  - {term(v.message, MESSAGE)}" for v in shown]
     if len(items) > len(shown):
         lines.append(f"  ... {len(items) - len(shown)} more violations")
     return lines
@@ -271,7 +283,7 @@ def violation_lines(place: Placement | None, groups: Sequence[int] | None = None
 
 def render_status(a: Assessment, place: Placement | None, *, groups: Sequence[int] | None = None,
                   pods: bool = False, wide: bool = False, color: bool = False,
-                  max_rows: int | None = None, max_violations: int | None = None, compact: bool = False) -> str:
+                  max_rows: int | None = None, max_violations: int | None = None, compact: bool = False) -> Styled:
     """The full status text; ``max_rows`` trims the group table (watch screen) with "... N more"."""
     shown = [g for g in a.groups if groups is None or g.index in groups]
     lines = header_lines(a, place, color=color, compact=compact)
@@ -306,16 +318,45 @@ def render_status(a: Assessment, place: Placement | None, *, groups: Sequence[in
     if causes:
         lines.append("")
         lines.extend(causes)
+    strays = stray_lines(shown)
+    if strays:
+        lines.append("")
+        lines.extend(strays)
     viol = violation_lines(place, groups, max_violations)
     if viol:
         lines.append("")
         lines.extend(viol)
-    return "\n".join(lines)
+    tas = tas_lines(a, place, groups)
+    if tas:
+        lines.append("")
+        lines.extend(tas)
+    return Styled("\n".join(lines))  # every cluster word above went through render.safe
+
+
+def tas_lines(a: Assessment, place: Placement | None, groups: Sequence[int] | None = None) -> list[str]:
+    """Where Kueue's Topology Aware Scheduling assigned each pod set, beside where the pods landed."""
+    tas = (a.admission_info or {}).get("tas") or {}
+    if not tas:
+        return []
+    from kubectl_lws.model.admission import TasAssignment, TasDomain
+
+    lines = ["Kueue topology assignment (TAS):"]
+    for index, by_podset in sorted(tas.items(), key=lambda kv: int(kv[0])):
+        if groups is not None and int(index) not in groups:
+            continue
+        parts = []
+        for podset, doc in by_podset.items():
+            ta = TasAssignment(tuple(doc.get("levels") or ()), tuple(
+                TasDomain(tuple(d.get("values") or ()), int(d.get("count") or 0)) for d in doc.get("domains") or []))
+            parts.append(f"{podset} -> {ta.text()}")
+        landed = (place.domains.get(int(index), {}) if place else {}).get("kubernetes.io/hostname") or []
+        lines.append(term(f"  group {index}: {'; '.join(parts)}; pods on {', '.join(landed) or '-'}"))
+    return lines if len(lines) > 1 else []
 
 
 def render_screen(a: Assessment, place: Placement | None, *, height: int, width: int,
                   groups: Sequence[int] | None = None, pods: bool = False, color: bool = False,
-                  now: datetime | None = None) -> str:
+                  now: datetime | None = None) -> Styled:
     """The --watch screen for a terminal of ``height`` x ``width``: trimmed, never scrolling."""
     stamp = f"Every change, last at {rfc3339(now) if now else ''}   (Ctrl-C to quit)"
     n_groups = sum(1 for g in a.groups if groups is None or g.index in groups)
@@ -336,7 +377,7 @@ def render_screen(a: Assessment, place: Placement | None, *, height: int, width:
     out_lines = [stamp[:width]] + text.splitlines()
     if len(out_lines) > height:
         out_lines = out_lines[: height - 1] + [f"... {len(out_lines) - height + 1} more lines"]
-    return "\n".join(_clip(line, width) for line in out_lines)
+    return Styled("\n".join(_clip(line, width) for line in out_lines))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -368,11 +409,11 @@ def change_lines(prev: Assessment | None, cur: Assessment, when: datetime,
     would never see the old and the new leader side by side.
     """
     ts = rfc3339(when)
-    name = cur.view.name
+    name = term(cur.view.name, LINE)
     out: list[str] = []
     if prev is None or (prev.state, _AGE_RE.sub("", prev.reason)) != (cur.state, _AGE_RE.sub("", cur.reason)) \
             or (prev.ready, prev.updated) != (cur.ready, cur.updated):
-        out.append(f"{ts}  {name}  {cur.state}: {cur.reason}  ready {cur.ready}/{cur.desired} "
+        out.append(f"{ts}  {name}  {cur.state}: {term(cur.reason, LINE)}  ready {cur.ready}/{cur.desired} "
                    f"updated {cur.updated}/{cur.desired}")
     before = {g.index: g for g in prev.groups} if prev else {}
     now_idx = {g.index for g in cur.groups}
@@ -387,12 +428,12 @@ def change_lines(prev: Assessment | None, cur: Assessment, when: datetime,
             continue
         if prev is None and g.healthy:
             continue
-        what = g.label
+        what = term(g.label, LINE)
         if last_uid and g.leader_uid and last_uid != g.leader_uid:
             what += " (re-created: new leader pod)"
         arrow = f"{old.state} -> " if old is not None and old.state != g.state else ""
         out.append(f"{ts}  {name}  group {_group_cell(g)}  {arrow}{what}  {g.ready}/{g.size}  "
-                   f"{_revision_cell(g)}  leader {g.leader or '-'}")
+                   f"{term(_revision_cell(g))}  leader {term(g.leader, LINE) or '-'}")
     for idx in sorted(set(before) - now_idx):
         out.append(f"{ts}  {name}  group {idx}  removed")
     return out
@@ -409,11 +450,15 @@ def list_item(a: Assessment, now: datetime | None = None) -> dict:
                        "surge": surge},
             "size": v.size, "partition": v.partition, "restartPolicy": v.restart_policy,
             "currentRevision": a.current_revision,
-            "age": None if (s := age_seconds(v.creation_timestamp, now)) is None else int(s)}
+            "age": None if (s := age_seconds(v.creation_timestamp, now)) is None else int(s),
+            # null when events were not read: loops unknown, not absent
+            "recreationLoops": [g.index for g in a.groups if g.recreations is not None and g.recreations.loop]
+            if _events_read(a) else None,
+            "source": a.source}
 
 
 def list_table(items: Sequence[tuple[Assessment, dict]], *, all_namespaces: bool, wide: bool, color: bool,
-               no_headers: bool = False) -> str:
+               no_headers: bool = False) -> Styled:
     headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "GROUPS", "SIZE", "UPDATED", "PARTITION",
                                                            "RESTART POLICY", "STATE", "AGE"]
     if wide:

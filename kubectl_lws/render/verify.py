@@ -7,15 +7,14 @@ operator needs to act on.
 
 from __future__ import annotations
 
-import click
-
-from kubectl_lws.render.output import table
+from kubectl_lws.render.output import echo, table
+from kubectl_lws.render.safe import LINE, Styled, style, term
 
 _COLORS = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
 
 
-def _status(text: str, color: bool) -> str:
-    return click.style(text, fg=_COLORS.get(text)) if color else text
+def _status(text: str, color: bool) -> Styled:
+    return style(text, color, fg=_COLORS.get(text))
 
 
 def _cut(text: str | None, width: int = 60) -> str:
@@ -53,40 +52,41 @@ def _rows(group: dict, color: bool) -> list[list[str]]:
 def _summary_line(report: dict, what: str) -> str:
     s = report["summary"]
     verdict = "FAIL" if s["fail"] else ("WARN" if s["warn"] else "PASS")
-    return (f"{verdict}: {what} {report['namespace']}/{report['lws']}: {s['groups']} group(s), "
-            f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures"
-            f" ({s['execs']} execs, {s['seconds']:.1f}s)")
+    return (f"{verdict}: {what} {term(report['namespace'], LINE)}/{term(report['lws'], LINE)}: {s['groups']} group(s), "
+            f"{s['failedGroups']} failing; {s['pass']} passed, {s['warn']} warnings, {s['fail']} failures, "
+            f"{s.get('info', 0)} info ({s['execs']} execs, {s['seconds']:.1f}s)")
 
 
 def render_env(report: dict, color: bool = False) -> None:
     headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
     for group in report["groups"]:
-        click.echo(f"GROUP {group['index']}  {_status(group['status'], color)}")
-        click.echo(_indent(table(headers, _rows(group, color))))
-        click.echo("")
-    click.echo(_summary_line(report, "verify env"))
+        echo(Styled(f"GROUP {term(group['index'])}  {_status(group['status'], color)}"))
+        echo(_indent(table(headers, _rows(group, color))))
+        echo()
+    echo(_summary_line(report, "verify env"))
 
 
 def render_nccl(report: dict, color: bool = False) -> None:
     headers = ["check", "status", "pod", "container", "expected", "actual", "message"]
     for group in report["groups"]:
-        parts = [f"GROUP {group['index']}  {_status(group['status'], color)}"]
+        parts = [f"GROUP {term(group['index'])}  {_status(group['status'], color)}"]
         for key, label in (("dns", "dns"), ("interface", "interface"), ("reachability", "reachability")):
             if key in group:
-                parts.append(f"{label} {group[key]['ok']}/{group[key]['total']}")
-        click.echo("  ".join(parts))
-        click.echo(_indent(table(headers, _rows(group, color))))
+                parts.append(f"{label} {term(group[key]['ok'])}/{term(group[key]['total'])}")
+        echo(Styled("  ".join(parts)))
+        echo(_indent(table(headers, _rows(group, color))))
         matrix = group.get("matrix")
         if matrix:
             names = list(matrix)
-            click.echo(_indent("mesh (row connects to column):"))
+            echo(_indent(Styled("mesh (row connects to column):")))
             # pod names as column titles keep their case: the header goes in as a data row
-            click.echo(_indent(table(["from \\ to", *names],
-                                     [["FROM \\ TO", *names], *[[a, *[matrix[a][b] for b in names]] for a in names]],
-                                     no_headers=True)))
-        click.echo("")
-    click.echo(_summary_line(report, "verify nccl"))
+            echo(_indent(table(["from \\ to", *names],
+                               [["FROM \\ TO", *names], *[[a, *[matrix[a][b] for b in names]] for a in names]],
+                               no_headers=True)))
+        echo()
+    echo(_summary_line(report, "verify nccl"))
 
 
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
+def _indent(text: Styled) -> Styled:
+    """Safe text indented by two spaces (still safe)."""
+    return Styled("\n".join("  " + line for line in text.splitlines()))

@@ -27,7 +27,8 @@ _REQ_LOGGED = _RequestKey("sandbox_logged", bool) if _RequestKey else "sandbox_l
 
 from . import errors, patch as patching, rbac, tables
 from .errors import ApiError
-from .resources import EXTRA_GROUP_VERSIONS, RESOURCES, ResourceType, groups, lookup
+from . import kueue_api
+from .resources import EXTRA_GROUP_VERSIONS, RESOURCES, ResourceType, groups, is_served, lookup
 from .selectors import field_matcher, label_matcher, parse_field_selector
 from .store import now_iso
 
@@ -59,6 +60,7 @@ _SUBRESOURCE_INFO: dict[str, tuple[str | None, str | None, str | None, list[str]
     "exec": ("", "", "PodExecOptions", ["create", "get"]),
     "proxy": ("", "", "PodProxyOptions", ["create", "delete", "get", "patch", "update"]),
     "finalize": (None, None, None, ["update"]),
+    "pendingworkloads": (None, None, "PendingWorkloadsSummary", ["get"]),
 }
 
 
@@ -380,14 +382,20 @@ class ApiServer:
         admin user's name get everything."""
         target = request.headers.get("Impersonate-User")
         groups_ = request.headers.getall("Impersonate-Group", [])
-        if not target and not groups_:
+        uid = request.headers.get("Impersonate-Uid")
+        extras = [(k[len("Impersonate-Extra-"):], v) for k, v in request.headers.items()
+                  if k.lower().startswith("impersonate-extra-")]
+        if not target and not groups_ and not uid and not extras:
             return user, entry
-        for kind, names in (("users", [target] if target else []), ("groups", groups_)):
+        if not target:  # kube-apiserver's impersonation filter refuses these alone
+            raise errors.bad_request("requested impersonation of groups, a uid or user-extra without a user")
+        for kind, names in (("users", [target]), ("groups", groups_), ("uids", [uid] if uid else []),
+                            ("userextras", [k for k, _ in extras])):
             for name in names:
                 if not self._may_impersonate(entry, kind):
                     raise errors.forbidden(f'{kind} "{name}" is forbidden: User "{user}" cannot impersonate '
                                            f'resource "{kind}" in API group "" at the cluster scope')
-        who = target or user
+        who = target
         if who == self.sandbox.admin_user or "system:masters" in groups_:
             return who, {"user": who, "rules": None, "groups": groups_}
         rules: list[dict] = []
@@ -472,7 +480,7 @@ class ApiServer:
     def _discovery(self, request: web.Request, parts: list[str]) -> web.StreamResponse | None:
         accept = request.headers.get("Accept", "")
         aggregated = "as=APIGroupDiscoveryList" in accept
-        all_groups = groups()
+        all_groups = groups(self.sandbox.addons)
         if parts == ["api"]:
             if aggregated:
                 return self._aggregated([""], accept)
@@ -503,7 +511,7 @@ class ApiServer:
     def _openapi_v3(self, rest: list[str]) -> web.Response:
         """A minimal OpenAPI v3: one PATCH path per resource advertising ``fieldValidation``, so kubectl
         create/apply use server-side validation (which the sandbox accepts) instead of downloading schemas."""
-        all_groups = groups()
+        all_groups = groups(self.sandbox.addons)
         gvs = [("", "v1")] + [(g, v) for g in sorted(all_groups) if g for v in all_groups[g]]
 
         def gv_path(g: str, v: str) -> str:
@@ -536,9 +544,8 @@ class ApiServer:
         vs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
         return {"name": group, "versions": vs, "preferredVersion": vs[0]}
 
-    @staticmethod
-    def _served(group: str, version: str) -> list[ResourceType]:
-        return [rt for rt in RESOURCES.values() if rt.group == group and
+    def _served(self, group: str, version: str) -> list[ResourceType]:
+        return [rt for rt in RESOURCES.values() if rt.group == group and is_served(rt, self.sandbox.addons) and
                 (rt.version == version or version in EXTRA_GROUP_VERSIONS.get(group, ()))]
 
     def _resource_list(self, group: str, version: str) -> dict:
@@ -563,7 +570,7 @@ class ApiServer:
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
 
     def _aggregated(self, group_names: list[str], accept: str) -> web.Response:
-        all_groups = groups()
+        all_groups = groups(self.sandbox.addons)
         items = []
         for g in group_names:
             versions = []
@@ -611,7 +618,7 @@ class ApiServer:
             group, version, rest = parts[1], parts[2], parts[3:]
         namespace = None
         if len(rest) >= 3 and rest[0] == "namespaces":
-            rt3 = lookup(group, version, rest[2])
+            rt3 = lookup(group, version, rest[2], self.sandbox.addons)
             if rt3 is not None and rt3.namespaced:
                 namespace, rest = rest[1], rest[2:]
         if len(rest) > 3 and rest[2] == "proxy" and rest[0] == "pods" and namespace is not None:
@@ -619,7 +626,7 @@ class ApiServer:
             return Route(rt, group, version, namespace, rest[1], "proxy", "/" + "/".join(rest[3:])) if rt else None
         if not rest or len(rest) > 3:
             return None
-        rt = lookup(group, version, rest[0])
+        rt = lookup(group, version, rest[0], self.sandbox.addons)
         if rt is None:
             return None
         name = rest[1] if len(rest) > 1 else None
@@ -668,6 +675,8 @@ class ApiServer:
             return await self._eviction(request, route)
         if sub == "scale":
             return await self._scale(request, route, verb)
+        if sub == "pendingworkloads":
+            return self._json(kueue_api.pending_workloads(self.store, route, request.query))
         if verb == "list":
             return self._list(request, route)
         if verb == "watch":
@@ -681,14 +690,24 @@ class ApiServer:
             if route.rt.key == EVENTS_V1:
                 return self._object_response(route.rt, self._present(route.rt, self._get_or_404(route)),
                                              cached=False)
+            if kueue_api.converts(route):
+                return self._object_response(route.rt, kueue_api.to_served(route, self._get_or_404(route)),
+                                             cached=False)
             return self._object_response(route.rt, self._get_or_404(route))
         if route.rt.key == EVENTS_V1 and verb in ("update", "patch"):
             raise errors.method_not_allowed("the sandbox serves events.k8s.io/v1 Events read-mostly: create, get, "
                                             "list, watch, delete")
-        if verb == "create":
-            return await self._create(request, route)
-        if verb in ("update", "patch"):
-            return await self._update(request, route, verb)
+        if verb in ("create", "update", "patch"):
+            collected: list[str] = []
+            token = errors.ADMISSION_WARNINGS.set(collected)
+            try:
+                resp = await (self._create(request, route) if verb == "create" else
+                              self._update(request, route, verb))
+            finally:
+                errors.ADMISSION_WARNINGS.reset(token)
+            for text in collected:  # kube's warning header (RFC 7234 299), as kubectl prints it: "Warning: ..."
+                resp.headers.add("Warning", '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+            return resp
         if verb == "delete":
             return await self._delete(request, route)
         if verb == "deletecollection":
@@ -800,8 +819,11 @@ class ApiServer:
             meta = {"continue": cont, **({"remainingItemCount": remaining} if cont and remaining is not None
                                          and not label_sel and not field_sel else {}),
                     "resourceVersion": str(rv)}
-            head = (b'{"apiVersion":"' + rt.group_version.encode() + b'","items":[')
-            items = b",".join(self.store.encoded(o, sort_keys=True) for o in objs)
+            head = (b'{"apiVersion":"' + f"{route.group}/{route.version}".encode() + b'","items":[')
+            if kueue_api.converts(route):
+                items = b",".join(json_bytes(kueue_api.to_served(route, o), sort_keys=True) for o in objs)
+            else:
+                items = b",".join(self.store.encoded(o, sort_keys=True) for o in objs)
             tail = (b'],"kind":"' + rt.list_kind.encode() + b'","metadata":'
                     + json.dumps(meta, separators=(",", ":"), sort_keys=True).encode() + b"}\n")
             return web.Response(body=head + items + tail, content_type=JSON)
@@ -899,6 +921,8 @@ class ApiServer:
                     payload = json.dumps(t, separators=(",", ":")).encode()
                 elif type_ in ("ERROR", "BOOKMARK"):
                     payload = json.dumps(obj, separators=(",", ":")).encode()
+                elif kueue_api.converts(route):
+                    payload = json_bytes(kueue_api.to_served(route, obj), sort_keys=True)
                 else:
                     payload = self._encode(rt, obj)
                 await resp.write(b'{"type":"' + type_.encode() + b'","object":' + payload + b"}\n")
@@ -986,11 +1010,14 @@ class ApiServer:
             body.setdefault("type", "Opaque")  # kube's default for a Secret without a type
         elif "status" in rt.subresources and rt.custom:
             body.pop("status", None)
+        body = kueue_api.to_storage(route, body)
         body = self.admit("CREATE", rt.key, body, None)
         if rt.key == EVENTS_V1:
             obj = self.store.create("events", v1_event_to_core(body), dry_run=self._dry_run(request))
             return self._object_response(rt, core_event_to_v1(obj), 201, cached=False)
         obj = self.store.create(rt.key, body, dry_run=self._dry_run(request))
+        if kueue_api.converts(route):
+            return self._object_response(rt, kueue_api.to_served(route, obj), 201, cached=False)
         return self._object_response(rt, obj, 201, cached=not self._dry_run(request))
 
     async def _update(self, request: web.Request, route: Route, verb: str) -> web.Response:
@@ -1018,6 +1045,7 @@ class ApiServer:
                 raise errors.bad_request("the name of the object does not match the name on the URL")
         if not isinstance(new, dict):
             raise patching.invalid_patch()
+        new = kueue_api.to_storage(route, new)
         meta = new.setdefault("metadata", {})
         meta["name"] = route.name
         if rt.namespaced:
@@ -1033,6 +1061,8 @@ class ApiServer:
             new = self.admit("UPDATE", rt.key, new, old)
         dry = self._dry_run(request)
         obj = self.store.update(rt.key, new, subresource=sub, dry_run=dry)
+        if kueue_api.converts(route):
+            return self._object_response(rt, kueue_api.to_served(route, obj), cached=False)
         return self._object_response(rt, obj, cached=not dry and self.store.get(rt.key, route.namespace,
                                                                                 route.name or "") is obj)
 

@@ -6,7 +6,21 @@ client, our own plugin) print or parse those messages.
 """
 from __future__ import annotations
 
+import contextvars
 from typing import Any
+
+# Admission warnings of the request being admitted (a validating webhook's ``admission.Warnings``); the API
+# server collects them around its admission call and answers each as a ``Warning: 299 - "..."`` header.
+ADMISSION_WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("admission_warnings",
+                                                                                      default=None)
+
+
+def warn(text: str) -> None:
+    """Record an admission warning for the current request (dropped outside a request, e.g. scenarios)."""
+    collected = ADMISSION_WARNINGS.get()
+    if collected is not None:
+        collected.append(text)
+
 
 _REASON_PHRASES = {
     400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",

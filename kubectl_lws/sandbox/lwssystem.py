@@ -4,14 +4,16 @@
 namespace ``lws-system``, the ``lws-controller-manager`` Deployment and its pod (image tag = the simulated
 LWS version, controller-runtime-like logs), the webhook Service with a ready EndpointSlice, the mutating
 and validating webhook configurations (caBundle = the sandbox's ``--tls`` CA, or a CA made once per
-process without TLS), the leader-election Lease (renewed every few seconds) and the LWS CRD.
+process without TLS; ``vdisaggregatedset.kb.io`` among the validating ones), the leader-election Lease
+(renewed every few seconds), the LWS CRD and the two DisaggregatedSet CRDs (``dsapi.crds()``).
 
 Faults that break each piece: ``controller-down`` (scaled to 0: no pod, no endpoints, the LWS controllers
-paused, the Lease no longer renewed), ``webhook-cert-expired`` (the caBundle's notAfter moved into the
+paused, the DisaggregatedSet controller too, the Lease no longer renewed), ``webhook-cert-expired`` (the caBundle's notAfter moved into the
 past; the signature is then invalid, which nothing here checks), ``webhook-failure-policy`` (Ignore),
 ``stale-lease`` (renewTime 10 minutes old, renewals stopped). While the webhook cannot be called (no
-endpoints, an expired CA) and its failurePolicy is Fail, LWS creates and updates through the API get the
-API server's 500 "failed calling webhook"; with Ignore they are admitted (and still defaulted here).
+endpoints, an expired CA) and its failurePolicy is Fail, LWS and DisaggregatedSet creates and updates through
+the API get the API server's 500 "failed calling webhook"; with Ignore they are admitted (and still defaulted
+here).
 """
 from __future__ import annotations
 
@@ -26,9 +28,14 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from kubectl_lws.model.keys import DS_GROUP, DS_PLURAL
+
+from . import dsapi
+
 LWS_VERSION = "v0.10.0"
 NAMESPACE = "lws-system"
 DEPLOYMENT = "lws-controller-manager"
+REPLICASET = f"{DEPLOYMENT}-7d5f8c9b6"
 IMAGE = f"registry.k8s.io/lws/lws:{LWS_VERSION}"
 SERVICE = "lws-webhook-service"
 LEASE = "b8b2488c.x-k8s.io"
@@ -38,6 +45,7 @@ MUTATING = "lws-mutating-webhook-configuration"
 VALIDATING = "lws-validating-webhook-configuration"
 CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
 POD_LABELS = {"control-plane": "controller-manager"}
+MANAGER_CONTROLLERS = {"lws", "lwspod", "disaggregatedset"}  # what lws-controller-manager runs
 _LOGS = {"rate": 0.5, "startup": [
     'I{time} 1 main.go:138] "starting manager" version="' + LWS_VERSION + '"',
     'I{time} 1 server.go:208] "Starting metrics server" logger="controller-runtime.metrics"',
@@ -47,6 +55,11 @@ _LOGS = {"rate": 0.5, "startup": [
     'I{time} 1 controller.go:224] "Starting workers" controller="leaderworkerset" worker count=1'],
     "lines": ['I{time} 1 leaderworkerset_controller.go:121] "Reconciling LeaderWorkerSet" '
               'controller="leaderworkerset" reconcileID="{i}"']}
+
+# resource -> (the first webhook the API server calls for it, its path, validating?)
+_GATED = {"leaderworkersets.leaderworkerset.x-k8s.io": ("mleaderworkerset.kb.io",
+                                                        "/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset", False),
+          f"{DS_PLURAL}.{DS_GROUP}": (dsapi.WEBHOOK, dsapi.WEBHOOK_PATH, True)}
 
 _ca_lock = threading.Lock()
 _ca_cache: dict[str, bytes] = {}
@@ -149,6 +162,8 @@ class LwsSystem:
             "status": {"acceptedNames": {"kind": "LeaderWorkerSet", "plural": "leaderworkersets"},
                        "storedVersions": ["v1"],
                        "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}]}})
+        for crd in dsapi.crds():  # the same manager serves DisaggregatedSets (v0.10)
+            st.create("customresourcedefinitions.apiextensions.k8s.io", crd)
         self._deployment(1)
         self._pod()
         st.create("services", {"apiVersion": "v1", "kind": "Service",
@@ -168,7 +183,8 @@ class LwsSystem:
             "metadata": {"name": VALIDATING},
             "webhooks": [_webhook("vleaderworkerset.kb.io", "/validate-leaderworkerset-x-k8s-io-v1-leaderworkerset",
                                   ca, ["leaderworkersets"], "leaderworkerset.x-k8s.io"),
-                         _webhook("vpod.kb.io", "/validate--v1-pod", ca, ["pods"], "")]})
+                         _webhook("vpod.kb.io", "/validate--v1-pod", ca, ["pods"], ""),
+                         _webhook(dsapi.WEBHOOK, dsapi.WEBHOOK_PATH, ca, [DS_PLURAL], DS_GROUP)]})
         now = _now()
         st.create("leases.coordination.k8s.io", {
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -215,10 +231,13 @@ class LwsSystem:
         import json
 
         now = _iso(_now())
-        name = f"{DEPLOYMENT}-7d5f8c9b6-{uuid.uuid4().hex[:5]}"
+        name = f"{REPLICASET}-{uuid.uuid4().hex[:5]}"
+        # controller-runtime's leader identity is "<hostname>_<uuid>", the hostname being the pod's name
+        self.holder = f"{name}_{uuid.uuid4()}"
         pod = {"apiVersion": "v1", "kind": "Pod",
                "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(POD_LABELS),
-                            "annotations": {"sandbox.kubectl-lws.dev/logs": json.dumps(_LOGS)}},
+                            "annotations": {"sandbox.kubectl-lws.dev/logs": json.dumps(_LOGS)},
+                            "ownerReferences": [self._replicaset_ref()]},
                "spec": {**self._pod_spec(), "nodeName": "control-plane"}}
         created = self.store.create("pods", pod)
         new = copy.deepcopy(created)
@@ -230,6 +249,22 @@ class LwsSystem:
                                                 "started": True, "restartCount": 0, "lastState": {},
                                                 "state": {"running": {"startedAt": now}}}]}
         self.store.update("pods", new, subresource="status")
+
+    def _replicaset_ref(self) -> dict:
+        """The ReplicaSet the Deployment's pods belong to (created once, owned by the Deployment)."""
+        rs = self.store.get("replicasets.apps", NAMESPACE, REPLICASET)
+        if rs is None:
+            deploy = self.store.get("deployments.apps", NAMESPACE, DEPLOYMENT)
+            rs = self.store.create("replicasets.apps", {
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": REPLICASET, "namespace": NAMESPACE,
+                             "labels": {**POD_LABELS, "pod-template-hash": REPLICASET.rsplit("-", 1)[1]},
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": DEPLOYMENT,
+                                                  "uid": deploy["metadata"]["uid"], "controller": True,
+                                                  "blockOwnerDeletion": True}] if deploy else []},
+                "spec": {"replicas": 1, "selector": {"matchLabels": dict(POD_LABELS)}}})
+        return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": REPLICASET, "uid": rs["metadata"]["uid"],
+                "controller": True, "blockOwnerDeletion": True}
 
     def _pods(self) -> list[dict]:
         return self.store.list("pods", NAMESPACE, label_selector="control-plane=controller-manager")
@@ -278,14 +313,15 @@ class LwsSystem:
             self._timer.cancel()
 
     # ---- admission: the API server calls the LWS webhooks through the service ---------------------
-    def webhook_problem(self) -> str | None:
-        """Why the API server could not call ``mleaderworkerset.kb.io`` now, or None (also None with
-        failurePolicy Ignore: the call failure is then ignored)."""
+    def webhook_problem(self, name: str = "mleaderworkerset.kb.io", validating: bool = False) -> str | None:
+        """Why the API server could not call webhook ``name`` now, or None (also None with failurePolicy
+        Ignore: the call failure is then ignored)."""
         from kubectl_lws.model.certs import CertError, parse_ca_bundle
 
-        cfg = self.store.get("mutatingwebhookconfigurations.admissionregistration.k8s.io", None, MUTATING)
-        hook = next((h for h in (cfg or {}).get("webhooks") or [] if h.get("name") == "mleaderworkerset.kb.io"),
-                    None)
+        kind = "validating" if validating else "mutating"
+        cfg = self.store.get(f"{kind}webhookconfigurations.admissionregistration.k8s.io", None,
+                             VALIDATING if validating else MUTATING)
+        hook = next((h for h in (cfg or {}).get("webhooks") or [] if h.get("name") == name), None)
         if hook is None or hook.get("failurePolicy", "Fail") == "Ignore":
             return None
         slices = self.store.list("endpointslices.discovery.k8s.io", NAMESPACE,
@@ -308,13 +344,14 @@ class LwsSystem:
         from .errors import ApiError
 
         def admit(sandbox: Any, operation: str, resource: str, obj: dict, old: dict | None) -> dict:
-            if resource == "leaderworkersets.leaderworkerset.x-k8s.io" and operation in ("CREATE", "UPDATE"):
-                problem = self.webhook_problem()
+            hook = _GATED.get(resource) if operation in ("CREATE", "UPDATE") else None
+            if hook is not None:
+                name, path, validating = hook
+                problem = self.webhook_problem(name, validating)
                 if problem:
-                    raise ApiError(500, "InternalError", 'Internal error occurred: failed calling webhook '
-                                   '"mleaderworkerset.kb.io": failed to call webhook: Post "https://'
-                                   f'{SERVICE}.{NAMESPACE}.svc:443/mutate-leaderworkerset-x-k8s-io-v1-'
-                                   f'leaderworkerset?timeout=10s": {problem}')
+                    raise ApiError(500, "InternalError", f'Internal error occurred: failed calling webhook '
+                                   f'"{name}": failed to call webhook: Post "https://{SERVICE}.{NAMESPACE}.svc:443'
+                                   f'{path}?timeout=10s": {problem}')
             return inner(sandbox, operation, resource, obj, old) if inner is not None else obj
         return admit
 
@@ -330,7 +367,7 @@ class LwsSystem:
             self._endpoints(ready=False)
             self.renewing = False
             if mgr is not None:
-                mgr.paused.update({"lws", "lwspod"})
+                mgr.paused.update(MANAGER_CONTROLLERS)
         else:
             self._deployment(1)
             if not self._pods():
@@ -339,7 +376,7 @@ class LwsSystem:
             self.renewing = True
             self._renew_now()
             if mgr is not None:
-                mgr.paused.difference_update({"lws", "lwspod"})
+                mgr.paused.difference_update(MANAGER_CONTROLLERS)
                 mgr.wake()
         return {"deployment": f"{NAMESPACE}/{DEPLOYMENT}", "replicas": 0 if down else 1}
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kubectl_lws.model import keys as _k
+
 LWS_GROUP = "leaderworkerset.x-k8s.io"
 LWS = f"leaderworkersets.{LWS_GROUP}"
+DS = f"{_k.DS_PLURAL}.{_k.DS_GROUP}"
+DSRS = f"{_k.DSRS_PLURAL}.{_k.DS_GROUP}"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,8 @@ class ResourceType:
     custom: bool = False               # CRD-backed: sorted JSON keys, CR list shape, no strategic merge
     field_labels: tuple[str, ...] = ("metadata.name", "metadata.namespace")
     verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+    # served only when the sandbox has this add-on installed (a scenario's ``addons``: kueue, volcano...)
+    addon: str = ""
 
     @property
     def key(self) -> str:
@@ -74,6 +80,12 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
     ResourceType("leaderworkersets", "LeaderWorkerSet", LWS_GROUP, "v1", generation=True,
                  subresources=("status", "scale"), short_names=("lws",), singular="leaderworkerset",
                  custom=True),
+    # The DisaggregatedSet CRDs of the LWS install (v0.10): no short name for the set, `dsrs` for the scaler
+    ResourceType(_k.DS_PLURAL, _k.DS_KIND, _k.DS_GROUP, _k.DS_VERSION, generation=True, subresources=("status",),
+                 singular="disaggregatedset", custom=True),
+    ResourceType(_k.DSRS_PLURAL, _k.DSRS_KIND, _k.DS_GROUP, _k.DS_VERSION, generation=True,
+                 subresources=("status", "scale"), short_names=("dsrs",), singular="disaggregatedsetrolescaler",
+                 custom=True),
     # What real LWS manifests reference (chat templates, HF tokens, identities) and an LWS install holds.
     ResourceType("secrets", "Secret", "", "v1", singular="secret"),
     ResourceType("configmaps", "ConfigMap", "", "v1", short_names=("cm",), singular="configmap"),
@@ -87,6 +99,10 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
                  namespaced=False, singular="clusterrolebinding"),
     ResourceType("deployments", "Deployment", "apps", "v1", generation=True, subresources=("status", "scale"),
                  short_names=("deploy",), singular="deployment", categories=("all",)),
+    # Served (empty) because every cluster has them and `ds` is their short name: `kubectl get ds,dsrs` lists
+    # DaemonSets and role scalers, as on a real cluster (a DisaggregatedSet has no short name)
+    ResourceType("daemonsets", "DaemonSet", "apps", "v1", generation=True, subresources=("status",),
+                 short_names=("ds",), singular="daemonset", categories=("all",)),
     ResourceType("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", singular="endpointslice"),
     ResourceType("leases", "Lease", "coordination.k8s.io", "v1", singular="lease"),
     ResourceType("mutatingwebhookconfigurations", "MutatingWebhookConfiguration", "admissionregistration.k8s.io",
@@ -105,30 +121,85 @@ RESOURCES: dict[str, ResourceType] = {r.key: r for r in [
                  namespaced=False, singular="selfsubjectreview", verbs=("create",)),
 ]}
 
+# Add-ons a scenario can install (``addons: [...]``): the APIs of the admission and gang layers that
+# `kubectl lws status` explains (sandbox/controllers/kueue_*.py, volcano.py). Kueue serves v1beta2 (the
+# storage version since 0.16) and the deprecated v1beta1 (golden kueue/, README G); its visibility API
+# is an aggregated API of its own, so it is an add-on apart ("kueue-visibility").
+KUEUE_GROUP = "kueue.x-k8s.io"
+KUEUE_VISIBILITY_GROUP = "visibility.kueue.x-k8s.io"
+VOLCANO_GROUP = "scheduling.volcano.sh"
+ADDONS = ("kueue", "kueue-visibility", "volcano")
+for _rt in (
+    ResourceType("workloads", "Workload", KUEUE_GROUP, "v1beta2", generation=True, subresources=("status",),
+                 short_names=("wl",), singular="workload", categories=("kueue",), custom=True, addon="kueue"),
+    ResourceType("clusterqueues", "ClusterQueue", KUEUE_GROUP, "v1beta2", namespaced=False, generation=True,
+                 subresources=("status",), short_names=("cq",), singular="clusterqueue", categories=("kueue",),
+                 custom=True, addon="kueue"),
+    ResourceType("localqueues", "LocalQueue", KUEUE_GROUP, "v1beta2", generation=True, subresources=("status",),
+                 short_names=("lq", "queue", "queues"), singular="localqueue", categories=("kueue",), custom=True,
+                 addon="kueue"),
+    ResourceType("resourceflavors", "ResourceFlavor", KUEUE_GROUP, "v1beta2", namespaced=False, generation=True,
+                 short_names=("flavor", "flavors", "rf"), singular="resourceflavor", categories=("kueue",),
+                 custom=True, addon="kueue"),
+    ResourceType("topologies", "Topology", KUEUE_GROUP, "v1beta2", namespaced=False, generation=True,
+                 singular="topology", categories=("kueue",), custom=True, addon="kueue"),
+    # visibility.kueue.x-k8s.io: only the pendingworkloads subresources answer (sandbox/kueue_api.py)
+    ResourceType("clusterqueues", "ClusterQueue", KUEUE_VISIBILITY_GROUP, "v1beta2", namespaced=False,
+                 subresources=("pendingworkloads",), singular="clusterqueue", verbs=("get",),
+                 addon="kueue-visibility"),
+    ResourceType("localqueues", "LocalQueue", KUEUE_VISIBILITY_GROUP, "v1beta2", subresources=("pendingworkloads",),
+                 singular="localqueue", verbs=("get",), addon="kueue-visibility"),
+    ResourceType("podgroups", "PodGroup", VOLCANO_GROUP, "v1beta1", generation=True, subresources=("status",),
+                 short_names=("pg", "podgroup-v1beta1"), singular="podgroup", custom=True, addon="volcano"),
+    ResourceType("queues", "Queue", VOLCANO_GROUP, "v1beta1", namespaced=False, generation=True,
+                 subresources=("status",), short_names=("q", "queue-v1beta1"), singular="queue", custom=True,
+                 addon="volcano"),
+    # the controller pods' owner, which names their Deployment (doctor finds the LWS controller by it)
+    ResourceType("replicasets", "ReplicaSet", "apps", "v1", generation=True, subresources=("status", "scale"),
+                 short_names=("rs",), singular="replicaset", categories=("all",)),
+    # what StatefulSets make of volumeClaimTemplates, and the classes they name (sandbox/controllers/storage.py)
+    ResourceType("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", subresources=("status",),
+                 short_names=("pvc",), singular="persistentvolumeclaim"),
+    ResourceType("storageclasses", "StorageClass", "storage.k8s.io", "v1", namespaced=False,
+                 short_names=("sc",), singular="storageclass"),
+):
+    RESOURCES[_rt.key] = _rt
+
 # Extra versions served for a group (kubectl asks autoscaling/v1 for Scale and HPA listing works in v1 too).
-EXTRA_GROUP_VERSIONS: dict[str, tuple[str, ...]] = {"autoscaling": ("v1",)}
+EXTRA_GROUP_VERSIONS: dict[str, tuple[str, ...]] = {"autoscaling": ("v1",), KUEUE_GROUP: ("v1beta1",),
+                                                    KUEUE_VISIBILITY_GROUP: ("v1beta1",)}
 
 
-def lookup(group: str, version: str, plural: str) -> ResourceType | None:
+def is_served(rt: ResourceType, installed: frozenset[str] | set[str] = frozenset()) -> bool:
+    """A built-in resource always is; an add-on's only once the add-on is installed."""
+    return not rt.addon or rt.addon in installed
+
+
+def lookup(group: str, version: str, plural: str,
+           installed: frozenset[str] | set[str] = frozenset()) -> ResourceType | None:
     """Find the resource type served at ``/apis/<group>/<version>/<plural>`` (``group=""`` for /api/v1)."""
     key = f"{plural}.{group}" if group else plural
     rt = RESOURCES.get(key)
-    if rt is None:
+    if rt is None or not is_served(rt, installed):
         return None
     if rt.version != version and version not in EXTRA_GROUP_VERSIONS.get(group, ()):
         return None
     return rt
 
 
-def groups() -> dict[str, list[str]]:
+def groups(installed: frozenset[str] | set[str] = frozenset()) -> dict[str, list[str]]:
     """Group name -> served versions (preferred first); the core group is ``""``."""
     out: dict[str, list[str]] = {}
     for rt in RESOURCES.values():
+        if not is_served(rt, installed):
+            continue
         vs = out.setdefault(rt.group, [])
         if rt.version not in vs:
             vs.append(rt.version)
     for g, extra in EXTRA_GROUP_VERSIONS.items():
+        if g not in out:
+            continue
         for v in extra:
-            if v not in out.get(g, []):
-                out.setdefault(g, []).append(v)
+            if v not in out[g]:
+                out[g].append(v)
     return out

@@ -54,6 +54,11 @@ class Sandbox:
         self.anonymous: dict | None = None if tls else {"user": "system:admin-insecure", "rules": None}
         self.faults: dict[str, Callable[..., Any]] = {}
         self.settle_checks: list[Callable[[], bool]] = []
+        # Optional APIs and their controllers (resources.ADDONS), installed by a scenario's ``addons``
+        self.addons: set[str] = set()
+        self.addon_config: dict[str, Any] = {}
+        # Admission the add-ons bring (Kueue's LWS and pod webhooks): (operation, resource, obj, old) -> obj
+        self.admission_plugins: list[Callable[[str, str, dict, dict | None], dict]] = []
         self.runtime: Any = None
         self.controllers: Any = None
         self.loop: asyncio.AbstractEventLoop = asyncio.new_event_loop()
@@ -75,6 +80,7 @@ class Sandbox:
         self.register_fault("restart-apiserver", self._fault_restart_apiserver)
         self.register_fault("delay-responses", self._fault_delay_responses)
         self.register_fault("compact", self._fault_compact)
+        self.register_fault("age", self._fault_age)
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> "Sandbox":
@@ -293,6 +299,43 @@ class Sandbox:
         self.store.history.clear()
         return {"compacted_to": self.store.resource_version}
 
+    def _fault_age(self, namespace: str, seconds: float = 3600.0) -> dict:
+        """Make what a namespace holds ``seconds`` older, as if that much time had passed since it settled:
+        the creation times of its LWS and pods, their condition transitions and container starts (a
+        settled fleet is hours old; a test cannot wait for it). Events keep their times."""
+        from datetime import timedelta
+
+        from kubectl_lws.model.timeutil import parse_time
+
+        delta = timedelta(seconds=float(seconds))
+
+        def older(text: Any) -> Any:
+            when = parse_time(text) if isinstance(text, str) else None
+            return (when - delta).strftime("%Y-%m-%dT%H:%M:%SZ") if when else text
+
+        def edit(obj: dict) -> None:
+            meta = obj["metadata"]
+            meta["creationTimestamp"] = older(meta.get("creationTimestamp"))
+            status = obj.get("status") or {}
+            for cond in status.get("conditions") or []:
+                if "lastTransitionTime" in cond:
+                    cond["lastTransitionTime"] = older(cond["lastTransitionTime"])
+            for cs in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
+                for state in ((cs.get("state") or {}).get("running"), (cs.get("state") or {}).get("terminated"),
+                              (cs.get("lastState") or {}).get("terminated")):
+                    for key in ("startedAt", "finishedAt"):
+                        if state and key in state:
+                            state[key] = older(state[key])
+            if "startTime" in status:
+                status["startTime"] = older(status["startTime"])
+
+        aged = 0
+        for resource in ("leaderworkersets.leaderworkerset.x-k8s.io", "pods"):
+            for obj in self.store.list(resource, namespace):
+                self.store.rewrite(resource, namespace, obj["metadata"]["name"], edit)
+                aged += 1
+        return {"namespace": namespace, "objects": aged, "seconds": float(seconds)}
+
     def _fault_stall_requests(self, path: str = "/", seconds: float = 3600.0, count: int = 1,
                               after_headers: Any = False, method: str | None = None) -> dict:
         """The next ``count`` requests under ``path`` are held ``seconds`` (latency, or a server that
@@ -340,6 +383,23 @@ class Sandbox:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"sandbox did not settle within {timeout}s")
             time.sleep(0.05)
+
+    def install_addons(self, names: Any, config: dict | None = None) -> None:
+        """Serve the add-ons' APIs and start their controllers (on the loop thread; idempotent)."""
+        from .resources import ADDONS
+
+        wanted = [names] if isinstance(names, str) else list(names or [])
+        unknown = [n for n in wanted if n not in ADDONS]
+        if unknown:
+            raise ValueError(f"unknown add-on {', '.join(map(str, unknown))} (known: {', '.join(ADDONS)})")
+        self.addon_config.update(config or {})
+        for name in wanted:
+            if name in self.addons:
+                continue
+            self.addons.add(name)
+            install = getattr(self.controllers, "install_addon", None)
+            if install is not None:
+                install(name, self.addon_config.get(name) or {})
 
     def load_scenario(self, name_or_path: str | os.PathLike | dict) -> None:
         """Load a scenario (a built-in name, a YAML path, or parsed data) through the scenario module."""

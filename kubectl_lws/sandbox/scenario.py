@@ -5,9 +5,12 @@ Format::
     nodes:      [{name, labels: {...}, capacity: {cpu, memory, nvidia.com/gpu, pods}, ready: true}, ...]
                 (a full Node object with ``metadata`` is taken as is)
     namespaces: [demo, ...]
+    addons:     [kueue, kueue-visibility, volcano]   # APIs + controllers of admission/gang layers
+    kueue:      {waitForPodsReady: {timeout: 30s, backoffLimitCount: 1, backoffBaseSeconds: 5}}
     objects:    [<any manifest: LeaderWorkerSet, HorizontalPodAutoscaler, ...>, {settle: true}, ...]
                 ({settle: true} waits for the sandbox to settle before creating the next objects)
     updates:    [{kind: LeaderWorkerSet, namespace, name, patch: {<merge patch>}}]  # after the first settle
+    dsStatus:   empty | written   # DisaggregatedSet .status as LWS v0.10.0 (never written) or LWS main
     faults:     [{name: crash, pod: demo/x-1-2, loop: true}, ...]   # applied once the sandbox settles again
 
 ``load`` runs on the sandbox loop thread (``Sandbox.load_scenario`` marshals it there) and never blocks:
@@ -72,31 +75,39 @@ def _ready_condition(ready: bool) -> dict:
 
 
 def resource_for(obj: dict) -> str:
-    """Store key for a manifest's apiVersion/kind."""
-    api = obj.get("apiVersion", "v1")
-    group = api.split("/")[0] if "/" in api else ""
+    """Store key for a manifest's apiVersion/kind (without an apiVersion: the first resource of that kind)."""
+    api = obj.get("apiVersion")
+    group = (api.split("/")[0] if "/" in api else "") if api else None
     for key, rt in RESOURCES.items():
-        if rt.kind == obj.get("kind") and rt.group == group:
+        if rt.kind == obj.get("kind") and group in (None, rt.group):
             return key
-    raise ValueError(f"unsupported kind {obj.get('kind')} ({api})")
+    raise ValueError(f"unsupported kind {obj.get('kind')} ({api or 'any apiVersion'})")
 
 
-def _ensure_namespace(store: Any, name: str) -> None:
+def _ensure_namespace(store: Any, name: str, labels: dict | None = None) -> None:
     if store.get("namespaces", None, name) is None:
         store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                    "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+                                    "metadata": {"name": name, "labels": {**(labels or {}),
+                                                                          "kubernetes.io/metadata.name": name}},
                                     "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
 
 
 def load(sandbox: Any, data: dict) -> None:
     """Create the scenario's nodes, namespaces and objects; schedule its faults for after settling."""
     store = sandbox.store
+    if data.get("dsStatus"):  # how the DisaggregatedSet controller treats .status: empty (v0.10.0) or written
+        sandbox.faults["ds-status"](mode=data["dsStatus"])
     for n in data.get("nodes") or []:
         node = node_object(n)
         if store.get("nodes", None, node["metadata"]["name"]) is None:
             store.create("nodes", node)
+    if data.get("addons"):
+        sandbox.install_addons(data["addons"], {k: data[k] for k in ("kueue", "volcano") if k in data})
     for ns in data.get("namespaces") or []:
-        _ensure_namespace(store, ns if isinstance(ns, str) else ns["name"])
+        if isinstance(ns, dict):  # {name, labels}: a managed namespace (Kueue's namespaceSelector)
+            _ensure_namespace(store, ns["name"], ns.get("labels"))
+        else:
+            _ensure_namespace(store, ns)
     objects = list(data.get("objects") or [])
     cut = next((i for i, o in enumerate(objects) if isinstance(o, dict) and o.get("settle")), len(objects))
     _create_objects(sandbox, objects[:cut])
@@ -160,7 +171,7 @@ async def _after_settle(sandbox: Any, objects: list[dict], updates: list[dict], 
             await _settle(sandbox, timeout)
         store = sandbox.store
         for u in updates:
-            resource = resource_for({"apiVersion": u.get("apiVersion", "leaderworkerset.x-k8s.io/v1"),
+            resource = resource_for({**({"apiVersion": u["apiVersion"]} if u.get("apiVersion") else {}),
                                      "kind": u.get("kind", "LeaderWorkerSet")})
             old = store.get(resource, u.get("namespace", "default"), u["name"])
             if old is None:

@@ -5,7 +5,7 @@ descent over requirements) so the 400 messages match the golden recordings exact
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import ApiError, bad_request
@@ -48,13 +48,19 @@ class Requirement:
     key: str
     op: str            # "=", "!=", "in", "notin", "exists", "!", "gt", "lt"
     values: tuple[str, ...] = ()
+    # the values as a set: a LIST tests every object of the range against them (`name in (...)` of
+    # a hundred LWS over 50,000 pods)
+    lookup: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lookup", frozenset(self.values))
 
     def matches(self, labels: dict) -> bool:
         has = self.key in labels
         if self.op in ("=", "in"):
-            return has and labels[self.key] in self.values
+            return has and labels[self.key] in self.lookup
         if self.op in ("!=", "notin"):
-            return not has or labels[self.key] not in self.values
+            return not has or labels[self.key] not in self.lookup
         if self.op == "exists":
             return has
         if self.op == "!":

@@ -361,6 +361,25 @@ class Store:
             old, new = new, copy.deepcopy(new)
         return self._remove(resource, ns, name, new, old)
 
+    def rewrite(self, resource: str, namespace: str | None, name: str, edit: Callable[[dict], None]) -> dict:
+        """Store ``edit`` applied to a copy of the object, server-owned fields included (a MODIFIED
+        with a new resourceVersion): for what no client may write, e.g. the ``age`` fault moving
+        creation times back. Identity (name, namespace, uid) stays."""
+        rt = resource_type(resource)
+        ns = (namespace or "") if rt.namespaced else ""
+        old = self._data[resource].get(ns, {}).get(name)
+        if old is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        new = copy.deepcopy(old)
+        edit(new)
+        for k in ("name", "namespace", "uid"):
+            if k in old["metadata"]:
+                new["metadata"][k] = old["metadata"][k]
+        new["metadata"]["resourceVersion"] = self._next_rv()
+        self._data[resource][ns][name] = new
+        self._emit("MODIFIED", resource, new, old)
+        return new
+
     def remove(self, resource: str, namespace: str | None, name: str) -> None:
         """Hard removal (GC, kubelet finishing a graceful delete); no-op if already gone."""
         rt = resource_type(resource)

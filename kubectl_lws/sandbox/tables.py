@@ -94,6 +94,8 @@ from typing import Any, Callable
 from kubectl_lws.model.timeutil import parse_time
 from kubectl_lws.render.output import human_age
 
+from .dsapi import DSRS_PRINTER_COLUMNS
+
 _NAME_COLUMN = POD_COLUMNS[0]
 _AGE_COLUMN = {"name": "Age", "type": "string", "format": "",
                "description": "CreationTimestamp is a timestamp representing the server time when this object was "
@@ -125,11 +127,24 @@ def pod_cells(pod: dict, now: datetime | None = None) -> list[Any]:
 
     initializing = False
     init_specs = spec.get("initContainers") or []
+    # native sidecars (restartPolicy: Always, Kubernetes 1.29+) count in READY and RESTARTS, as kubectl shows
+    sidecars = {c.get("name") for c in init_specs if c.get("restartPolicy") == "Always"}
+    total += len(sidecars)
+    sidecar_restarts, sidecar_last = 0, None
     for i, cs in enumerate(status.get("initContainerStatuses") or []):
         note_restart(cs)
         state = cs.get("state") or {}
         term, wait = state.get("terminated"), state.get("waiting")
+        if cs.get("name") in sidecars:
+            sidecar_restarts += int(cs.get("restartCount") or 0)
+            fin = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
+            if fin and (sidecar_last is None or fin > sidecar_last):
+                sidecar_last = fin
         if term and term.get("exitCode") == 0:
+            continue
+        if cs.get("name") in sidecars and cs.get("started"):
+            if cs.get("ready"):
+                ready += 1
             continue
         initializing = True
         if term:
@@ -139,8 +154,9 @@ def pod_cells(pod: dict, now: datetime | None = None) -> list[Any]:
         else:
             reason = f"Init:{i}/{len(init_specs)}"
         break
-    if not initializing:
-        restarts, last_restart = 0, None
+    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or [])
+    if not initializing or initialized:
+        restarts, last_restart = sidecar_restarts, sidecar_last
         has_running = False
         for cs in reversed(status.get("containerStatuses") or []):
             note_restart(cs)
@@ -182,6 +198,12 @@ def lws_cells(lws: dict, now: datetime | None = None) -> list[Any]:
             age(lws["metadata"].get("creationTimestamp"), now)]
 
 
+def _dsrs_cells(obj: dict, now: datetime | None = None) -> list[Any]:
+    """The role scaler's printer columns: .spec.replicas, .status.replicas, age."""
+    return [obj["metadata"].get("name"), (obj.get("spec") or {}).get("replicas"),
+            (obj.get("status") or {}).get("replicas"), age(obj["metadata"].get("creationTimestamp"), now)]
+
+
 def _generic_cells(obj: dict, now: datetime | None = None) -> list[Any]:
     return [obj["metadata"].get("name"), age(obj["metadata"].get("creationTimestamp"), now)]
 
@@ -219,14 +241,19 @@ def selector_text(sel: dict | None) -> str:
 
 
 def _event_cells(ev: dict, now: datetime | None = None) -> list[Any]:
-    """core/v1 Event printer: Last Seen, Type, Reason, Object, Message (+ wide columns)."""
+    """core/v1 Event printer: Last Seen, Type, Reason, Object, Message (+ wide columns); an events.k8s.io
+    series counts and dates the row, as kube's printer does."""
     last = ev.get("lastTimestamp") or ev.get("eventTime") or ev["metadata"].get("creationTimestamp")
     first = ev.get("firstTimestamp") or ev.get("eventTime") or ev["metadata"].get("creationTimestamp")
+    count = ev.get("count") or 1
+    series = ev.get("series")
+    if isinstance(series, dict):
+        last, count = series.get("lastObservedTime") or last, series.get("count") or count
     inv = ev.get("involvedObject") or {}
     obj = f"{(inv.get('kind') or '').lower()}/{inv.get('name', '')}"
     src = ev.get("reportingComponent") or (ev.get("source") or {}).get("component", "")
     return [age(last, now), ev.get("type", ""), ev.get("reason", ""), obj, ev.get("message", ""),
-            inv.get("fieldPath", ""), src, age(first, now), ev.get("count") or 1, ev["metadata"].get("name")]
+            inv.get("fieldPath", ""), src, age(first, now), count, ev["metadata"].get("name")]
 
 
 def _cr_cells(obj: dict, now: datetime | None = None) -> list[Any]:
@@ -246,6 +273,12 @@ _TABLES: dict[str, tuple[list[dict], Callable[..., list[Any]]]] = {
                           _sts_cells),
     "nodes": ([_NAME_COLUMN, _col("Status", "The status of the node"), _col("Roles", "The roles of the node"),
                _AGE_COLUMN, _col("Version", "Kubelet Version reported by the node.")], _node_cells),
+    # a CRD without printer columns gets apiextensions' default Age column (creationTimestamp's description)
+    "disaggregatedsets.disaggregatedset.x-k8s.io": ([_NAME_COLUMN, {**POD_COLUMNS[4], "type": "date"}],
+                                                     _generic_cells),
+    "disaggregatedsetrolescalers.disaggregatedset.x-k8s.io": (
+        [_NAME_COLUMN] + [_col(c["name"], "Custom resource definition column (in JSONPath format): " + c["jsonPath"],
+                               0, c["type"]) for c in DSRS_PRINTER_COLUMNS], _dsrs_cells),
 }
 
 

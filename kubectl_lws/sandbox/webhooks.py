@@ -13,7 +13,8 @@ import json
 import re
 from typing import Any
 
-from .errors import ApiError, field_invalid, forbidden, invalid
+from .errors import ApiError, field_invalid, forbidden, invalid, warn
+from .resources import DS as DS_RESOURCE, DSRS as DSRS_RESOURCE
 
 from kubectl_lws.model import keys as _k
 
@@ -174,16 +175,21 @@ def default_lws(obj: dict) -> dict:
     return obj
 
 
+def name_causes(name: str) -> list[dict]:
+    """The apiserver's check of a custom resource's name (a DNS-1123 subdomain; 422)."""
+    if not name or _DNS1123_SUB.match(name):
+        return []
+    return [field_invalid("metadata.name", name,
+                          "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+                          "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+                          "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")]
+
+
 def _schema_causes(obj: dict) -> list[dict]:
     """The CRD structural checks and apiserver name check that answer 422."""
     causes: list[dict] = []
     name = _get(obj, ("metadata", "name")) or ""
-    if name and not _DNS1123_SUB.match(name):
-        causes.append(field_invalid("metadata.name", name,
-                                    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                                    "characters, '-' or '.', and must start and end with an alphanumeric character "
-                                    "(e.g. 'example.com', regex used for validation is "
-                                    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"))
+    causes += name_causes(name)
     spec = obj.get("spec") or {}
     if not isinstance(spec.get("leaderWorkerTemplate"), dict):
         causes.append({"reason": "FieldValueRequired", "message": "Required value",
@@ -209,7 +215,8 @@ def _schema_causes(obj: dict) -> list[dict]:
     return causes
 
 
-def _intstr_errors(field: str, v: Any) -> list[str]:
+def intstr_errors(field: str, v: Any) -> list[str]:
+    """The webhooks' int-or-percent checks (a percent string, at most 100%, not negative)."""
     if isinstance(v, str):
         m = _PERCENT.match(v)
         if not m:
@@ -258,7 +265,7 @@ def _webhook_errors(obj: dict, old: dict | None) -> list[str]:
     if isinstance(part, int) and part < 0:
         errs.append(f"{base}partition: Invalid value: {part}: must be greater than or equal to 0")
     mu, ms = ruc.get("maxUnavailable", 1), ruc.get("maxSurge", 0)
-    mu_errs, ms_errs = _intstr_errors(base + "maxUnavailable", mu), _intstr_errors(base + "maxSurge", ms)
+    mu_errs, ms_errs = intstr_errors(base + "maxUnavailable", mu), intstr_errors(base + "maxSurge", ms)
     errs += mu_errs + ms_errs
     if not mu_errs and not ms_errs:
         mu_v = _intstr_value(mu, replicas, False)
@@ -435,7 +442,20 @@ def admit(sandbox: Any, operation: str, resource: str, obj: dict, old: dict | No
     """Entry point for the API server and the controllers; returns the (possibly mutated) object or raises
     ``ApiError``. Unknown resources pass through untouched."""
     if resource == LWS_RESOURCE and operation in ("CREATE", "UPDATE"):
-        return admit_lws(operation, obj, old)
-    if resource == "pods" and operation == "CREATE":
-        return admit_pod(obj)
+        obj = admit_lws(operation, obj, old)
+    elif resource == DS_RESOURCE and operation in ("CREATE", "UPDATE"):
+        from . import dsapi  # noqa: PLC0415 - dsapi reuses this module's checks
+        obj = dsapi.admit_ds(obj, warn)
+    elif resource == DSRS_RESOURCE and operation in ("CREATE", "UPDATE"):
+        from . import dsapi  # noqa: PLC0415
+        obj = dsapi.admit_dsrs(obj)
+    elif resource == "pods" and operation == "CREATE":
+        obj = admit_pod(obj)
+    return run_plugins(sandbox, operation, resource, obj, old)
+
+
+def run_plugins(sandbox: Any, operation: str, resource: str, obj: dict, old: dict | None) -> dict:
+    """The add-ons' webhooks (Kueue's), after LWS's own, in the order they were installed."""
+    for plugin in getattr(sandbox, "admission_plugins", ()):
+        obj = plugin(operation, resource, obj, old)
     return obj

@@ -136,3 +136,32 @@ def test_lws_writes_fail_while_the_webhook_cannot_be_called(sb, tmp_path: Path, 
     assert err.value.code == 500 and words in body["message"] and "mleaderworkerset.kb.io" in body["message"]
     sb.fault("webhook-failure-policy", policy="Ignore")  # the failure is then ignored
     assert sandbox_http(sb, "POST", path, lws)["metadata"]["name"] == "w"
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_read_that_failed_is_could_not_check_never_not_found(sb, tmp_path: Path, status: int) -> None:
+    """Issue 25 class 6: 5xx on the CRD, the Deployment, its Lease, the webhooks or discovery is
+    "could not check: <why>" (WARN, exit 0), never "not found" or "not installed"."""
+    kc = sb.write_kubeconfig(tmp_path / "kc.yaml")
+    paths = {
+        "lws crd": "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/leaderworkersets.leaderworkerset.x-k8s.io",
+        "deployment": "/apis/apps/v1/namespaces/lws-system/deployments/lws-controller-manager",
+        "leader lease": "/apis/coordination.k8s.io/v1/namespaces/lws-system/leases/",
+        "mutating": "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/",
+        "validating": "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/",
+        "disaggregatedset": "/apis/disaggregatedset.x-k8s.io",
+    }
+    for path in paths.values():
+        sb.fault("fail-requests", path=path, status=status, count=100, message=f"etcd is sick ({status})")
+    try:
+        code, doc = _doctor(kc)
+        text = run_cli(["doctor"], kubeconfig=kc)
+    finally:
+        sb.apiserver.fail_rules.clear()
+    checks = _by_check(doc)
+    for name in paths:
+        assert checks[name]["status"] == "WARN", checks[name]
+        assert checks[name]["message"].startswith("could not check ") and f"etcd is sick ({status})" in \
+            checks[name]["message"], checks[name]
+    assert code == 0 and text.exit_code == 0, doc
+    assert "not found" not in text.stdout and "not installed" not in text.stdout, text.stdout

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from kubectl_lws.render.output import human_age, table
+from kubectl_lws.render.safe import style
 
 
 def test_table_looks_like_kubectl() -> None:
-    text = table(["name", "ready"], [["basic", "3/3"], ["x", "\x1b[31m0/3\x1b[0m"], ["  (child)", None]])
+    text = table(["name", "ready"], [["basic", "3/3"], ["x", style("0/3", True, fg="red")], ["  (child)", None]])
     assert text.splitlines() == [
         "NAME        READY",
         "basic       3/3",
@@ -17,6 +18,15 @@ def test_table_looks_like_kubectl() -> None:
     ]
     assert table(["a", "b"], [["1", "2"]], no_headers=True) == "1   2"
     assert table(["a", "b"], []) == "A   B"
+
+
+def test_table_cells_from_the_cluster_cannot_drive_the_terminal() -> None:
+    """Any cell not made by safe.style is escaped by the table itself; Styled cells keep our colours."""
+    hostile = "web\x1b]0;pwned\x07\x1b[2J\rX"
+    text = table(["name", "state"], [[hostile, style(hostile, True, fg="green")]])
+    row = text.splitlines()[1]
+    assert row.count("\x1b") == 2 and row.startswith("web^[]0;pwned^G^[[2J\\rX")
+    assert "\r" not in text and "\x07" not in text
 
 
 @pytest.mark.parametrize("seconds,text", [(None, "<unknown>"), (-3, "0s"), (45, "45s"), (302, "5m2s"),

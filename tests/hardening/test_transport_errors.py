@@ -141,7 +141,23 @@ def test_exec_credential_helper_missing_or_failing(hard, proc, tmp_path: Path) -
     assert hard.request_log.snapshot() == []  # nothing was sent without the credentials
 
 
-@pytest.mark.parametrize("code", [403, 500])
+def test_verify_stops_on_an_exec_the_server_refuses(hard, kc: str) -> None:  # noqa: ANN001
+    """403 on exec is a permission problem, not a finding about the pods (issue 25): exit 1, the server's words."""
+    hard.fault("fail-requests", path="/api/v1/namespaces/hard/pods/web-0/exec", status=403, count=50,
+               message="pods \"web-0\" is forbidden: exec denied (test 403)")
+    try:
+        runs = [run_cli(["verify", "env", "web", "-g", "0", "--live"], kubeconfig=kc),
+                run_cli(["verify", "nccl", "web", "-g", "0"], kubeconfig=kc)]
+    finally:
+        hard.apiserver.fail_rules.clear()
+    for r in runs:
+        assert r.exit_code == 1, r.stdout + r.stderr
+        assert r.stdout == ""
+        _clean(r.stderr)
+        assert "exec denied (test 403)" in r.stderr
+
+
+@pytest.mark.parametrize("code", [500])
 def test_verify_reports_exec_failures_in_words(hard, kc: str, code: int) -> None:  # noqa: ANN001
     hard.fault("fail-requests", path="/api/v1/namespaces/hard/pods/web-0/exec", status=code, count=50,
                message=f"pods \"web-0\" is forbidden: exec denied (test {code})")

@@ -100,6 +100,10 @@ def test_every_built_in_kind_the_sandbox_serves_has_a_schema():
     for rt in RESOURCES.values():
         if rt.custom or rt.group == "apiextensions.k8s.io":  # kubectl sends JSON to CRs and CRDs
             continue
+        # no typed `kubectl create` generator makes these (files go as JSON); the visibility API is
+        # Kueue's own aggregated server, read-only
+        if rt.group in ("storage.k8s.io", "visibility.kueue.x-k8s.io"):
+            continue
         package, _ = kubeproto._package(rt.group_version)
         try:
             kubeproto._pool().FindMessageTypeByName(f"{package}.{rt.kind}")

@@ -106,7 +106,7 @@ def test_quota_stuck_group_names_the_quota_and_is_not_progressing(quota_ns, tmp_
     assert stuck["groups"][1]["state"] == "Stuck" and stuck["groups"][1]["stuck"] is True
     # --pods shows the whole message
     r = run_cli(["status", "q", "--pods"], kubeconfig=kc)
-    assert "FailedCreate on StatefulSet/q-1" in r.stdout and "Causes (from events):" in r.stdout
+    assert "FailedCreate on StatefulSet/q-1 (events)" in r.stdout and "Causes:" in r.stdout
 
 
 def test_gpu_quota_is_enforced_and_worded_like_kube(nodes, tmp_path):
@@ -142,6 +142,11 @@ def test_healthy_status_keeps_three_requests_once_the_quota_is_gone(nodes, tmp_p
     sandbox_http(sb, "DELETE", "/api/v1/namespaces/quota2/resourcequotas/pods")
     kc = kubeconfig_for(sb, tmp_path, "quota2")
     wait_for(lambda: status_json(kc, "h")["state"] == "Healthy", timeout=30)
+    # every group Ready, but its leaders are minutes old: a re-creation loop is possible, events read
+    r, reqs = requests_made(sb, lambda: run_cli(["status", "h"], kubeconfig=kc))
+    assert r.exit_code == 0 and "Healthy" in r.stdout
+    assert len(reqs) == 4 and "/events" in reqs[3][1] and "RECREATED" in r.stdout
+    sb.fault("age", namespace="quota2", seconds=3600)  # an hour later, settled
     r, reqs = requests_made(sb, lambda: run_cli(["status", "h"], kubeconfig=kc))
     assert r.exit_code == 0 and "Healthy" in r.stdout
     assert len(reqs) == 3 and not any("/events" in p for _, p, _ in reqs)
@@ -226,7 +231,8 @@ def looping(nodes):
         wait_for(lambda: status_json(kc, "x")["state"] == "Healthy", timeout=30)
         sb.fault("crash", pod="loop/x-1-1")
         wait_for(lambda: len(events_of(sb, "loop", "RecreateGroup")) >= n)
-    wait_for(lambda: status_json(kc, "x")["state"] == "Healthy", timeout=30)
+    # every group Ready again; the LWS is not Healthy: its group 1 is in a re-creation loop
+    wait_for(lambda: status_json(kc, "x")["replicas"]["ready"] == 2, timeout=30)
     return sb, kc
 
 
@@ -234,12 +240,13 @@ def test_recreation_loop_flagged_in_status_and_list(looping):
     sb, kc = looping
     n = len(events_of(sb, "loop", "RecreateGroup"))
     assert n >= 3
-    doc = status_json(kc, "x", "--events")  # every group Ready: events only on request
+    # every group Ready, but leaders are young enough for a loop: events are read without --events
+    doc = status_json(kc, "x")
     rec = doc["groups"][1]["recreations"]
     assert rec["count"] == n and rec["loop"] is True and "recreate group 1" in rec["lastReason"]
     assert doc["groups"][0]["recreations"]["count"] == 0
     assert doc["state"] == "Degraded" and "re-creation loop" in doc["reason"]
-    r = run_cli(["status", "x", "--events"], kubeconfig=kc)
+    r = run_cli(["status", "x"], kubeconfig=kc)
     row = next(line for line in r.stdout.splitlines() if line.startswith("1 "))
     assert f"{n} (" in row and "ago) loop" in row
     assert "1h by default" in r.stdout

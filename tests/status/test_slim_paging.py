@@ -84,7 +84,8 @@ def test_both_decoders_build_the_same_records() -> None:
     assert a == b
     assert "managedFields" not in a["items"][0]["metadata"]
     assert set(a["items"][0]["spec"]) <= {"nodeName", "containers", "initContainers", "restartPolicy",
-                                           "schedulerName"}
+                                           "schedulerName", "schedulingGates", "nodeSelector", "schedulingGroup",
+                                           "workloadRef"}
 
 
 # ---- paging on the sandbox --------------------------------------------------------------------------
@@ -151,3 +152,33 @@ def test_an_expired_continue_token_restarts_the_list(paged) -> None:
     statuses = [s for m, p, q, s, *_ in list(sb.request_log.entries) if m == "GET" and p == pods_path]
     # page 1, page 2 -> 410, then a fresh LIST of three pages
     assert statuses == [200, 410, 200, 200, 200], statuses
+
+
+def test_verify_records_keep_spec_and_status_and_give_the_same_findings() -> None:
+    """``pods:spec`` (what verify reads) drops managedFields only: the runtime and env checks find the
+    same on those records as on whole pods, through both decoders."""
+    from dataclasses import asdict
+
+    from kubectl_lws.model import envcheck, runtimecheck
+    from kubectl_lws.model.groups import group_pods, lws_view
+    from runtime_fixtures import build_pods, sample
+
+    lws, svcs = sample("vllm/GPU/lws.yaml")
+    pods = build_pods(lws)
+    real = json.loads((GOLDEN / "objects" / "pod-big-17-3-real-4096-pod-lws.json").read_text())
+    for p in pods:  # a real pod's weight: its managedFields
+        p["metadata"]["managedFields"] = real["metadata"]["managedFields"]
+    view = lws_view(lws)
+
+    def findings(items: list[dict]) -> list:
+        groups = group_pods(items, view.replicas)
+        return [[asdict(f) for f in runtimecheck.check_group_static(view, g, svcs)] +
+                [asdict(f) for f in envcheck.check_group(view, g)] for g in groups]
+
+    full = findings(pods)
+    for use_msgspec in (True, False):
+        records = slim.decode_list("pods:spec", _as_list(pods), use_msgspec=use_msgspec)["items"]
+        assert all("managedFields" not in r["metadata"] and r["spec"] == p["spec"] and r["status"] == p["status"]
+                   for r, p in zip(records, pods))
+        assert len(json.dumps(records)) < len(json.dumps(pods)) * 0.8
+        assert findings(records) == full

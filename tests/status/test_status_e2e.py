@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from urllib.parse import unquote_plus
 
 import pytest
 
@@ -48,7 +49,7 @@ def state_of(kc: str, name: str, *extra: str) -> dict:
 
 # ---- list ------------------------------------------------------------------------------------------
 
-def test_list_states_with_two_requests(sandbox, demo):
+def test_list_states_and_what_it_reads(sandbox, demo):
     r, reqs = requests_made(sandbox, lambda: run_cli(["list"], kubeconfig=demo))
     assert r.exit_code == 0, r.stderr
     rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
@@ -57,17 +58,51 @@ def test_list_states_with_two_requests(sandbox, demo):
     assert rows["crashy"][1] == "1/2" and "Degraded" in rows["crashy"]
     assert rows["canary"][3] == "1/3" and "Canary" in rows["canary"]
     assert "Healthy" in rows["solo"]
-    # a third LIST, of RecreateGroup events only, because groups are young or not Ready (re-creation loops)
-    assert len(reqs) == 3
-    assert reqs[0][1] == f"{LWS_API}/namespaces/demo/leaderworkersets"
-    assert reqs[1][1] == "/api/v1/namespaces/demo/pods"
-    assert "leaderworkerset.sigs.k8s.io%2Fname" in reqs[1][2] or "leaderworkerset.sigs.k8s.io/name" in reqs[1][2]
-    assert reqs[2][1] == "/api/v1/namespaces/demo/events" and "reason%3DRecreateGroup" in reqs[2][2]
+    # every LWS is minutes old, so none is settled by its status: all their pods (one LIST), the
+    # nodes those run on, and the events status would read (groups young or not Ready)
+    assert [p for _, p, _ in reqs] == [f"{LWS_API}/namespaces/demo/leaderworkersets", "/api/v1/namespaces/demo/pods",
+                                       "/api/v1/nodes", "/api/v1/namespaces/demo/events"]
+    assert "labelSelector=leaderworkerset.sigs.k8s.io/name&" in unquote_plus(reqs[1][2])
+    assert "labelSelector=kubernetes.io/hostname in (gpu-" in unquote_plus(reqs[2][2])
+    assert "reason!=Scheduled" in unquote_plus(reqs[3][2])
+
+
+def test_list_trusts_a_settled_status_and_reads_only_the_others(sandbox, demo):
+    ns = "st-fleet"
+    sandbox.ensure_namespace(ns)
+    for name in ("calm", "calm-2", "sick"):
+        http(sandbox, "POST", f"{LWS_API}/namespaces/{ns}/leaderworkersets", small_lws(name, ns, 2, 2))
+    wait_for(lambda: all(state_of(demo, n, "-n", ns)["state"] == "Healthy" for n in ("calm", "calm-2", "sick")), 30)
+    sandbox.fault("age", namespace=ns, seconds=3600)  # settled for an hour
+    r, reqs = requests_made(sandbox, lambda: run_cli(["list", "-n", ns, "-o", "json"], kubeconfig=demo))
+    assert r.exit_code == 0 and len(reqs) == 1, reqs  # the LWS LIST: their status says enough
+    items = {i["name"]: i for i in json.loads(r.stdout)["items"]}
+    assert {i["state"] for i in items.values()} == {"Healthy"} and {i["source"] for i in items.values()} == {"lws-status"}
+    assert items["calm"]["reason"] == state_of(demo, "calm", "-n", ns)["reason"] == "2/2 groups ready"
+    assert items["calm"]["recreationLoops"] is None  # events not read: not known, not zero
+    sandbox.fault("crash", pod=f"{ns}/sick-1-1")
+    wait_for(lambda: state_of(demo, "sick", "-n", ns)["state"] != "Healthy", 30)
+    wait_for(lambda: sandbox.store.get("leaderworkersets.leaderworkerset.x-k8s.io", ns, "sick")["status"]
+             .get("readyReplicas") != 2, 30)
+    r, reqs = requests_made(sandbox, lambda: run_cli(["list", "-n", ns, "-o", "json"], kubeconfig=demo))
+    assert r.exit_code == 0, r.stderr
+    items = {i["name"]: i for i in json.loads(r.stdout)["items"]}
+    assert items["sick"]["source"] == "pods" and items["calm"]["source"] == "lws-status"
+    assert items["sick"]["state"] == state_of(demo, "sick", "-n", ns)["state"] != "Healthy"
+    paths = [(p, q) for _, p, q in reqs]
+    assert paths[1][0] == f"/api/v1/namespaces/{ns}/pods"  # the sick one's pods only, by name
+    assert "leaderworkerset.sigs.k8s.io/name in (sick)" in unquote_plus(paths[1][1])
+    sandbox.fault("stop-crash", pod=f"{ns}/sick-1-1")
 
 
 def test_list_all_namespaces_json_and_name(sandbox, demo):
     r, reqs = requests_made(sandbox, lambda: run_cli(["list", "-A", "-o", "json"], kubeconfig=demo))
-    assert r.exit_code == 0 and len(reqs) == 3
+    assert r.exit_code == 0, r.stderr
+    kinds = [p.rsplit("/", 1)[-1] for _, p, _ in reqs]
+    assert reqs[0][1] == f"{LWS_API}/leaderworkersets"
+    # pods of the LWS not settled (by name, per namespace), their nodes, the events of their namespaces
+    assert kinds[1:] == sorted(kinds[1:], key=["pods", "nodes", "events"].index) and "nodes" in kinds
+    assert all("leaderworkerset.sigs.k8s.io/name" in unquote_plus(q) for _, p, q in reqs if p.endswith("/pods"))
     items = {(i["namespace"], i["name"]): i for i in json.loads(r.stdout)["items"]}
     assert items[("default", "pinned")]["state"] == "Degraded"
     assert items[("demo", "canary")]["groups"] == {"desired": 3, "ready": 3, "updated": 1, "current": 3,
@@ -92,13 +127,19 @@ def test_status_healthy_table_and_request_budget(sandbox, demo):
     assert "State:" in r.stdout and "Healthy: 3/3 groups ready" in r.stdout
     lines = r.stdout.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("GROUP"))
-    assert lines[head].split() == ["GROUP", "READY", "REVISION", "LEADER", "NODES", "RESTARTS", "AGE", "STATE"]
+    # leaders minutes old: a re-creation loop is possible, so events are read (RECREATED column)
+    assert lines[head].split() == ["GROUP", "READY", "REVISION", "LEADER", "NODES", "RESTARTS", "RECREATED", "AGE",
+                                   "STATE"]
     assert [line.split()[0] for line in lines[head + 1:head + 4]] == ["0", "1", "2"]
     assert all("Ready" in line for line in lines[head + 1:head + 4])
     assert [(m, p) for m, p, _ in reqs] == [("GET", f"{LWS_API}/namespaces/demo/leaderworkersets/healthy"),
                                             ("GET", "/api/v1/namespaces/demo/pods"),
-                                            ("GET", "/api/v1/nodes")]
-    _, reqs = requests_made(sandbox, lambda: run_cli(["status", "healthy", "--no-placement"], kubeconfig=demo))
+                                            ("GET", "/api/v1/nodes"),
+                                            ("GET", "/api/v1/namespaces/demo/events")]
+    # the nodes its pods run on, not the cluster's
+    assert unquote_plus(reqs[2][2]).startswith("labelSelector=kubernetes.io/hostname in (gpu-")
+    _, reqs = requests_made(sandbox, lambda: run_cli(["status", "healthy", "--no-placement", "--no-events"],
+                                                     kubeconfig=demo))
     assert len(reqs) == 2
 
 
@@ -240,12 +281,13 @@ def test_watch_sees_group_recreated(sandbox, demo):
     assert any("Recreating" in line for line in changes)
     assert sum("(re-created: new leader pod)" in line for line in changes) == 1, changes
     assert "Ready" in changes[-1]
-    # streams, not polling: the GET, then one LIST per stream (LWS, pods, nodes), nothing repeated;
-    # the watches themselves are logged by the sandbox only when they end.
+    # streams, not polling: the GET, then one LIST per stream (LWS, pods, events, nodes), nothing
+    # repeated; the watches themselves are logged by the sandbox only when they end.
     plain = [(m, p) for m, p, q, *_ in sandbox.request_log.entries if "watch=true" not in q and m == "GET"]
     assert sorted(plain) == sorted([("GET", f"{LWS_API}/namespaces/st-watch/leaderworkersets/wl"),
                                     ("GET", f"{LWS_API}/namespaces/st-watch/leaderworkersets"),
                                     ("GET", "/api/v1/namespaces/st-watch/pods"),
+                                    ("GET", "/api/v1/namespaces/st-watch/events"),
                                     ("GET", "/api/v1/nodes")])
 
 
@@ -325,3 +367,32 @@ def test_watch_without_node_access_warns_once_and_keeps_watching(sandbox, demo, 
     assert r.exit_code == 0, r.stderr
     assert r.stderr.count("cannot list nodes (forbidden)") == 1
     assert "Healthy" in r.stdout and "NODES" in r.stdout
+
+
+def test_status_reads_the_nodes_of_its_pods_and_tells_a_gone_one(tmp_path):
+    """The node LIST is selected by the pods' hostnames (its cost does not grow with the cluster); a
+    node it does not find is looked for in one full LIST before it is called gone."""
+    from conftest import load_golden_objects, start_sandbox
+    from golden import golden_nodes
+
+    sb = start_sandbox(plugins=())  # nothing moves
+    try:
+        load_golden_objects(sb, ("basic",))
+        nodes = {n["metadata"]["name"]: n for n in golden_nodes()}
+        for name, node in nodes.items():
+            if name != "gpu-c1":
+                sb.create("nodes", node)
+        kc = sb.write_kubeconfig(tmp_path / "kc.yaml", namespace="golden")
+        r, reqs = requests_made(sb, lambda: run_cli(["status", "basic", "-o", "json"], kubeconfig=kc))
+        assert r.exit_code == 0, r.stderr
+        node_reads = [unquote_plus(q) for _, p, q in reqs if p == "/api/v1/nodes"]
+        assert node_reads[0].startswith("labelSelector=kubernetes.io/hostname in (gpu-c1,kwok-node-0)")
+        assert len(node_reads) == 2 and "labelSelector" not in node_reads[1]  # then every node, once
+        group = next(g for g in json.loads(r.stdout)["groups"] if any(p["node"] == "gpu-c1" for p in g["pods"]))
+        assert group["state"] == "NodeNotReady" and group["reason"] == "gpu-c1 (node gone)"
+        sb.create("nodes", nodes["gpu-c1"])
+        r, reqs = requests_made(sb, lambda: run_cli(["status", "basic", "-o", "json"], kubeconfig=kc))
+        assert [p for _, p, _ in reqs].count("/api/v1/nodes") == 1
+        assert json.loads(r.stdout)["state"] == "Healthy"
+    finally:
+        sb.stop()

@@ -87,7 +87,10 @@ def test_runtime_env_difference_names_pods_and_masks_secrets():
     pod["spec"]["containers"][0]["env"].append({"name": "MASTER_TOKEN", "value": "s3cr3t-value"})
     findings = envcheck.check_group(view, groups_of(view, pods)[1])
     bad = {f.variable: f for f in findings if f.check == "runtime-env" and f.status == "FAIL"}
-    assert set(bad) == {"NCCL_SOCKET_IFNAME", "MASTER_TOKEN"}
+    warn = {f.variable: f for f in findings if f.check == "runtime-env" and f.status == "WARN"}
+    assert set(bad) == {"NCCL_SOCKET_IFNAME"} and set(warn) == {"MASTER_TOKEN"}  # only the interface must agree
+    assert "It must agree: the interface NCCL bootstraps" in bad["NCCL_SOCKET_IFNAME"].message
+    assert "basic-1-1: <missing>" not in warn["MASTER_TOKEN"].message and "***" in warn["MASTER_TOKEN"].message
     assert bad["NCCL_SOCKET_IFNAME"].pod == "basic-1-1"
     assert bad["NCCL_SOCKET_IFNAME"].to_dict()["actual"] == "ens5"
     masked = json.dumps([f.to_dict() for f in findings])
@@ -194,3 +197,41 @@ def test_live_env_comparison():
     assert set(bad) == {"LWS_WORKER_INDEX", "NCCL_SOCKET_IFNAME", "HF_TOKEN"}
     assert bad["HF_TOKEN"].to_dict()["actual"] == "***"
     assert envcheck.parse_environ("A=1\0B=x=y\0") == {"A": "1", "B": "x=y"}
+
+
+def test_per_rank_knobs_warn_and_only_collective_settings_fail():
+    """SGLang's prefill/decode LWS example sets two per-rank knobs on the workers only: WARN, not FAIL."""
+    from pathlib import Path
+
+    import yaml
+
+    from runtime_fixtures import groups as build_groups
+
+    lws = yaml.safe_load((Path(__file__).parent / "data" / "wide_ep" / "sglang-pd-prefill.yaml").read_text())
+    lws["metadata"]["namespace"] = "default"
+    view, gs = build_groups(lws)
+    findings = [f for f in envcheck.check_group(view, gs[0]) if f.check == "runtime-env"]
+    assert envcheck.worst(findings) == "WARN", [(f.check, f.status, f.message) for f in findings if f.status != "PASS"]
+    warned = {f.variable: f for f in findings if f.status == "WARN"}
+    assert set(warned) == {"SGLANG_MOONCAKE_TRANS_THREAD", "SGLANG_CHUNKED_PREFIX_CACHE_THRESHOLD"}
+    assert "pd-prefill-0: <missing>; pd-prefill-0-1: 8" in warned["SGLANG_MOONCAKE_TRANS_THREAD"].message
+    # what must agree for the collectives to form fails, with the reason
+    for name in ("MASTER_ADDR", "NCCL_SOCKET_IFNAME", "VLLM_ALL2ALL_BACKEND", "NVSHMEM_REMOTE_TRANSPORT"):
+        assert envcheck.MUST_AGREE[name]
+    pods = copy.deepcopy(gs[0].pods)
+    pods[1]["spec"]["containers"][0]["env"].append({"name": "NVSHMEM_REMOTE_TRANSPORT", "value": "ibrc"})
+    pods[0]["spec"]["containers"][0]["env"].append({"name": "NVSHMEM_REMOTE_TRANSPORT", "value": "ibgda"})
+    [f] = [f for f in envcheck.check_group(view, groups_of(view, pods)[0])
+           if f.status == "FAIL" and f.check == "runtime-env"]
+    assert f.variable == "NVSHMEM_REMOTE_TRANSPORT" and "DeepEP" in f.message
+    # --also PREFIX asks for equality: a difference there fails
+    findings = envcheck.check_group(view, gs[0], also_prefixes=("SGLANG_MOONCAKE",))
+    assert {f.variable for f in findings if f.status == "FAIL" and f.check == "runtime-env"} == \
+        {"SGLANG_MOONCAKE_TRANS_THREAD"}
+
+
+def test_every_check_has_its_row():
+    view, pods = load("basic")
+    checks = {f.check for f in envcheck.check_group(view, groups_of(view, pods)[0])}
+    assert checks == {"leader-address", "subdomain", "group-size", "worker-index", "group-index", "group-key",
+                      "revision", "pods", "tpu", "runtime-env"}

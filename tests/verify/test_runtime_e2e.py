@@ -140,6 +140,15 @@ def test_live_correct_lws(kc):
     assert all(f["status"] == "PASS" for f in by_check(rep, "health"))
 
 
+def test_live_as_a_user_who_may_not_exec_stops_with_the_403(kc, sb):
+    """Issue 25 class 1: the leader exec carries --as; the sandbox refuses pods/exec to a reader."""
+    sb.add_token("runtime-reader-token", "runtime-reader",
+                 [{"verbs": ["get", "list", "watch"], "resources": ["*"], "apiGroups": ["*"]}])
+    res = run_cli(["verify", "runtime", "good", "--live", "--as", "runtime-reader"], kubeconfig=kc)
+    assert res.exit_code == 1, res.stdout
+    assert 'User "runtime-reader" cannot create resource "pods/exec"' in res.stderr
+
+
 def test_live_join_failure_names_the_missing_worker(kc):
     code, rep = report(kc, "nojoin", "--live")
     assert code == 3

@@ -1,8 +1,9 @@
-"""Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the LWS controller, the StatefulSet
-controller, the LWS pod controller, the scheduler, the kubelet and the serviceaccount controller (default SA and
-kube-root-ca.crt per namespace) onto ``sandbox.loop`` and registers the
-faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env, image-pull,
-oom-kill, deny-pods, expire-events)."""
+"""Controller emulations for the sandbox: ``install(sandbox)`` wires GC, the DisaggregatedSet controller, the
+LWS controller, the StatefulSet controller, the LWS pod controller, the claim binder, the scheduler, the kubelet
+and the serviceaccount controller (default SA and kube-root-ca.crt per namespace) onto ``sandbox.loop`` and
+registers the faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env,
+image-pull, oom-kill, deny-pods, ds-status, expire-events). Add-ons (``Sandbox.install_addons``: kueue, volcano) bring their
+webhooks and controllers through ``Manager.install_addon``."""
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +11,7 @@ import copy
 from typing import Any
 
 from .base import Manager
+from .disaggregatedset import STATUS_MODES, DisaggregatedSetController
 from .gc import GarbageCollector
 from .kubelet import Kubelet, find_pod
 from .lws import LwsController
@@ -17,6 +19,7 @@ from .lwspod import LwsPodController
 from .scheduler import Scheduler
 from .serviceaccount import ServiceAccountController
 from .statefulset import StatefulSetController
+from .storage import StorageController
 
 
 def _truthy(v: Any) -> bool:
@@ -157,6 +160,65 @@ def _register_event_faults(sandbox: Any, store: Any, kubelet: Kubelet) -> None:
         sandbox.register_fault(fname, fn)
 
 
+# Where each add-on's release manifests put its controller (what `doctor` reads for its version).
+_ADDON_DEPLOYMENTS = {"kueue": ("kueue-system", "kueue-controller-manager", "registry.k8s.io/kueue/kueue:v0.19.2"),
+                      "volcano": ("volcano-system", "volcano-scheduler", "docker.io/volcanosh/vc-scheduler:v1.12.1")}
+
+
+def _addon_deployment(store: Any, ns: str, name: str, image: str) -> None:
+    if store.get("namespaces", None, ns) is None:
+        store.create("namespaces", {"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                                    "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+    if store.get("deployments.apps", ns, name) is None:
+        labels = {"app.kubernetes.io/name": name}
+        store.create("deployments.apps", {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "manager", "image": image}]}}},
+            "status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1}})
+
+
+def _install_addon(sandbox: Any, mgr: Manager, name: str, config: dict) -> None:
+    """The webhooks and controllers of one add-on, fed what the store already holds."""
+    added: list = []
+    if name == "kueue":
+        from .kueue_pods import KueuePodsController
+        from .kueue_queues import KueueQueuesController
+        from .kueue_scheduler import KueueScheduler
+        from .kueue_webhook import plugin
+        from .kueue_workload import KueueLwsController
+
+        sandbox.admission_plugins.append(plugin(sandbox))
+        added = [KueueLwsController(mgr), KueueScheduler(mgr), KueuePodsController(mgr), KueueQueuesController(mgr)]
+    elif name == "volcano":
+        from .volcano import VolcanoController, plugin as volcano_plugin
+
+        sandbox.admission_plugins.append(volcano_plugin(sandbox))
+        added = [VolcanoController(mgr)]
+    if name in _ADDON_DEPLOYMENTS:
+        _addon_deployment(mgr.store, *_ADDON_DEPLOYMENTS[name])
+    at = next((i for i, c in enumerate(mgr.controllers) if c.name == "scheduler"), len(mgr.controllers))
+    mgr.controllers[at:at] = added
+    for resource in ("nodes", "namespaces", "pods", "leaderworkersets.leaderworkerset.x-k8s.io"):
+        for obj in mgr.store.list(resource):
+            for c in added:
+                c.on_event("ADDED", resource, obj, None)
+    mgr.wake()
+
+
+def _ds_status(sandbox: Any, ds: DisaggregatedSetController, mode: str) -> dict:
+    """Fault ds-status: ``empty`` as LWS v0.10.0 (no ``.status`` ever written), or ``written`` as LWS main
+    (observedGeneration, roleStatuses, Available/Progressing). A status written before stays when switching
+    back to empty, as after a downgrade."""
+    if mode not in STATUS_MODES:
+        raise ValueError(f"mode must be one of {', '.join(STATUS_MODES)}, got {mode!r}")
+    sandbox.ds_status = mode
+    for obj in ds.store.list("disaggregatedsets.disaggregatedset.x-k8s.io"):
+        ds.enqueue((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+    return {"dsStatus": mode}
+
+
 def install(sandbox: Any) -> Manager:
     """Start every controller on ``sandbox.loop``; returns the manager (``sandbox.controllers`` too).
 
@@ -165,13 +227,19 @@ def install(sandbox: Any) -> Manager:
     mgr = Manager(sandbox)
     kubelet = Kubelet(mgr)
     lws = LwsController(mgr)
-    mgr.controllers = [GarbageCollector(mgr), lws, StatefulSetController(mgr), LwsPodController(mgr),
-                       Scheduler(mgr), kubelet, ServiceAccountController(mgr)]
+    ds = DisaggregatedSetController(mgr)
+    mgr.controllers = [GarbageCollector(mgr), ds, lws, StatefulSetController(mgr), LwsPodController(mgr),
+                       StorageController(mgr), Scheduler(mgr), kubelet, ServiceAccountController(mgr)]
     mgr.kubelet = kubelet  # type: ignore[attr-defined]
+    mgr.disaggregatedset = ds  # type: ignore[attr-defined]
+    mgr.install_addon = lambda name, config: _install_addon(sandbox, mgr, name, config)  # type: ignore[attr-defined]
+    if not hasattr(sandbox, "ds_status"):
+        sandbox.ds_status = "empty"
     if hasattr(sandbox, "register_fault"):
         _register_faults(sandbox, mgr, kubelet)
+        sandbox.register_fault("ds-status", lambda mode="written": _ds_status(sandbox, ds, mode))
     if hasattr(sandbox, "settle_checks"):
-        sandbox.settle_checks.append(lambda: mgr.idle() and lws.settled())
+        sandbox.settle_checks.append(lambda: mgr.idle() and lws.settled() and ds.settled())
     if hasattr(sandbox, "on_stop"):
         sandbox.on_stop(mgr.stop)
     try:

@@ -139,7 +139,9 @@ class Manager:
     def start(self) -> None:
         """Subscribe and start the drain task; must run on the sandbox loop."""
         for resource in ("nodes", "pods", "statefulsets.apps", "services", "controllerrevisions.apps",
-                         "leaderworkersets.leaderworkerset.x-k8s.io", "namespaces"):
+                         "leaderworkersets.leaderworkerset.x-k8s.io", "namespaces",
+                         "disaggregatedsets.disaggregatedset.x-k8s.io",
+                         "disaggregatedsetrolescalers.disaggregatedset.x-k8s.io"):
             for obj in self.store.list(resource):
                 self._feed("ADDED", resource, obj, None)
         self._unsub = self.store.subscribe(self._feed)

@@ -88,6 +88,17 @@ def lws_pod_annotations(lws: dict, size: int, lwt: dict, network: dict, leader: 
     return out
 
 
+def claim_templates(lws: dict) -> dict:
+    """``volumeClaimTemplates`` and its retention policy as both StatefulSets get them (reference §2), or {}."""
+    lwt = (lws.get("spec") or {}).get("leaderWorkerTemplate") or {}
+    out: dict = {}
+    if lwt.get("volumeClaimTemplates"):
+        out["volumeClaimTemplates"] = copy.deepcopy(lwt["volumeClaimTemplates"])
+        if lwt.get("persistentVolumeClaimRetentionPolicy"):
+            out["persistentVolumeClaimRetentionPolicy"] = copy.deepcopy(lwt["persistentVolumeClaimRetentionPolicy"])
+    return out
+
+
 class GroupView:
     """Read-only view of group i of an LWS: leader pod, worker STS, updated/ready per reference §8.1."""
 
@@ -117,5 +128,5 @@ class GroupView:
                 st.get("currentRevision") == st.get("updateRevision") and bool(st.get("updateRevision"))
 
 
-__all__ = ["LWS", "STS", "CR", "revision_key", "revision_spec", "revision_data", "spec_from_revision",
+__all__ = ["LWS", "STS", "CR", "claim_templates", "revision_key", "revision_spec", "revision_data", "spec_from_revision",
            "rollout_params", "default_pod_spec", "lws_pod_annotations", "GroupView", "intstr"]

@@ -57,6 +57,13 @@ class GarbageCollector(Controller):
                 if dep is None:
                     continue
                 refs = [r for r in dep["metadata"].get("ownerReferences") or [] if r.get("uid") == meta["uid"]]
+                if self._solid_owner(dep, meta["uid"]):
+                    # kube's GC deletes a dependent only with its last owner: it drops this reference
+                    dep = copy.deepcopy(dep)
+                    dep["metadata"]["ownerReferences"] = [r for r in dep["metadata"]["ownerReferences"]
+                                                          if r.get("uid") != meta["uid"]]
+                    self.store.update(dres, dep)
+                    continue
                 if any(r.get("blockOwnerDeletion") for r in refs):
                     blocking += 1
                 if not dep["metadata"].get("deletionTimestamp"):
@@ -71,6 +78,18 @@ class GarbageCollector(Controller):
         uids = owner_uids(obj)
         if uids and not meta.get("deletionTimestamp") and not any(u in self.mgr.index.by_uid for u in uids):
             self.store.delete(resource, ns, name, propagation="Background")
+
+    def _solid_owner(self, dep: dict, deleting_uid: str) -> bool:
+        """Another owner of ``dep`` exists and is not being deleted (a Kueue Workload owned by its LWS
+        and, beside it, by the group's pods)."""
+        for r in dep["metadata"].get("ownerReferences") or []:
+            uid = r.get("uid")
+            if not uid or uid == deleting_uid or uid not in self.mgr.index.by_uid:
+                continue
+            owner = self.store.get(*self.mgr.index.by_uid[uid])
+            if owner is not None and not owner["metadata"].get("deletionTimestamp"):
+                return True
+        return False
 
     def _drop_finalizer(self, resource: str, obj: dict, fin: str) -> None:
         new = copy.deepcopy(obj)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from typing import Any
+from typing import Any, Callable
 
 from ..store import now_iso
 from . import exits
@@ -15,6 +15,17 @@ START_DELAY = 0.5          # bound -> Running (image pull + start), real seconds
 TERMINATE_DELAY = 0.2      # deletionTimestamp -> removed (kwok: instant; a real pod waits up to its grace)
 CRASH_RUN = 2.0            # a crash-looping container runs this long before it dies again
 BACKOFF_BASE, BACKOFF_MAX = 10.0, 300.0
+# Pod annotation: the containers run but stay unready this many (real) seconds after the start, as a server
+# loading model weights behind a readiness probe; the wait does not hold the sandbox from settling.
+READY_AFTER_ANNOTATION = "sandbox.kubectl-lws.dev/ready-after"
+
+
+SIDECAR_START = 0.2        # native sidecars started -> main containers start (their startup, real seconds)
+
+
+def is_sidecar(container: dict) -> bool:
+    """A native sidecar: an init container with ``restartPolicy: Always`` (Kubernetes 1.29+)."""
+    return container.get("restartPolicy") == "Always"
 
 
 def _qos(pod: dict) -> str:
@@ -28,6 +39,13 @@ def _qos(pod: dict) -> str:
                 or not all(k in lim for k in ("cpu", "memory")):
             return "Burstable"
     return "Guaranteed"
+
+
+def _ready_after(pod: dict) -> float:
+    try:
+        return float((pod["metadata"].get("annotations") or {}).get(READY_AFTER_ANNOTATION) or 0)
+    except ValueError:
+        return 0.0
 
 
 class Kubelet(Controller):
@@ -46,6 +64,7 @@ class Kubelet(Controller):
         self.bad_images: set[str] = set()                        # fault image-pull: pulls of these fail
         self.crash_reasons: dict[tuple[str, str, str], str] = {}  # fault oom-kill: (ns, pod, container) -> reason
         self.config_waiting: dict[tuple[str, str], str] = {}  # (ns, pod) -> uid, waiting for a ConfigMap/Secret
+        self.warming: set[str] = set()                           # pod uids still in their ready-after wait
 
     # ----------------------------------------------------------------------------------------- feed
     def on_event(self, type_, resource, obj, old):
@@ -85,6 +104,7 @@ class Kubelet(Controller):
     def _detach(self, pod: dict) -> None:
         uid = pod["metadata"].get("uid")
         self.starting.discard(uid)
+        self.warming.discard(uid)
         self.terminating.discard(uid)
         if self._own_ips.pop(uid, None) is not None:
             return
@@ -110,6 +130,8 @@ class Kubelet(Controller):
                 self.mgr.later(self.mgr.delay(stop), lambda: self._remove(ns, name, uid))
             return
         phase = (pod.get("status") or {}).get("phase", "Pending")
+        if uid in self.starting:
+            return
         if phase == "Pending" and not (pod.get("status") or {}).get("containerStatuses"):
             if uid not in self.starting:
                 self.starting.add(uid)
@@ -117,7 +139,9 @@ class Kubelet(Controller):
             return
         if phase == "Running":
             self._refresh_ready(pod)
-            for c in (pod.get("spec") or {}).get("containers") or []:
+            spec = pod.get("spec") or {}
+            for c in list(spec.get("containers") or []) + [c for c in spec.get("initContainers") or []
+                                                            if is_sidecar(c)]:
                 if (ns, name, c["name"]) in self.crash_loops and (uid, c["name"]) not in self.looping:
                     self.looping.add((uid, c["name"]))
                     self.mgr.later(self.mgr.delay(CRASH_RUN), lambda c=c["name"]: self._crash(ns, name, uid, c),
@@ -156,26 +180,75 @@ class Kubelet(Controller):
             if a.get("type") == "InternalIP":
                 host_ip = a["address"]
         pod_ip = self._attach(pod)
-        st["phase"] = "Running"
         st["hostIP"], st["hostIPs"] = host_ip, [{"ip": host_ip}]
         st["podIP"], st["podIPs"] = pod_ip, [{"ip": pod_ip}]
         st["startTime"] = now
+        st["qosClass"] = _qos(pod)
         spec = pod.get("spec") or {}
         if spec.get("initContainers"):
-            st["initContainerStatuses"] = [{
+            # regular init containers run to completion in order; a native sidecar starts and keeps running
+            st["initContainerStatuses"] = [self._sidecar_status(c, now) if is_sidecar(c) else {
                 "name": c["name"], "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now,
                                                             "finishedAt": now}},
                 "lastState": {}, "ready": True, "restartCount": 0, "image": c.get("image", ""), "imageID": "",
                 "started": False} for c in spec["initContainers"]]
+        if any(is_sidecar(c) for c in spec.get("initContainers") or []):
+            # the sidecars run before the main containers start: the pod is seen initialising first
+            st["phase"] = "Pending"
+            st["containerStatuses"] = [{
+                "name": c["name"], "state": {"waiting": {"reason": "PodInitializing"}}, "lastState": {},
+                "ready": False, "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": False}
+                for c in spec.get("containers") or []]
+            self._set_conditions(new, now, initialized=False)
+            self.store.update("pods", new, subresource="status")
+            self.starting.add(uid)
+            self.mgr.later(self.mgr.delay(SIDECAR_START), lambda: self._start_main(ns, name, uid))
+            return
+        self._run_main(pod, new, uid, now)
+
+    def _run_main(self, pod: dict, new: dict, uid: str, now: str) -> None:
+        """The main containers start: the pod runs (``new`` is the copy of ``pod`` to write); a container
+        that ends on its own is armed."""
+        containers = (pod.get("spec") or {}).get("containers") or []
+        st = new.setdefault("status", {})
+        st["phase"] = "Running"
         st["containerStatuses"] = [{
             "name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
             "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
-            for c in spec.get("containers") or []]
-        st["qosClass"] = _qos(pod)
+            for c in containers]
+        self._warm_up(pod, uid)
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
-        for c in spec.get("containers") or []:
+        for c in containers:
             self._arm_exit(new, c["name"], 0)
+
+    @staticmethod
+    def _sidecar_status(c: dict, now: str) -> dict:
+        """A started native sidecar: running, ``started: true``, ready (per its probe: the pod's readiness)."""
+        return {"name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
+                "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
+
+    def _start_main(self, ns: str, name: str, uid: str) -> None:
+        """The sidecars have started: the main containers start, the pod runs."""
+        self.starting.discard(uid)
+        pod = self._live(ns, name, uid)
+        if pod is None:
+            return
+        self._run_main(pod, copy.deepcopy(pod), uid, now_iso())
+
+    def _warm_up(self, pod: dict, uid: str) -> None:
+        """The main containers started: with ready-after they stay unready that long (an untracked wait)."""
+        seconds = _ready_after(pod)
+        if seconds <= 0:
+            return
+        ns, name = pod["metadata"].get("namespace"), pod["metadata"]["name"]
+        self.warming.add(uid)
+        self.mgr.later(self.mgr.delay(seconds), lambda: self._warmed(ns, name, uid), track=False)
+
+    def _warmed(self, ns: str, name: str, uid: str) -> None:
+        self.warming.discard(uid)
+        if self._live(ns, name, uid) is not None:
+            self.enqueue((ns, name))
 
     def _pod_should_be_ready(self, pod: dict) -> bool:
         key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
@@ -184,17 +257,27 @@ class Kubelet(Controller):
         node = self._node(pod)
         if node is not None and not self._node_ready(node):
             return False
-        return all(cs.get("ready") for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+        st = pod.get("status") or {}
+        return bool(st.get("containerStatuses")) and all(cs.get("ready") for cs in self._running_statuses(pod))
 
-    def _set_conditions(self, pod: dict, now: str) -> None:
+    @staticmethod
+    def _running_statuses(pod: dict) -> list[dict]:
+        """The statuses that count for readiness: the main containers and the native sidecars."""
+        st = pod.get("status") or {}
+        sidecars = {c["name"] for c in (pod.get("spec") or {}).get("initContainers") or [] if is_sidecar(c)}
+        return list(st.get("containerStatuses") or []) + [cs for cs in st.get("initContainerStatuses") or []
+                                                          if cs.get("name") in sidecars]
+
+    def _set_conditions(self, pod: dict, now: str, initialized: bool = True) -> None:
         st = pod["status"]
         key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
-        for cs in st.get("containerStatuses") or []:
+        warming = pod["metadata"].get("uid") in self.warming
+        for cs in self._running_statuses(pod):
             if "running" in (cs.get("state") or {}):
-                cs["ready"] = key not in self.readiness_fail
-        ready = self._pod_should_be_ready(pod)
+                cs["ready"] = key not in self.readiness_fail and not warming
+        ready = self._pod_should_be_ready(pod) and initialized
         old = {c.get("type"): c for c in st.get("conditions") or []}
-        want = {"Initialized": True, "Ready": ready, "ContainersReady": ready, "PodScheduled": True}
+        want = {"Initialized": initialized, "Ready": ready, "ContainersReady": ready, "PodScheduled": True}
         conds = []
         for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled"):
             s = "True" if want[t] else "False"
@@ -203,9 +286,14 @@ class Kubelet(Controller):
                 conds.append(prev)
                 continue
             c = {"type": t, "status": s, "lastProbeTime": None, "lastTransitionTime": now}
+            if t == "Initialized" and not want[t]:
+                c["reason"] = "ContainersNotInitialized"
+                c["message"] = "containers with incomplete status: [" + " ".join(
+                    cs["name"] for cs in st.get("initContainerStatuses") or [] if not cs.get("started")
+                    and "terminated" not in (cs.get("state") or {})) + "]"
             if t in ("Ready", "ContainersReady") and not want[t]:
                 c["reason"] = "ContainersNotReady"
-                bad = [cs["name"] for cs in st.get("containerStatuses") or [] if not cs.get("ready")]
+                bad = [cs["name"] for cs in self._running_statuses(pod) if not cs.get("ready")]
                 c["message"] = f"containers with unready status: [{' '.join(bad)}]" if bad else \
                     "the status of pod readiness gate is not \"True\""
             conds.append(c)
@@ -215,6 +303,8 @@ class Kubelet(Controller):
         new = dict(pod)
         st = new["status"] = dict(pod.get("status") or {})
         st["containerStatuses"] = [dict(cs) for cs in st.get("containerStatuses") or []]
+        if st.get("initContainerStatuses"):
+            st["initContainerStatuses"] = [dict(cs) for cs in st["initContainerStatuses"]]
         self._set_conditions(new, now_iso())
         if new["status"] != pod.get("status"):
             self.store.update("pods", new, subresource="status")
@@ -248,8 +338,18 @@ class Kubelet(Controller):
 
         self.mgr.later(self.mgr.delay(plan["after"]), fire, track=False)
 
+    def _paused(self, again: Callable[[], None]) -> bool:
+        """A paused kubelet (fault pause-controller) changes no container either: a crash loop's next step
+        waits until it is resumed."""
+        if self.name not in self.mgr.paused:
+            return False
+        self.mgr.later(self.mgr.delay(CRASH_RUN), again, track=False)
+        return True
+
     def _crash(self, ns: str, name: str, uid: str, cname: str, exit_code: int | None = None,
                once: bool = False, reason: str | None = None, message: str | None = None) -> None:
+        if not once and self._paused(lambda: self._crash(ns, name, uid, cname, exit_code, once, reason, message)):
+            return
         self.looping.discard((uid, cname))
         pod = self._live(ns, name, uid)
         looping = (ns, name, cname) in self.crash_loops
@@ -258,7 +358,7 @@ class Kubelet(Controller):
         code = exit_code if exit_code is not None else self.crash_loops.get((ns, name, cname), 1)
         now = now_iso()
         new = copy.deepcopy(pod)
-        for cs in new.get("status", {}).get("containerStatuses") or []:
+        for cs in self._running_statuses(new):
             if cs["name"] != cname:
                 continue
             started = (cs.get("state") or {}).get("running", {}).get("startedAt", now)
@@ -291,13 +391,15 @@ class Kubelet(Controller):
                     self._arm_exit(new, cname, int(cs.get("restartCount", 0)))
 
     def _restart(self, ns: str, name: str, uid: str, cname: str) -> None:
+        if self._paused(lambda: self._restart(ns, name, uid, cname)):
+            return
         self.looping.discard((uid, cname))
         pod = self._live(ns, name, uid)
         if pod is None:
             return
         now = now_iso()
         new = copy.deepcopy(pod)
-        for cs in new.get("status", {}).get("containerStatuses") or []:
+        for cs in self._running_statuses(new):
             if cs["name"] == cname:
                 cs["state"] = {"running": {"startedAt": now}}
                 cs["ready"] = True

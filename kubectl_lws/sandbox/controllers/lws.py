@@ -9,8 +9,8 @@ from .. import webhooks as wh
 from ..store import now_iso
 from . import events
 from .base import Controller, owner_ref
-from .common import (CR, LWS, STS, GroupView, default_pod_spec, lws_pod_annotations, revision_data, revision_key,
-                     revision_spec, rollout_params, spec_from_revision)
+from .common import (CR, LWS, STS, GroupView, claim_templates, default_pod_spec, lws_pod_annotations, revision_data,
+                     revision_key, revision_spec, rollout_params, spec_from_revision)
 
 COND_TEXT = {
     "Available": ("AllGroupsReady", "All replicas are ready"),
@@ -89,7 +89,8 @@ class LwsController(Controller):
                      "podManagementPolicy": "Parallel",
                      "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
                      "revisionHistoryLimit": 10,
-                     "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"}}})
+                     "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+                     **claim_templates(lws)}})
         return sts
 
     def _ensure_shared_service(self, lws: dict) -> None:

@@ -10,7 +10,8 @@ from kubectl_lws.model.keys import RECREATE_AFTER_START_ANNOTATION
 from .. import webhooks as wh
 from . import events
 from .base import Controller, controller_ref, owner_ref
-from .common import CR, LWS, STS, default_pod_spec, lws_pod_annotations, revision_spec, spec_from_revision
+from .common import (CR, LWS, STS, claim_templates, default_pod_spec, lws_pod_annotations, revision_spec,
+                     spec_from_revision)
 from .lws import headless_service
 from .statefulset import pod_ready
 
@@ -162,7 +163,7 @@ class LwsPodController(Controller):
                         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
                         "revisionHistoryLimit": 10,
                         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-                        "ordinals": {"start": 1}}}
+                        "ordinals": {"start": 1}, **claim_templates(lws)}}
         if ann:
             sts["metadata"]["annotations"] = dict(ann)
         try:

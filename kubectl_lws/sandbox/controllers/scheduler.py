@@ -1,7 +1,9 @@
-"""Scheduler: node readiness, nodeSelector, required node affinity, required pod (anti-)affinity on a
-topology key (both directions, as kube-scheduler's InterPodAffinity), and capacity. Unschedulable pods stay
-Pending with ``PodScheduled=False/Unschedulable`` and a ``FailedScheduling`` event worded like golden
-trace e."""
+"""Scheduler: scheduling gates, node readiness, nodeSelector, required node affinity, required pod
+(anti-)affinity on a topology key (both directions, as kube-scheduler's InterPodAffinity), and capacity.
+Unschedulable pods stay Pending with ``PodScheduled=False/Unschedulable`` and a ``FailedScheduling`` event
+worded like golden trace e. A pod with scheduling gates is never bound while one remains: it shows
+``PodScheduled=False/SchedulingGated`` (what kube-apiserver sets on create, golden kueue G.1) and is
+placed once the last gate is removed."""
 from __future__ import annotations
 
 import functools
@@ -107,6 +109,10 @@ def _terms(pod: dict, kind: str) -> list[dict]:
     return aff.get("requiredDuringSchedulingIgnoredDuringExecution") or []
 
 
+# what kube-apiserver writes on a pod created with scheduling gates (golden kueue g2 pods)
+GATED_REASON = "SchedulingGated"
+GATED_MESSAGE = "Scheduling is blocked due to non-empty scheduling gates"
+
 # reason -> (message fragment, preemption note)
 _AFF = ("node(s) didn't match pod affinity rules", "Preemption is not helpful for scheduling")
 _ANTI = ("node(s) didn't match pod anti-affinity rules", "No preemption victims found for incoming pod")
@@ -123,6 +129,7 @@ class Scheduler(Controller):
         super().__init__(mgr)
         self.pending: set[tuple[str, str]] = set()
         self.unschedulable: set[tuple[str, str]] = set()
+        self.gated: set[tuple[str, str]] = set()
         self.retry = False
 
     def on_event(self, type_, resource, obj, old):
@@ -132,6 +139,7 @@ class Scheduler(Controller):
             if type_ == "DELETED" or meta.get("deletionTimestamp"):
                 self.pending.discard(key)
                 self.unschedulable.discard(key)
+                self.gated.discard(key)
                 if type_ == "DELETED" and self.unschedulable:
                     self.retry = True
                     self.enqueue("run")
@@ -139,13 +147,16 @@ class Scheduler(Controller):
             if not (obj.get("spec") or {}).get("nodeName") and key not in self.pending:
                 self.pending.add(key)
                 self.enqueue("run")
-        elif resource == "nodes" and self.unschedulable:
+            elif key in self.gated and not (obj.get("spec") or {}).get("schedulingGates"):
+                self.gated.discard(key)  # the last gate was removed: place it now
+                self.enqueue("run")
+        elif resource in ("nodes", "persistentvolumeclaims") and self.unschedulable:
             self.retry = True
             self.enqueue("run")
 
     def reconcile(self, key):
         """Place every pending pod in one pass over a shared snapshot of placed pods and usage."""
-        todo = sorted(self.pending - (set() if self.retry else self.unschedulable))
+        todo = sorted(self.pending - (set() if self.retry else self.unschedulable) - self.gated)
         self.retry = False
         if not todo:
             return
@@ -241,7 +252,19 @@ class Scheduler(Controller):
             self.pending.discard(key)
             self.unschedulable.discard(key)
             return
+        if (pod.get("spec") or {}).get("schedulingGates"):
+            self._gated(pod)
+            return
+        if (pod.get("spec") or {}).get("schedulerName", "default-scheduler") != "default-scheduler":
+            self.pending.discard(key)  # another scheduler's pod (volcano.py gangs)
+            return
         nodes, used = ctx["nodes"], ctx["used"]
+        if self._unbound_claims(pod):
+            n = len(nodes)
+            self._unschedulable(pod, f"0/{n} nodes are available: pod has unbound immediate PersistentVolumeClaims. "
+                                     f"preemption: 0/{n} nodes are available: {n} Preemption is not helpful for "
+                                     "scheduling.")
+            return
         ctx["req"] = pod_requests(pod)
         fails: dict[tuple, int] = {}
         fitting = []
@@ -294,6 +317,34 @@ class Scheduler(Controller):
                     f"Successfully assigned {pod['metadata'].get('namespace')}/{pod['metadata']['name']} to "
                     f"{node['metadata']['name']}", action="Binding", component="default-scheduler")
         return bound
+
+    def _unbound_claims(self, pod: dict) -> bool:
+        ns = pod["metadata"].get("namespace")
+        for v in (pod.get("spec") or {}).get("volumes") or []:
+            claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:
+                pvc = self.store.get("persistentvolumeclaims", ns, claim)
+                if pvc is None or (pvc.get("status") or {}).get("phase") != "Bound":
+                    return True
+        return False
+
+    def _gated(self, pod: dict) -> None:
+        """Kept out of the queue until its gates are gone (no event: kube-scheduler records none)."""
+        key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
+        self.gated.add(key)
+        self.unschedulable.discard(key)
+        st = pod.get("status") or {}
+        cur = next((c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
+        if cur is not None and cur.get("reason") == GATED_REASON:
+            return
+        new = dict(pod)
+        nst = new["status"] = dict(st)
+        nst["phase"] = "Pending"
+        conds = [c for c in nst.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conds.append({"type": "PodScheduled", "status": "False", "lastProbeTime": None,
+                      "lastTransitionTime": now_iso(), "reason": GATED_REASON, "message": GATED_MESSAGE})
+        nst["conditions"] = conds
+        self.store.update("pods", new, subresource="status")
 
     def _unschedulable(self, pod: dict, msg: str) -> None:
         key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])

@@ -137,6 +137,8 @@ class StatefulSetController(Controller):
                 continue  # a same-named pod of an older owner is still terminating
             rev = update_rev if o >= partition else current_rev
             pod = webhooks.admit_pod(self._new_pod(sts, o, rev), in_place=True)
+            pod = webhooks.run_plugins(self.mgr.sandbox, "CREATE", "pods", pod, None)
+            self._claims(sts, pod)
             if not self._admitted(sts, pod):
                 continue
             try:
@@ -172,6 +174,21 @@ class StatefulSetController(Controller):
                                     action="Delete", component="statefulset-controller", legacy=True)
                         break
         self._status(sts, pods, update_rev, current_rev, wanted)
+
+    def _claims(self, sts: dict, pod: dict) -> None:
+        """volumeClaimTemplates: a claim per pod (kept when it exists: Retain) and the pod's volume on it."""
+        from .storage import PVC, claims_for
+
+        for claim in claims_for(sts, pod["metadata"]["name"]):
+            tname = claim["metadata"]["name"][: -len(pod["metadata"]["name"]) - 1]
+            vols = pod["spec"].setdefault("volumes", [])
+            if not any(v.get("name") == tname for v in vols):
+                vols.append({"name": tname, "persistentVolumeClaim": {"claimName": claim["metadata"]["name"]}})
+            if self.store.get(PVC, claim["metadata"]["namespace"], claim["metadata"]["name"]) is None:
+                try:
+                    self.store.create(PVC, claim)
+                except Exception:  # noqa: BLE001 - a race with another create: the claim is there
+                    pass
 
     def _admitted(self, sts: dict, pod: dict) -> bool:
         """Quota and denying webhooks (sandbox/admission.py). A refusal is a ``FailedCreate`` Warning as

@@ -70,12 +70,18 @@ def test_a_recreated_group_keeps_its_pods_for_their_stop_time(crash):
     """The group is re-created (RecreateGroupOnPodRestart), and the deleted pods stay Terminating for the
     stop-seconds annotation (5 s / speed) before the kubelet removes them, as on a real node."""
     seen: dict[str, float] = {}
+    running: set[str] = set()  # a pod first met already terminating may be near its end: not timed
 
     def terminating():
         pod = crash.get("pods", "crash", "bad-0-2")
-        if pod is not None and pod["metadata"].get("deletionTimestamp"):
-            seen.setdefault(pod["metadata"]["uid"], time.monotonic())
-            return pod["metadata"]["uid"]
+        if pod is None:
+            return None
+        uid = pod["metadata"]["uid"]
+        if not pod["metadata"].get("deletionTimestamp"):
+            running.add(uid)
+        elif uid in running:
+            seen.setdefault(uid, time.monotonic())
+            return uid
         return None
 
     uid = wait_for(terminating, timeout=40, step=0.005)

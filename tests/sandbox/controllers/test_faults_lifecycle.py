@@ -270,3 +270,85 @@ def test_recreate_group_after_start_restarts_a_running_group(sb):
     assert _pod(sb, "afterstart-0")["metadata"]["uid"] != before
     assert "Worker pod afterstart-0-2 failed, deleted leader pod afterstart-0 to recreate group 0" in \
         _events(sb, "RecreateGroup")
+
+
+def test_scheduling_gates_hold_a_pod_until_the_last_one_is_removed(sb):
+    """Issue 27 (b): a gated pod is never bound; PodScheduled=False/SchedulingGated with kube's message
+    (golden kueue g2 pods), no FailedScheduling event; bound once every gate is gone."""
+    lws = _lws("gated", replicas=1, size=1)
+    lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["schedulingGates"] = [
+        {"name": "example.com/one"}, {"name": "example.com/two"}]
+    _create(sb, lws)
+    pod = _pod(sb, "gated-0")
+    assert not pod["spec"].get("nodeName") and pod["status"]["phase"] == "Pending"
+    cond = next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
+    assert (cond["status"], cond["reason"], cond["message"]) == (
+        "False", "SchedulingGated", "Scheduling is blocked due to non-empty scheduling gates")
+    assert not [m for m in _events(sb, "FailedScheduling") if "gated-0" in m]
+
+    def ungate(keep: list) -> None:
+        def run():
+            obj = copy.deepcopy(sb.store.get("pods", NS, "gated-0"))
+            obj["spec"]["schedulingGates"] = keep
+            sb.store.update("pods", obj)
+        sb.call(run)
+        sb.wait_settled(30)
+
+    ungate([{"name": "example.com/two"}])
+    assert not _pod(sb, "gated-0")["spec"].get("nodeName")
+    ungate([])
+    pod = _pod(sb, "gated-0")
+    assert pod["spec"].get("nodeName")
+    assert _ready(pod) == "True"
+
+
+# ---- native sidecars (init containers with restartPolicy: Always, Kubernetes 1.29+) --------------------
+
+def _sidecar_lws(name: str, policy: str = "None") -> dict:
+    return _lws(name, replicas=1, lwt={"restartPolicy": policy, "workerTemplate": {"spec": {
+        "initContainers": [{"name": "setup", "image": "busybox:1"},
+                           {"name": "proxy", "image": "example.org/proxy:1", "restartPolicy": "Always"}],
+        "containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10"}]}}})
+
+
+def test_native_sidecar_starts_before_the_main_containers_and_keeps_running(sb):
+    seen: list[tuple] = []
+
+    def watch(type_, resource, obj, old):
+        if resource == "pods" and obj["metadata"]["name"] == "side-0-1":
+            st = obj.get("status") or {}
+            seen.append((st.get("phase"), [list(cs.get("state") or {}) for cs in st.get("initContainerStatuses") or []],
+                         [list(cs.get("state") or {}) for cs in st.get("containerStatuses") or []]))
+    sb.call(lambda: sb.store.subscribe(watch))
+    _create(sb, _sidecar_lws("side"))
+    p = _pod(sb, "side-0-1")
+    setup, proxy = p["status"]["initContainerStatuses"]
+    assert setup["state"]["terminated"]["reason"] == "Completed" and setup["started"] is False
+    assert list(proxy["state"]) == ["running"] and proxy["started"] is True and proxy["ready"] is True
+    assert p["status"]["phase"] == "Running" and _ready(p) == "True"
+    # the sidecar ran while the main container still waited (PodInitializing), as a 1.29+ kubelet does
+    assert ("Pending", [["terminated"], ["running"]], [["waiting"]]) in seen
+    assert seen[-1][0] == "Running"
+
+
+def test_native_sidecar_is_restarted_when_it_exits_and_counts_in_kubectl_ready(sb):
+    from kubectl_lws.sandbox.tables import pod_cells
+
+    _create(sb, _sidecar_lws("sidecrash"))
+    name, uid = "sidecrash-0-1", _pod(sb, "sidecrash-0-1")["metadata"]["uid"]
+    assert pod_cells(_pod(sb, name))[1:4] == ["2/2", "Running", "0"]
+    sb.fault("crash", pod=f"{NS}/{name}", container="proxy", exit_code=1)
+    _wait(lambda: _pod(sb, name)["status"]["initContainerStatuses"][1]["restartCount"] == 1)
+    p = _pod(sb, name)
+    proxy = p["status"]["initContainerStatuses"][1]
+    assert list(proxy["state"]) == ["running"] and proxy["lastState"]["terminated"]["exitCode"] == 1
+    assert p["metadata"]["uid"] == uid and p["status"]["containerStatuses"][0]["restartCount"] == 0
+    cells = pod_cells(p)
+    assert cells[1] == "2/2" and cells[2] == "Running" and cells[3].startswith("1 (")
+    sb.fault("crash", pod=f"{NS}/{name}", container="proxy", loop=True, exit_code=2)
+    _wait(lambda: "waiting" in _pod(sb, name)["status"]["initContainerStatuses"][1]["state"])
+    p = _pod(sb, name)
+    assert _ready(p) == "False" and pod_cells(p)[1] == "1/2"
+    assert "proxy" in next(c["message"] for c in p["status"]["conditions"] if c["type"] == "ContainersReady")
+    sb.fault("stop-crash", pod=f"{NS}/{name}")
+    _wait(lambda: _ready(_pod(sb, name)) == "True", timeout=30)
