@@ -45,14 +45,14 @@ Two rules decide what must be read, so that every view reads the same for the sa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Iterable, Mapping, Sequence
 
-from kubectl_lws.model import keys
+from kubectl_lws.model import incarnation, keys
 from kubectl_lws.model.causes import Cause, Recreations, for_text
 from kubectl_lws.model.events import (LOOP_WINDOW, Event, LwsEvent, events_of_lws, group_cause, other_lws_names,
                                       recreations)
-from kubectl_lws.model.groups import LwsView, lws_view
+from kubectl_lws.model.groups import Group, LwsView, lws_view
 from kubectl_lws.model.health import (HEALTHY, PENDING, RECREATING, STUCK, Assessment, assess, lws_state)
 from kubectl_lws.model.timeutil import parse_time, utc_now
 
@@ -135,6 +135,8 @@ def judge(facts: Facts, *, health: Assessment | None = None) -> Assessment:
         recreations(mine, now=now, leaders={g.index: g.leader_uid for g in a.groups})
     for g in a.groups:
         g.recreations = None if history is None else history.get(g.index, Recreations())
+        if g.recreations is not None and g.recreations.count:
+            g.recreations.last_end, g.recreations.last_end_from = last_end(g.group, g.recreations, view)
         if g.group_ready:
             continue  # Ready (perhaps outdated): an old termination or event is history, not a cause
         group = g.group
@@ -161,6 +163,29 @@ def judge(facts: Facts, *, health: Assessment | None = None) -> Assessment:
     elif facts.events_info is not None:
         a.events_info = {**facts.events_info, "read": False}
     return a
+
+
+def last_end(group: Group | None, rec: Recreations, view: LwsView) -> tuple[str | None, str | None]:
+    """How the group's last incarnation ended (``w3 exit 137 OOMKilled``) and where that was read, or (None, None).
+
+    THE rule, for every view: the pods first. Under a re-creating restart policy any container that ends
+    ends its incarnation, so the newest failed termination among the group's pods (the live ones, whose
+    restart is about to re-create the group, and the terminating ones of the incarnation just replaced,
+    which keep ``lastState`` until they stop) is how it ended; the newest ending of a crash-looping
+    container, never an older run. Without one, the last ``RecreateGroup`` event names the pod that failed
+    (``w1 failed``): events say no exit code."""
+    if group is not None and view.restart_policy != "None":
+        ended = [t for pod in (*group.pods, *group.terminating) for t in incarnation.terminations(None, pod)
+                 if t.failed]
+        if ended:
+            t = max(ended, key=lambda t: parse_time(t.finished) or datetime.min.replace(tzinfo=timezone.utc))
+            return incarnation.end_text({"kind": incarnation.CONTAINER, "worker": t.worker,
+                                         "exitCode": t.exit_code, "reason": t.reason}), "pods"
+    pod = incarnation.failed_pod(rec.last_reason or "")
+    if pod is not None:
+        worker = incarnation.worker_of(pod, view.name)
+        return f"{pod if worker is None else incarnation.who(worker)} failed", "events"
+    return None, None
 
 
 def _from_status(view: LwsView) -> Assessment:

@@ -370,3 +370,46 @@ def test_an_unwritable_dir_is_one_clear_error(crash, kc, tmp_path):
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
     assert r.exit_code == 1 and "cannot write" in r.stderr and "Read-only file system" in r.stderr
+
+
+def test_status_and_list_say_how_the_last_incarnation_of_a_looping_group_ended(crash, kc):
+    """Issue 28 item 3: a group in a re-creation loop shows how its last incarnation ended, from the pods'
+    termination records. With the LWS controller paused after the loop has begun, the crashed worker restarts
+    in place (restartCount, lastState) and is not re-created: the record stays there to be read, the newest run
+    of the crash-looping container (not an older one) is the one named."""
+    def looping(name: str) -> bool:
+        r = run_cli(["status", name, "-o", "json"], kubeconfig=kc)
+        return r.exit_code in (0, 1) and any((g.get("recreations") or {}).get("loop")
+                                             for g in json.loads(r.stdout)["groups"])
+
+    def restarted(pod: str, times: int) -> bool:
+        obj = crash.get("pods", "crash", pod) or {}
+        return not obj.get("metadata", {}).get("deletionTimestamp") and any(
+            int(cs.get("restartCount") or 0) >= times for cs in (obj.get("status") or {}).get("containerStatuses") or [])
+
+    def paused_with_both_workers_running() -> bool:
+        """Pause the LWS controller at a moment both crashing workers run (a group being re-created then
+        would stay without its worker); else resume and try again."""
+        if not (restarted("bad-0-1", 0) and restarted("oom-0-1", 0)):
+            return False
+        crash.fault("pause-controller", controller="lws", on=True)
+        if restarted("bad-0-1", 0) and restarted("oom-0-1", 0):
+            return True
+        crash.fault("pause-controller", controller="lws", on=False)
+        return False
+
+    wait_for(lambda: looping("bad") and looping("oom"), timeout=90, step=0.5)
+    try:
+        wait_for(paused_with_both_workers_running, timeout=60, step=0.02)
+        wait_for(lambda: restarted("bad-0-1", 2) and restarted("oom-0-1", 1), timeout=30, step=0.1)
+        doc = json.loads(run_cli(["status", "bad", "-o", "json"], kubeconfig=kc).stdout)
+        group = next(g for g in doc["groups"] if g["index"] == 0)
+        assert (group["recreations"]["lastEnd"], group["recreations"]["lastEndFrom"]) == ("w1 exit 1 Error", "pods")
+        text = run_cli(["status", "bad"], kubeconfig=kc).stdout
+        assert "loop: w1 exit 1 Error, " in text
+        wide = run_cli(["list", "-o", "wide"], kubeconfig=kc).stdout
+        rows = {line.split()[0]: line for line in wide.splitlines()[1:]}
+        assert "group 0" in rows["bad"] and "loop: w1 exit 1 Error, " in rows["bad"]
+        assert "loop: w1 exit 137 OOMKilled, " in rows["oom"]
+    finally:
+        crash.fault("pause-controller", controller="lws", on=False)
