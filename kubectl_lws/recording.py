@@ -46,6 +46,17 @@ def write_failed(path: str | os.PathLike, exc: OSError) -> RecordingError:
                           hint="free space or choose another --dir; everything recorded so far is kept and readable")
 
 
+def close_quietly(fh: Any) -> None:
+    """Close a file at the end of a session: a close that fails then has nothing left to save. Returns None
+    (for ``self._fh = close_quietly(self._fh)``)."""
+    if fh is not None:
+        try:
+            fh.close()
+        except OSError:
+            pass
+    return None
+
+
 def size_text(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -123,12 +134,7 @@ class LogFile:
 
     def close(self) -> None:
         with self.lock:
-            if self._fh is not None:
-                try:
-                    self._fh.close()
-                except OSError:
-                    pass
-                self._fh = None
+            self._fh = close_quietly(self._fh)
 
 
 class RecordingDir:
@@ -222,12 +228,7 @@ class RecordingDir:
                 self.write_header()
             except RecordingError:
                 pass
-        if self._lock_fh is not None:
-            try:
-                self._lock_fh.close()
-            except OSError:
-                pass
-            self._lock_fh = None
+        self._lock_fh = close_quietly(self._lock_fh)
 
     # ---- writing ---------------------------------------------------------------------------------
     def account(self, n: int) -> None:

@@ -2,6 +2,7 @@
 process against the sandbox over HTTP, recording re-creations as they happen."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -60,6 +61,19 @@ def ended(directory: Path, lws: str, *, whole: bool = False) -> list[dict]:
             if d.get("type") == "incarnation" and (d.get("complete") or not whole)]
 
 
+def record_until(kc: str, directory: Path, lws: str, count: int, *args: str, timeout: float = 60) -> str:
+    """Record ``lws`` into ``directory`` until ``count`` whole incarnations of it ended, then Ctrl-C: exit 0,
+    the recorder's stderr."""
+    proc = start_record(kc, lws, "--dir", str(directory), *args)
+    try:
+        wait_for(lambda: len(ended(directory, lws, whole=True)) >= count or proc.poll() is not None,
+                 timeout=timeout, step=0.2)
+    finally:
+        code, err = stop(proc)
+    assert code == 0, err
+    return err
+
+
 def history_json(kc: str, *args: str) -> dict:
     r = run_cli(["history", *args, "-o", "json"], kubeconfig=kc)
     assert r.exit_code == 0, r.stderr
@@ -72,13 +86,7 @@ def bad_recording(crash, tmp_path_factory) -> tuple[Path, str, str]:
     directory = tmp_path_factory.mktemp("rec") / "bad"
     kc = crash.write_kubeconfig(tmp_path_factory.mktemp("kc") / "kc.yaml", namespace="crash")
     crash.add_token("s3cr3t-t0ken", "recorder", None)  # all rights; given on the command line, masked in the header
-    proc = start_record(kc, "bad", "--dir", str(directory), "--token", "s3cr3t-t0ken")
-    try:
-        wait_for(lambda: len(ended(directory, "bad", whole=True)) >= 3 or proc.poll() is not None, timeout=90,
-                 step=0.2)
-    finally:
-        code, err = stop(proc)
-    assert code == 0, err
+    err = record_until(kc, directory, "bad", 3, "--token", "s3cr3t-t0ken", timeout=90)
     return directory, err, kc
 
 
@@ -134,12 +142,7 @@ def test_the_files_are_where_the_issue_names_them(bad_recording):
 
 def test_oom_ends_with_exit_137_oomkilled(crash, kc, tmp_path):
     directory = tmp_path / "oom"
-    proc = start_record(kc, "oom", "--dir", str(directory))
-    try:
-        wait_for(lambda: ended(directory, "oom", whole=True) or proc.poll() is not None, timeout=60, step=0.2)
-    finally:
-        code, err = stop(proc)
-    assert code == 0, err
+    record_until(kc, directory, "oom", 1)
     doc = history_json(kc, "oom", "--dir", str(directory))
     inc = next(i for g in doc["groups"] for i in g["incarnations"] if not i["current"] and i["complete"])
     assert (inc["end"]["exitCode"], inc["end"]["reason"], inc["end"]["signal"]) == (137, "OOMKilled", "SIGKILL")
@@ -301,13 +304,7 @@ def test_forbidden_pod_logs_record_without_logs_and_say_so_once(crash, tmp_path)
                                            "resources": ["pods", "leaderworkersets", "events", "namespaces"]}])
     kc = crash.write_kubeconfig(tmp_path / "kc.yaml", token="no-logs", namespace="crash")
     directory = tmp_path / "nologs"
-    proc = start_record(kc, "bad", "--dir", str(directory))
-    try:
-        wait_for(lambda: len(ended(directory, "bad", whole=True)) >= 2 or proc.poll() is not None, timeout=60,
-                 step=0.2)
-    finally:
-        code, err = stop(proc)
-    assert code == 0, err
+    err = record_until(kc, directory, "bad", 2)
     assert err.count("cannot read pods/log") == 1 and "goes on without logs" in err
     incs = ended(directory, "bad", whole=True)
     assert all(i["end"]["exitCode"] == 1 for i in incs[-2:])  # the pods still say how it ended
@@ -331,18 +328,24 @@ def test_restart_leaves_a_trace_that_history_names(crash, kc, tmp_path):
     assert inc["end"]["kind"] == "restart" and "kubectl lws restart" in inc["end"]["detail"]
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs (root only, as CI runs): the disk a recording fills up."""
-    mount = tmp_path / "small"
+@contextlib.contextmanager
+def tmpfs(mount: Path, options: str):
+    """A 64 KiB tmpfs at ``mount`` (root only, as CI runs; skipped where it cannot be mounted)."""
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"{options}size=64k", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """The disk a recording fills up."""
+    with tmpfs(tmp_path / "small", "") as mount:
+        yield mount
 
 
 def test_a_full_disk_is_one_clear_error_and_every_line_written_stays_whole(crash, kc, small_disk):
@@ -360,15 +363,8 @@ def test_a_full_disk_is_one_clear_error_and_every_line_written_stays_whole(crash
 
 
 def test_an_unwritable_dir_is_one_clear_error(crash, kc, tmp_path):
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,") as mount:
         r = run_cli(["record", "bad", "--dir", str(mount / "rec"), "--for", "5s"], kubeconfig=kc)
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
     assert r.exit_code == 1 and "cannot write" in r.stderr and "Read-only file system" in r.stderr
 
 
