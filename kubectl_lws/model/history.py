@@ -164,16 +164,8 @@ def _current(view: g.LwsView, group: g.Group, leader: dict, recreated: dict[str,
     pods = [*group.pods, *group.terminating]
     started = meta.get("creationTimestamp")
     ready = I.ready_at(pods, view.size)
-    ev = I.Evidence(group=group.index, revision=g.revision(leader), lws=view.name,
-                    recreate_event=recreated.get(meta.get("uid", "")))
-    for pod in pods:
-        ev.terminations.extend(I.terminations(None, pod))
-        began = I.deletion_started(pod)
-        if began is not None and (ev.deletion_started is None or began < ev.deletion_started):
-            ev.deletion_started = began
-        said = I.disruption(pod)
-        if said is not None and ev.disruption is None:
-            ev.disruption = (*said, g.pod_name(pod), g.worker_index(pod))
+    ev = I.pods_evidence(group.index, pods, view.name, revision=g.revision(leader),
+                         recreate_event=recreated.get(meta.get("uid", "")))
     ending = ev.deletion_started is not None or any(t.failed for t in ev.terminations) and \
         view.restart_policy != "None"
     end = I.decide_end(ev) if ending and (ev.terminations or ev.deletion_started) else None

@@ -12,7 +12,7 @@ Public API (no network, no printing):
 * ``incarnation_id(leader)``: the folder name of an incarnation (creation time and leader uid)
 * ``disruption(pod)`` / ``event_disruption(event)``: eviction, preemption or a lost node, said by the
   pod's ``DisruptionTarget`` condition or status, or by an event
-* ``Evidence`` and ``decide_end(evidence)``: the one rule that names how an incarnation ended
+* ``Evidence``, ``pods_evidence(group, pods, lws)`` and ``decide_end(evidence)``: the one rule that names how an incarnation ended
   (``END_KINDS``), as a dict with the fields of ``history -o json``'s ``end``
 * ``restart_event(...)``: the event `kubectl lws restart` leaves for each group it re-creates
 * ``end_text(end)``: ``w3 exit 137 OOMKilled`` (one line for tables and loop reasons)
@@ -47,6 +47,8 @@ END_KINDS = (CONTAINER, EVICTION, PREEMPTION, NODE_LOST, ROLLING_UPDATE, SCALE_D
 
 # The event `kubectl lws restart` leaves on the LWS for each group it re-creates.
 RESTART_EVENT_REASON = "RestartGroup"
+# the endings a pod's own status can tell (a termination record, a DisruptionTarget condition)
+POD_ENDS = (CONTAINER, EVICTION, PREEMPTION, NODE_LOST)
 RECREATE_EVENT_REASON = "RecreateGroup"  # the LWS controller's: "Worker pod X failed, deleted leader pod ..."
 _FAILED_POD = re.compile(r"[Ww]orker pod (\S+) failed")
 
@@ -183,6 +185,22 @@ class Evidence:
     revision: str | None = None  # the leader's template revision
     next_revision: str | None = None  # the next leader's, once seen
     unseen: str | None = None  # it ended unseen: why (a gap in the recording)
+
+
+def pods_evidence(group: int, pods: Iterable[dict], lws: str, **known: Any) -> Evidence:
+    """What the pods of one incarnation still say, for ``decide_end``: their termination records (by the time
+    they ended), when their deletion began, a disruption their status names. ``known``: the other fields."""
+    ev = Evidence(group=group, lws=lws, **known)
+    for pod in pods:
+        ev.terminations.extend(terminations(None, pod))
+        began = deletion_started(pod)
+        if began is not None and (ev.deletion_started is None or began < ev.deletion_started):
+            ev.deletion_started = began
+        said = disruption(pod)
+        if said is not None and ev.disruption is None:
+            ev.disruption = (*said, g.pod_name(pod), g.worker_index(pod))
+    ev.terminations.sort(key=lambda t: parse_time(t.finished) or datetime.max.replace(tzinfo=timezone.utc))
+    return ev
 
 
 def _failed_first(items: Iterable[Termination], before: datetime | None) -> Termination | None:

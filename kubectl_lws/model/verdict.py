@@ -28,8 +28,10 @@ Interface
 ``judge(facts, health=None) -> Assessment`` (``model/health.Assessment``): ``state`` and ``reason``
 of the LWS; for each group ``state``, ``reason``, ``cause`` (with ``layer``: ``pods`` for what the
 pods' own status says, ``events`` for an event, or the further layer's name), ``recreations`` and
-``stuck``; ``source`` (``pods`` or ``lws-status``) and ``events_info``. ``health`` is the pods'
-assessment when the caller already made it to apply the rule below (``assess_pods``).
+``stuck``; ``source`` (``pods`` or ``lws-status``) and ``events_info``. A group's ``recreations`` carry
+how its last incarnation ended (``last_end``: THE rule for it, used by every view's ``loop: ...``
+reason). ``health`` is the pods' assessment when the caller already made it to apply the rule below
+(``assess_pods``).
 
 Two rules decide what must be read, so that every view reads the same for the same LWS:
 
@@ -45,7 +47,7 @@ Two rules decide what must be read, so that every view reads the same for the sa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable, Mapping, Sequence
 
 from kubectl_lws.model import incarnation, keys
@@ -168,19 +170,19 @@ def judge(facts: Facts, *, health: Assessment | None = None) -> Assessment:
 def last_end(group: Group | None, rec: Recreations, view: LwsView) -> tuple[str | None, str | None]:
     """How the group's last incarnation ended (``w3 exit 137 OOMKilled``) and where that was read, or (None, None).
 
-    THE rule, for every view: the pods first. Under a re-creating restart policy any container that ends
-    ends its incarnation, so the newest failed termination among the group's pods (the live ones, whose
-    restart is about to re-create the group, and the terminating ones of the incarnation just replaced,
-    which keep ``lastState`` until they stop) is how it ended; the newest ending of a crash-looping
-    container, never an older run. Without one, the last ``RecreateGroup`` event names the pod that failed
-    (``w1 failed``): events say no exit code."""
-    if group is not None and view.restart_policy != "None":
-        ended = [t for pod in (*group.pods, *group.terminating) for t in incarnation.terminations(None, pod)
-                 if t.failed]
-        if ended:
-            t = max(ended, key=lambda t: parse_time(t.finished) or datetime.min.replace(tzinfo=timezone.utc))
-            return incarnation.end_text({"kind": incarnation.CONTAINER, "worker": t.worker,
-                                         "exitCode": t.exit_code, "reason": t.reason}), "pods"
+    THE rule, for every view, on the rule ``record`` and ``history`` name endings with
+    (``incarnation.decide_end``: the first container that ended before the deletion began, or a disruption).
+    The pods first: the live ones (a restart the controller is about to answer with a re-creation: the
+    incarnation ending now), then the Terminating ones of the incarnation just replaced, which keep their
+    ``lastState`` until they stop. Only under a re-creating restart policy does a container's ending end the
+    incarnation. Without either, the last ``RecreateGroup`` event names the pod that failed (``w1 failed``):
+    events carry no exit code."""
+    if group is not None:
+        for pods in (group.pods, group.terminating):
+            end = incarnation.decide_end(incarnation.pods_evidence(group.index, pods, view.name))
+            if end["kind"] in incarnation.POD_ENDS and (end["kind"] != incarnation.CONTAINER
+                                                        or view.restart_policy != "None"):
+                return incarnation.end_text(end), "pods"
     pod = incarnation.failed_pod(rec.last_reason or "")
     if pod is not None:
         worker = incarnation.worker_of(pod, view.name)

@@ -226,18 +226,18 @@ def test_a_loop_says_how_the_last_incarnation_ended_from_the_terminating_pods():
     assert rec.to_json()["lastEnd"] == "w3 exit 137 OOMKilled"
 
 
-def test_the_newest_ending_of_a_crash_looping_container_wins_over_older_ones():
+def test_the_first_ending_ends_the_incarnation_and_a_crash_looping_container_is_judged_by_its_newest_run():
     lws, pods, evs = _loop_of_group_1()
     pods = copy.deepcopy(pods)
     w1 = next(p for p in pods if p["metadata"]["name"] == "basic-1-1")
     w2 = next(p for p in pods if p["metadata"]["name"] == "basic-1-2")
-    # w1 ended a while ago (exit 1); w2 has just ended again (state.terminated, exit 2) after an earlier exit 1
+    # w1 ended first (exit 1): that started the end; w2 failed after it, twice (exit 1, then just now exit 2)
     _terminated(w1, 1, "Error", "2026-11-22T10:58:00Z")
     _terminated(w2, 1, "Error", "2026-11-22T10:59:00Z",
                 state={"terminated": {"exitCode": 2, "reason": "Error", "finishedAt": "2026-11-22T10:59:58Z"}})
     rec = judge(Facts(lws, pods, events=evs, now=NOW)).group(1).recreations
-    assert rec.last_end == "w2 exit 2 Error"
-    # the cause the pods give is that newest ending too, not the run before it
+    assert rec.last_end == "w1 exit 1 Error"  # incarnation.decide_end's rule, as record and history name it
+    # the cause a crash-looping container gives is its newest run (state.terminated), not the one before it
     assert [c.summary for c in pod_causes(w2, 2)] == ["w2 exited with code 2 (1 restart)"]
 
 
@@ -260,3 +260,14 @@ def test_a_loop_with_no_end_known_keeps_the_count_and_the_last_time():
     a = judge(Facts(lws, pods, events=E.normalize_all(raw), now=NOW))
     assert a.group(1).recreations.last_end is None
     assert "re-creation loop: 3 re-creations, last 2m ago" in a.reason
+
+
+def test_a_loop_of_evictions_says_so_from_the_pods_disruption_condition():
+    lws, pods, evs = _loop_of_group_1()
+    gone = copy.deepcopy(next(p for p in pods if p["metadata"]["name"] == "basic-1-3"))
+    gone["metadata"].update(uid="old-w3", deletionTimestamp="2026-11-22T10:59:50Z")
+    gone["status"]["conditions"].append({"type": "DisruptionTarget", "status": "True",
+                                         "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"})
+    live = [p for p in pods if p["metadata"]["name"] != "basic-1-3"]
+    rec = judge(Facts(lws, [*live, gone], events=evs, now=NOW)).group(1).recreations
+    assert (rec.last_end, rec.last_end_from) == ("w3 evicted", "pods")
