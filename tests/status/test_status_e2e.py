@@ -84,11 +84,17 @@ def test_list_trusts_a_settled_status_and_reads_only_the_others(sandbox, demo):
     wait_for(lambda: state_of(demo, "sick", "-n", ns)["state"] != "Healthy", 30)
     wait_for(lambda: sandbox.store.get("leaderworkersets.leaderworkerset.x-k8s.io", ns, "sick")["status"]
              .get("readyReplicas") != 2, 30)
-    r, reqs = requests_made(sandbox, lambda: run_cli(["list", "-n", ns, "-o", "json"], kubeconfig=demo))
+    # a crash loop flips the pod between Ready and not: hold the kubelet so list and status see one picture
+    sandbox.fault("pause-controller", on=True, controller="kubelet")
+    try:
+        r, reqs = requests_made(sandbox, lambda: run_cli(["list", "-n", ns, "-o", "json"], kubeconfig=demo))
+        sick_by_status = state_of(demo, "sick", "-n", ns)["state"]
+    finally:
+        sandbox.fault("pause-controller", on=False, controller="kubelet")
     assert r.exit_code == 0, r.stderr
     items = {i["name"]: i for i in json.loads(r.stdout)["items"]}
     assert items["sick"]["source"] == "pods" and items["calm"]["source"] == "lws-status"
-    assert items["sick"]["state"] == state_of(demo, "sick", "-n", ns)["state"] != "Healthy"
+    assert items["sick"]["state"] == sick_by_status != "Healthy"
     paths = [(p, q) for _, p, q in reqs]
     assert paths[1][0] == f"/api/v1/namespaces/{ns}/pods"  # the sick one's pods only, by name
     assert "leaderworkerset.sigs.k8s.io/name in (sick)" in unquote_plus(paths[1][1])
