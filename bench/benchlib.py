@@ -79,8 +79,10 @@ def real_pod(lws: str, ns: str, group: int, worker: int, size: int, *, nodes: in
     text = json.dumps(GOLDEN_POD)
     sts = f"{lws}-{group}" if worker else lws
     name = f"{lws}-{group}-{worker}" if worker else f"{lws}-{group}"
-    # Rename every occurrence (env, hostname, labels, managedFields keys) in one pass.
-    text = text.replace("big-17-3", name).replace("big-17", f"{lws}-{group}").replace('"big"', f'"{lws}"')
+    # Rename every occurrence (env, hostname, labels, managedFields keys) through placeholders, so that a
+    # new name that itself starts with "big-17" (group 172 of "big") is not renamed again.
+    text = text.replace("big-17-3", "@@POD@@").replace("big-17", "@@GROUP@@").replace('"big"', f'"{lws}"')
+    text = text.replace("@@POD@@", name).replace("@@GROUP@@", f"{lws}-{group}")
     pod = json.loads(text)
     meta = pod["metadata"]
     meta["namespace"] = ns

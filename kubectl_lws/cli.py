@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "scale": ("kubectl_lws.commands.scale", "scale", "Change the number of groups through /scale."),
     "map": ("kubectl_lws.commands.map", "map_cmd", "Draw where the groups run: topology, nodes, GPUs per group."),
     "dashboard": ("kubectl_lws.commands.dashboard", "dashboard", "Serve a live, read-only view in a local browser."),
+    "record": ("kubectl_lws.commands.record", "record", "Record every group's incarnations and their logs into a folder."),
+    "history": ("kubectl_lws.commands.history", "history", "How each group's incarnations started and ended."),
     "report": ("kubectl_lws.commands.report", "report", "Write a support bundle (zip/tar.gz) for one LWS."),
     "doctor": ("kubectl_lws.commands.doctor", "doctor", "Check the LWS install, its health and your permissions."),
     "sandbox": ("kubectl_lws.commands.sandbox", "sandbox", "Run a simulated cluster with LWS to try everything."),

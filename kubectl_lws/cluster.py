@@ -662,6 +662,10 @@ class Cluster:
         return bool(((out or {}).get("status") or {}).get("allowed"))
 
     # ---- writes -----------------------------------------------------------------------------
+    def create_event(self, namespace: str, event: dict) -> dict:
+        """POST a core/v1 Event (the trace a command leaves for the ones that read history)."""
+        return self.request("POST", resource_path("events", namespace), body=event)
+
     def patch(self, kind: str, name: str, patch: Any, *, namespace: str | None = None,
               patch_type: str = "merge", subresource: str | None = None, dry_run: bool = False) -> dict:
         """Merge patch (dict) or JSON patch (list); ``dry_run`` asks the server (dryRun=All)."""
@@ -797,12 +801,14 @@ class Cluster:
 
     def list_watch(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
                    stop: threading.Event | None = None, all_namespaces: bool = False,
-                   field_selector: str | None = None, slim: bool = False) -> Iterator[tuple[str, Any]]:
+                   field_selector: str | None = None, slim: bool = False,
+                   on_lost: Callable[[BaseException], None] | None = None) -> Iterator[tuple[str, Any]]:
         """List, then watch from the list's version; on 410 or a broken stream, list again.
 
         Yields ``("SYNC", items)`` after every (re)list, then ``(type, obj)`` events; BOOKMARKs are
         consumed here. Callers rebuild their view on SYNC, so a reconnect never loses a change.
         ``slim``: the list's pages and every event's object are slim records (``model/slim.py``).
+        ``on_lost`` hears a broken stream before the pause and relist (a recorder notes the gap).
         """
         ns = namespace or self.namespace
         while not (stop and stop.is_set()):
@@ -822,9 +828,11 @@ class Cluster:
                             return
                 except WatchExpired:
                     break  # relist
-                except errors.Unreachable:
+                except errors.Unreachable as exc:
                     if stop and stop.is_set():
                         return
+                    if on_lost is not None:
+                        on_lost(exc)
                     time.sleep(1)
                     break
 

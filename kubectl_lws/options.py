@@ -237,6 +237,32 @@ class DurationType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class SizeType(click.ParamType):
+    """A byte size: ``1048576``, ``512Ki``, ``1Mi``, ``1Gi`` (also ``KiB``/``MiB``/``GiB``, and ``K``/``M``/``G`` as
+    powers of 1000, as Kubernetes quantities), at least ``minimum``."""
+
+    name = "size"
+    _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+              "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
+
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            number = value
+        else:
+            import re
+
+            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?)?[bB]?\s*", str(value))
+            if not m:
+                self.fail(f"{value!r} is not a size (e.g. 1048576, 512Ki, 1Mi, 1Gi)", param, ctx)
+            number = int(float(m.group(1)) * self._UNITS[(m.group(2) or "").lower()])
+        if number < self.minimum:
+            self.fail(f"{value!r} is below the minimum of {self.minimum} bytes", param, ctx)
+        return number
+
+
 class NameType(click.ParamType):
     """An object NAME a user types: a DNS-1123 subdomain, checked while parsing (exit 2, nothing sent).
 

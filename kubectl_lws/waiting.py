@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from kubectl_lws import errors
 from kubectl_lws.model import keys
@@ -29,8 +29,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 GROUP_SEPARATOR = "; "
 Check = Callable[[list[dict]], "tuple[bool, str]"]
+# (kind, what, payload): every change as it is applied ("ADDED"/"MODIFIED"/"DELETED" and the object, "SYNC"
+# and the relisted items), and "LOST" with the error when a resilient stream lost the server.
+Listener = Callable[[str, str, Any], None]
 # How long close() waits for the stream threads after shutting their connections.
 CLOSE_GRACE_SECONDS = 2.0
+# A resilient stream that lost the server lists again after this pause, doubling up to the maximum.
+RETRY_SECONDS, RETRY_MAX_SECONDS = 1.0, 10.0
 
 
 class Informer:
@@ -40,18 +45,25 @@ class Informer:
     kinds in ``all_namespaces`` are read in every namespace.
     A kind in ``optional`` that we may not read (403) counts as synced and empty (and is named in
     ``forbidden``), so the caller can fall back to what it can see. ``slim`` keeps slim records.
+    ``namespace`` None watches every namespace. ``listener`` hears every change as it is applied (for a
+    caller that must act on each one, such as a recorder, rather than judge the stores). ``resilient``:
+    a stream that loses the server (unreachable, 5xx, a broken relist) tells the listener ``LOST`` and
+    lists again with back-off until it answers, instead of ending the view with the error.
     ``keep``: kind -> a test an object must pass to enter the store, for what no selector can narrow
     on the server (a namespace's events, of which only one LWS's matter): the others neither fill
-    the store nor count as a change.
+    the store nor count as a change (nor reach the listener).
     """
 
     def __init__(self, cluster: "Cluster", namespace: str | None, sources: Sequence[tuple], *,
                  optional: Collection[str] = (), name: str = "", slim: bool = True,
+                 listener: Listener | None = None, resilient: bool = False,
                  keep: Mapping[str, Callable[[dict], bool]] | None = None,
                  all_namespaces: Collection[str] = ()) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self._all_namespaces = set(all_namespaces)  # kinds read in every namespace (the dashboard's -A)
+        self._listener = listener
+        self._resilient = resilient
         self._sources = [(src[0], src[1], src[2] if len(src) > 2 else None) for src in sources]
         self._optional = set(optional)
         self._keep = dict(keep or {})
@@ -71,6 +83,12 @@ class Informer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def error(self) -> BaseException | None:
+        """What ended a stream (None while every stream runs, or retries when resilient)."""
+        with self._cond:
+            return self._error
 
     @property
     def synced(self) -> bool:
@@ -118,40 +136,64 @@ class Informer:
                 thread.join(0.05)
 
     def _run(self, kind: str, selector: str | None, fields: str | None = None) -> None:
+        pause = RETRY_SECONDS
+        while True:
+            try:
+                self._stream(kind, selector, fields)
+                return
+            except Exception as exc:  # noqa: BLE001 — handed to the waiting thread (or retried)
+                if self._stop.is_set():
+                    return  # our own close() cut the stream
+                if not (self._resilient and _transient(exc)):
+                    self._fail(kind, exc)
+                    return
+                self._lost(kind, exc)
+                if self._stop.wait(pause):
+                    return
+                pause = min(pause * 2, RETRY_MAX_SECONDS)
+
+    def _stream(self, kind: str, selector: str | None, fields: str | None) -> None:
         store = self._stores[kind]
         keep = self._keep.get(kind)
-        try:
-            for etype, obj in self.cluster.list_watch(kind, self.namespace, label_selector=selector,
-                                                      field_selector=fields, stop=self._stop,
-                                                      slim=self._slim,
-                                                      all_namespaces=kind in self._all_namespaces):
-                if self._stop.is_set():
-                    return
-                if keep is not None and etype != "SYNC" and not keep(obj):
-                    continue
-                with self._cond:
-                    if etype == "SYNC":
-                        store.clear()
-                        store.update((_uid(o), o) for o in obj if keep is None or keep(o))
-                        self._synced.add(kind)
-                    elif etype == "DELETED":
-                        store.pop(_uid(obj), None)
-                    elif etype in ("ADDED", "MODIFIED"):
-                        store[_uid(obj)] = obj
-                    self.changes += 1
-                    self._cond.notify_all()
-        except Exception as exc:  # noqa: BLE001 — handed to the waiting thread
+        for etype, obj in self.cluster.list_watch(kind, self.namespace, label_selector=selector,
+                                                  field_selector=fields, stop=self._stop, slim=self._slim,
+                                                  all_namespaces=self.namespace is None
+                                                  or kind in self._all_namespaces,
+                                                  on_lost=(lambda exc: self._lost(kind, exc))
+                                                  if self._resilient else None):
             if self._stop.is_set():
-                return  # our own close() cut the stream
+                return
+            if keep is not None and etype != "SYNC" and not keep(obj):
+                continue
             with self._cond:
-                if kind in self._optional and isinstance(exc, errors.Forbidden):
-                    self._synced.add(kind)  # not allowed to read it: the caller does without
-                    self.forbidden.add(kind)
-                elif isinstance(exc, errors.LwsError):
-                    self._error = exc
-                else:
-                    self._error = errors.LwsError(f"watching {kind} failed: {exc}")
+                if etype == "SYNC":
+                    store.clear()
+                    store.update((_uid(o), o) for o in obj if keep is None or keep(o))
+                    self._synced.add(kind)
+                elif etype == "DELETED":
+                    store.pop(_uid(obj), None)
+                elif etype in ("ADDED", "MODIFIED"):
+                    store[_uid(obj)] = obj
+                self.changes += 1
+                if self._listener is not None:
+                    self._listener(kind, etype, obj)
                 self._cond.notify_all()
+
+    def _lost(self, kind: str, exc: BaseException) -> None:
+        if self._listener is not None and not self._stop.is_set():
+            with self._cond:
+                self._listener(kind, "LOST", exc)
+
+    def _fail(self, kind: str, exc: BaseException) -> None:
+        with self._cond:
+            if kind in self._optional and isinstance(exc, errors.Forbidden):
+                self._synced.add(kind)  # not allowed to read it: the caller does without
+                self.forbidden.add(kind)
+            elif isinstance(exc, errors.LwsError):
+                self._error = exc
+            else:
+                self._error = errors.LwsError(f"watching {kind} failed: {exc}")
+            self._cond.notify_all()
 
     def items(self, kind: str) -> list[dict]:
         with self._cond:
@@ -345,6 +387,15 @@ def wait_for_groups_shown(watcher: PodWatcher, goals: Sequence[GroupGoal], *, si
     with Progress(plain_counts=False) as bar:
         bar.start(what, len(goals))
         wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=bar.line, met=bar.update)
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure that a later list may not meet: the server unreachable, restarting or overloaded (5xx,
+    429, a timeout, a broken stream); never a refusal (401, 403, 404, 400)."""
+    if isinstance(exc, (errors.Unreachable, errors.RequestTimeout)):
+        return True
+    code = getattr(exc, "code", None)
+    return isinstance(exc, errors.ApiError) and isinstance(code, int) and (code >= 500 or code == 429)
 
 
 def _uid(pod: dict) -> str:

@@ -53,9 +53,11 @@ DS_CRDS = ("disaggregatedsets.disaggregatedset.x-k8s.io", "disaggregatedsetroles
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=16, show_default=True,
               help="Log streams fetched at the same time.")
+@click.option("--recording", "recording_dir", metavar="DIR",
+              help="Also this LWS's part of a recording (kubectl lws record --dir DIR), under recording/.")
 def report(name: Any, output_path: str | None, logs_mode: str, previous: bool, since: float | None,
            max_log_bytes: int, include_controller: bool, controller_namespace: str, no_redact: bool, force: bool,
-           concurrency: int) -> int:
+           concurrency: int, recording_dir: str | None) -> int:
     """Write a support bundle for one LeaderWorkerSet (objects, status, events, logs) to a zip or tar.gz.
 
     ds/NAME: a DisaggregatedSet (its objects, status, rollout history, events, P/D wiring), and under
@@ -72,6 +74,7 @@ def report(name: Any, output_path: str | None, logs_mode: str, previous: bool, s
       kubectl lws report vllm --output vllm.tar.gz --logs all --previous
       kubectl lws report vllm --include-controller --since 2h
       kubectl lws report ds/pd --logs all
+      kubectl lws report vllm --recording ./rec     # with what kubectl lws record kept
     """
     from kubectl_lws import errors
     from kubectl_lws.model.timeutil import utc_now
@@ -92,6 +95,11 @@ def report(name: Any, output_path: str | None, logs_mode: str, previous: bool, s
         raise errors.UsageError(f'--output "{path}": the name must end in .zip, .tar.gz or .tgz')
     if os.path.lexists(path) and not force:
         raise errors.LwsError(f"{path} already exists", hint="pass --force to overwrite it")
+    recording = None
+    if recording_dir:
+        from kubectl_lws.recording import RecordingReader
+
+        recording = RecordingReader(recording_dir)  # not a recording: one error before anything is read
     if no_redact:
         app.warn("--no-redact: env values with secret-looking names are written as they are; "
                  "check the bundle before sharing it")
@@ -116,10 +124,12 @@ def report(name: Any, output_path: str | None, logs_mode: str, previous: bool, s
         collector.run(logs_mode=logs_mode, previous=previous, since=since, max_log_bytes=max_log_bytes,
                       include_controller=include_controller, controller_namespace=controller_namespace,
                       concurrency=concurrency)
+        if recording is not None:
+            collector.add_recording(recording)
         collector.write_manifest(started, {
             "logs": logs_mode, "previous": previous, "sinceSeconds": since, "maxLogBytes": max_log_bytes,
             "includeController": include_controller, "controllerNamespace": controller_namespace if
-            include_controller else None, "redact": not no_redact, "output": path})
+            include_controller else None, "redact": not no_redact, "output": path, "recording": recording_dir})
         size = archive.commit()
     except BaseException:
         collector.cancel()
@@ -139,21 +149,9 @@ def report(name: Any, output_path: str | None, logs_mode: str, previous: bool, s
 
 def _command_line() -> list[str]:
     """argv as typed, with credentials masked (the bundle never holds a token)."""
-    out, mask_next = [], False
-    for arg in sys.argv[1:]:
-        if mask_next:
-            out.append("***")
-            mask_next = False
-            continue
-        if arg in ("--token", "--client-key", "--password"):
-            out.append(arg)
-            mask_next = True
-            continue
-        if arg.startswith(("--token=", "--password=")):
-            out.append(arg.split("=", 1)[0] + "=***")
-            continue
-        out.append(arg)
-    return ["kubectl", "lws", *out]
+    from kubectl_lws.model.bundle import command_line
+
+    return command_line(sys.argv[1:])
 
 
 class Collector:
@@ -588,6 +586,25 @@ class Collector:
         meta = self.lws["metadata"]
         return {"leaderWorkerSet": {"name": meta.get("name"), "namespace": meta.get("namespace"),
                                     "uid": meta.get("uid"), "generation": meta.get("generation")}}
+
+    def recorded_lws(self) -> list[str]:
+        """The LWS whose folders of a recording belong in this bundle (a recording is kept per LWS)."""
+        return [self.name]
+
+    def add_recording(self, recording: Any) -> None:
+        """``recording/``: the header and this LWS's folder of a recording (``kubectl lws history --dir`` reads
+        the archive as it reads DIR)."""
+        from kubectl_lws.recording import BUNDLE_FOLDER, HEADER
+
+        mine = [rel for lws in self.recorded_lws() for rel in recording.names(f"{self.namespace}/{lws}/")]
+        if not mine:
+            self.miss(f"{BUNDLE_FOLDER}/", f"the recording holds nothing of {self.namespace}/{self.name}")
+            return
+        self.progress.line(f"report: adding {len(mine)} file(s) of the recording")
+        for rel in [HEADER, *mine]:
+            data = recording.read(rel)
+            if data is not None:
+                self.archive.add(f"{BUNDLE_FOLDER}/{rel}", data)
 
     def write_manifest(self, started: Any, options: dict) -> None:
         from kubectl_lws import __version__

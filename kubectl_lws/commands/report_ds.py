@@ -92,6 +92,10 @@ class DsCollector(Collector):
             self._controller(controller_namespace, since if since is not None else 3600.0, max_log_bytes,
                              concurrency)
 
+    def recorded_lws(self) -> list[str]:
+        """A recording keeps each child LWS in its own folder (``record ds/NAME`` is not built)."""
+        return list(self.children)
+
     def _assessment(self, lws: list, pods: list, services: list, scalers: list, raw_events: list) -> Any:
         from kubectl_lws.model import ds as D
         from kubectl_lws.model import events as E

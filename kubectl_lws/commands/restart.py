@@ -325,7 +325,23 @@ def _delete_leader(app: AppContext, plan: "RestartPlan", target: "GroupTarget", 
         return True
     app.out(f"{KIND_PREFIX}/{plan.lws} group {target.index} restarted (leader {target.leader} "
                f"deleted){suffix}")
+    if not server_dry:
+        _leave_trace(app, plan, target)
     return True
+
+
+def _leave_trace(app: AppContext, plan: "RestartPlan", target: "GroupTarget") -> None:
+    """A RestartGroup event on the LWS naming the deleted leader, so that `record` and `history` say this
+    incarnation ended by a restart; best effort (no right to create events: nothing is lost but that)."""
+    from kubectl_lws.model.incarnation import restart_event
+    from kubectl_lws.model.timeutil import utc_now
+
+    try:
+        app.cluster.create_event(plan.namespace, restart_event(plan.lws, plan.namespace, target.index,
+                                                               target.leader or "", target.leader_uid or "",
+                                                               utc_now()))
+    except errors.LwsError:
+        pass
 
 
 def _log_files(directory: Path, pod: str, container: str) -> tuple[Path, Path]:

@@ -60,6 +60,25 @@ def redact(obj: dict, *, drop_managed_fields: bool = False, in_place: bool = Fal
     return out, masked
 
 
+def command_line(argv: list[str]) -> list[str]:
+    """``kubectl lws ARGS`` as typed, credentials masked: what a bundle or a recording says ran it."""
+    out, mask_next = [], False
+    for arg in argv:
+        if mask_next:
+            out.append(MASK)
+            mask_next = False
+            continue
+        if arg in ("--token", "--client-key", "--password"):
+            out.append(arg)
+            mask_next = True
+            continue
+        if arg.startswith(("--token=", "--password=")):
+            out.append(arg.split("=", 1)[0] + "=" + MASK)
+            continue
+        out.append(arg)
+    return ["kubectl", "lws", *out]
+
+
 def slim(obj: dict) -> dict:
     """A copy without managedFields (half of a pod's bytes, rarely what a ticket needs)."""
     out = dict(obj)

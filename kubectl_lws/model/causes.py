@@ -87,7 +87,9 @@ def pod_causes(pod: dict, worker: int | None) -> list[Cause]:
             msg = waiting.get("message") or f'{waiting["reason"]} for image "{image}"'
             out.append(Cause(waiting["reason"], msg, f"{who(worker)} {waiting['reason']} {image}".strip(),
                              f"Pod/{name}", None, 1, True))
-        term = (cs.get("lastState") or {}).get("terminated") or (cs.get("state") or {}).get("terminated")
+        # the newest ending: a container that has just ended again (state) before the kubelet restarts it
+        # says more than the run before it (lastState)
+        term = (cs.get("state") or {}).get("terminated") or (cs.get("lastState") or {}).get("terminated")
         if term and (term.get("reason") == "OOMKilled" or (term.get("exitCode") or 0) != 0):
             code = term.get("exitCode")
             oom = term.get("reason") == "OOMKilled"
@@ -126,13 +128,23 @@ class Recreations:
     last_reason: str | None = None
     loop: bool = False
     times: list[datetime] = field(default_factory=list)
+    recent: list[datetime] = field(default_factory=list)  # the times inside the loop window (10 minutes)
+    # How the last incarnation ended, when known (``model/verdict.last_end``): ``w3 exit 137 OOMKilled`` from
+    # the pods' termination records, ``w1 failed`` from the RecreateGroup event alone; ``last_end_from`` says which.
+    last_end: str | None = None
+    last_end_from: str | None = None
 
     def to_json(self) -> dict:
         return {"count": self.count, "last": rfc3339(self.last) if self.last else None,
-                "lastReason": self.last_reason, "loop": self.loop,
+                "lastReason": self.last_reason, "loop": self.loop, "lastEnd": self.last_end,
+                "lastEndFrom": self.last_end_from,
                 "window": f"events kept by the API server (default {EVENT_TTL_TEXT})"}
 
     def text(self, now: datetime) -> str:
-        """``re-creation loop: 3 re-creations, last 2m ago`` (the reason of a looping group)."""
+        """The reason of a looping group: ``loop: w3 exit 137 OOMKilled, 3 in 4m`` (how the last incarnation
+        ended, the re-creations in the loop window and since the first of them), or without that end
+        ``re-creation loop: 3 re-creations, last 2m ago``."""
+        if self.last_end and self.recent:
+            return f"loop: {self.last_end}, {len(self.recent)} in {for_text((now - self.recent[0]).total_seconds())}"
         last = f", last {for_text((now - self.last).total_seconds())} ago" if self.last else ""
         return f"re-creation loop: {plural(self.count, 're-creation')}{last}"

@@ -470,8 +470,8 @@ def recreations(events: Iterable[LwsEvent], *, now: datetime | None = None,
         dated = [(t, why) for t, why in moments if t is not None]
         if dated:
             rec.last, rec.last_reason = max(dated, key=lambda m: m[0])
-        recent = [t for t in rec.times if now - t <= LOOP_WINDOW]
-        rec.loop = is_loop(recent)
+        rec.recent = [t for t in rec.times if now - t <= LOOP_WINDOW]
+        rec.loop = is_loop(rec.recent)
         if rec.count:
             out[g] = rec
     return out

@@ -28,8 +28,10 @@ Interface
 ``judge(facts, health=None) -> Assessment`` (``model/health.Assessment``): ``state`` and ``reason``
 of the LWS; for each group ``state``, ``reason``, ``cause`` (with ``layer``: ``pods`` for what the
 pods' own status says, ``events`` for an event, or the further layer's name), ``recreations`` and
-``stuck``; ``source`` (``pods`` or ``lws-status``) and ``events_info``. ``health`` is the pods'
-assessment when the caller already made it to apply the rule below (``assess_pods``).
+``stuck``; ``source`` (``pods`` or ``lws-status``) and ``events_info``. A group's ``recreations`` carry
+how its last incarnation ended (``last_end``: THE rule for it, used by every view's ``loop: ...``
+reason). ``health`` is the pods' assessment when the caller already made it to apply the rule below
+(``assess_pods``).
 
 Two rules decide what must be read, so that every view reads the same for the same LWS:
 
@@ -48,11 +50,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Mapping, Sequence
 
-from kubectl_lws.model import keys
+from kubectl_lws.model import incarnation, keys
 from kubectl_lws.model.causes import Cause, Recreations, for_text
 from kubectl_lws.model.events import (LOOP_WINDOW, Event, LwsEvent, events_of_lws, group_cause, other_lws_names,
                                       recreations)
-from kubectl_lws.model.groups import LwsView, lws_view
+from kubectl_lws.model.groups import Group, LwsView, lws_view
 from kubectl_lws.model.health import (HEALTHY, PENDING, RECREATING, STUCK, Assessment, assess, lws_state)
 from kubectl_lws.model.timeutil import parse_time, utc_now
 
@@ -135,6 +137,8 @@ def judge(facts: Facts, *, health: Assessment | None = None) -> Assessment:
         recreations(mine, now=now, leaders={g.index: g.leader_uid for g in a.groups})
     for g in a.groups:
         g.recreations = None if history is None else history.get(g.index, Recreations())
+        if g.recreations is not None and g.recreations.count:
+            g.recreations.last_end, g.recreations.last_end_from = last_end(g.group, g.recreations, view)
         if g.group_ready:
             continue  # Ready (perhaps outdated): an old termination or event is history, not a cause
         group = g.group
@@ -161,6 +165,29 @@ def judge(facts: Facts, *, health: Assessment | None = None) -> Assessment:
     elif facts.events_info is not None:
         a.events_info = {**facts.events_info, "read": False}
     return a
+
+
+def last_end(group: Group | None, rec: Recreations, view: LwsView) -> tuple[str | None, str | None]:
+    """How the group's last incarnation ended (``w3 exit 137 OOMKilled``) and where that was read, or (None, None).
+
+    THE rule, for every view, on the rule ``record`` and ``history`` name endings with
+    (``incarnation.decide_end``: the first container that ended before the deletion began, or a disruption).
+    The pods first: the live ones (a restart the controller is about to answer with a re-creation: the
+    incarnation ending now), then the Terminating ones of the incarnation just replaced, which keep their
+    ``lastState`` until they stop. Only under a re-creating restart policy does a container's ending end the
+    incarnation. Without either, the last ``RecreateGroup`` event names the pod that failed (``w1 failed``):
+    events carry no exit code."""
+    if group is not None:
+        for pods in (group.pods, group.terminating):
+            end = incarnation.decide_end(incarnation.pods_evidence(group.index, pods, view.name))
+            if end["kind"] in incarnation.POD_ENDS and (end["kind"] != incarnation.CONTAINER
+                                                        or view.restart_policy != "None"):
+                return incarnation.end_text(end), "pods"
+    pod = incarnation.failed_pod(rec.last_reason or "")
+    if pod is not None:
+        worker = incarnation.worker_of(pod, view.name)
+        return f"{pod if worker is None else incarnation.who(worker)} failed", "events"
+    return None, None
 
 
 def _from_status(view: LwsView) -> Assessment:

@@ -243,8 +243,9 @@ def cause_lines(a: Assessment, groups: Sequence[GroupHealth]) -> list[str]:
                          f"{times}{since}: {term(c.message, MESSAGE)}")
         rec = g.recreations
         if rec is not None and rec.loop:
+            ended = f"; the last incarnation ended: {term(rec.last_end, LINE)}" if rec.last_end else ""
             lines.append(f"  group {g.index}: re-creation loop, {rec.count} re-creations, "
-                         f"last: {term(rec.last_reason, LINE) or '-'}")
+                         f"last: {term(rec.last_reason, LINE) or '-'}{ended}")
     if lines:
         lines.insert(0, "Causes:")
     if _events_read(a) and any(g.recreations is not None and g.recreations.count for g in groups):

@@ -228,7 +228,8 @@ class Store:
         ``subresource='status'`` keeps the stored spec and only takes status + metadata labels/annotations;
         ``subresource='binding'`` stores the object as given. The generation grows only when spec changes on
         a main-resource update (kube's pods/binding writes storage directly: no bump). An object being
-        deleted whose finalizers become empty is removed (DELETED).
+        deleted whose finalizers become empty is removed (DELETED), unless a grace period still runs (a pod
+        its kubelet has not stopped yet).
         """
         rt = resource_type(resource)
         meta_in = obj.get("metadata") or {}
@@ -276,7 +277,9 @@ class Store:
         if dry_run:
             meta["resourceVersion"] = old["metadata"]["resourceVersion"]
             return new
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not meta.get("deletionGracePeriodSeconds"):
+            # kube deletes on update only once the grace period is 0: a terminating pod whose last finalizer
+            # goes stays until its kubelet has stopped the containers (ShouldDeleteDuringUpdate)
             meta["resourceVersion"] = self._next_rv()
             self._data[resource][ns].pop(name, None)
             self._emit("DELETED", resource, new, old)

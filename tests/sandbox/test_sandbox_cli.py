@@ -136,7 +136,7 @@ def test_up_tls_detached_needs_the_token_and_faults_report_clean_errors(tmp_path
 def test_up_with_an_unknown_scenario_is_a_one_line_error(tmp_path: Path) -> None:
     r = run_cli(["sandbox", "up", "--scenario", "no-such-scenario", "--kubeconfig", str(tmp_path / "kc.yaml")])
     assert r.exit_code == 1
-    assert r.stderr.strip() == ("error: no scenario named or at 'no-such-scenario' (built-in: demo, golden, queues, runtime; "
+    assert r.stderr.strip() == ("error: no scenario named or at 'no-such-scenario' (built-in: crashloop, demo, golden, queues, runtime; "
                                 "or a YAML file path)")
     assert not (tmp_path / "kc.yaml").exists()
 

@@ -245,7 +245,9 @@ def test_recreation_loop_flagged_in_status_and_list(looping):
     rec = doc["groups"][1]["recreations"]
     assert rec["count"] == n and rec["loop"] is True and "recreate group 1" in rec["lastReason"]
     assert doc["groups"][0]["recreations"]["count"] == 0
-    assert doc["state"] == "Degraded" and "re-creation loop" in doc["reason"]
+    # how the last incarnation ended: worker 1 (its exit code too while its Terminating pod still exists)
+    assert rec["lastEnd"] in ("w1 failed", "w1 exit 1 Error") and rec["lastEndFrom"] in ("events", "pods")
+    assert doc["state"] == "Degraded" and f"group 1 Ready: loop: {rec['lastEnd']}, {n} in " in doc["reason"]
     r = run_cli(["status", "x"], kubeconfig=kc)
     row = next(line for line in r.stdout.splitlines() if line.startswith("1 "))
     assert f"{n} (" in row and "ago) loop" in row

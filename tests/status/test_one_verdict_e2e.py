@@ -85,7 +85,8 @@ def test_list_and_status_agree_on_every_lws(scenario: str, tmp_path: Path) -> No
         time.sleep(0.5)  # the controllers see the aged objects
         agree(kc, f"{scenario}: an hour later")
         sources = {i["source"] for i in _json(kc, "list", "-A")["items"] if "source" in i}
-        assert "lws-status" in sources, sources
+        if scenario != "crashloop":  # its LWS re-create groups for ever: never settled, always read from pods
+            assert "lws-status" in sources, sources
 
 
 def test_list_and_status_agree_while_a_scenario_starts(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from golden import golden_lws, golden_nodes
 
 from kubectl_lws.model import events as E
 from kubectl_lws.model import keys
-from kubectl_lws.model.causes import Cause
+from kubectl_lws.model.causes import Cause, pod_causes
 from kubectl_lws.model.groups import lws_view
 from kubectl_lws.model.timeutil import rfc3339
 from kubectl_lws.model.verdict import Facts, assess_pods, events_needed, judge, settled_by_status
@@ -126,7 +126,9 @@ def test_a_recreation_recorded_twice_counts_once():
     raw.append(recreate_event("r3", 1, "leader-c", rfc3339(t0 + timedelta(minutes=2))))
     a = judge(Facts(lws, pods, events=E.normalize_all(raw), now=NOW))
     assert a.group(1).recreations.count == 3 and a.group(1).recreations.loop
-    assert a.state == "Degraded" and "group 1 Ready: re-creation loop: 3 re-creations, last 2m ago" in a.reason
+    # how the last incarnation ended: the pods are gone, the last RecreateGroup names the worker that failed
+    assert a.state == "Degraded" and "group 1 Ready: loop: w1 failed, 3 in 4m" in a.reason
+    assert (a.group(1).recreations.last_end, a.group(1).recreations.last_end_from) == ("w1 failed", "events")
 
 
 def test_leaders_replaced_by_hand_count_from_their_own_events():
@@ -190,3 +192,82 @@ def test_the_model_has_no_import_circle():
         out = subprocess.run([sys.executable, "-c", code.format(module)], capture_output=True, text=True,
                              check=True).stdout
         assert f"kubectl_lws.model.{must_not}'" not in out, (module, out)
+
+
+# ---- how the last incarnation of a looping group ended (issue 28 item 3) --------------------------------
+
+def _loop_of_group_1() -> tuple[dict, list[dict], list]:
+    """basic's group 1 re-created three times in the last 4 minutes (the golden pods are its newest)."""
+    lws, pods = golden_lws("basic")
+    t0 = NOW - timedelta(minutes=4)
+    raw = [recreate_event(f"r{i}", 1, f"leader-{i}", rfc3339(t0 + timedelta(minutes=i))) for i in range(3)]
+    return lws, pods, E.normalize_all(raw)
+
+
+def _terminated(pod: dict, code: int, reason: str, finished: str, *, state: dict | None = None) -> None:
+    cs = pod["status"]["containerStatuses"][0]
+    cs.update(restartCount=int(cs.get("restartCount") or 0) + 1, lastState={"terminated": {
+        "exitCode": code, "reason": reason, "startedAt": "2026-11-22T10:50:00Z", "finishedAt": finished}})
+    if state is not None:
+        cs["state"] = state
+
+
+def test_a_loop_says_how_the_last_incarnation_ended_from_the_terminating_pods():
+    lws, pods, evs = _loop_of_group_1()
+    # the incarnation just replaced: its worker 3 still Terminating, its lastState the OOM kill
+    gone = copy.deepcopy(next(p for p in pods if p["metadata"]["name"] == "basic-1-3"))
+    gone["metadata"].update(uid="old-w3", deletionTimestamp="2026-11-22T10:59:50Z")
+    _terminated(gone, 137, "OOMKilled", "2026-11-22T10:59:49Z")
+    live = [p for p in pods if p["metadata"]["name"] != "basic-1-3"]
+    a = judge(Facts(lws, [*live, gone], events=evs, now=NOW))
+    rec = a.group(1).recreations
+    assert (rec.last_end, rec.last_end_from) == ("w3 exit 137 OOMKilled", "pods")
+    assert "group 1" in a.reason and "loop: w3 exit 137 OOMKilled, 3 in 4m" in a.reason
+    assert rec.to_json()["lastEnd"] == "w3 exit 137 OOMKilled"
+
+
+def test_the_first_ending_ends_the_incarnation_and_a_crash_looping_container_is_judged_by_its_newest_run():
+    lws, pods, evs = _loop_of_group_1()
+    pods = copy.deepcopy(pods)
+    w1 = next(p for p in pods if p["metadata"]["name"] == "basic-1-1")
+    w2 = next(p for p in pods if p["metadata"]["name"] == "basic-1-2")
+    # w1 ended first (exit 1): that started the end; w2 failed after it, twice (exit 1, then just now exit 2)
+    _terminated(w1, 1, "Error", "2026-11-22T10:58:00Z")
+    _terminated(w2, 1, "Error", "2026-11-22T10:59:00Z",
+                state={"terminated": {"exitCode": 2, "reason": "Error", "finishedAt": "2026-11-22T10:59:58Z"}})
+    rec = judge(Facts(lws, pods, events=evs, now=NOW)).group(1).recreations
+    assert rec.last_end == "w1 exit 1 Error"  # incarnation.decide_end's rule, as record and history name it
+    # the cause a crash-looping container gives is its newest run (state.terminated), not the one before it
+    assert [c.summary for c in pod_causes(w2, 2)] == ["w2 exited with code 2 (1 restart)"]
+
+
+def test_under_restart_policy_none_a_container_ending_does_not_end_the_incarnation():
+    lws, pods, evs = _loop_of_group_1()
+    lws = copy.deepcopy(lws)
+    lws["spec"]["leaderWorkerTemplate"]["restartPolicy"] = "None"
+    pods = copy.deepcopy(pods)
+    _terminated(next(p for p in pods if p["metadata"]["name"] == "basic-1-2"), 1, "Error", "2026-11-22T10:59:00Z")
+    rec = judge(Facts(lws, pods, events=evs, now=NOW)).group(1).recreations
+    assert (rec.last_end, rec.last_end_from) == ("w1 failed", "events")
+
+
+def test_a_loop_with_no_end_known_keeps_the_count_and_the_last_time():
+    lws, pods, _ = _loop_of_group_1()
+    t0 = NOW - timedelta(minutes=4)
+    raw = [recreate_event(f"r{i}", 1, f"leader-{i}", rfc3339(t0 + timedelta(minutes=i))) for i in range(3)]
+    for ev in raw:
+        ev["note"] = "deleted leader pod"  # an event that names no failed pod
+    a = judge(Facts(lws, pods, events=E.normalize_all(raw), now=NOW))
+    assert a.group(1).recreations.last_end is None
+    assert "re-creation loop: 3 re-creations, last 2m ago" in a.reason
+
+
+def test_a_loop_of_evictions_says_so_from_the_pods_disruption_condition():
+    lws, pods, evs = _loop_of_group_1()
+    gone = copy.deepcopy(next(p for p in pods if p["metadata"]["name"] == "basic-1-3"))
+    gone["metadata"].update(uid="old-w3", deletionTimestamp="2026-11-22T10:59:50Z")
+    gone["status"]["conditions"].append({"type": "DisruptionTarget", "status": "True",
+                                         "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"})
+    live = [p for p in pods if p["metadata"]["name"] != "basic-1-3"]
+    rec = judge(Facts(lws, [*live, gone], events=evs, now=NOW)).group(1).recreations
+    assert (rec.last_end, rec.last_end_from) == ("w3 evicted", "pods")

@@ -2,7 +2,7 @@
 LWS controller, the StatefulSet controller, the LWS pod controller, the claim binder, the scheduler, the kubelet
 and the serviceaccount controller (default SA and kube-root-ca.crt per namespace) onto ``sandbox.loop`` and
 registers the faults (crash, fail-readiness, node-not-ready, pause-controller, slow-controller, set-env,
-image-pull, oom-kill, deny-pods, ds-status). Add-ons (``Sandbox.install_addons``: kueue, volcano) bring their
+image-pull, oom-kill, deny-pods, ds-status, expire-events). Add-ons (``Sandbox.install_addons``: kueue, volcano) bring their
 webhooks and controllers through ``Manager.install_addon``."""
 from __future__ import annotations
 
@@ -138,7 +138,25 @@ def _register_event_faults(sandbox: Any, store: Any, kubelet: Kubelet) -> None:
             rules.append({"namespace": namespace, "prefix": prefix, "webhook": webhook, "message": message})
         return {"rules": list(rules)}
 
-    for fname, fn in (("image-pull", image_pull), ("oom-kill", oom_kill), ("deny-pods", deny_pods)):
+    def expire_events(namespace: str | None = None, older_than: Any = 0) -> dict:
+        """Events last seen more than ``older_than`` seconds ago are gone, as kube-apiserver's --event-ttl
+        (1 h) makes them; 0 expires every event (of ``namespace``, or of every namespace)."""
+        from datetime import datetime, timedelta, timezone
+
+        from kubectl_lws.model.events import normalize
+
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=float(older_than))
+        gone = 0
+        for ev in store.list("events", namespace):
+            seen = normalize(ev)
+            when = (seen.last or seen.first) if seen is not None else None
+            if when is None or when <= cutoff:
+                store.remove("events", ev["metadata"].get("namespace"), ev["metadata"]["name"])
+                gone += 1
+        return {"expired": gone}
+
+    for fname, fn in (("image-pull", image_pull), ("oom-kill", oom_kill), ("deny-pods", deny_pods),
+                      ("expire-events", expire_events)):
         sandbox.register_fault(fname, fn)
 
 

@@ -8,6 +8,7 @@ import ipaddress
 from typing import Any, Callable
 
 from ..store import now_iso
+from . import exits
 from .base import Controller
 
 START_DELAY = 0.5          # bound -> Running (image pull + start), real seconds
@@ -125,7 +126,8 @@ class Kubelet(Controller):
         if meta.get("deletionTimestamp"):
             if not meta.get("finalizers") and uid not in self.terminating:
                 self.terminating.add(uid)
-                self.mgr.later(self.mgr.delay(TERMINATE_DELAY), lambda: self._remove(ns, name, uid))
+                stop = exits.stop_seconds(pod, TERMINATE_DELAY)
+                self.mgr.later(self.mgr.delay(stop), lambda: self._remove(ns, name, uid))
             return
         phase = (pod.get("status") or {}).get("phase", "Pending")
         if uid in self.starting:
@@ -202,14 +204,23 @@ class Kubelet(Controller):
             self.starting.add(uid)
             self.mgr.later(self.mgr.delay(SIDECAR_START), lambda: self._start_main(ns, name, uid))
             return
+        self._run_main(pod, new, uid, now)
+
+    def _run_main(self, pod: dict, new: dict, uid: str, now: str) -> None:
+        """The main containers start: the pod runs (``new`` is the copy of ``pod`` to write); a container
+        that ends on its own is armed."""
+        containers = (pod.get("spec") or {}).get("containers") or []
+        st = new.setdefault("status", {})
         st["phase"] = "Running"
         st["containerStatuses"] = [{
             "name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
             "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
-            for c in spec.get("containers") or []]
+            for c in containers]
         self._warm_up(pod, uid)
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
+        for c in containers:
+            self._arm_exit(new, c["name"], 0)
 
     @staticmethod
     def _sidecar_status(c: dict, now: str) -> dict:
@@ -223,17 +234,7 @@ class Kubelet(Controller):
         pod = self._live(ns, name, uid)
         if pod is None:
             return
-        now = now_iso()
-        new = copy.deepcopy(pod)
-        st = new.setdefault("status", {})
-        st["phase"] = "Running"
-        st["containerStatuses"] = [{
-            "name": c["name"], "state": {"running": {"startedAt": now}}, "lastState": {}, "ready": True,
-            "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": True}
-            for c in (pod.get("spec") or {}).get("containers") or []]
-        self._warm_up(pod, uid)
-        self._set_conditions(new, now)
-        self.store.update("pods", new, subresource="status")
+        self._run_main(pod, copy.deepcopy(pod), uid, now_iso())
 
     def _warm_up(self, pod: dict, uid: str) -> None:
         """The main containers started: with ready-after they stay unready that long (an untracked wait)."""
@@ -318,6 +319,25 @@ class Kubelet(Controller):
             self.crash_loops[(ns, name, cname)] = exit_code
         self._crash(ns, name, pod["metadata"]["uid"], cname, exit_code=exit_code, once=not loop)
 
+    def _arm_exit(self, pod: dict, cname: str, number: int) -> None:
+        """A container that ends on its own (annotation ``sandbox.kubectl-lws.dev/exit``): exit it ``after``
+        seconds, if that instance still runs then."""
+        plan = exits.exit_plan(pod, cname)
+        if plan is None:
+            return
+        meta = pod["metadata"]
+        ns, name, uid = meta.get("namespace"), meta["name"], meta["uid"]
+
+        def fire() -> None:
+            cur = self._live(ns, name, uid)
+            cs = next((c for c in (cur or {}).get("status", {}).get("containerStatuses") or [] if c["name"] == cname), {})
+            if cur is None or int(cs.get("restartCount", 0)) != number or "running" not in (cs.get("state") or {}):
+                return
+            self._crash(ns, name, uid, cname, exit_code=plan["exitCode"], once=True, reason=plan["reason"],
+                        message=plan["message"])
+
+        self.mgr.later(self.mgr.delay(plan["after"]), fire, track=False)
+
     def _paused(self, again: Callable[[], None]) -> bool:
         """A paused kubelet (fault pause-controller) changes no container either: a crash loop's next step
         waits until it is resumed."""
@@ -327,8 +347,8 @@ class Kubelet(Controller):
         return True
 
     def _crash(self, ns: str, name: str, uid: str, cname: str, exit_code: int | None = None,
-               once: bool = False) -> None:
-        if not once and self._paused(lambda: self._crash(ns, name, uid, cname, exit_code, once)):
+               once: bool = False, reason: str | None = None, message: str | None = None) -> None:
+        if not once and self._paused(lambda: self._crash(ns, name, uid, cname, exit_code, once, reason, message)):
             return
         self.looping.discard((uid, cname))
         pod = self._live(ns, name, uid)
@@ -342,8 +362,11 @@ class Kubelet(Controller):
             if cs["name"] != cname:
                 continue
             started = (cs.get("state") or {}).get("running", {}).get("startedAt", now)
-            reason = self.crash_reasons.get((ns, name, cname)) or ("Completed" if code == 0 else "Error")
-            term = {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now}
+            why = reason or self.crash_reasons.get((ns, name, cname)) or ("Completed" if code == 0 else "Error")
+            term = {"exitCode": code, "reason": why, "startedAt": started, "finishedAt": now}
+            said = message or exits.fallback_message(new, cname, int(cs.get("restartCount", 0)), term)
+            if said:
+                term["message"] = said
             cs["lastState"] = {"terminated": term}
             cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
             cs["ready"] = False
@@ -362,6 +385,10 @@ class Kubelet(Controller):
                 cs["ready"] = True
         self._set_conditions(new, now)
         self.store.update("pods", new, subresource="status")
+        if not looping:
+            for cs in new.get("status", {}).get("containerStatuses") or []:
+                if cs["name"] == cname:
+                    self._arm_exit(new, cname, int(cs.get("restartCount", 0)))
 
     def _restart(self, ns: str, name: str, uid: str, cname: str) -> None:
         if self._paused(lambda: self._restart(ns, name, uid, cname)):
