@@ -61,25 +61,33 @@ def stamp(dt: datetime | None = None) -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """What to record: LWS ``names`` (None: every one) in ``namespace`` (None: every namespace)."""
+    """What to record: LWS ``names`` (None: every one) in ``namespace`` (None: every namespace); or, with
+    ``ds``, every child LWS of that DisaggregatedSet, old and new revisions alike (its label selects them
+    and their pods on the server, so a rollout's new children are recorded as they appear)."""
 
     namespace: str | None
     names: frozenset[str] | None = None
+    ds: str | None = None
 
     def pod_selector(self) -> str:
+        if self.ds is not None:
+            return keys.ds_selector(self.ds)
         if self.names is None:
             return keys.NAME_LABEL
         if len(self.names) == 1:
             return f"{keys.NAME_LABEL}={next(iter(self.names))}"
         return f"{keys.NAME_LABEL} in ({','.join(sorted(self.names))})"
 
+    def lws_selector(self) -> str | None:
+        return keys.ds_selector(self.ds) if self.ds is not None else None
+
     def lws_field(self) -> str | None:
-        if self.names is not None and len(self.names) == 1:
+        if self.ds is None and self.names is not None and len(self.names) == 1:
             return f"metadata.name={next(iter(self.names))}"
         return None
 
     def wants(self, lws: str) -> bool:
-        return self.names is None or lws in self.names
+        return self.ds is not None or self.names is None or lws in self.names
 
 
 @dataclass
@@ -182,7 +190,8 @@ class Recorder:
         from kubectl_lws.waiting import Informer
 
         self.cluster.max_connections = max(self.cluster.max_connections, 256)
-        sources = [("pods", self.scope.pod_selector()), ("leaderworkersets", None, self.scope.lws_field()),
+        sources = [("pods", self.scope.pod_selector()),
+                   ("leaderworkersets", self.scope.lws_selector(), self.scope.lws_field()),
                    ("events", None)]
         self.view = Informer(self.cluster, self.scope.namespace, sources, optional={"events"}, name="record",
                              listener=self._hear, resilient=True)

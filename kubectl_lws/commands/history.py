@@ -11,11 +11,11 @@ from typing import Any, Sequence
 
 import click
 
-from kubectl_lws.options import LWS_NAME, app_context, output_option
+from kubectl_lws.options import TARGET, app_context, output_option
 
 
 @click.command("history")
-@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME")
 @click.option("-g", "--group", "group_filter", type=click.IntRange(min=0), multiple=True, metavar="N",
               help="Only these groups (repeatable).")
 @click.option("--dir", "directory", metavar="DIR",
@@ -23,7 +23,7 @@ from kubectl_lws.options import LWS_NAME, app_context, output_option
 @click.option("--ignore-cluster", is_flag=True,
               help="Read a recording of another cluster than the current context's.")
 @output_option(("table", "json", "yaml"), default="table")
-def history(name: str | None, group_filter: Sequence[int], directory: str | None, ignore_cluster: bool,
+def history(name: Any, group_filter: Sequence[int], directory: str | None, ignore_cluster: bool,
             output: str) -> int:
     """How each group's incarnations started and ended, newest first.
 
@@ -46,6 +46,12 @@ def history(name: str | None, group_filter: Sequence[int], directory: str | None
     if not name:
         raise errors.UsageError("NAME is required: kubectl lws history NAME [--dir DIR]",
                                 hint="list them with: kubectl lws list")
+    if name.is_ds:
+        raise errors.UsageError(f"history reads one LeaderWorkerSet; a recording of {name.ref} keeps each child LWS "
+                                "in a folder of its own",
+                                hint=f"kubectl lws history CHILD --dir DIR (kubectl lws status {name.ref} names "
+                                     "the children)")
+    name = name.name
     app = app_context()
     if directory:
         doc = _from_dir(app, name, directory, list(group_filter), ignore_cluster)

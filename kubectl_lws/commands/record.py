@@ -13,14 +13,14 @@ from typing import Any
 
 import click
 
-from kubectl_lws.options import LWS_NAME, DurationType, SizeType, app_context
+from kubectl_lws.options import TARGET, DurationType, SizeType, app_context
 
 DEFAULT_TAIL_BYTES = 1024 * 1024
 DEFAULT_MAX_SIZE = 1024 ** 3
 
 
 @click.command("record")
-@click.argument("name", required=False, type=LWS_NAME, metavar="NAME")
+@click.argument("name", required=False, type=TARGET, metavar="NAME|ds/NAME")
 @click.option("-A", "--all-namespaces", "all_lws", is_flag=True,
               help="Every LWS: of every namespace, or of the namespace -n names.")
 @click.option("--dir", "directory", metavar="DIR", help="Folder to record into (created; required).")
@@ -31,7 +31,7 @@ DEFAULT_MAX_SIZE = 1024 ** 3
               metavar="SIZE", help="Newest bytes kept of a container that ended without a followed stream.")
 @click.option("--max-size", type=SizeType(1024 * 1024), default=str(DEFAULT_MAX_SIZE), show_default="1Gi",
               metavar="SIZE", help="Bound on DIR; the oldest ended incarnations are removed first.")
-def record(name: str | None, all_lws: bool, directory: str | None, duration: float | None, all_pods: bool,
+def record(name: Any, all_lws: bool, directory: str | None, duration: float | None, all_pods: bool,
            tail_bytes: int, max_size: int) -> int:
     """Record how every group's incarnations start and end, with their logs, into DIR.
 
@@ -40,11 +40,13 @@ def record(name: str | None, all_lws: bool, directory: str | None, duration: flo
     counts and its logs within seconds. The recorder keeps them: it follows every leader's logs
     across re-creations and, the moment any container of the groups ends, fetches its log tail
     (previous where it restarted) while the pod still exists. Read it with kubectl lws history.
+    ds/NAME records every child LWS of a DisaggregatedSet, including those a rollout creates.
 
     \b
     Examples:
       kubectl lws record vllm --dir ./rec                  # until Ctrl-C
       kubectl lws record vllm --dir ./rec --for 2h --all-pods
+      kubectl lws record ds/pd --dir ./rec                 # every role, slice and revision
       kubectl lws record -A --dir /var/lib/lws-rec --max-size 5Gi
       kubectl lws history vllm --dir ./rec
     """
@@ -65,7 +67,7 @@ def record(name: str | None, all_lws: bool, directory: str | None, duration: flo
     return _record(app, name, all_lws, directory, duration, all_pods, tail_bytes, max_size)
 
 
-def _record(app: Any, name: str | None, all_lws: bool, directory: str, duration: float | None, all_pods: bool,
+def _record(app: Any, target: Any, all_lws: bool, directory: str, duration: float | None, all_pods: bool,
             tail_bytes: int, max_size: int) -> int:
     from kubectl_lws import __version__, errors
     from kubectl_lws.model.bundle import command_line
@@ -74,7 +76,11 @@ def _record(app: Any, name: str | None, all_lws: bool, directory: str, duration:
 
     cluster = app.cluster
     namespace = cluster.namespace
-    if name:
+    name = target.name if target else None
+    if target and target.is_ds:
+        cluster.get_ds(name, namespace)  # a missing set: the usual error, with close names
+        scope = Scope(namespace, ds=name)
+    elif target:
         cluster.get_lws(name, namespace)  # a missing LWS: the usual error, with close names
         scope = Scope(namespace, frozenset({name}))
     else:
@@ -82,7 +88,8 @@ def _record(app: Any, name: str | None, all_lws: bool, directory: str, duration:
     identity = _cluster_identity(cluster)
     started = stamp()
     options = {"tailBytes": tail_bytes, "maxSize": max_size, "allPods": all_pods, "for": duration}
-    scope_doc = {"namespace": scope.namespace, "names": sorted(scope.names) if scope.names else None}
+    scope_doc = {"namespace": scope.namespace, "names": sorted(scope.names) if scope.names else None,
+                 **({"disaggregatedSet": scope.ds} if scope.ds else {})}
     session = {"started": started, "command": command_line(sys.argv[1:]), "scope": scope_doc, "options": options,
                "plugin": __version__}
     header = {"kind": KIND, "formatVersion": FORMAT_VERSION, "started": started, "cluster": identity,
@@ -92,7 +99,7 @@ def _record(app: Any, name: str | None, all_lws: bool, directory: str, duration:
     rec.open(header, lambda old: _other_cluster(old, identity))
     recorder = Recorder(cluster, scope, rec, tail_bytes=tail_bytes, all_pods=all_pods, say=app.info, warn=app.warn)
     recorder.prime_events(_recorded_events(rec))
-    what = f"leaderworkerset {namespace}/{name}" if name else \
+    what = f"{target.kind_word} {namespace}/{name}" if target else \
         (f"every leaderworkerset of namespace {scope.namespace}" if scope.namespace else "every leaderworkerset")
     app.info(f"recording {what} into {directory} (max {size_text(max_size)}); "
              + (f"stops in {duration:g}s" if duration else "Ctrl-C to stop"))
@@ -107,9 +114,10 @@ def _record(app: Any, name: str | None, all_lws: bool, directory: str, duration:
         rec.close(stamp(), {"endedIncarnations": recorder.ended_count, "error": True})
         raise
     rec.close(stamp(), summary)
+    reader = "CHILD-LWS" if scope.ds else (name or "NAME")
     app.info(f"stopped ({stopped_by}): {summary.get('endedIncarnations', 0)} ended incarnation(s) written to "
              f"{directory} ({size_text(rec.used)}); read them with: kubectl lws history "
-             f"{name or 'NAME'} --dir {directory}")
+             f"{reader} --dir {directory}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 import zipfile
 from pathlib import Path
 from urllib.parse import unquote
@@ -403,3 +404,57 @@ def test_colour_and_hostile_text(demo):
         assert "^[" not in res.stdout.replace("^[]0;owned^G", ""), args  # no colour code shown as text
     status = run_cli(["status", "ds/hostile", "-n", ns, "--color", "always"], kubeconfig=kc).stdout
     assert "\x1b[32mHealthy\x1b[0m" in status and "evil^[]0;owned^G:1" in status
+
+
+# ---- record ---------------------------------------------------------------------------------------------
+
+def test_record_a_set_keeps_each_child_lws_and_nothing_else(demo, tmp_path):
+    """`record ds/NAME` selects the set's child LWS and pods by its label (so a rollout's new children join),
+    writes each child in its own folder, and a group restarted through the set ends as a restart there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    sb, kc = demo
+    ns = make_ds(demo, sample("rec", fresh_ns(), decode=2))
+    children = json.loads(run_cli(["status", "ds/rec", "-n", ns, "-o", "json"], kubeconfig=kc).stdout)["children"]
+    decode = next(c["name"] for c in children if c["role"] == "decode")
+    directory = tmp_path / "rec"
+    sb.request_log.clear()
+    env = {**os.environ, "KUBECONFIG": kc, "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "kubectl_lws", "record", "ds/rec", "-n", ns, "--dir",
+                             str(directory)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (directory / "recording.json").exists() or proc.poll() is not None, timeout=30)
+        assert proc.poll() is None
+        time.sleep(1.0)
+        recorder_reads = [(m, p, q) for m, p, q, *_ in sb.request_log.entries]
+        res = run_cli(["restart", "ds/rec", "-n", ns, "--role", "decode", "-g", "1", "-y"], kubeconfig=kc)
+        assert res.exit_code == 0, res.stderr
+        incs = directory / ns / decode / "incarnations.ndjson"
+        wait_for(lambda: (incs.exists() and incs.read_text().strip()) or proc.poll() is not None, timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert f"recording disaggregatedset {ns}/rec into {directory}" in err
+    ended = [json.loads(line) for line in incs.read_text().splitlines()]
+    assert [(i["group"], i["end"]["kind"]) for i in ended] == [(1, "restart")]
+    header = json.loads((directory / "recording.json").read_text())
+    assert header["scope"]["disaggregatedSet"] == "rec"
+    assert sorted(p.name for p in (directory / ns).iterdir()) == sorted(c["name"] for c in children)
+    watched = {unquote(q) for m, p, q in recorder_reads if m == "GET" and p in (f"/api/v1/namespaces/{ns}/pods",
+                                       f"/apis/leaderworkerset.x-k8s.io/v1/namespaces/{ns}/leaderworkersets")}
+    assert watched and all(f"labelSelector={keys.DS_NAME_LABEL}=rec" in q for q in watched), watched
+    hist = run_cli(["history", "ds/rec", "-n", ns, "--dir", str(directory)], kubeconfig=kc)
+    assert hist.exit_code == 2 and "kubectl lws history CHILD --dir DIR" in hist.stderr
+    assert run_cli(["history", decode, "-n", ns, "--dir", str(directory)], kubeconfig=kc).exit_code == 0
+    bundle = tmp_path / "rec.zip"
+    res = run_cli(["report", "ds/rec", "-n", ns, "--recording", str(directory), "--output", str(bundle)],
+                  kubeconfig=kc)
+    assert res.exit_code == 0, res.stderr
+    with zipfile.ZipFile(bundle) as z:
+        held = {n.split("/recording/", 1)[1] for n in z.namelist() if "/recording/" in n}
+    assert "recording.json" in held and f"{ns}/{decode}/incarnations.ndjson" in held, held
