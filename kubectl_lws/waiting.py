@@ -389,6 +389,34 @@ def wait_for_groups_shown(watcher: PodWatcher, goals: Sequence[GroupGoal], *, si
         wait_for_groups(watcher, goals, size=size, timeout=timeout, progress=bar.line, met=bar.update)
 
 
+class FailingGrace:
+    """When a rollout that looks failing is failing: at once when the failure is definitive, else once it
+    has looked failing for ``seconds`` in a row. Old pods still terminating may hold the GPUs the new ones
+    wait for (a Pending new worker is normal then), so the clock only runs once none is terminating."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._since: float | None = None
+
+    def failed(self, failing: bool, *, definitive: bool, terminating: bool) -> bool:
+        if not failing or (terminating and not definitive):
+            self._since = None
+            return False
+        now = time.monotonic()
+        self._since = self._since if self._since is not None else now
+        return definitive or now - self._since >= self.seconds
+
+
+def watch_until(informer: Informer, check: Callable[[], "tuple[bool, str]"], *, timeout: float | None,
+                progress: Callable[[str], None], what: str, tick: float) -> None:
+    """Start ``informer``, hold ``check`` until it says done (or raises, or the deadline), then close it."""
+    informer.start(timeout=None)
+    try:
+        informer.wait_for(check, timeout=timeout, progress=progress, what=what, tick=tick)
+    finally:
+        informer.close()
+
+
 def _transient(exc: BaseException) -> bool:
     """A failure that a later list may not meet: the server unreachable, restarting or overloaded (5xx,
     429, a timeout, a broken stream); never a refusal (401, 403, 404, 400)."""

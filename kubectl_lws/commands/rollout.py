@@ -385,13 +385,14 @@ def _wait_status(app: AppContext, name: str, namespace: str, timeout: float, *,
     from kubectl_lws.model.keys import selector_for
     from kubectl_lws.model.rollout import RecreateTracker
     from kubectl_lws.render.output import echo
-    from kubectl_lws.waiting import Informer
+    from kubectl_lws.waiting import FailingGrace, Informer, watch_until
 
     selector = selector_for(name)
     informer = Informer(app.cluster, namespace, [("leaderworkersets", None), ("statefulsets", selector),
                                                  ("pods", selector)], optional={"statefulsets"}, name=name)
     tracker = RecreateTracker()
-    state: dict[str, Any] = {"status": None, "failing_since": None, "shown": None}
+    state: dict[str, Any] = {"status": None, "shown": None}
+    grace = FailingGrace(FAILING_GRACE_SECONDS)
 
     def progress(message: str) -> None:
         if message != state["shown"]:
@@ -413,25 +414,13 @@ def _wait_status(app: AppContext, name: str, namespace: str, timeout: float, *,
         recreated = tracker.failing(status)
         if recreated:
             raise failing(_failing_text(name, status, recreated), status)
-        # Old pods still terminating may hold the GPUs the new ones wait for (a Pending canary
-        # worker is normal then): the grace only starts once nothing of this LWS is terminating.
         terminating = any(p["metadata"].get("deletionTimestamp") for p in pods)
-        if status.failing and not (terminating and not status.definitive):
-            now = time.monotonic()
-            if state["failing_since"] is None:
-                state["failing_since"] = now
-            if status.definitive or now - state["failing_since"] >= FAILING_GRACE_SECONDS:
-                raise failing(_failing_text(name, status), status)
-        else:
-            state["failing_since"] = None
+        if grace.failed(bool(status.failing), definitive=status.definitive, terminating=terminating):
+            raise failing(_failing_text(name, status), status)
         return False, status.message
 
-    informer.start(timeout=None)
-    try:
-        informer.wait_for(check, timeout=timeout, progress=progress, what=f"the rollout of {name}",
-                          tick=FAILING_GRACE_SECONDS / 4)
-    finally:
-        informer.close()
+    watch_until(informer, check, timeout=timeout, progress=progress, what=f"the rollout of {name}",
+                tick=FAILING_GRACE_SECONDS / 4)
     return state["status"]
 
 

@@ -12,7 +12,6 @@ DisaggregatedSet's events, which name the revisions rollouts started.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any, Callable
 
 from kubectl_lws import errors
@@ -87,10 +86,12 @@ def follow(app: Any, name: str, namespace: str, timeout: float, *, progress: Cal
            until: Callable[[Any], bool] = done) -> Any:
     """Watch until ``until(da)``; UnhealthyError (3) when the new revision fails, WaitTimeout (4) at the deadline."""
     from kubectl_lws.targets import has_external_roles
+    from kubectl_lws.waiting import FailingGrace, watch_until
 
     external = has_external_roles(app.cluster.get_ds(name, namespace))
     informer = _informer(app, name, namespace, external)
-    state: dict[str, Any] = {"da": None, "failing_since": None}
+    state: dict[str, Any] = {"da": None}
+    grace = FailingGrace(FAILING_GRACE_SECONDS)
 
     def check() -> tuple[bool, str]:
         da = state["da"] = _assess_live(informer, name, state["da"] is not None, external)
@@ -99,23 +100,13 @@ def follow(app: Any, name: str, namespace: str, timeout: float, *, progress: Cal
             return True, line
         bad = failing_groups(da)
         terminating = any((p.get("metadata") or {}).get("deletionTimestamp") for p in informer.items("pods"))
-        definitive = any(d for _, d in bad)
-        if bad and not (terminating and not definitive):
-            now = time.monotonic()
-            state["failing_since"] = state["failing_since"] or now
-            if definitive or now - state["failing_since"] >= FAILING_GRACE_SECONDS:
-                progress(line)
-                raise errors.UnhealthyError(f"rollout of ds/{name} is failing: " + "; ".join(t for t, _ in bad))
-        else:
-            state["failing_since"] = None
+        if grace.failed(bool(bad), definitive=any(d for _, d in bad), terminating=terminating):
+            progress(line)
+            raise errors.UnhealthyError(f"rollout of ds/{name} is failing: " + "; ".join(t for t, _ in bad))
         return False, line
 
-    informer.start(timeout=None)
-    try:
-        informer.wait_for(check, timeout=timeout, progress=progress, what=f"the rollout of ds/{name}",
-                          tick=FAILING_GRACE_SECONDS / 4)
-    finally:
-        informer.close()
+    watch_until(informer, check, timeout=timeout, progress=progress, what=f"the rollout of ds/{name}",
+                tick=FAILING_GRACE_SECONDS / 4)
     return state["da"]
 
 
