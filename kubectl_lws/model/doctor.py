@@ -376,11 +376,13 @@ PERMS: tuple[Perm, ...] = (
     Perm("delete-pods", "delete", "pods"),
     Perm("get-log", "get", "pods", "", "log"),
     Perm("create-exec", "create", "pods", "", "exec"),
+    Perm("get-proxy", "get", "pods", "", "proxy"),
     Perm("get-sts", "get", "statefulsets", "apps"),
     Perm("list-sts", "list", "statefulsets", "apps"),
     Perm("list-revisions", "list", "controllerrevisions", "apps"),
     Perm("list-services", "list", "services"),
     Perm("list-events", "list", "events"),
+    Perm("watch-events", "watch", "events"),
     Perm("list-hpa", "list", "horizontalpodautoscalers", "autoscaling"),
     Perm("list-nodes", "list", "nodes", cluster=True),
 )
@@ -412,6 +414,14 @@ COMMAND_PERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "scale": (("get-lws", "get-scale", "patch-scale"), ("list-hpa",)),
     "report": (("get-lws",), ("list-pods", "list-sts", "list-services", "list-events", "list-revisions", "get-log",
                               "list-nodes")),
+    "events": (("get-lws", "list-events"), ()),
+    "events -w": (("get-lws", "list-events", "watch-events"), ()),
+    "metrics": (("get-lws", "list-pods", "get-proxy"), ()),
+    "map": (("list-lws", "list-pods"), ("list-nodes",)),
+    "record": (("get-lws", "list-lws", "watch-lws", "list-pods", "watch-pods"),
+               ("get-log", "list-events", "watch-events")),
+    "history (from the cluster)": (("get-lws", "list-pods"), ("list-events",)),
+    "dashboard": (("list-lws", "watch-lws", "list-pods", "watch-pods"), ("list-nodes", "list-events", "watch-events")),
 }
 
 

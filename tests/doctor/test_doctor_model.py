@@ -76,6 +76,19 @@ def test_permission_matrix_names_what_is_missing() -> None:
     assert rows["status"]["works"] == "degraded" and rows["list"]["works"] == "yes"
 
 
+def test_every_command_has_its_row_and_names_its_own_permissions() -> None:
+    allowed = {p.key: True for p in d.PERMS}
+    allowed["get-proxy"] = False
+    allowed["get-log"] = False
+    allowed["watch-events"] = False
+    rows = {r["command"]: r for r in d.permission_matrix(allowed)}
+    assert {"events", "events -w", "metrics", "map", "record", "history (from the cluster)", "dashboard"} <= set(rows)
+    assert rows["metrics"] == {"command": "metrics", "works": "no", "missing": ["get pods/proxy"], "degraded": []}
+    assert rows["record"]["works"] == "degraded" and rows["record"]["degraded"] == ["get pods/log", "watch events"]
+    assert rows["events -w"]["works"] == "no" and rows["events"]["works"] == "yes"
+    assert rows["map"]["works"] == "yes" and rows["dashboard"]["works"] == "degraded"
+
+
 def test_disaggregatedset_rows_only_where_sets_are_served() -> None:
     allowed = {p.key: True for p in d.PERMS}
     assert not any("ds/" in r["command"] for r in d.permission_matrix(allowed))
