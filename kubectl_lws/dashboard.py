@@ -95,7 +95,7 @@ class LiveViews:
     """The informer over LWS, pods, nodes and events, and the HTML of each view built from its stores."""
 
     def __init__(self, cluster: Any, settings: Settings, *, pods_everywhere: bool, kueue_levels: Sequence[str],
-                 token: str, layers: Any = None, sets: bool = False) -> None:
+                 token: str, layers: Any = None, sets: bool = False, scalers: bool = False) -> None:
         from kubectl_lws.model.events import noise_field_selector
         from kubectl_lws.maps import ACTIVE_PODS
         from kubectl_lws.waiting import Informer
@@ -106,12 +106,16 @@ class LiveViews:
         self.kueue_levels = list(kueue_levels)
         self.pods_everywhere = pods_everywhere
         self.sets = sets  # the cluster serves DisaggregatedSets: watch them too
+        # and their role scalers (v0.10+), which hold an External role's desired count, as list reads them
+        self.scalers = sets and scalers
         everywhere = {"pods"} if pods_everywhere else set()
         if settings.all_namespaces:
-            everywhere |= {keys.LWS_PLURAL, "events", keys.DS_PLURAL}
+            everywhere |= {keys.LWS_PLURAL, "events", keys.DS_PLURAL, keys.DSRS_PLURAL}
         sources = [(keys.LWS_PLURAL, None), ("pods", None, ACTIVE_PODS), ("nodes", None),
-                   ("events", None, noise_field_selector())] + ([(keys.DS_PLURAL, None)] if sets else [])
-        self.informer = Informer(cluster, settings.namespace, sources, optional={"nodes", "events", keys.DS_PLURAL},
+                   ("events", None, noise_field_selector())] + ([(keys.DS_PLURAL, None)] if sets else []) \
+            + ([(keys.DSRS_PLURAL, None)] if self.scalers else [])
+        self.informer = Informer(cluster, settings.namespace, sources,
+                                 optional={"nodes", "events", keys.DS_PLURAL, keys.DSRS_PLURAL},
                                  name="dashboard", all_namespaces=everywhere)
         self.cache: dict[str, Rendered] = {}
         self.lock = threading.Lock()
@@ -208,9 +212,17 @@ class LiveViews:
             return self._ds_page(ns, name, objs, pods, nodes, events, nav + notes)
         raise KeyError(view)
 
+    def _scalers_in(self, namespace: str) -> list[dict] | None:
+        """The role scalers of a namespace (None where they are not served or may not be read: an External
+        role's desired count then shows as ``?``, as in ``list``)."""
+        if not self.scalers or keys.DSRS_PLURAL in self.informer.forbidden:
+            return None
+        return [s for s in self.informer.items(keys.DSRS_PLURAL)
+                if (s.get("metadata") or {}).get("namespace") == namespace]
+
     def _sets(self, objs: list[dict], assessed: dict) -> list[Any]:
-        """Each DisaggregatedSet judged from the verdicts of its child LWS (as ``list`` judges them); the role
-        scalers of External roles are not watched, so such a role's desired count shows as ``?``."""
+        """Each DisaggregatedSet judged from the verdicts of its child LWS and its role scalers (as ``list``
+        judges them)."""
         from kubectl_lws.model import ds as D
         from kubectl_lws.model.timeutil import utc_now
 
@@ -220,7 +232,8 @@ class LiveViews:
                         key=lambda d: ((d.get("metadata") or {}).get("namespace", ""), d["metadata"].get("name", ""))):
             view = D.ds_view(d)
             mine = [o for o in objs if (o.get("metadata") or {}).get("namespace") == view.namespace]
-            out.append(D.assess_ds(view, mine, [], now=now, assessed=assessed))
+            out.append(D.assess_ds(view, mine, [], scalers=self._scalers_in(view.namespace), now=now,
+                                   assessed=assessed))
         return out
 
     def _ds_page(self, ns: str, name: str, objs: list[dict], pods: list[dict], nodes: list[dict] | None,
@@ -240,7 +253,8 @@ class LiveViews:
         kids = [obj for _, obj in refs]
         assessed = self._assess(kids, pods, nodes, events)
         view = D.ds_view(found[0])
-        da = D.assess_ds(view, kids, [], now=utc_now(), assessed=assessed)  # as list judges a set
+        da = D.assess_ds(view, kids, [], scalers=self._scalers_in(ns), now=utc_now(),
+                         assessed=assessed)  # as list judges a set
         m = self._map(kids, pods, nodes, assessed)
         mine = [x for x in events if (x.get("metadata") or {}).get("namespace") == ns]
         timeline = D.events_of_ds(E.normalize_all(mine), view, refs,
@@ -544,8 +558,10 @@ def serve(app_ctx: Any, settings: Settings, *, host: str, port: int, open_browse
                      "namespace only")
     kueue = [] if settings.topology_keys else kueue_levels(_quiet(lambda: kueue_topologies(cluster), []))
     token = new_token()
+    served = _served_set_kinds(cluster)
     live = LiveViews(cluster, settings, pods_everywhere=everywhere, kueue_levels=kueue, token=token,
-                     layers=layer_reader(app_ctx, LIVE_LAYERS_MAX_AGE), sets=_serves_sets(cluster))
+                     layers=layer_reader(app_ctx, LIVE_LAYERS_MAX_AGE), sets=keys.DS_PLURAL in served,
+                     scalers=keys.DSRS_PLURAL in served)
     live.informer.start(timeout=60)
     dash = Dashboard(live, host=host, port=port, token=token)
     loop = asyncio.new_event_loop()
@@ -573,13 +589,15 @@ async def _forever(live: LiveViews) -> None:
         await loop.run_in_executor(None, live.informer.wait_change, live.informer.changes, 2.0)
 
 
-def _serves_sets(cluster: Any) -> bool:
-    """Whether the DisaggregatedSet API is served (one discovery GET): the dashboard watches sets only then."""
+def _served_set_kinds(cluster: Any) -> set[str]:
+    """Which of the DisaggregatedSet API's resources are served (one discovery GET; v0.9 has no role
+    scalers): the dashboard watches those only."""
     try:
-        cluster.request("GET", f"/apis/{keys.DS_GROUP}/{keys.DS_VERSION}")
-        return True
+        found = cluster.request("GET", f"/apis/{keys.DS_GROUP}/{keys.DS_VERSION}")
     except errors.LwsError:
-        return False
+        return set()
+    names = {r.get("name") for r in (found or {}).get("resources") or [] if isinstance(r, dict)}
+    return {kind for kind in (keys.DS_PLURAL, keys.DSRS_PLURAL) if kind in names}
 
 
 def _may_list_all_pods(cluster: Any) -> bool:

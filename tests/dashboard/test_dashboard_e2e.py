@@ -207,3 +207,33 @@ def test_disaggregated_sets_in_the_overview_and_on_their_own_page(demo, dash: Se
         served.proc.wait(10)
     res = run_cli(["dashboard", "ds/nope"], kubeconfig=kc)
     assert res.exit_code == 1 and 'disaggregatedset "nope" not found' in res.stderr
+
+
+def test_an_external_role_shows_the_desired_count_of_its_role_scaler(demo, dash: Served, tmp_path: Path) -> None:
+    """The dashboard watches the role scalers as `list` reads them: an External role's desired count is the
+    scaler's, never `?`, and a scale through the scaler reaches the page."""
+    import yaml
+    from cliutil import run_cli, wait_for
+    from golden import GOLDEN
+
+    demo.ensure_namespace("dext")
+    body = yaml.safe_load((GOLDEN / "ds" / "inputs" / "ds-ext.yaml").read_text())
+    body["metadata"]["namespace"] = "dext"
+    sandbox_http(demo, "POST", "/apis/disaggregatedset.x-k8s.io/v1/namespaces/dext/disaggregatedsets", body)
+    kc = demo.write_kubeconfig(tmp_path / "kc.yaml", namespace="dext")
+
+    def roles_on_the_page() -> str | None:
+        row = re.search(r'data-ds="dext/ds-ext".*?</tr>', dash.request("GET", "/")[1], re.S)
+        return row.group(0) if row else None
+
+    def listed() -> dict:
+        items = json.loads(run_cli(["list", "-o", "json"], kubeconfig=kc).stdout)["items"]
+        return next(i for i in items if i["kind"] == "DisaggregatedSetSummary")
+
+    wait_for(lambda: listed()["state"] == "Healthy", timeout=90)
+    row = wait_for(lambda: (r := roles_on_the_page()) and "decode 1/1" in r and r, timeout=10)
+    assert "?" not in re.sub(r"<[^>]+>", "", row)
+    res = run_cli(["scale", "ds/ds-ext", "--role", "decode", "--replicas", "2", "-y"], kubeconfig=kc)
+    assert res.exit_code == 0, res.stderr
+    wait_for(lambda: "decode 1/2" in (roles_on_the_page() or "") or "decode 2/2" in (roles_on_the_page() or ""),
+             timeout=10)
