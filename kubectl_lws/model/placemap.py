@@ -214,6 +214,7 @@ class MapGroup:
     gpus: int = 0  # accelerators its placed pods request
     nodes: list[str] = field(default_factory=list)
     surge: bool = False
+    owner: dict | None = None  # the DisaggregatedSet, role, slice and revision of a child LWS (ds_owner)
 
     @property
     def key(self) -> GroupKey:
@@ -227,7 +228,8 @@ class MapGroup:
     def to_json(self) -> dict:
         return {"namespace": self.namespace, "lws": self.lws, "group": self.index, "label": self.label,
                 "state": self.state, "reason": self.reason, "size": self.size, "pods": self.pods,
-                "placed": self.placed, "gpus": self.gpus, "nodes": list(self.nodes), "surge": self.surge}
+                "placed": self.placed, "gpus": self.gpus, "nodes": list(self.nodes), "surge": self.surge,
+                **(self.owner or {})}
 
 
 @dataclass
@@ -357,6 +359,19 @@ class ClusterMap:
                 "leaderWorkerSets": list(self.lws)}
 
 
+def ds_owner(lws_obj: dict) -> dict | None:
+    """``{disaggregatedSet, role, slice, revision}`` of a DisaggregatedSet's child LWS, from its labels (slice
+    None on sets made by v0.9); None for an LWS of its own."""
+    labels = (lws_obj.get("metadata") or {}).get("labels") or {}
+    ds = labels.get(keys.DS_NAME_LABEL)
+    if not ds:
+        return None
+    slice_text = labels.get(keys.DS_SLICE_LABEL)
+    return {"disaggregatedSet": ds, "role": labels.get(keys.DS_ROLE_LABEL),
+            "slice": int(slice_text) if slice_text and slice_text.isdigit() else None,
+            "revision": labels.get(keys.DS_REVISION_LABEL)}
+
+
 def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[dict] | None, *,
               levels: Sequence[str] = (), levels_from: str = "labels", resource: str | None = None,
               others_scope: str = "cluster", assessments: dict[tuple[str, str], Assessment] | None = None,
@@ -365,6 +380,8 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
     no listed LWS count as "other" on their node). ``assessments``: the verdicts the caller made
     (``reads.verdict``, with events where needed); an LWS without one is judged here from its pods."""
     views = [lws_view(o) for o in lws_objs]
+    owners = {((o.get("metadata") or {}).get("namespace"), (o.get("metadata") or {}).get("name")): ds_owner(o)
+              for o in lws_objs}
     node_list = list(nodes or [])
     node_map = {(n.get("metadata") or {}).get("name", ""): n for n in node_list} if nodes is not None else None
     res = pick_resource(node_list, resource)
@@ -381,7 +398,9 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
     for v in sorted(views, key=lambda x: (x.namespace, x.name)):
         lws_pods = by_lws.get((v.namespace, v.name), [])
         a = given.get((v.namespace, v.name)) or judge(Facts(v, lws_pods, node_map, now=now))
-        lws_rows.append({"namespace": v.namespace, "name": v.name, "state": a.state, "reason": a.reason})
+        owner = owners.get((v.namespace, v.name))
+        lws_rows.append({"namespace": v.namespace, "name": v.name, "state": a.state, "reason": a.reason,
+                         **(owner or {})})
         place = placement(v, [g.group for g in a.groups if g.group is not None] or group_pods([], v.replicas),
                           node_map)
         for viol in place.violations:
@@ -390,7 +409,7 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
         for gh in a.groups:
             live = gh.group.pods if gh.group is not None else []
             mg = MapGroup(v.namespace, v.name, gh.index, "", gh.state, gh.reason, v.size, surge=gh.surge,
-                          pods=len(live))
+                          pods=len(live), owner=owner)
             seen_nodes: dict[str, None] = {}
             for p in live:
                 node = (p.get("spec") or {}).get("nodeName")

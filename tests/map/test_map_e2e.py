@@ -191,6 +191,11 @@ def test_map_of_a_disaggregated_set_draws_its_child_lws(demo, tmp_path: Path) ->
     assert children and all(c.startswith("pd-stalled-0-") for c in children)
     assert {r for r in children if r.endswith("-decode")} and {r for r in children if r.endswith("-prefill")}
     assert any(u["lws"].endswith("-decode") for u in doc["unplaced"])  # the stalled revision's decode
+    # each child names its set, role, slice and revision, from its labels, as status ds/ does
+    owned = {(g["lws"], g["disaggregatedSet"], g["role"], g["slice"], g["revision"]) for g in doc["groups"]}
+    assert owned == {(r["name"], r["disaggregatedSet"], r["role"], r["slice"], r["revision"])
+                     for r in doc["leaderWorkerSets"]}
+    assert all(name == f"pd-stalled-{sl}-{rev}-{role}" and ds == "pd-stalled" for name, ds, role, sl, rev in owned)
     paths = [p for _, p, _ in reqs]
     assert paths[:2] == ["/apis/disaggregatedset.x-k8s.io/v1/namespaces/pd/disaggregatedsets/pd-stalled",
                          "/apis/leaderworkerset.x-k8s.io/v1/namespaces/pd/leaderworkersets"]
