@@ -185,6 +185,10 @@ class ChildRef:
         return (f"owned by DisaggregatedSet {self.ds}, role {self.role}, slice {self.slice}, "
                 f"revision {self.revision}")
 
+    def to_json(self) -> dict:
+        """The fields every JSON document puts beside a child LWS (map, history, record)."""
+        return {"disaggregatedSet": self.ds, "role": self.role, "slice": self.slice, "revision": self.revision}
+
 
 def child_ref(lws: dict) -> ChildRef | None:
     """The DS an LWS belongs to, or None for a standalone LWS. The name label decides (the controller

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from kubectl_lws.model import keys
+from kubectl_lws.model.ds import child_ref
 from kubectl_lws.model.groups import LwsView, group_pods, labels, lws_view, pods_by_lws
 from kubectl_lws.model.health import Assessment, node_ready
 from kubectl_lws.model.topology import Violation, placement
@@ -214,7 +215,7 @@ class MapGroup:
     gpus: int = 0  # accelerators its placed pods request
     nodes: list[str] = field(default_factory=list)
     surge: bool = False
-    owner: dict | None = None  # the DisaggregatedSet, role, slice and revision of a child LWS (ds_owner)
+    owner: dict | None = None  # the DisaggregatedSet, role, slice and revision of a child LWS (ChildRef)
 
     @property
     def key(self) -> GroupKey:
@@ -359,19 +360,6 @@ class ClusterMap:
                 "leaderWorkerSets": list(self.lws)}
 
 
-def ds_owner(lws_obj: dict) -> dict | None:
-    """``{disaggregatedSet, role, slice, revision}`` of a DisaggregatedSet's child LWS, from its labels (slice
-    None on sets made by v0.9); None for an LWS of its own."""
-    labels = (lws_obj.get("metadata") or {}).get("labels") or {}
-    ds = labels.get(keys.DS_NAME_LABEL)
-    if not ds:
-        return None
-    slice_text = labels.get(keys.DS_SLICE_LABEL)
-    return {"disaggregatedSet": ds, "role": labels.get(keys.DS_ROLE_LABEL),
-            "slice": int(slice_text) if slice_text and slice_text.isdigit() else None,
-            "revision": labels.get(keys.DS_REVISION_LABEL)}
-
-
 def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[dict] | None, *,
               levels: Sequence[str] = (), levels_from: str = "labels", resource: str | None = None,
               others_scope: str = "cluster", assessments: dict[tuple[str, str], Assessment] | None = None,
@@ -380,8 +368,8 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
     no listed LWS count as "other" on their node). ``assessments``: the verdicts the caller made
     (``reads.verdict``, with events where needed); an LWS without one is judged here from its pods."""
     views = [lws_view(o) for o in lws_objs]
-    owners = {((o.get("metadata") or {}).get("namespace"), (o.get("metadata") or {}).get("name")): ds_owner(o)
-              for o in lws_objs}
+    owners = {((o.get("metadata") or {}).get("namespace"), (o.get("metadata") or {}).get("name")):
+              ref.to_json() for o in lws_objs if (ref := child_ref(o)) is not None}
     node_list = list(nodes or [])
     node_map = {(n.get("metadata") or {}).get("name", ""): n for n in node_list} if nodes is not None else None
     res = pick_resource(node_list, resource)
