@@ -34,6 +34,7 @@ from kubectl_lws.model import events as E
 from kubectl_lws.model import groups as g
 from kubectl_lws.model import incarnation as inc_model
 from kubectl_lws.model import keys
+from kubectl_lws.model.ds import child_ref
 from kubectl_lws.model.incarnation import Evidence, Termination
 from kubectl_lws.model.logcursor import StreamCursor
 from kubectl_lws.model.timeutil import parse_time, rfc3339, utc_now
@@ -160,6 +161,8 @@ class Recorder:
         self.current: dict[tuple[str, str, int], str] = {}  # (ns, lws, group) -> leader uid of the newest
         self.lws: dict[tuple[str, str], dict] = {}  # (ns, name) -> LWS object
         self.lws_gone: set[tuple[str, str]] = set()
+        # (ns, name) -> the DisaggregatedSet, role, slice and revision of a child LWS, kept after it is deleted
+        self.owners: dict[tuple[str, str], dict] = {}
         self.ended_instances: set[tuple[str, str, int]] = set()  # (pod uid, container, restart) seen ended
         self.captured: set[tuple[str, str, int]] = set()  # instances with a tail or stream
         self.streams: dict[tuple[str, str, int], threading.Thread] = {}
@@ -451,6 +454,7 @@ class Recorder:
                 meta = obj.get("metadata") or {}
                 if self.scope.wants(meta.get("name", "")):
                     fresh[(meta.get("namespace", ""), meta.get("name", ""))] = obj
+                    self._note_owner(obj)
             for key in set(self.lws) - set(fresh):
                 self._lws_deleted(key)
             self.lws = fresh
@@ -465,6 +469,13 @@ class Recorder:
         else:
             self.lws[key] = payload
             self.lws_gone.discard(key)
+            self._note_owner(payload)
+
+    def _note_owner(self, obj: dict) -> None:
+        ref = child_ref(obj)
+        if ref is not None:
+            meta = obj.get("metadata") or {}
+            self.owners[(meta.get("namespace", ""), meta.get("name", ""))] = ref.to_json()
 
     def _lws_deleted(self, key: tuple[str, str]) -> None:
         self.lws_gone.add(key)
@@ -744,6 +755,7 @@ class Recorder:
                 "pods": sorted({g.pod_name(p) for p in inc.pods.values()}),
                 "nodes": sorted({n for p in inc.pods.values() if (n := (p.get("spec") or {}).get("nodeName"))}),
                 "recordedFrom": inc.seen_from, "complete": inc.complete, "notes": inc.notes}
+        line["owner"] = self.owners.get((inc.namespace, inc.lws))  # history ds/NAME finds a set's children by it
         self.rec.append_json(f"{lws_folder(inc.namespace, inc.lws)}/{INCARNATIONS}", line)
         self.ended_count += 1
         self._forget(inc)

@@ -77,8 +77,11 @@ def _record(app: Any, target: Any, all_lws: bool, directory: str, duration: floa
     cluster = app.cluster
     namespace = cluster.namespace
     name = target.name if target else None
+    roles: list[str] = []
     if target and target.is_ds:
-        cluster.get_ds(name, namespace)  # a missing set: the usual error, with close names
+        from kubectl_lws.model.ds import ds_view
+
+        roles = [r.name for r in ds_view(cluster.get_ds(name, namespace)).roles]  # a missing set: the usual error
         scope = Scope(namespace, ds=name)
     elif target:
         cluster.get_lws(name, namespace)  # a missing LWS: the usual error, with close names
@@ -89,7 +92,7 @@ def _record(app: Any, target: Any, all_lws: bool, directory: str, duration: floa
     started = stamp()
     options = {"tailBytes": tail_bytes, "maxSize": max_size, "allPods": all_pods, "for": duration}
     scope_doc = {"namespace": scope.namespace, "names": sorted(scope.names) if scope.names else None,
-                 **({"disaggregatedSet": scope.ds} if scope.ds else {})}
+                 **({"disaggregatedSet": scope.ds, "roles": roles} if scope.ds else {})}
     session = {"started": started, "command": command_line(sys.argv[1:]), "scope": scope_doc, "options": options,
                "plugin": __version__}
     header = {"kind": KIND, "formatVersion": FORMAT_VERSION, "started": started, "cluster": identity,
@@ -114,7 +117,7 @@ def _record(app: Any, target: Any, all_lws: bool, directory: str, duration: floa
         rec.close(stamp(), {"endedIncarnations": recorder.ended_count, "error": True})
         raise
     rec.close(stamp(), summary)
-    reader = "CHILD-LWS" if scope.ds else (name or "NAME")
+    reader = f"ds/{name}" if scope.ds else (name or "NAME")
     app.info(f"stopped ({stopped_by}): {summary.get('endedIncarnations', 0)} ended incarnation(s) written to "
              f"{directory} ({size_text(rec.used)}); read them with: kubectl lws history "
              f"{reader} --dir {directory}")

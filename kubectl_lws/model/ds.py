@@ -186,8 +186,9 @@ class ChildRef:
                 f"revision {self.revision}")
 
     def to_json(self) -> dict:
-        """The fields every JSON document puts beside a child LWS (map, history, record)."""
-        return {"disaggregatedSet": self.ds, "role": self.role, "slice": self.slice, "revision": self.revision}
+        """A child LWS's ``owner`` in every JSON document (status, list, map, record, history)."""
+        return {"kind": keys.DS_KIND, "name": self.ds, "role": self.role, "slice": self.slice,
+                "revision": self.revision}
 
 
 def child_ref(lws: dict) -> ChildRef | None:

@@ -11,6 +11,10 @@ events) and hands the data here; rendering is ``render/history.py``. The documen
                   "detail"} | null,
           "logs": [paths relative to DIR], "rotated": [...], "current", "from", "complete", "notes": [...]}]}]}
 
+``history ds/NAME`` gives ``{"kind": "DisaggregatedSetHistory", "name", "namespace", "source", "recording",
+"note", "unknown", "children": [{"name", "role", "slice", "revision", "unknown", "gaps", "groups": [as
+above]}]}``: one entry per child LWS (each role, slice and revision).
+
 From the cluster, an ended incarnation is known only through events (a leader uid they name, the
 ``RecreateGroup`` that replaced it), which expire (kube-apiserver ``--event-ttl``, 1 h by default), and
 say neither exit codes nor messages; ``unknown`` lists what could not be known.
@@ -24,14 +28,16 @@ from typing import Any, Iterable, Sequence
 
 from kubectl_lws.model import groups as g
 from kubectl_lws.model import incarnation as I
+from kubectl_lws.model import keys
 from kubectl_lws.model.causes import EVENT_TTL_TEXT
 from kubectl_lws.model.events import LWS_KIND, LwsEvent
 from kubectl_lws.model.timeutil import rfc3339
 
 KIND = "LeaderWorkerSetHistory"
+SET_KIND = "DisaggregatedSetHistory"
 _FOLDER = re.compile(r"^(\d{8}T\d{6}Z)-(.+)$")
-_NOTE_RECORDING = "from a recording (kubectl lws record): every incarnation that ended while it ran"
-_NOTE_CLUSTER = (f"from what the cluster still has: the current pods and events; events expire (kube-apiserver "
+NOTE_RECORDING = "from a recording (kubectl lws record): every incarnation that ended while it ran"
+NOTE_CLUSTER = (f"from what the cluster still has: the current pods and events; events expire (kube-apiserver "
                  f"--event-ttl, {EVENT_TTL_TEXT} by default), so older incarnations are not listed, and events "
                  "never say an exit code or a message; kubectl lws record keeps them")
 
@@ -56,6 +62,41 @@ def _doc(name: str, namespace: str, source: str, groups: dict[int, list[dict]], 
         out.append({"group": gi, "incarnations": incs})
     return {"kind": KIND, "name": name, "namespace": namespace, "source": source, "recording": recording,
             "note": note, "unknown": list(unknown), "gaps": list(gaps), "groups": out}
+
+
+# ---- a DisaggregatedSet: one history per child LWS ----------------------------------------------------
+
+def recorded_child(ds: str, lws: str, lines: Iterable[dict]) -> dict | None:
+    """The ``owner`` (``ChildRef.to_json``) of a recorded LWS folder when it is a child of ``ds``: from
+    its incarnation lines (the recorder writes ``owner``), else from a child's name
+    (``<ds>-<slice>-<rev8>-<role>``, v0.9 ``<ds>-<rev8>-<role>``) for a folder with no ended incarnation yet."""
+    for doc in lines:
+        owner = doc.get("owner")
+        if isinstance(owner, dict) and owner.get("name"):
+            return owner if owner["name"] == ds else None
+    m = re.fullmatch(rf"{re.escape(ds)}-(?:(\d+)-)?([0-9a-f]{{8}})-([a-z0-9]([-a-z0-9]*[a-z0-9])?)", lws)
+    if not m:
+        return None
+    return {"kind": keys.DS_KIND, "name": ds, "role": m.group(3), "slice": int(m.group(1) or 0),
+            "revision": m.group(2)}
+
+
+def set_doc(name: str, namespace: str, source: str, children: Sequence[tuple[dict, dict]], *, note: str,
+            recording: dict | None = None, unknown: Sequence[str] = (), roles: Sequence[str] = ()) -> dict:
+    """The history of a DisaggregatedSet from its children's (``(owner fields, history doc)``), in slice, role
+    (the set's order when ``roles`` is known) and revision order."""
+    order = {r: i for i, r in enumerate(roles)}
+
+    def key(child: tuple[dict, dict]) -> tuple:
+        owner = child[0]
+        role = owner.get("role") or ""
+        return (owner.get("slice") or 0, order.get(role, len(order)), role, owner.get("revision") or "")
+
+    out = [{"name": doc["name"], "role": owner.get("role"), "slice": owner.get("slice"),
+            "revision": owner.get("revision"), "unknown": doc["unknown"], "gaps": doc["gaps"], "groups": doc["groups"]}
+           for owner, doc in sorted(children, key=key)]
+    return {"kind": SET_KIND, "name": name, "namespace": namespace, "source": source, "recording": recording,
+            "note": note, "unknown": list(unknown), "children": out}
 
 
 # ---- from a recording -----------------------------------------------------------------------------------
@@ -111,7 +152,7 @@ def from_recording(name: str, namespace: str, lines: Iterable[dict], files: Sequ
     recording = {"dir": where, "cluster": header.get("cluster"), "started": header.get("started"),
                  "sessions": len(sessions), "lastStopped": (sessions[-1].get("stopped") if sessions else None),
                  "formatVersion": header.get("formatVersion")}
-    return _doc(name, namespace, "recording", groups, note=_NOTE_RECORDING, recording=recording, gaps=gaps,
+    return _doc(name, namespace, "recording", groups, note=NOTE_RECORDING, recording=recording, gaps=gaps,
                 only=only)
 
 
@@ -156,7 +197,7 @@ def from_cluster(view: g.LwsView, pods: Sequence[dict], events: Sequence[LwsEven
     if any(i["end"] and i["end"].get("exitCode") is None and not i["current"] for incs in groups.values()
            for i in incs):
         unknown.append("exit codes, reasons and messages of incarnations known only from events")
-    return _doc(view.name, view.namespace, "cluster", groups, note=_NOTE_CLUSTER, unknown=unknown, only=only)
+    return _doc(view.name, view.namespace, "cluster", groups, note=NOTE_CLUSTER, unknown=unknown, only=only)
 
 
 def _current(view: g.LwsView, group: g.Group, leader: dict, recreated: dict[str, str]) -> dict:

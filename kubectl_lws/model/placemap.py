@@ -230,7 +230,7 @@ class MapGroup:
         return {"namespace": self.namespace, "lws": self.lws, "group": self.index, "label": self.label,
                 "state": self.state, "reason": self.reason, "size": self.size, "pods": self.pods,
                 "placed": self.placed, "gpus": self.gpus, "nodes": list(self.nodes), "surge": self.surge,
-                **(self.owner or {})}
+                "owner": self.owner}
 
 
 @dataclass
@@ -388,7 +388,7 @@ def build_map(lws_objs: Sequence[dict], pods: Sequence[dict], nodes: Sequence[di
         a = given.get((v.namespace, v.name)) or judge(Facts(v, lws_pods, node_map, now=now))
         owner = owners.get((v.namespace, v.name))
         lws_rows.append({"namespace": v.namespace, "name": v.name, "state": a.state, "reason": a.reason,
-                         **(owner or {})})
+                         "owner": owner})
         place = placement(v, [g.group for g in a.groups if g.group is not None] or group_pods([], v.replicas),
                           node_map)
         for viol in place.violations:

@@ -55,8 +55,8 @@ def detail_lines(inc: dict) -> list[str]:
     return out
 
 
-def history_text(doc: dict) -> str:
-    """The whole text view: a title, the rows with their detail lines, the notes."""
+def _rows(doc: dict) -> tuple[list[str], int]:
+    """The table of one LWS's incarnations with their detail lines, and how many ended."""
     rows: list[list[str]] = []
     details: list[list[str]] = []
     ended = 0
@@ -70,23 +70,52 @@ def history_text(doc: dict) -> str:
                          term(f"{leader} ({uid})" if uid else leader)])
             details.append(detail_lines(inc))
             ended += 0 if inc.get("current") else 1
-    source = doc.get("recording") or {}
-    where = f"a recording in {source.get('dir')}" if doc["source"] == "recording" else "the cluster"
-    lines = [term(f"{doc['namespace']}/{doc['name']}: {ended} ended incarnation(s), newest first (from {where})"), ""]
-    if rows:
-        text = table(HEADERS, rows).split("\n")
-        indent = " " * (text[0].index("STARTED"))
-        lines.append(text[0])
-        for line, extra in zip(text[1:], details):
-            lines.append(line)
-            lines.extend(indent + d for d in extra)
-    else:
-        lines.append("No incarnations known.")
+    if not rows:
+        return ["No incarnations known."], 0
+    text = table(HEADERS, rows).split("\n")
+    indent = " " * (text[0].index("STARTED"))
+    lines = [text[0]]
+    for line, extra in zip(text[1:], details):
+        lines.append(line)
+        lines.extend(indent + d for d in extra)
+    return lines, ended
+
+
+def _notes(docs: list[dict], unknown: list[str], note: str) -> list[str]:
     notes = []
-    for gap in doc.get("gaps") or []:
-        notes.append(term(f"gap in the recording from {gap.get('from')} to {gap.get('to')}: {gap.get('reason')}"))
-    notes.extend(term(u) for u in doc.get("unknown") or [])
-    notes.append(term(doc.get("note") or ""))
-    lines.append("")
-    lines.extend(f"NOTE: {n}" for n in notes if n)
-    return "\n".join(lines)
+    for doc in docs:
+        for gap in doc.get("gaps") or []:
+            notes.append(term(f"gap in the recording from {gap.get('from')} to {gap.get('to')}: {gap.get('reason')}"))
+    notes += [term(said) for said in unknown]
+    notes.append(term(note or ""))
+    # dict.fromkeys: the children of a set share their recording's gaps
+    return [""] + [f"NOTE: {n}" for n in dict.fromkeys(notes) if n]
+
+
+def _source(doc: dict) -> str:
+    source = doc.get("recording") or {}
+    return f"a recording in {source.get('dir')}" if doc["source"] == "recording" else "the cluster"
+
+
+def history_text(doc: dict) -> str:
+    """The whole text view: a title, the rows with their detail lines, the notes."""
+    body, ended = _rows(doc)
+    lines = [term(f"{doc['namespace']}/{doc['name']}: {ended} ended incarnation(s), newest first "
+                  f"(from {_source(doc)})"), "", *body]
+    return "\n".join(lines + _notes([doc], doc.get("unknown") or [], doc.get("note") or ""))
+
+
+def set_history_text(doc: dict) -> str:
+    """``history ds/NAME``: a section per child LWS (slice, role, revision), then the notes once."""
+    sections: list[str] = []
+    total = 0
+    for child in doc["children"]:
+        body, ended = _rows(child)
+        total += ended
+        sections += ["", term(f"slice {child.get('slice')}, role {child.get('role')}, revision "
+                              f"{child.get('revision')}: child LWS {child['name']} ({ended} ended)"), *body]
+    unknown = [f"{child['name']}: {u}" for child in doc["children"] for u in child.get("unknown") or []] \
+        + list(doc.get("unknown") or [])
+    title = term(f"{doc['namespace']}/ds/{doc['name']}: {total} ended incarnation(s) in {len(doc['children'])} "
+                 f"child LWS, newest first (from {_source(doc)})")
+    return "\n".join([title, *sections] + _notes(doc["children"], unknown, doc.get("note") or ""))

@@ -100,10 +100,7 @@ def owner_json(lws: dict) -> dict | None:
     from kubectl_lws.model.ds import child_ref
 
     ref = child_ref(lws)
-    if ref is None:
-        return None
-    return {"kind": "DisaggregatedSet", "name": ref.ds, "role": ref.role, "slice": ref.slice,
-            "revision": ref.revision}
+    return ref.to_json() if ref is not None else None
 
 
 # ---- text --------------------------------------------------------------------------------------------

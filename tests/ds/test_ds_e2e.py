@@ -440,17 +440,36 @@ def test_record_a_set_keeps_each_child_lws_and_nothing_else(demo, tmp_path):
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert f"recording disaggregatedset {ns}/rec into {directory}" in err
+    assert f"read them with: kubectl lws history ds/rec --dir {directory}" in err
     ended = [json.loads(line) for line in incs.read_text().splitlines()]
     assert [(i["group"], i["end"]["kind"]) for i in ended] == [(1, "restart")]
     header = json.loads((directory / "recording.json").read_text())
-    assert header["scope"]["disaggregatedSet"] == "rec"
+    assert header["scope"]["disaggregatedSet"] == "rec" and header["scope"]["roles"] == ["prefill", "decode"]
     assert sorted(p.name for p in (directory / ns).iterdir()) == sorted(c["name"] for c in children)
     watched = {unquote(q) for m, p, q in recorder_reads if m == "GET" and p in (f"/api/v1/namespaces/{ns}/pods",
                                        f"/apis/leaderworkerset.x-k8s.io/v1/namespaces/{ns}/leaderworkersets")}
     assert watched and all(f"labelSelector={keys.DS_NAME_LABEL}=rec" in q for q in watched), watched
-    hist = run_cli(["history", "ds/rec", "-n", ns, "--dir", str(directory)], kubeconfig=kc)
-    assert hist.exit_code == 2 and "kubectl lws history CHILD --dir DIR" in hist.stderr
-    assert run_cli(["history", decode, "-n", ns, "--dir", str(directory)], kubeconfig=kc).exit_code == 0
+    owner = {c["name"]: {"kind": "DisaggregatedSet", "name": "rec", "role": c["role"], "slice": c["slice"],
+                         "revision": c["revision"]} for c in children}
+    assert ended[0]["owner"] == owner[decode]
+    # history ds/NAME: a history per child, from the recording and from the cluster
+    hist = run_cli(["history", "ds/rec", "-n", ns, "--dir", str(directory), "-o", "json"], kubeconfig=kc)
+    assert hist.exit_code == 0, hist.stderr
+    doc = json.loads(hist.stdout)
+    assert doc["kind"] == "DisaggregatedSetHistory" and doc["source"] == "recording"
+    assert {c["name"]: {"kind": "DisaggregatedSet", "name": "rec", **{k: c[k] for k in ("role", "slice", "revision")}}
+            for c in doc["children"]} == owner
+    assert [c["role"] for c in doc["children"]] == ["prefill", "decode"]  # the set's order, kept in the header
+    mine = next(c for c in doc["children"] if c["name"] == decode)
+    assert [(g["group"], [i["end"]["kind"] for i in g["incarnations"] if i["end"]]) for g in mine["groups"]] \
+        == [(0, []), (1, ["restart"])]
+    text = run_cli(["history", "ds/rec", "-n", ns, "--dir", str(directory)], kubeconfig=kc).stdout
+    assert f"slice 0, role decode, revision {owner[decode]['revision']}: child LWS {decode} (1 ended)" in text
+    live = run_cli(["history", "ds/rec", "-n", ns, "-o", "json"], kubeconfig=kc)
+    assert live.exit_code == 0, live.stderr
+    assert [c["role"] for c in json.loads(live.stdout)["children"]] == ["prefill", "decode"]
+    missing = run_cli(["history", "ds/nope", "-n", ns, "--dir", str(directory)], kubeconfig=kc)
+    assert missing.exit_code == 1 and 'holds no recording of disaggregatedset "nope"' in missing.stderr
     bundle = tmp_path / "rec.zip"
     res = run_cli(["report", "ds/rec", "-n", ns, "--recording", str(directory), "--output", str(bundle)],
                   kubeconfig=kc)

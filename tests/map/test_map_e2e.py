@@ -191,11 +191,13 @@ def test_map_of_a_disaggregated_set_draws_its_child_lws(demo, tmp_path: Path) ->
     assert children and all(c.startswith("pd-stalled-0-") for c in children)
     assert {r for r in children if r.endswith("-decode")} and {r for r in children if r.endswith("-prefill")}
     assert any(u["lws"].endswith("-decode") for u in doc["unplaced"])  # the stalled revision's decode
-    # each child names its set, role, slice and revision, from its labels, as status ds/ does
-    owned = {(g["lws"], g["disaggregatedSet"], g["role"], g["slice"], g["revision"]) for g in doc["groups"]}
-    assert owned == {(r["name"], r["disaggregatedSet"], r["role"], r["slice"], r["revision"])
-                     for r in doc["leaderWorkerSets"]}
-    assert all(name == f"pd-stalled-{sl}-{rev}-{role}" and ds == "pd-stalled" for name, ds, role, sl, rev in owned)
+    # each child names its set, role, slice and revision (its owner, as status and list give it)
+    owners = {g["lws"]: g["owner"] for g in doc["groups"]}
+    assert owners == {r["name"]: r["owner"] for r in doc["leaderWorkerSets"] if r["name"] in owners}
+    assert all(o["kind"] == "DisaggregatedSet" and o["name"] == "pd-stalled"
+               and name == f"pd-stalled-{o['slice']}-{o['revision']}-{o['role']}" for name, o in owners.items())
+    listed = json.loads(run_cli(["list", "-o", "json"], kubeconfig=kc).stdout)["items"]
+    assert all(i["owner"] == owners[i["name"]] for i in listed if i["name"] in owners)
     paths = [p for _, p, _ in reqs]
     assert paths[:2] == ["/apis/disaggregatedset.x-k8s.io/v1/namespaces/pd/disaggregatedsets/pd-stalled",
                          "/apis/leaderworkerset.x-k8s.io/v1/namespaces/pd/leaderworkersets"]
